@@ -1,0 +1,3 @@
+"""``mmir train classify`` / ``mmir eval classify`` (to be written)."""
+
+from __future__ import annotations

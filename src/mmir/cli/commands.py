@@ -1,0 +1,3 @@
+"""``mmir index | search | similar | info | concepts`` (to be written)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""``mmir train metric`` / ``mmir eval retrieval`` (to be written)."""
+
+from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Evaluation: pure metric functions, TREC run/qrels I/O and benchmark data loaders."""

@@ -1,0 +1,1 @@
+"""Learning: datasets, training loops and recipes (classification, concept heads, metric learning)."""

@@ -1,0 +1,65 @@
+"""Core value types shared by every layer: media, segments and search hits."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class MediaKind(str, enum.Enum):
+    """What kind of file a media item is."""
+
+    IMAGE = "image"
+    VIDEO = "video"
+
+
+@dataclass(frozen=True)
+class MediaRef:
+    """One file of the collection as the catalog knows it.
+
+    Attributes:
+        id: Catalog id of the media row.
+        path: Absolute path (may hold surrogate-escaped bytes for non-UTF-8 names).
+        kind: Image or video.
+        size: File size in bytes when indexed.
+        mtime: Modification time (seconds since the epoch) when indexed.
+        sha1: Hex SHA-1 of the file content.
+    """
+
+    id: int
+    path: str
+    kind: MediaKind
+    size: int
+    mtime: float
+    sha1: str
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A searchable unit: a whole image, or one shot of a video.
+
+    The segment id is also the id of its vector in the vector index.
+    """
+
+    id: int
+    media_id: int
+    start_s: float = 0.0
+    end_s: float = 0.0
+    keyframe_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result: higher ``score`` is always better.
+
+    Attributes:
+        media: The file that matched.
+        segment: The segment of that file that matched.
+        score: Relevance score, higher is better.
+        why: Human-readable reasons, e.g. ``("tabby cat 0.81", ...)``.
+    """
+
+    media: MediaRef
+    segment: Segment
+    score: float
+    why: tuple[str, ...] = field(default_factory=tuple)
