@@ -1,0 +1,230 @@
+"""Safe image reading and decoding: size guards, draft-mode JPEG decoding, EXIF orientation, RGB output.
+
+Every failure is a :class:`~mmir.media.errors.MediaError` that names the file; no PIL, ``OSError`` or
+``ValueError`` escapes. PIL's global ``LOAD_TRUNCATED_IMAGES`` is left alone (truncated files are errors).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from mmir.media._fs import os_error_reason, stat_regular_file
+from mmir.media.errors import (
+    CorruptMediaError,
+    EmptyMediaError,
+    MediaError,
+    TooLargeMediaError,
+    UnreadableMediaError,
+)
+
+PathArg = str | bytes | os.PathLike[str] | os.PathLike[bytes]
+
+_ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
+_HIGH_DEPTH_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
+_WHITE = (255, 255, 255, 255)
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """Upper bounds that protect decoding from huge files and decompression bombs.
+
+    Attributes:
+        max_pixels: Largest ``width * height`` (read from the header) that will be decoded.
+        max_bytes: Largest file size in bytes that will be read.
+    """
+
+    max_pixels: int = 100_000_000
+    max_bytes: int = 256 * 2**20
+
+    def __post_init__(self) -> None:
+        if self.max_pixels < 1 or self.max_bytes < 1:
+            raise ValueError(f"image limits must be positive, got {self}")
+
+
+def _path_str(path: PathArg) -> str:
+    """Return ``path`` as a ``str`` (bytes decoded with the file-system encoding)."""
+    raw = os.fspath(path)
+    return os.fsdecode(raw) if isinstance(raw, bytes) else raw
+
+
+def read_file(path: PathArg, *, limits: ImageLimits = ImageLimits()) -> bytes:
+    """Read a whole media file into memory after checking its size with ``stat``.
+
+    Args:
+        path: The file to read (a symlink is followed).
+        limits: ``limits.max_bytes`` bounds the file size.
+
+    Returns:
+        The file content (never empty).
+
+    Raises:
+        UnreadableMediaError: Missing, dangling symlink, directory, not a regular file, permission denied,
+            or an I/O error.
+        EmptyMediaError: The file has zero bytes.
+        TooLargeMediaError: The file is larger than ``limits.max_bytes``.
+    """
+    name = _path_str(path)
+    size = stat_regular_file(name).st_size
+    if size == 0:
+        raise EmptyMediaError(name, "zero-byte file")
+    if size > limits.max_bytes:
+        raise TooLargeMediaError(name, f"file is {size} bytes, over the limit of {limits.max_bytes} bytes")
+    try:
+        with open(name, "rb") as f:
+            data = f.read(limits.max_bytes + 1)  # the file may have grown since stat
+    except OSError as exc:
+        raise UnreadableMediaError(name, os_error_reason(exc)) from exc
+    if not data:
+        raise EmptyMediaError(name, "zero-byte file")
+    if len(data) > limits.max_bytes:
+        raise TooLargeMediaError(name, f"file is over the limit of {limits.max_bytes} bytes")
+    return data
+
+
+def _high_depth_to_l(im: Image.Image) -> Image.Image:
+    """Scale a 16-bit, 32-bit integer or float greyscale image to 8-bit ``L``."""
+    arr = np.asarray(im)
+    if im.mode == "F":
+        values = np.nan_to_num(arr.astype(np.float64), nan=0.0, posinf=255.0, neginf=0.0)
+        if values.size and values.max() <= 1.0:
+            values = values * 255.0  # float images in [0, 1]
+        out = np.clip(np.rint(values), 0, 255)
+    else:
+        ints = arr.astype(np.int64)
+        peak = int(ints.max()) if ints.size else 0
+        if im.mode.startswith("I;16") or 255 < peak <= 65535:
+            ints = ints // 257  # 16-bit range 0..65535 to 0..255
+        elif peak > 65535:
+            ints = ints * 255 // peak
+        out = np.clip(ints, 0, 255)
+    return Image.fromarray(np.ascontiguousarray(out.astype(np.uint8)))
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    """Convert any PIL mode to ``RGB``, compositing transparency onto white."""
+    if im.mode in _HIGH_DEPTH_MODES:
+        im = _high_depth_to_l(im)
+    if im.mode in _ALPHA_MODES or "transparency" in im.info:
+        rgba = im.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, _WHITE)
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return im.convert("RGB")
+
+
+def _apply_orientation(im: Image.Image) -> Image.Image:
+    """Return a copy of ``im`` rotated/flipped upright according to its EXIF orientation tag."""
+    try:
+        upright = ImageOps.exif_transpose(im)
+    except Exception:  # unreadable EXIF metadata: keep the pixels as stored rather than reject the image
+        return im.copy()
+    return upright if upright is not None else im.copy()
+
+
+def _decode(data: bytes, name: str, limits: ImageLimits, min_side: int | None) -> Image.Image:
+    """Open, check, decode and normalise an image; PIL errors propagate to :func:`decode_image`."""
+    with Image.open(io.BytesIO(data)) as im:
+        width, height = im.size
+        if width * height > limits.max_pixels:
+            raise TooLargeMediaError(
+                name,
+                f"image is {width}x{height} = {width * height} pixels, over the limit of {limits.max_pixels}",
+            )
+        if width < 1 or height < 1:
+            raise CorruptMediaError(name, f"image has an empty size {width}x{height}")
+        if min_side is not None and im.format in ("JPEG", "MPO"):
+            im.draft(im.mode, (min_side, min_side))  # decode at 1/2, 1/4 or 1/8 scale, both sides >= min_side
+        im.load()
+        upright = _apply_orientation(im)
+    return _to_rgb(upright)
+
+
+def _reason(exc: Exception) -> str:
+    """Describe a decoder exception in a few words."""
+    text = str(exc).strip() or type(exc).__name__
+    if "truncated" in text.lower():
+        return f"truncated image data ({text})"
+    return f"cannot decode image ({text})"
+
+
+def decode_image(
+    data: bytes,
+    name: PathArg,
+    *,
+    limits: ImageLimits = ImageLimits(),
+    min_side: int | None = None,
+) -> Image.Image:
+    """Decode image bytes into a fully loaded, upright RGB image.
+
+    The pixel count is checked against ``limits.max_pixels`` from the header, before any pixel is decoded.
+    Alpha is composited onto white; palette, greyscale, CMYK and 16-bit images become 8-bit RGB; an animated
+    GIF or multi-page TIFF gives its first frame.
+
+    Args:
+        data: The encoded file content.
+        name: The file's path or name, used in error messages only.
+        limits: Size limits (``max_bytes`` applies to ``len(data)``).
+        min_side: When given, JPEGs are decoded in draft mode at the smallest scale whose shorter side is
+            still at least ``min_side`` pixels (faster); other formats decode at full size.
+
+    Returns:
+        A new ``RGB`` image with its EXIF orientation applied.
+
+    Raises:
+        ValueError: ``min_side`` is given and less than 1 (a programming error).
+        EmptyMediaError: ``data`` is empty.
+        TooLargeMediaError: Too many bytes or pixels (including PIL's own decompression-bomb error).
+        CorruptMediaError: Not a recognised image, truncated, or undecodable.
+    """
+    if min_side is not None and min_side < 1:
+        raise ValueError(f"min_side must be at least 1, got {min_side}")
+    label = _path_str(name)
+    if not data:
+        raise EmptyMediaError(label, "zero-byte file")
+    if len(data) > limits.max_bytes:
+        raise TooLargeMediaError(
+            label, f"file is {len(data)} bytes, over the limit of {limits.max_bytes} bytes"
+        )
+    try:
+        with warnings.catch_warnings():
+            # PIL warns above its own global limit when opening; our max_pixels check decides instead.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return _decode(data, label, limits, min_side)
+    except MediaError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise TooLargeMediaError(label, f"image too large to decode safely ({exc})") from exc
+    except UnidentifiedImageError as exc:
+        raise CorruptMediaError(label, "not a recognised image file") from exc
+    except MemoryError as exc:
+        raise TooLargeMediaError(label, "not enough memory to decode the image") from exc
+    except Exception as exc:  # decoders raise OSError, ValueError, SyntaxError, struct.error, ... on bad data
+        raise CorruptMediaError(label, _reason(exc)) from exc
+
+
+def load_image(
+    path: PathArg,
+    *,
+    limits: ImageLimits = ImageLimits(),
+    min_side: int | None = None,
+) -> Image.Image:
+    """Read and decode an image file (:func:`read_file` then :func:`decode_image`).
+
+    Args:
+        path: The image file.
+        limits: Size limits for the file and its pixels.
+        min_side: Shorter side to keep when decoding a JPEG in draft mode; ``None`` decodes at full size.
+
+    Returns:
+        A new, fully loaded, upright ``RGB`` image.
+
+    Raises:
+        MediaError: One of its subclasses, naming the file and the reason.
+    """
+    data = read_file(path, limits=limits)
+    return decode_image(data, path, limits=limits, min_side=min_side)
