@@ -1,3 +1,153 @@
-"""``mmir index | search | similar | info | concepts`` (to be written)."""
+"""``mmir index | search | similar | info | concepts``: thin commands over :class:`mmir.api.Collection`."""
 
 from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mmir.cli.groups import app
+from mmir.concepts import QueryMode
+from mmir.errors import MmirError
+from mmir.media import display_path
+from mmir.types import Hit
+
+CollectionOpt = Annotated[
+    Path, typer.Option("--collection", "-c", help="Collection directory.", envvar="MMIR_COLLECTION")
+]
+TopK = Annotated[int, typer.Option("-k", "--top", min=1, max=10_000, help="Number of results.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+
+
+def _open(collection: Path, **kwargs: object):  # noqa: ANN202  (lazy import keeps --help fast)
+    from mmir.api import Collection
+
+    return Collection.open(collection, **kwargs)  # type: ignore[arg-type]
+
+
+def hit_to_dict(rank: int, hit: Hit) -> dict[str, object]:
+    """A JSON-ready view of one hit."""
+    return {
+        "rank": rank,
+        "path": display_path(hit.media.path),
+        "score": round(hit.score, 6),
+        "why": list(hit.why),
+        "media_id": hit.media.id,
+        "segment_id": hit.segment.id,
+        "kind": hit.media.kind.value,
+        "start_s": hit.segment.start_s,
+        "end_s": hit.segment.end_s,
+    }
+
+
+def print_hits(hits: list[Hit], as_json: bool) -> None:
+    """Print ranked hits as lines (rank, score, path, why) or as JSON."""
+    if as_json:
+        typer.echo(json.dumps([hit_to_dict(rank, hit) for rank, hit in enumerate(hits, 1)], indent=1))
+        return
+    if not hits:
+        typer.echo("no results")
+    for rank, hit in enumerate(hits, 1):
+        why = "; ".join(hit.why)
+        typer.echo(f"{rank:3d}  {hit.score:.4f}  {display_path(hit.media.path)}  [{why}]")
+
+
+@app.command()
+def index(
+    paths: Annotated[list[Path], typer.Argument(help="Folders or image files to index.")],
+    collection: CollectionOpt = Path(".mmir"),
+    model: Annotated[str | None, typer.Option(help="Model for a new collection (see `mmir info`).")] = None,
+    pooling: Annotated[str | None, typer.Option(help="Descriptor pooling for a new collection: gem, avg, rmac.")] = None,
+    weights: Annotated[Path | None, typer.Option(help="Weights file for torchvision:/timm: models.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=1024)] = 16,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Build or update a collection: new and changed files are encoded, deleted ones removed."""
+    from mmir.pipeline import IndexOptions
+
+    options = {key: str(value) for key, value in (("pooling", pooling), ("weights_path", weights)) if value}
+    with _open(collection, create=True, model=model, model_options=options) as coll:
+        report = coll.index(
+            [str(p) for p in paths],
+            IndexOptions(batch_size=batch_size, progress=progress and not as_json),
+            on_problem=lambda problem: typer.echo(f"skipped {problem}", err=True),
+        )
+    if as_json:
+        data = asdict(report) | {"images_per_second": report.images_per_second}
+        data["problems"] = [asdict(p) for p in report.problems]
+        typer.echo(json.dumps(data, indent=1))
+    else:
+        typer.echo(
+            f"{report.scanned} files: {report.added} added, {report.updated} updated, {report.reused} copies reused, "
+            f"{report.unchanged} unchanged, {report.removed} removed, {len(report.problems)} failed "
+            f"({report.encoded} encoded in {report.seconds:.1f} s, {report.images_per_second:.1f} img/s)"
+        )
+    if report.problems:
+        raise typer.Exit(1)
+
+
+@app.command()
+def search(
+    query: Annotated[str | None, typer.Argument(help="Keywords, e.g. 'dog on a beach'.")] = None,
+    image: Annotated[Path | None, typer.Option("--image", "-i", help="Query by example with this image.")] = None,
+    mode: Annotated[QueryMode, typer.Option(help="and: all words must match; or: any word.")] = QueryMode.AND,
+    collection: CollectionOpt = Path(".mmir"),
+    k: TopK = 10,
+    as_json: JsonOpt = False,
+) -> None:
+    """Search by keywords (through concepts) or by an example image."""
+    if (query is None) == (image is None):
+        raise MmirError("give either keywords or --image FILE")
+    with _open(collection) as coll:
+        hits = coll.search_text(query, k, mode) if query is not None else coll.search_image(image, k)
+    print_hits(hits, as_json)
+
+
+@app.command()
+def similar(
+    path: Annotated[Path, typer.Argument(help="An indexed file.")],
+    collection: CollectionOpt = Path(".mmir"),
+    k: TopK = 10,
+    as_json: JsonOpt = False,
+) -> None:
+    """Files similar to an indexed file."""
+    with _open(collection) as coll:
+        print_hits(coll.similar(path, k), as_json)
+
+
+@app.command()
+def info(collection: CollectionOpt = Path(".mmir"), as_json: JsonOpt = False) -> None:
+    """What is indexed: counts, model, concepts, sizes."""
+    with _open(collection) as coll:
+        details = asdict(coll.info())
+    if as_json:
+        typer.echo(json.dumps(details, indent=1))
+        return
+    for key, value in details.items():
+        typer.echo(f"{key:>14}: {value}")
+
+
+@app.command()
+def concepts(
+    query: Annotated[str, typer.Argument(help="Keywords to map.")],
+    mode: Annotated[QueryMode, typer.Option(help="and / or")] = QueryMode.AND,
+    collection: CollectionOpt = Path(".mmir"),
+    top: Annotated[int, typer.Option(help="Concepts shown per word.")] = 8,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show how a query maps to weighted concepts."""
+    with _open(collection) as coll:
+        mapping = coll.map_query(query, mode)
+    if as_json:
+        typer.echo(json.dumps(asdict(mapping), indent=1, default=str))
+        return
+    typer.echo(f"query: {mapping.text!r} ({mapping.mode.value})")
+    for term in mapping.terms:
+        source = term.source.value if term.source else "no match"
+        typer.echo(f"  {term.term!r}: {len(term.concepts)} concepts via {source}")
+        for concept in sorted(term.concepts, key=lambda c: -c.weight)[:top]:
+            typer.echo(f"      {concept.weight:.3f}  {concept.name}")

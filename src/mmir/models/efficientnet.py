@@ -84,6 +84,7 @@ def _build(name: str, pooling: Pooling | str = Pooling.GEM) -> BackboneEncoder:
         transform=entry.preprocessing.transform(),
         fingerprint=f"{name}@{file_sha256(entry.path())[:16]}",
         dim=int(net._fc.in_features),
+        input_side=entry.preprocessing.resize,
         pooling=Pooling(pooling),
     )
 

@@ -37,6 +37,7 @@ class Encoder(Protocol):
     concept_names: tuple[str, ...]
     fingerprint: str
     transform: Callable[..., torch.Tensor]
+    input_side: int
 
     def encode(self, images: Sequence[Image.Image]) -> Encoded:
         """Encode RGB PIL images (any size) into descriptors and concept probabilities."""
@@ -61,6 +62,7 @@ class BackboneEncoder:
         transform: PIL image -> ``[3, H, W]`` tensor.
         fingerprint: Identifies the weights (name + hash); indexes refuse another fingerprint.
         dim: ``D``.
+        input_side: Shorter image side the transform resizes to (lets decoders skip detail).
         pooling: How the feature map becomes the descriptor.
         multilabel: Concept probabilities by sigmoid (multi-label) instead of softmax.
     """
@@ -75,11 +77,13 @@ class BackboneEncoder:
         transform: Callable[..., torch.Tensor],
         fingerprint: str,
         dim: int,
+        input_side: int = 224,
         pooling: Pooling = Pooling.GEM,
         multilabel: bool = False,
     ) -> None:
         self.name = name
         self.dim = dim
+        self.input_side = input_side
         self.concept_names = tuple(concept_names)
         self.transform = transform
         self.pooling = pooling

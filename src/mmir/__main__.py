@@ -1,0 +1,7 @@
+"""``python -m mmir`` runs the command line."""
+
+from __future__ import annotations
+
+from mmir.cli import main
+
+main()

@@ -1,0 +1,185 @@
+"""The public Python API: a :class:`Collection` that the CLI and the server call.
+
+Example:
+    >>> from mmir.api import Collection
+    >>> with Collection.open(".mmir", create=True) as collection:   # doctest: +SKIP
+    ...     collection.index(["~/Pictures"])
+    ...     hits = collection.search_text("dog on a beach", k=5)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from mmir.concepts import ConceptVocabulary, QueryMapping, QueryMode
+from mmir.errors import CollectionError
+from mmir.index.manifest import Manifest
+from mmir.index.store import SegmentStore
+from mmir.media import read_file
+from mmir.pipeline import Indexer, IndexOptions, IndexProblem, IndexReport
+from mmir.search.engine import SearchEngine
+from mmir.search.queries import ExampleQuery, ItemQuery, TextQuery
+from mmir.types import Hit
+
+if TYPE_CHECKING:
+    from mmir.models.encoder import Encoder
+
+DEFAULT_COLLECTION = Path(".mmir")
+DEFAULT_MODEL = "efficientnet-lite0"
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    """What a collection holds (``mmir info``)."""
+
+    directory: str
+    model: str
+    fingerprint: str
+    dim: int
+    metric: str
+    index_type: str
+    media: int
+    segments: int
+    vectors: int
+    concepts: int
+    bytes_indexed: int
+    bytes_on_disk: int
+
+
+class Collection:
+    """An indexed collection on disk: catalog, vectors, manifest, and the model that built them.
+
+    Use :meth:`open`; the encoder is built only when something needs it (indexing new files,
+    query by example), so keyword search starts fast.
+    """
+
+    def __init__(self, directory: Path, store: SegmentStore) -> None:
+        self.directory = directory
+        self.store = store
+        self._encoder: Encoder | None = None
+        self._engine: SearchEngine | None = None
+
+    @classmethod
+    def open(
+        cls, directory: str | os.PathLike[str] = DEFAULT_COLLECTION, *, create: bool = False,
+        model: str | None = None, model_options: dict[str, str] | None = None,
+    ) -> Collection:  # fmt: skip
+        """Open (or with ``create=True`` create) the collection in ``directory``.
+
+        Raises:
+            CollectionError: if it does not exist (and ``create`` is false), or was built by another model.
+        """
+        directory = Path(directory).expanduser().absolute()
+        manifest_path = directory / SegmentStore.MANIFEST
+        if manifest_path.exists():
+            manifest = Manifest.load(manifest_path)
+            if model is not None and model != manifest.model:
+                raise CollectionError(
+                    f"{directory} was built with model {manifest.model!r}, not {model!r}; "
+                    "use another --collection to index with a different model"
+                )
+            return cls(directory, SegmentStore(directory, manifest))
+        if not create:
+            raise CollectionError(f"no mmir collection at {directory} (run `mmir index FOLDER` first)")
+        return cls._create(directory, model or DEFAULT_MODEL, model_options or {})
+
+    @classmethod
+    def _create(cls, directory: Path, model: str, options: dict[str, str]) -> Collection:
+        from mmir.models import get_encoder
+
+        encoder = get_encoder(model, **options)
+        manifest = Manifest(
+            model=model, model_options=dict(options), fingerprint=encoder.fingerprint, dim=encoder.dim,
+            concept_names=encoder.concept_names,
+        )  # fmt: skip
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CollectionError(f"{directory}: cannot create the collection ({exc.strerror})") from exc
+        manifest.save(directory / SegmentStore.MANIFEST)
+        collection = cls(directory, SegmentStore(directory, manifest))
+        collection._encoder = encoder
+        return collection
+
+    def __enter__(self) -> Collection:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the collection's files."""
+        self.store.close()
+
+    @property
+    def manifest(self) -> Manifest:
+        """The collection's manifest."""
+        return self.store.manifest
+
+    @property
+    def encoder(self) -> Encoder:
+        """The collection's encoder, built on first use and checked against the manifest's fingerprint."""
+        if self._encoder is None:
+            from mmir.models import get_encoder
+
+            encoder = get_encoder(self.manifest.model, **self.manifest.model_options)
+            if encoder.fingerprint != self.manifest.fingerprint:
+                raise CollectionError(
+                    f"{self.directory} was built by {self.manifest.fingerprint}, but {self.manifest.model} "
+                    f"now loads as {encoder.fingerprint}; re-index into a new collection"
+                )
+            self._encoder = encoder
+        return self._encoder
+
+    def index(
+        self, roots: Sequence[str | os.PathLike[str]], options: IndexOptions | None = None,
+        on_problem: Callable[[IndexProblem], None] | None = None,
+    ) -> IndexReport:  # fmt: skip
+        """Index (or update) every image below ``roots``; see :class:`mmir.pipeline.Indexer`."""
+        self.store.lock_for_writing()
+        indexer = Indexer(self.store, lambda: self.encoder, options or IndexOptions())
+        return indexer.run([os.path.abspath(os.fspath(root)) for root in roots], on_problem)
+
+    @property
+    def engine(self) -> SearchEngine:
+        """The search engine over this collection."""
+        if self._engine is None:
+            vocabulary = ConceptVocabulary(self.manifest.concept_names, cache_dir=self.directory / "cache")
+            self._engine = SearchEngine(self.store, vocabulary, lambda: self.encoder)
+        return self._engine
+
+    def search_text(self, text: str, k: int = 10, mode: QueryMode = QueryMode.AND) -> list[Hit]:
+        """Keyword search through concepts."""
+        return self.engine.search(TextQuery(text, mode), k)
+
+    def search_image(self, path: str | os.PathLike[str], k: int = 10) -> list[Hit]:
+        """Query by example with an image file (indexed or not)."""
+        return self.engine.search(ExampleQuery(read_file(path), os.fspath(path)), k)
+
+    def search_image_bytes(self, data: bytes, name: str, k: int = 10) -> list[Hit]:
+        """Query by example with an uploaded image's bytes."""
+        return self.engine.search(ExampleQuery(data, name), k)
+
+    def similar(self, path: str | os.PathLike[str], k: int = 10) -> list[Hit]:
+        """Files similar to an indexed file (itself excluded)."""
+        return self.engine.search(ItemQuery(os.fspath(path)), k)
+
+    def map_query(self, text: str, mode: QueryMode = QueryMode.AND) -> QueryMapping:
+        """How a text query maps to weighted concepts."""
+        return self.engine.map_query(TextQuery(text, mode))
+
+    def info(self) -> CollectionInfo:
+        """Counts, model, sizes."""
+        media, segments = self.store.catalog.counts()
+        manifest = self.manifest
+        return CollectionInfo(
+            directory=str(self.directory), model=manifest.model, fingerprint=manifest.fingerprint,
+            dim=manifest.dim, metric=manifest.metric, index_type=manifest.factory, media=media,
+            segments=segments, vectors=len(self.store.vectors), concepts=len(manifest.concept_names),
+            bytes_indexed=self.store.catalog.bytes_indexed(), bytes_on_disk=sum(self.store.sizes().values()),
+        )  # fmt: skip

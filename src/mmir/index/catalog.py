@@ -1,0 +1,261 @@
+"""The SQLite catalog: media files, their segments, and each segment's stored encodings.
+
+Each segment row keeps the raw (pre-PCA) descriptor and the concept probabilities as BLOBs, so the
+vector index can always be rebuilt, PCA re-learned and new concepts scored without decoding media.
+Paths are stored as bytes (``os.fsencode``) so non-UTF-8 file names round-trip exactly.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mmir.errors import CollectionError
+from mmir.media.paths import bytes_to_path, display_path, path_to_bytes
+from mmir.types import MediaKind, MediaRef, Segment
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS media (
+    id INTEGER PRIMARY KEY,
+    path BLOB NOT NULL UNIQUE,
+    display TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime REAL NOT NULL,
+    sha1 TEXT NOT NULL,
+    indexed_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS media_sha1 ON media(sha1);
+CREATE TABLE IF NOT EXISTS segments (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    media_id INTEGER NOT NULL REFERENCES media(id) ON DELETE CASCADE,
+    start_s REAL NOT NULL DEFAULT 0,
+    end_s REAL NOT NULL DEFAULT 0,
+    keyframe_s REAL NOT NULL DEFAULT 0,
+    descriptor BLOB NOT NULL,
+    concepts BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS segments_media ON segments(media_id);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class MediaRecord:
+    """What the catalog knows about a file, for change detection."""
+
+    id: int
+    size: int
+    mtime: float
+    sha1: str
+
+
+@dataclass(frozen=True)
+class SegmentEncoding:
+    """One segment to store: its time span and its encodings (``float32[D]``, ``float32[C]``)."""
+
+    descriptor: np.ndarray
+    concepts: np.ndarray
+    start_s: float = 0.0
+    end_s: float = 0.0
+    keyframe_s: float = 0.0
+
+
+class Catalog:
+    """The SQLite catalog of a collection (one file, WAL journal, safe against kill -9)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise CollectionError(f"{self.path}: not a usable mmir catalog ({exc})") from exc
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise CollectionError(f"{self.path}: catalog schema {version} is newer than this mmir ({SCHEMA_VERSION})")
+        if version < SCHEMA_VERSION:
+            self._db.executescript(_SCHEMA)
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """A write transaction that bumps the catalog generation on commit."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self._db.execute(
+                "INSERT INTO meta(key, value) VALUES('generation', '1') "
+                "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+            )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    @property
+    def generation(self) -> int:
+        """Counter bumped by every committed change; the vector index records the one it matches."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        return int(row[0]) if row else 0
+
+    def lookup(self, path: str) -> MediaRecord | None:
+        """The catalog's record of ``path``, or ``None``."""
+        row = self._db.execute(
+            "SELECT id, size, mtime, sha1 FROM media WHERE path = ?", (path_to_bytes(path),)
+        ).fetchone()
+        return MediaRecord(*row) if row else None
+
+    def media_with_sha1(self, sha1: str) -> int | None:
+        """Id of some indexed media with this content hash (to reuse its encodings)."""
+        row = self._db.execute("SELECT id FROM media WHERE sha1 = ? LIMIT 1", (sha1,)).fetchone()
+        return int(row[0]) if row else None
+
+    def touch(self, media_id: int, size: int, mtime: float) -> None:
+        """Record a new size/mtime for content that did not change (call inside a transaction)."""
+        self._db.execute("UPDATE media SET size = ?, mtime = ? WHERE id = ?", (size, mtime, media_id))
+
+    def put_media(
+        self, path: str, kind: MediaKind, size: int, mtime: float, sha1: str, segments: Sequence[SegmentEncoding]
+    ) -> tuple[int, list[int], list[int]]:
+        """Insert or replace a file and its segments (call inside a transaction).
+
+        Returns:
+            ``(media_id, new_segment_ids, removed_segment_ids)``.
+        """
+        raw = path_to_bytes(path)
+        row = self._db.execute("SELECT id FROM media WHERE path = ?", (raw,)).fetchone()
+        removed: list[int] = []
+        if row:
+            media_id = int(row[0])
+            removed = [r[0] for r in self._db.execute("SELECT id FROM segments WHERE media_id = ?", (media_id,))]
+            self._db.execute("DELETE FROM segments WHERE media_id = ?", (media_id,))
+            self._db.execute(
+                "UPDATE media SET kind = ?, size = ?, mtime = ?, sha1 = ?, indexed_at = ? WHERE id = ?",
+                (kind.value, size, mtime, sha1, time.time(), media_id),
+            )
+        else:
+            cursor = self._db.execute(
+                "INSERT INTO media(path, display, kind, size, mtime, sha1, indexed_at) VALUES(?, ?, ?, ?, ?, ?, ?)",
+                (raw, display_path(path), kind.value, size, mtime, sha1, time.time()),
+            )
+            media_id = int(cursor.lastrowid or 0)
+        new_ids = [self._insert_segment(media_id, seg) for seg in segments]
+        return media_id, new_ids, removed
+
+    def _insert_segment(self, media_id: int, seg: SegmentEncoding) -> int:
+        cursor = self._db.execute(
+            "INSERT INTO segments(media_id, start_s, end_s, keyframe_s, descriptor, concepts) VALUES(?, ?, ?, ?, ?, ?)",
+            (
+                media_id,
+                seg.start_s,
+                seg.end_s,
+                seg.keyframe_s,
+                np.ascontiguousarray(seg.descriptor, dtype=np.float32).tobytes(),
+                np.ascontiguousarray(seg.concepts, dtype=np.float16).tobytes(),
+            ),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def segment_encodings(self, media_id: int) -> list[SegmentEncoding]:
+        """The stored encodings of a file's segments (to reuse for identical content)."""
+        rows = self._db.execute(
+            "SELECT start_s, end_s, keyframe_s, descriptor, concepts FROM segments WHERE media_id = ? ORDER BY id",
+            (media_id,),
+        )
+        return [
+            SegmentEncoding(
+                descriptor=np.frombuffer(d, np.float32), concepts=np.frombuffer(c, np.float16).astype(np.float32),
+                start_s=s, end_s=e, keyframe_s=k,
+            )  # fmt: skip
+            for s, e, k, d, c in rows
+        ]
+
+    def remove_media(self, media_id: int) -> list[int]:
+        """Delete a file and its segments (call inside a transaction); returns the removed segment ids."""
+        removed = [r[0] for r in self._db.execute("SELECT id FROM segments WHERE media_id = ?", (media_id,))]
+        self._db.execute("DELETE FROM media WHERE id = ?", (media_id,))
+        return removed
+
+    def media_under(self, root: str) -> list[tuple[int, str]]:
+        """``(media_id, path)`` of every file at or below the directory or file ``root``."""
+        prefix = path_to_bytes(root).rstrip(b"/")
+        result = []
+        for media_id, raw in self._db.execute("SELECT id, path FROM media"):
+            raw = bytes(raw)
+            if raw == prefix or raw.startswith(prefix + b"/"):
+                result.append((int(media_id), bytes_to_path(raw)))
+        return result
+
+    def all_descriptors(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every segment's raw descriptor: ``(ids int64[N], float32[N, D])``."""
+        ids, blobs = [], []
+        for seg_id, blob in self._db.execute("SELECT id, descriptor FROM segments ORDER BY id"):
+            ids.append(seg_id)
+            blobs.append(blob)
+        return _stack(ids, blobs, np.float32)
+
+    def all_concepts(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every segment's concept probabilities: ``(ids int64[N], float32[N, C])``."""
+        ids, blobs = [], []
+        for seg_id, blob in self._db.execute("SELECT id, concepts FROM segments ORDER BY id"):
+            ids.append(seg_id)
+            blobs.append(blob)
+        ids_arr, matrix = _stack(ids, blobs, np.float16)
+        return ids_arr, matrix.astype(np.float32)
+
+    def descriptor_of_media(self, media_id: int) -> np.ndarray:
+        """Raw descriptors ``float32[S, D]`` of a file's segments."""
+        rows = self._db.execute(
+            "SELECT descriptor FROM segments WHERE media_id = ? ORDER BY id", (media_id,)
+        ).fetchall()
+        return np.stack([np.frombuffer(r[0], np.float32) for r in rows]) if rows else np.zeros((0, 0), np.float32)
+
+    def hits_rows(self, segment_ids: Sequence[int]) -> dict[int, tuple[MediaRef, Segment]]:
+        """Media and segment for each segment id (unknown ids are absent)."""
+        if not segment_ids:
+            return {}
+        marks = ",".join("?" * len(segment_ids))
+        rows = self._db.execute(
+            "SELECT s.id, s.start_s, s.end_s, s.keyframe_s, m.id, m.path, m.kind, m.size, m.mtime, m.sha1 "
+            f"FROM segments s JOIN media m ON m.id = s.media_id WHERE s.id IN ({marks})",
+            [int(i) for i in segment_ids],
+        )
+        result = {}
+        for sid, start, end, key, mid, raw, kind, size, mtime, sha1 in rows:
+            media = MediaRef(mid, bytes_to_path(bytes(raw)), MediaKind(kind), size, mtime, sha1)
+            result[int(sid)] = (media, Segment(int(sid), mid, start, end, key))
+        return result
+
+    def counts(self) -> tuple[int, int]:
+        """``(number of media, number of segments)``."""
+        media = self._db.execute("SELECT COUNT(*) FROM media").fetchone()[0]
+        segments = self._db.execute("SELECT COUNT(*) FROM segments").fetchone()[0]
+        return int(media), int(segments)
+
+    def bytes_indexed(self) -> int:
+        """Total size of the indexed files."""
+        return int(self._db.execute("SELECT COALESCE(SUM(size), 0) FROM media").fetchone()[0])
+
+
+def _stack(ids: list[int], blobs: list[bytes], dtype: type) -> tuple[np.ndarray, np.ndarray]:
+    if not ids:
+        return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+    return np.asarray(ids, np.int64), np.stack([np.frombuffer(b, dtype) for b in blobs])
