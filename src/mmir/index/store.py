@@ -93,12 +93,13 @@ class SegmentStore:
         self, path: str, kind: MediaKind, size: int, mtime: float, sha1: str, segments: Sequence[SegmentEncoding]
     ) -> int:
         """Store a file's segments (replacing older ones) in one committed transaction; returns the media id."""
+        vectors = self.vectors  # load (or rebuild) before the catalog changes, so nothing is added twice
         with self.catalog.transaction():
             media_id, new_ids, removed = self.catalog.put_media(path, kind, size, mtime, sha1, segments)
-        self.vectors.remove(np.asarray(removed, np.int64))
+        vectors.remove(np.asarray(removed, np.int64))
         if segments:
             descriptors = np.stack([seg.descriptor for seg in segments])
-            self.vectors.add(np.asarray(new_ids, np.int64), self.project(descriptors))
+            vectors.add(np.asarray(new_ids, np.int64), self.project(descriptors))
         return media_id
 
     def touch(self, media_id: int, size: int, mtime: float) -> None:
@@ -110,9 +111,10 @@ class SegmentStore:
         """Forget files and their segments."""
         if not media_ids:
             return
+        vectors = self.vectors
         with self.catalog.transaction():
             removed = [seg for media_id in media_ids for seg in self.catalog.remove_media(media_id)]
-        self.vectors.remove(np.asarray(removed, np.int64))
+        vectors.remove(np.asarray(removed, np.int64))
 
     def flush(self) -> None:
         """Save the vector index and record the catalog generation it matches."""
