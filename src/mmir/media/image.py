@@ -194,6 +194,8 @@ def decode_image(
         with warnings.catch_warnings():
             # PIL warns above its own global limit when opening; our max_pixels check decides instead.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # PIL's warnings about damaged files do not name the file; the outcome (image or error) counts.
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
             return _decode(data, label, limits, min_side)
     except MediaError:
         raise
