@@ -22,7 +22,7 @@ TopK = Annotated[int, typer.Option("-k", "--top", min=1, max=10_000, help="Numbe
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 
 
-def _open(collection: Path, **kwargs: object):  # noqa: ANN202  (lazy import keeps --help fast)
+def _open(collection: Path, **kwargs: object):
     from mmir.api import Collection
 
     return Collection.open(collection, **kwargs)  # type: ignore[arg-type]
@@ -60,7 +60,7 @@ def index(
     paths: Annotated[list[Path], typer.Argument(help="Folders or image files to index.")],
     collection: CollectionOpt = Path(".mmir"),
     model: Annotated[str | None, typer.Option(help="Model for a new collection (see `mmir info`).")] = None,
-    pooling: Annotated[str | None, typer.Option(help="Descriptor pooling for a new collection: gem, avg, rmac.")] = None,
+    pooling: Annotated[str | None, typer.Option(help="Descriptor pooling for a new collection: gem/avg/rmac.")] = None,
     weights: Annotated[Path | None, typer.Option(help="Weights file for torchvision:/timm: models.")] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=1024)] = 16,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,

@@ -182,9 +182,12 @@ class Catalog:
         )
         return [
             SegmentEncoding(
-                descriptor=np.frombuffer(d, np.float32), concepts=np.frombuffer(c, np.float16).astype(np.float32),
-                start_s=s, end_s=e, keyframe_s=k,
-            )  # fmt: skip
+                descriptor=np.frombuffer(d, np.float32),
+                concepts=np.frombuffer(c, np.float16).astype(np.float32),
+                start_s=s,
+                end_s=e,
+                keyframe_s=k,
+            )
             for s, e, k, d, c in rows
         ]
 

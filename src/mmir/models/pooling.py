@@ -42,7 +42,7 @@ def rmac_regions(height: int, width: int, levels: int = 3) -> list[tuple[int, in
     regions: list[tuple[int, int, int, int]] = []
     short = min(height, width)
     for level in range(1, levels + 1):
-        side = max(1, int(round(2 * short / (level + 1))))
+        side = max(1, round(2 * short / (level + 1)))
         for top in _starts(height, side, level):
             for left in _starts(width, side, level):
                 regions.append((top, left, side, side))
@@ -55,7 +55,7 @@ def _starts(length: int, side: int, level: int) -> list[int]:
     count = level + (1 if length > side * level else 0)
     count = max(count, 2)
     step = (length - side) / (count - 1)
-    return sorted({int(round(i * step)) for i in range(count)})
+    return sorted({round(i * step) for i in range(count)})
 
 
 def rmac(x: torch.Tensor, levels: int = 3, eps: float = 1e-6) -> torch.Tensor:

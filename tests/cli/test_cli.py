@@ -1,0 +1,102 @@
+"""The command line as a user runs it (subprocesses: real start-up, exit codes, no tracebacks)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+def mmir(*args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+    env = os.environ | {"HF_HUB_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, "-m", "mmir", *args], capture_output=True, text=True, env=env)
+    assert "Traceback" not in result.stderr, result.stderr
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_index_search_json_info_and_bad_files(tmp_path: Path, photo_dir: Path) -> None:
+    coll = str(tmp_path / "coll")
+    (photo_dir / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    result = mmir("index", str(photo_dir), "--collection", coll, "--no-progress")
+    assert result.returncode == 1  # one file failed
+    assert "broken.jpg" in result.stderr
+    assert "6 added" in result.stdout and "1 failed" in result.stdout
+
+    hits = json.loads(mmir("search", "cat", "--collection", coll, "-k", "2", "--json", check=True).stdout)
+    assert Path(hits[0]["path"]).name == "chelsea.png"
+    assert set(hits[0]) >= {"path", "score", "why"} and hits[0]["score"] >= hits[1]["score"]
+
+    lines = mmir("search", "cup", "--collection", coll, "-k", "1", check=True).stdout.splitlines()
+    assert "coffee.png" in lines[0] and lines[0].split()[0] == "1"
+
+    info = json.loads(mmir("info", "--collection", coll, "--json", check=True).stdout)
+    assert info["media"] == 6 and info["model"] == "efficientnet-lite0"
+
+
+def test_errors_are_one_line_not_tracebacks(tmp_path: Path, photo_dir: Path) -> None:
+    missing = mmir("search", "cat", "--collection", str(tmp_path / "none"))
+    assert missing.returncode == 2 and "mmir: error: no mmir collection" in missing.stderr
+    both = mmir("search", "cat", "--image", "x.jpg", "--collection", str(tmp_path / "none"))
+    assert both.returncode == 2 and "either keywords or --image" in both.stderr
+    coll = str(tmp_path / "coll")
+    mmir("index", str(photo_dir / "horse.png"), "--collection", coll, "--no-progress", check=True)
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"")
+    result = mmir("search", "--image", str(bad), "--collection", coll)
+    assert result.returncode == 2 and "bad.png" in result.stderr
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_without_losing_work(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(300):
+        Image.fromarray(rng.integers(0, 255, (48, 48, 3), dtype=np.uint8)).save(photos / f"{i:03d}.png")
+    coll = tmp_path / "coll"
+    env = os.environ | {"HF_HUB_OFFLINE": "1"}
+    args = [sys.executable, "-m", "mmir", "index", str(photos), "-c", str(coll), "--batch-size", "1", "--no-progress"]
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    committed = _wait_for_rows(coll / "catalog.sqlite", at_least=20, proc=proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert committed < 300, "indexing finished before it could be killed"
+    result = mmir("index", str(photos), "-c", str(coll), "--no-progress", "--json", check=True)
+    report = json.loads(result.stdout)
+    assert report["unchanged"] >= committed
+    assert report["added"] + report["unchanged"] == 300 and report["encoded"] == report["added"]
+    info = json.loads(mmir("info", "-c", str(coll), "--json", check=True).stdout)
+    assert info["media"] == info["segments"] == info["vectors"] == 300
+
+
+def _wait_for_rows(db: Path, at_least: int, proc: subprocess.Popen[bytes]) -> int:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if db.exists():
+            try:
+                with sqlite3.connect(db, timeout=1) as conn:
+                    count = conn.execute("SELECT COUNT(*) FROM media").fetchone()[0]
+            except sqlite3.OperationalError:
+                count = 0
+            if count >= at_least:
+                return int(count)
+        time.sleep(0.05)
+    raise AssertionError("indexing did not commit rows in time")
+
+
+def test_demo_photos_copy_is_not_needed_for_help() -> None:
+    result = mmir("--help", check=True)
+    assert "index" in result.stdout and "search" in result.stdout
+    assert shutil.which(sys.executable)
