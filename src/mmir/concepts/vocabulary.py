@@ -1,0 +1,168 @@
+"""The concept vocabulary of an encoder and the mapping of query text onto it."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from mmir.concepts.embedding import ClassTextIndex, load_minilm
+from mmir.concepts.hierarchy import ConceptHierarchy, SenseLink, load_hierarchy
+from mmir.concepts.mapping import ConceptWeight, MatchSource, QueryMapping, QueryMode, TermMapping
+from mmir.concepts.text import STOP_WORDS, base_forms, normalise, tokenise
+from mmir.errors import MissingExtraError
+
+USER_PREFIX = "user:"
+
+
+def _display_name(lemmas: str) -> str:
+    """A readable class name: the first lemma, or a longer lemma that extends it ("tabby" → "tabby cat")."""
+    names = [name.strip() for name in lemmas.split(",") if name.strip()]
+    first = names[0]
+    longer = [n for n in names[1:] if n.startswith(first + " ") or n.endswith(" " + first)]
+    return longer[0] if longer else first
+
+
+class ConceptVocabulary:
+    """The ``C`` concepts an encoder scores (columns of its probability matrix) and query text → concepts.
+
+    Args:
+        concept_names: The encoder's concept names in column order: ImageNet synset ids (``"n02123045"``),
+            user concepts (``"user:my-dog"``), or any other name (matched by exact normalised name).
+        cache_dir: Where the class-name embeddings of the text fallback are cached (e.g. the collection folder).
+        use_embeddings: Allow the MiniLM fallback for words WordNet cannot place.
+        embedding_loader: Builds the sentence encoder (default: the bundled MiniLM); for tests.
+        hierarchy: The WordNet → ImageNet data; defaults to the bundled file.
+    """
+
+    def __init__(
+        self,
+        concept_names: Sequence[str],
+        cache_dir: Path | None = None,
+        *,
+        use_embeddings: bool = True,
+        embedding_loader: Callable[[], Any] = load_minilm,
+        hierarchy: ConceptHierarchy | None = None,
+    ) -> None:
+        self.concept_names = tuple(concept_names)
+        self.hierarchy = hierarchy or load_hierarchy()
+        self.cache_dir = cache_dir
+        self._use_embeddings = use_embeddings
+        self._embedding_loader = embedding_loader
+        self._text_index: ClassTextIndex | None = None
+        class_of = {synset: i for i, synset in enumerate(self.hierarchy.class_synsets)}
+        self._column_of_class: dict[int, int] = {}  # ImageNet class index → column
+        self._named: dict[str, int] = {}  # normalised user/other concept name → column
+        self._display: list[str] = []
+        for column, name in enumerate(self.concept_names):
+            if name in class_of:
+                self._column_of_class[class_of[name]] = column
+                self._display.append(_display_name(self.hierarchy.class_lemmas[class_of[name]]))
+            else:
+                self._named[normalise(name.removeprefix(USER_PREFIX))] = column
+                self._display.append(name)
+        self._longest_name = max((len(name.split()) for name in self._named), default=1)
+
+    def __len__(self) -> int:
+        return len(self.concept_names)
+
+    def display_name(self, index: int) -> str:
+        """Readable name of column ``index`` (``"tabby cat"``, ``"user:my-dog"``)."""
+        return self._display[index]
+
+    def map_query(self, text: str, mode: QueryMode = QueryMode.AND) -> QueryMapping:
+        """Map free query text to weighted concepts, term by term.
+
+        Longest multi-word lemmas win ("golden retriever"), stop-words are dropped, plurals are reduced
+        ("dogs" → "dog"); single words no lemma places fall back to embedding similarity when available.
+        """
+        tokens = tokenise(text)
+        terms: list[TermMapping] = []
+        i = 0
+        while i < len(tokens):
+            found = self._longest_phrase(tokens, i)
+            if found is not None:
+                terms.append(found[0])
+                i += found[1]
+                continue
+            word = tokens[i]
+            i += 1
+            if word not in STOP_WORDS:
+                terms.append(self._map_phrase(word) or self._map_by_embedding(word))
+        return QueryMapping(text=text, mode=QueryMode(mode), terms=tuple(terms))
+
+    def _longest_phrase(self, tokens: list[str], start: int) -> tuple[TermMapping, int] | None:
+        """The longest known multi-word phrase at ``start``.
+
+        A lemma may not start or end with a stop-word ("on a" is no noun here); a user concept may ("my dog").
+        """
+        longest = min(max(self.hierarchy.longest_lemma, self._longest_name), len(tokens) - start)
+        for length in range(longest, 1, -1):
+            words = tokens[start : start + length]
+            lemmas = words[0] not in STOP_WORDS and words[-1] not in STOP_WORDS
+            mapping = self._map_phrase(" ".join(words), lemmas=lemmas)
+            if mapping is not None:
+                return mapping, length
+        return None
+
+    def _map_phrase(self, phrase: str, lemmas: bool = True) -> TermMapping | None:
+        """A user concept or (if ``lemmas``) WordNet lemma named by ``phrase`` or its base form, else ``None``.
+
+        The term is reported in its base form, so "dogs" and "dog" map identically.
+        """
+        for form in base_forms(phrase, self.hierarchy.exceptions):
+            user = self._named.get(form)
+            if user is None and not lemmas:
+                continue
+            concepts, senses = self._from_links(self.hierarchy.lookup(form) if lemmas else ())
+            if user is not None:
+                own = ConceptWeight(user, self._display[user], 1.0)
+                rest = tuple(c for c in concepts if c.index != user)
+                return TermMapping(form, MatchSource.USER, (own, *rest), senses)
+            if concepts:
+                direct = any(link.hops == 0 for link in self.hierarchy.lookup(form))
+                source = MatchSource.LEMMA if direct else MatchSource.HYPERNYM
+                return TermMapping(form, source, concepts, senses)
+        return None
+
+    def _from_links(self, links: tuple[SenseLink, ...]) -> tuple[tuple[ConceptWeight, ...], tuple[str, ...]]:
+        """Concepts reached by sense links: per class the strongest sense (senses are alternatives)."""
+        weights: dict[int, float] = {}
+        senses: list[str] = []
+        for link in links:
+            reached = [self._column_of_class[c] for c in link.classes if c in self._column_of_class]
+            if reached and link.synset not in senses:
+                senses.append(link.synset)
+            for column in reached:
+                weights[column] = max(weights.get(column, 0.0), link.weight)
+        ordered = sorted(weights.items(), key=lambda item: (-item[1], item[0]))
+        return tuple(ConceptWeight(c, self._display[c], w) for c, w in ordered), tuple(senses)
+
+    def _map_by_embedding(self, word: str) -> TermMapping:
+        """Nearest class names by MiniLM similarity; unmatched when the extra is missing or nothing is close."""
+        index = self._embedding_index()
+        if index is None:
+            return TermMapping(word, None, ())
+        try:
+            nearest = index.nearest(word)
+        except MissingExtraError as exc:
+            warnings.warn(f"no text-embedding fallback for {word!r}: {exc}", RuntimeWarning, stacklevel=3)
+            self._use_embeddings = False
+            return TermMapping(word, None, ())
+        columns = sorted(self._column_of_class.items())
+        concepts = tuple(
+            ConceptWeight(columns[i][1], self._display[columns[i][1]], round(max(0.0, sim), 4)) for i, sim in nearest
+        )
+        return TermMapping(word, MatchSource.EMBEDDING if concepts else None, concepts)
+
+    def _embedding_index(self) -> ClassTextIndex | None:
+        """The class-name similarity index over this vocabulary's ImageNet classes (built on first need)."""
+        if not self._use_embeddings or not self._column_of_class:
+            return None
+        if self._text_index is None:
+            classes = sorted(self._column_of_class)
+            names = [self.hierarchy.class_lemmas[c] for c in classes]
+            # Names only: short query words match names well, and skipping the glosses saves a minute of CPU.
+            self._text_index = ClassTextIndex(names, None, self.cache_dir, self._embedding_loader)
+        return self._text_index
