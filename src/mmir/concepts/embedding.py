@@ -44,12 +44,12 @@ class ClassTextIndex:
         self,
         names: Sequence[str],
         definitions: Sequence[str] | None = None,
-        cache_dir: Path | None = None,
+        cache_dir: str | Path | None = None,
         loader: Callable[[], Any] = load_minilm,
     ) -> None:
         self.names = tuple(names)
         self.definitions = tuple(definitions) if definitions is not None else ()
-        self.cache_dir = cache_dir
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self._loader = loader
         self._model: Any = None
         self._classes: np.ndarray | None = None  # float32[V, C, D]: names (and definitions)

@@ -39,7 +39,7 @@ class ConceptVocabulary:
     def __init__(
         self,
         concept_names: Sequence[str],
-        cache_dir: Path | None = None,
+        cache_dir: str | Path | None = None,
         *,
         use_embeddings: bool = True,
         embedding_loader: Callable[[], Any] = load_minilm,
@@ -47,7 +47,7 @@ class ConceptVocabulary:
     ) -> None:
         self.concept_names = tuple(concept_names)
         self.hierarchy = hierarchy or load_hierarchy()
-        self.cache_dir = cache_dir
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self._use_embeddings = use_embeddings
         self._embedding_loader = embedding_loader
         self._text_index: ClassTextIndex | None = None
@@ -146,7 +146,7 @@ class ConceptVocabulary:
             return TermMapping(word, None, ())
         try:
             nearest = index.nearest(word)
-        except MissingExtraError as exc:
+        except (MissingExtraError, OSError) as exc:  # extra not installed, or its model files unreadable
             warnings.warn(f"no text-embedding fallback for {word!r}: {exc}", RuntimeWarning, stacklevel=3)
             self._use_embeddings = False
             return TermMapping(word, None, ())
