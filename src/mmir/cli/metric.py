@@ -1,3 +1,164 @@
-"""``mmir train metric`` / ``mmir eval retrieval`` (to be written)."""
+"""``mmir train metric`` and ``mmir eval retrieval``: thin commands over :mod:`mmir.learn.metric` and
+:mod:`mmir.evaluate.trec`."""
 
 from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import typer
+
+from mmir.cli.groups import eval_app, train_app
+from mmir.errors import MmirError
+
+_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+
+
+def read_groups(source: Path) -> tuple[list[Path], list[int], list[str]]:
+    """Images and their group index from a folder per identity or a CSV of ``path,group`` rows.
+
+    Returns:
+        ``(paths, labels, group_names)`` where ``labels[i]`` indexes ``group_names``.
+
+    Raises:
+        MmirError: if the source is missing, a CSV row is malformed, or no image is found.
+    """
+    if source.is_dir():
+        pairs = [
+            (path, folder.name)
+            for folder in sorted(p for p in source.iterdir() if p.is_dir())
+            for path in sorted(folder.rglob("*"))
+            if path.suffix.lower() in _IMAGE_SUFFIXES
+        ]
+    elif source.is_file():
+        pairs = []
+        with open(source, newline="", encoding="utf-8") as handle:
+            for number, row in enumerate(csv.reader(handle), start=1):
+                if not row or row[0].startswith("#") or (number == 1 and row[0].strip().lower() == "path"):
+                    continue
+                if len(row) != 2:
+                    raise MmirError(f"{source}:{number}: expected 'path,group', got {len(row)} fields")
+                path = Path(row[0].strip())
+                pairs.append((path if path.is_absolute() else source.parent / path, row[1].strip()))
+    else:
+        raise MmirError(f"{source}: no such folder or CSV file")
+    if not pairs:
+        raise MmirError(f"{source}: no images found (expected one sub-folder of images per group, or a CSV)")
+    names = sorted({group for _, group in pairs})
+    index = {name: i for i, name in enumerate(names)}
+    return [path for path, _ in pairs], [index[group] for _, group in pairs], names
+
+
+@train_app.command("metric")
+def train_metric(
+    groups: Path = typer.Argument(..., help="A folder per identity/group, or a CSV of path,group rows."),
+    out: Path = typer.Option(Path("runs/metric"), "--out", help="Directory for the model entry."),
+    loss: str = typer.Option("triplet", "--loss", help="triplet | contrastive | multisimilarity"),
+    miner: str = typer.Option("semihard", "--miner", help="semihard | hard (batch-hard) | all | multisimilarity"),
+    model: str = typer.Option("efficientnet-lite0", "--model", help="Base encoder (frozen)."),
+    pooling: str = typer.Option("gem", "--pooling", help="avg | gem | rmac"),
+    dim: int = typer.Option(256, "--dim", help="Output descriptor dimension."),
+    hidden: int = typer.Option(0, "--hidden", help="Hidden width of the head (0 = linear head)."),
+    margin: float = typer.Option(0.2, "--margin"),
+    epochs: int = typer.Option(20, "--epochs"),
+    p: int = typer.Option(8, "--p", help="Groups per batch."),
+    k: int = typer.Option(4, "--k", help="Images per group per batch."),
+    lr: float = typer.Option(1e-3, "--lr"),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Learn a projection head on frozen descriptors so that images of one group come close together."""
+    import numpy as np
+    from PIL import Image
+    from tqdm import tqdm
+
+    from mmir.learn.metric import LossKind, MetricConfig, MinerKind, train_head
+    from mmir.models import get_encoder
+    from mmir.models.entry import write_model_dir
+
+    try:
+        config = MetricConfig(
+            loss=LossKind(loss), miner=MinerKind(miner), margin=margin, epochs=epochs, p=p, k=k, lr=lr, seed=seed
+        )
+    except ValueError as exc:
+        raise MmirError(str(exc)) from exc
+    paths, labels, names = read_groups(groups)
+    encoder = get_encoder(model, pooling=pooling)
+    parts = []
+    for start in tqdm(range(0, len(paths), 32), desc="encoding", unit="batch"):
+        images = []
+        for path in paths[start : start + 32]:
+            try:
+                with Image.open(path) as image:
+                    images.append(image.convert("RGB"))
+            except OSError as exc:
+                raise MmirError(f"{path}: cannot read image ({exc})") from exc
+        parts.append(encoder.encode(images).descriptors)
+    descriptors = np.concatenate(parts)
+    head, history = train_head(
+        descriptors,
+        np.asarray(labels),
+        config,
+        out_dim=dim,
+        hidden=hidden,
+        on_epoch=lambda s: typer.echo(
+            f"epoch {s.epoch}: loss {s.loss:.4f}, embedding variance {s.embedding_variance:.3f}"
+        ),
+    )
+    resolved = {key: getattr(value, "value", value) for key, value in vars(config).items()}
+    path = write_model_dir(
+        out, head, model, {"pooling": pooling}, extra={"config": resolved, "groups": len(names), "images": len(paths)}
+    )
+    (Path(out) / "metrics.json").write_text(json.dumps(history.as_dict(), indent=2) + "\n", encoding="utf-8")
+    typer.echo(f"wrote {path} ({len(paths)} images, {len(names)} groups); index with: mmir index PHOTOS --model {out}")
+
+
+def evaluate_collection(collection: Path, qrels: Path, run_out: Path | None, k: int) -> Path:
+    """Hook for ``--collection``: search ``collection`` for every query of ``qrels`` and write a TREC run.
+
+    The lead wires this to the collection API; it must return the path of the run it wrote.
+    """
+    raise MmirError("eval retrieval --collection is not wired to the collection API yet; use --run")
+
+
+@eval_app.command("retrieval")
+def eval_retrieval(
+    qrels: Path = typer.Option(..., "--qrels", help="TREC qrels: query 0 doc relevance."),
+    run: Path | None = typer.Option(None, "--run", help="TREC run to evaluate: query Q0 doc rank score tag."),
+    collection: Path | None = typer.Option(None, "--collection", help="Search this collection to make the run."),
+    run_out: Path | None = typer.Option(None, "--run-out", help="Where --collection writes its run file."),
+    k: list[int] = typer.Option([5, 10, 100], "--k", help="Cut-offs for P@k and R@k (repeatable)."),
+    depth: int = typer.Option(1000, "--depth", help="Results per query searched with --collection."),
+    per_query: bool = typer.Option(False, "--per-query", help="Also print each query's figures."),
+    complete: bool = typer.Option(False, "--complete", help="Count judged queries missing from the run as 0."),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the figures as JSON."),
+) -> None:
+    """Evaluate a TREC run against qrels: mAP, infAP, P@k, R@k (like trec_eval)."""
+    from mmir.evaluate.trec import evaluate_run, read_qrels, read_run
+
+    if (run is None) == (collection is None):
+        raise MmirError("give exactly one of --run (an existing run file) or --collection (search to make one)")
+    if collection is not None:
+        run = evaluate_collection(collection, qrels, run_out, depth)
+    assert run is not None
+    result = evaluate_run(read_qrels(qrels), read_run(run), ks=sorted(set(k)), complete=complete)
+    if per_query:
+        for query, scores in result.per_query.items():
+            cells = " ".join(f"P@{c}={scores.precision[c]:.4f}" for c in result.ks)
+            typer.echo(f"{query:<12} AP={scores.ap:.4f} infAP={scores.infap:.4f} {cells} rel={scores.n_relevant}")
+    typer.echo(f"queries   {len(result.per_query)}")
+    typer.echo(f"map       {result.mean_ap:.4f}")
+    typer.echo(f"infAP     {result.mean_infap:.4f}")
+    for cut in result.ks:
+        typer.echo(f"P@{cut:<7} {result.mean_precision(cut):.4f}")
+    for cut in result.ks:
+        typer.echo(f"R@{cut:<7} {result.mean_recall(cut):.4f}")
+    if json_out is not None:
+        figures = {
+            "queries": len(result.per_query),
+            "map": result.mean_ap,
+            "infAP": result.mean_infap,
+            **{f"P@{c}": result.mean_precision(c) for c in result.ks},
+            **{f"R@{c}": result.mean_recall(c) for c in result.ks},
+        }
+        json_out.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")

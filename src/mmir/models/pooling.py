@@ -6,6 +6,7 @@ All functions take a feature map ``x`` of shape ``[B, C, H, W]`` and return ``[B
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -92,3 +93,42 @@ class GeM(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, C, H, W] -> [B, C]``."""
         return gem(x, self.p, self.eps)
+
+
+def multiscale_pool(
+    features: Callable[[torch.Tensor], torch.Tensor],
+    batch: torch.Tensor,
+    method: Pooling,
+    scales: Sequence[float] = (1.0, 2**-0.5, 0.5),
+    p: float = 3.0,
+) -> torch.Tensor:
+    """Multi-scale descriptor: pool the feature map of each rescaled input, L2-normalise, and average.
+
+    The input is resized (bilinear) by each factor in ``scales``, passed through ``features``
+    (``[B, 3, h, w] -> [B, C, h', w']``) and pooled with ``method``; the per-scale vectors are L2-normalised
+    before averaging so that no scale dominates (Radenović et al. 2018 use scales 1, 1/√2, 1/2).
+
+    Args:
+        features: The CNN's feature extractor.
+        batch: ``float32[B, 3, H, W]`` preprocessed images.
+        method: Pooling applied at every scale.
+        scales: Resize factors; the result is not normalised (callers L2-normalise the final descriptor).
+        p: GeM exponent.
+
+    Returns:
+        ``float32[B, C]``.
+    """
+    if not scales:
+        raise ValueError("multiscale_pool needs at least one scale")
+    height, width = batch.shape[-2:]
+    total: torch.Tensor | None = None
+    for scale in scales:
+        if scale == 1.0:
+            scaled = batch
+        else:
+            size = (max(1, round(height * scale)), max(1, round(width * scale)))
+            scaled = F.interpolate(batch, size=size, mode="bilinear", align_corners=False)
+        vector = F.normalize(pool(features(scaled), method, p), dim=-1)
+        total = vector if total is None else total + vector
+    assert total is not None
+    return total / len(scales)

@@ -1,0 +1,311 @@
+"""Metric learning: siamese (contrastive) and triplet losses with mining, through pytorch-metric-learning.
+
+Two uses: a projection head trained on frozen descriptors (fast on CPU; its result is a model entry the index
+uses, see :mod:`mmir.models.entry`), and any small embedding network trained end to end (the Fashion-MNIST
+benchmark). Training watches for collapse (every item mapped to one point), the classic failure of triplet
+training with a too-large learning rate or too-hard negatives, and stops with a clear message.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from mmir.errors import MmirError
+from mmir.learn.sampler import PKSampler
+
+
+class LossKind(str, enum.Enum):
+    """The metric-learning objective."""
+
+    TRIPLET = "triplet"
+    CONTRASTIVE = "contrastive"
+    MULTI_SIMILARITY = "multisimilarity"
+
+
+class MinerKind(str, enum.Enum):
+    """Which pairs/triplets of a batch feed the loss."""
+
+    ALL = "all"
+    SEMIHARD = "semihard"
+    HARD = "hard"  # batch-hard (Hermans et al. 2017): hardest positive and negative per anchor
+    MULTI_SIMILARITY = "multisimilarity"
+
+
+class CollapseError(MmirError):
+    """Training collapsed: every item is mapped to (almost) the same embedding."""
+
+
+@dataclass(frozen=True)
+class MetricConfig:
+    """Hyper-parameters of a metric-learning run.
+
+    Attributes:
+        loss: Objective. ``margin`` is the triplet margin, or the negative margin of the contrastive loss.
+        miner: Mining strategy inside each P×K batch.
+        margin: Margin on Euclidean distances between L2-normalised embeddings (range 0–2).
+        epochs: Passes over the data (each ``batches_per_epoch`` P×K batches).
+        p: Classes per batch.
+        k: Items per class per batch.
+        lr: AdamW learning rate.
+        weight_decay: AdamW weight decay.
+        batches_per_epoch: Default ``N // (p·k)``.
+        seed: Seeds torch and the sampler.
+        collapse_variance: Embedding variance (summed over dimensions) below which training is declared collapsed.
+    """
+
+    loss: LossKind = LossKind.TRIPLET
+    miner: MinerKind = MinerKind.SEMIHARD
+    margin: float = 0.2
+    epochs: int = 10
+    p: int = 16
+    k: int = 4
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    batches_per_epoch: int | None = None
+    seed: int = 0
+    collapse_variance: float = 1e-3
+
+
+@dataclass(frozen=True)
+class EpochStats:
+    """Figures of one training epoch."""
+
+    epoch: int
+    loss: float
+    embedding_variance: float
+    active_fraction: float  # fraction of batches whose miner found anything to learn from
+
+
+@dataclass
+class TrainHistory:
+    """What a training run reports, written next to its checkpoint as JSON."""
+
+    epochs: list[EpochStats] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"epochs": [vars(e) for e in self.epochs]}
+
+
+def build_criterion(config: MetricConfig) -> tuple[Callable[..., torch.Tensor], Callable[..., Any] | None]:
+    """The pytorch-metric-learning loss and miner for ``config``.
+
+    Distances are Euclidean between L2-normalised embeddings (pml's default ``LpDistance``).
+    """
+    from pytorch_metric_learning import losses, miners
+
+    loss: Callable[..., torch.Tensor]
+    if config.loss is LossKind.TRIPLET:
+        loss = losses.TripletMarginLoss(margin=config.margin)
+    elif config.loss is LossKind.CONTRASTIVE:
+        loss = losses.ContrastiveLoss(pos_margin=0.0, neg_margin=config.margin)
+    else:
+        loss = losses.MultiSimilarityLoss(alpha=2.0, beta=50.0, base=0.5)
+    miner: Callable[..., Any] | None
+    if config.miner is MinerKind.ALL:
+        miner = None
+    elif config.miner is MinerKind.HARD:
+        miner = miners.BatchHardMiner()
+    elif config.miner is MinerKind.MULTI_SIMILARITY:
+        miner = miners.MultiSimilarityMiner(epsilon=0.1)
+    else:
+        # Pair losses accept triplets too: pml splits them into positive and negative pairs.
+        miner = miners.TripletMarginMiner(margin=config.margin, type_of_triplets="semihard")
+    return loss, miner
+
+
+def embedding_variance(embeddings: np.ndarray | torch.Tensor) -> float:
+    """Total variance (trace of the covariance) of ``[N, D]`` embeddings; 0 for a collapsed embedding."""
+    values = torch.as_tensor(embeddings, dtype=torch.float32)
+    if values.shape[0] < 2:
+        return 0.0
+    return float(values.var(dim=0).sum())
+
+
+def detect_collapse(
+    embeddings: np.ndarray | torch.Tensor,
+    recent_losses: list[float],
+    margin: float,
+    config: MetricConfig | None = None,
+) -> str | None:
+    """Why training looks collapsed, or ``None`` if it does not.
+
+    Two symptoms: the embeddings' total variance has fallen towards 0 (L2-normalised random vectors have total
+    variance ≈ 1), or the triplet loss sits at the margin, which is its value when anchor, positive and
+    negative coincide (``d(a,p) = d(a,n)``).
+
+    Args:
+        embeddings: ``float[N, D]`` L2-normalised embeddings of a sample of the data.
+        recent_losses: Mean loss of the last epochs (at least two are needed for the margin test).
+        margin: The loss margin.
+        config: Supplies the variance threshold.
+    """
+    threshold = (config or MetricConfig()).collapse_variance
+    variance = embedding_variance(embeddings)
+    if variance < threshold:
+        return (
+            f"embedding collapsed: total variance {variance:.2e} < {threshold:.0e} (all items map to one point); "
+            "lower the learning rate, use --miner semihard instead of hard, or a smaller margin"
+        )
+    tail = recent_losses[-2:]
+    if len(tail) == 2 and margin > 0 and all(abs(value - margin) < 0.01 * margin for value in tail):
+        return (
+            f"loss stuck at the margin ({tail[-1]:.4f} ≈ {margin}): positives and negatives are not being separated; "
+            "lower the learning rate or use --miner semihard"
+        )
+    return None
+
+
+def embed(model: nn.Module, inputs: torch.Tensor, batch_size: int = 512) -> np.ndarray:
+    """L2-normalised embeddings ``float32[N, E]`` of ``inputs`` (``[N, ...]``), in eval mode."""
+    was_training = model.training
+    model.eval()
+    parts = []
+    with torch.inference_mode():
+        for start in range(0, len(inputs), batch_size):
+            parts.append(F.normalize(model(inputs[start : start + batch_size]), dim=-1))
+    model.train(was_training)
+    if not parts:
+        return np.zeros((0, 0), np.float32)
+    return torch.cat(parts).float().numpy()
+
+
+def train_embedding(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    labels: np.ndarray,
+    config: MetricConfig,
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    progress: bool = True,
+    on_epoch: Callable[[EpochStats], None] | None = None,
+) -> TrainHistory:
+    """Train ``model`` (``[B, ...] -> [B, E]``) so that same-label items embed close together.
+
+    Args:
+        model: The embedding network; its outputs are L2-normalised before the loss.
+        inputs: ``[N, ...]`` training inputs (kept in memory).
+        labels: ``int[N]`` group of each input.
+        config: Loss, miner, sampler and optimiser settings.
+        augment: Optional batch augmentation applied to training batches only.
+        progress: Show a tqdm bar per epoch.
+        on_epoch: Called with each epoch's figures (e.g. to print them).
+
+    Raises:
+        CollapseError: if the embedding collapses (see :func:`detect_collapse`).
+    """
+    torch.manual_seed(config.seed)
+    sampler = PKSampler(labels, config.p, config.k, config.batches_per_epoch, seed=config.seed)
+    loss_fn, miner = build_criterion(config)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    total_steps = config.epochs * len(sampler)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda step: 0.5 * (1 + math.cos(math.pi * step / total_steps))
+    )
+    label_tensor = torch.as_tensor(labels, dtype=torch.int64)
+    probe = torch.as_tensor(np.random.default_rng(config.seed).permutation(len(inputs))[:2000])
+    history = TrainHistory()
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        losses, active = [], 0
+        for batch in tqdm(sampler, desc=f"epoch {epoch}/{config.epochs}", leave=False, disable=not progress):
+            index = torch.as_tensor(batch)
+            x = inputs[index]
+            x = augment(x) if augment is not None else x
+            embeddings = F.normalize(model(x), dim=-1)
+            batch_labels = label_tensor[index]
+            tuples = miner(embeddings, batch_labels) if miner is not None else None
+            loss = loss_fn(embeddings, batch_labels, tuples)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            losses.append(float(loss.detach()))
+            active += int(tuples is None or len(tuples[0]) > 0)
+        sample = embed(model, inputs[probe])
+        stats = EpochStats(epoch, float(np.mean(losses)), embedding_variance(sample), active / len(sampler))
+        history.epochs.append(stats)
+        if on_epoch is not None:
+            on_epoch(stats)
+        margin = config.margin if config.loss is LossKind.TRIPLET else 0.0
+        reason = detect_collapse(sample, [e.loss for e in history.epochs], margin, config)
+        if reason is not None:
+            raise CollapseError(f"epoch {epoch}: {reason}")
+    model.eval()
+    return history
+
+
+class ProjectionHead(nn.Module):
+    """A head on frozen descriptors: ``float[B, D] -> float[B, E]`` (linear, or a one-hidden-layer MLP).
+
+    It starts as a random projection plus, for the MLP, a residual-free hidden layer; the output is
+    L2-normalised by whoever uses it.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, hidden: int = 0) -> None:
+        super().__init__()
+        self.in_dim, self.out_dim, self.hidden = in_dim, out_dim, hidden
+        if hidden > 0:
+            self.net: nn.Module = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, out_dim))
+        else:
+            self.net = nn.Linear(in_dim, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, D] -> [B, E]``."""
+        return self.net(x)
+
+    def save(self, path: Path) -> None:
+        """Write the weights as a plain ``.npz`` (no pickle)."""
+        arrays = {name: value.detach().cpu().numpy() for name, value in self.state_dict().items()}
+        arrays["_shape"] = np.array([self.in_dim, self.out_dim, self.hidden], np.int64)
+        with open(path, "wb") as handle:
+            np.savez(handle, **arrays)
+
+    @classmethod
+    def load(cls, path: Path) -> ProjectionHead:
+        """Read a head written by :meth:`save`.
+
+        Raises:
+            MmirError: if the file is missing or not a head.
+        """
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                in_dim, out_dim, hidden = (int(v) for v in data["_shape"])
+                state = {k: torch.from_numpy(data[k]) for k in data.files if k != "_shape"}
+        except (OSError, KeyError, ValueError) as exc:
+            raise MmirError(f"{path}: not a projection head file ({exc})") from exc
+        head = cls(in_dim, out_dim, hidden)
+        head.load_state_dict(state)
+        return head.eval()
+
+    def project(self, descriptors: np.ndarray) -> np.ndarray:
+        """L2-normalised projections ``float32[N, E]`` of ``descriptors`` (``float32[N, D]``)."""
+        return embed(self, torch.as_tensor(np.asarray(descriptors, np.float32)))
+
+
+def train_head(
+    descriptors: np.ndarray,
+    labels: np.ndarray,
+    config: MetricConfig,
+    out_dim: int = 256,
+    hidden: int = 0,
+    progress: bool = True,
+    on_epoch: Callable[[EpochStats], None] | None = None,
+) -> tuple[ProjectionHead, TrainHistory]:
+    """Train a :class:`ProjectionHead` on frozen descriptors ``float32[N, D]`` with group ``labels`` ``int[N]``."""
+    torch.manual_seed(config.seed)
+    head = ProjectionHead(descriptors.shape[1], out_dim, hidden)
+    history = train_embedding(
+        head, torch.as_tensor(np.asarray(descriptors, np.float32)), labels, config, progress=progress, on_epoch=on_epoch
+    )
+    return head, history

@@ -1,0 +1,94 @@
+"""Near-duplicate groups: items whose descriptors are almost identical, found by a FAISS range search.
+
+Two items are linked when the inner product of their L2-normalised descriptors (cosine similarity) is at
+least ``threshold``; groups are the connected components of these links (union-find), so a chain of
+near-identical edits ends up in one group even if its ends are further apart than the threshold.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mmir.errors import MmirError
+
+
+class _UnionFind:
+    """Disjoint sets over ``0..n-1`` with path halving and union by size."""
+
+    def __init__(self, n: int) -> None:
+        self.parent = np.arange(n)
+        self.size = np.ones(n, dtype=np.int64)
+
+    def find(self, item: int) -> int:
+        parent = self.parent
+        while parent[item] != item:
+            parent[item] = parent[parent[item]]  # path halving keeps trees shallow
+            item = int(parent[item])
+        return item
+
+    def union(self, a: int, b: int) -> None:
+        root_a, root_b = self.find(a), self.find(b)
+        if root_a == root_b:
+            return
+        if self.size[root_a] < self.size[root_b]:
+            root_a, root_b = root_b, root_a
+        self.parent[root_b] = root_a
+        self.size[root_a] += self.size[root_b]
+
+
+def similar_pairs(vectors: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All pairs ``i < j`` with ``vectors[i] · vectors[j] >= threshold`` (exact, FAISS range search).
+
+    Args:
+        vectors: ``float32[N, D]`` L2-normalised descriptors.
+        threshold: Minimum inner product (cosine similarity for unit vectors).
+
+    Returns:
+        ``(i int64[M], j int64[M], similarity float32[M])`` row positions and their similarity.
+    """
+    import faiss
+
+    x = np.ascontiguousarray(vectors, dtype=np.float32)
+    if x.ndim != 2:
+        raise MmirError(f"near-duplicate search needs vectors shaped [N, D], got {x.shape}")
+    if len(x) == 0:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, np.zeros(0, np.float32)
+    index = faiss.IndexFlatIP(x.shape[1])
+    index.add(x)
+    # FAISS keeps inner products strictly above the radius; nudge it down so ">= threshold" holds.
+    lims, sims, neighbours = index.range_search(x, float(np.nextafter(np.float32(threshold), np.float32(-np.inf))))
+    rows = np.repeat(np.arange(len(x)), np.diff(lims))
+    keep = rows < neighbours
+    return rows[keep], neighbours[keep].astype(np.int64), sims[keep]
+
+
+def near_duplicate_groups(ids: np.ndarray, vectors: np.ndarray, threshold: float = 0.9) -> list[list[int]]:
+    """Groups of near-identical items (connected components of ``similarity >= threshold``).
+
+    Args:
+        ids: ``int64[N]`` item ids (e.g. catalog segment ids).
+        vectors: ``float32[N, D]`` L2-normalised descriptors, row ``i`` belonging to ``ids[i]``.
+        threshold: Cosine similarity from which two items count as near-duplicates; higher is stricter.
+
+    Returns:
+        Groups of two or more ids, each sorted ascending; groups ordered by size (largest first), then by
+        their smallest id.
+
+    Raises:
+        MmirError: if ``ids`` and ``vectors`` disagree in length or ``threshold`` is outside ``[-1, 1]``.
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    if len(ids) != len(vectors):
+        raise MmirError(f"{len(ids)} ids but {len(vectors)} vectors")
+    if not -1.0 <= threshold <= 1.0:
+        raise MmirError(f"the near-duplicate threshold is a cosine similarity in [-1, 1], got {threshold}")
+    first, second, _ = similar_pairs(vectors, threshold)
+    sets = _UnionFind(len(ids))
+    for a, b in zip(first.tolist(), second.tolist(), strict=True):
+        sets.union(a, b)
+    members: dict[int, list[int]] = {}
+    for row in np.unique(np.concatenate([first, second])).tolist():
+        members.setdefault(sets.find(row), []).append(int(ids[row]))
+    groups = [sorted(group) for group in members.values() if len(group) > 1]
+    return sorted(groups, key=lambda group: (-len(group), group[0]))
