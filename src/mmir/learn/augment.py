@@ -17,8 +17,12 @@ def random_crop(x: torch.Tensor, padding: int, gen: torch.Generator) -> torch.Te
         return x
     b, _, h, w = x.shape
     padded = F.pad(x, (padding, padding, padding, padding))
-    offsets = torch.randint(0, 2 * padding + 1, (b, 2), generator=gen).tolist()
-    return torch.stack([padded[i, :, dy : dy + h, dx : dx + w] for i, (dy, dx) in enumerate(offsets)])
+    offsets = torch.randint(0, 2 * padding + 1, (b, 2), generator=gen)
+    # One gather for the whole batch (a Python loop over images cost more than the forward pass).
+    rows = (offsets[:, :1] + torch.arange(h))[:, :, None]  # [B, H, 1]
+    cols = (offsets[:, 1:] + torch.arange(w))[:, None, :]  # [B, 1, W]
+    crops = padded.permute(0, 2, 3, 1)[torch.arange(b)[:, None, None], rows, cols]  # [B, H, W, C]
+    return crops.permute(0, 3, 1, 2).contiguous()
 
 
 def random_flip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -37,23 +41,26 @@ def random_erasing(
     if p <= 0:
         return x
     b, _, h, w = x.shape
-    x = x.clone()
-    draws = torch.rand(b, 5, generator=gen).tolist()
-    for i, (u, a, r, py, px) in enumerate(draws):
-        if u >= p:
-            continue
-        target = (area[0] + a * (area[1] - area[0])) * h * w
-        aspect = float(torch.exp(torch.tensor(-1.2 + r * 2.4)))  # log-uniform in ~[0.3, 3.3]
-        eh = max(1, min(h, round((target * aspect) ** 0.5)))
-        ew = max(1, min(w, round((target / aspect) ** 0.5)))
-        top, left = int(py * (h - eh + 1)), int(px * (w - ew + 1))
-        x[i, :, top : top + eh, left : left + ew] = 0.0
-    return x
+    u, a, r, py, px = torch.rand(5, b, generator=gen)
+    target = (area[0] + a * (area[1] - area[0])) * h * w
+    aspect = torch.exp(-1.2 + 2.4 * r)  # log-uniform in ~[0.3, 3.3]
+    eh = (target * aspect).sqrt().round().clamp(1, h)
+    ew = (target / aspect).sqrt().round().clamp(1, w)
+    top = (py * (h - eh + 1)).floor()
+    left = (px * (w - ew + 1)).floor()
+    ys = torch.arange(h, dtype=torch.float32)[None, :, None]
+    xs = torch.arange(w, dtype=torch.float32)[None, None, :]
+    inside = (
+        (ys >= top[:, None, None])
+        & (ys < (top + eh)[:, None, None])
+        & (xs >= left[:, None, None])
+        & (xs < (left + ew)[:, None, None])
+    )  # [B, H, W]
+    mask = inside & (u < p)[:, None, None]
+    return x.masked_fill(mask[:, None], 0.0)
 
 
-def augment(
-    x: torch.Tensor, gen: torch.Generator, *, padding: int, flip: bool, erasing: float
-) -> torch.Tensor:
+def augment(x: torch.Tensor, gen: torch.Generator, *, padding: int, flip: bool, erasing: float) -> torch.Tensor:
     """Apply crop, flip and erasing (each only if enabled) to a batch ``float32[B, C, H, W]``."""
     x = random_crop(x, padding, gen)
     if flip:

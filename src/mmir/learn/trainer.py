@@ -88,14 +88,10 @@ def _train_epoch(
     steps = math.ceil(len(train) / cfg.batch_size)
     model.train()
     total_loss, total_wrong, seen = 0.0, 0.0, 0
-    bar = tqdm(
-        range(steps), desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", disable=not progress, leave=False
-    )
+    bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", disable=not progress, leave=False)
     for step in bar:
         index = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
-        x = augment(
-            norm(train.images[index]), gen, padding=cfg.crop_padding, flip=cfg.flip, erasing=cfg.erasing
-        )
+        x = augment(norm(train.images[index]), gen, padding=cfg.crop_padding, flip=cfg.flip, erasing=cfg.erasing)
         y = train.targets[index]
         for group in opt.param_groups:
             group["lr"] = cfg.lr * lr_factor(epoch * steps + step, steps, cfg)
@@ -104,7 +100,7 @@ def _train_epoch(
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        total_loss += float(loss) * len(index)
+        total_loss += loss.item() * len(index)
         if not train.multi_label:
             total_wrong += float((logits.argmax(1) != y).sum())
         seen += len(index)
@@ -124,9 +120,7 @@ def _resume(path: Path, cfg: TrainConfig, model: nn.Module, opt: torch.optim.SGD
     state = load_checkpoint(path)
     saved = TrainConfig.from_json(state["meta"]["config"])
     if saved != cfg:
-        raise CheckpointError(
-            f"{path}: was trained with another config; use a new --out folder or --no-resume"
-        )
+        raise CheckpointError(f"{path}: was trained with another config; use a new --out folder or --no-resume")
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["optimizer"])
     return state

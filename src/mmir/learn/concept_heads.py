@@ -1,0 +1,231 @@
+"""User concepts learned from a few labelled examples: calibrated linear heads on frozen descriptors.
+
+Transfer learning in its cheapest form: the CNN stays frozen, its stored L2-normalised descriptors are the
+features, and each concept gets one linear classifier (logistic regression or a linear SVM) whose scores are
+turned into probabilities by Platt scaling fitted on held-out examples. Scoring a whole collection is then one
+matrix product over the stored descriptors: no media decoding and no CNN pass.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+import numpy as np
+
+from mmir.errors import MmirError
+from mmir.evaluate.classification import average_precision
+
+
+class ConceptError(MmirError):
+    """Concept training data is unusable (too few examples, mismatched shapes) or a heads file is bad."""
+
+
+class HeadKind(StrEnum):
+    """The linear classifier fitted per concept."""
+
+    LOGISTIC = "logistic"
+    LINEAR_SVM = "linear-svm"
+
+
+@dataclass(frozen=True)
+class ConceptHeads:
+    """Linear heads on L2-normalised descriptors, with Platt calibration per concept.
+
+    ``p_k(x) = σ(a_k · (w_k · x + b_k) + c_k)`` with ``x`` re-normalised to unit length.
+
+    Attributes:
+        names: The ``K`` concept names.
+        weight: ``float32[K, D]``.
+        bias: ``float32[K]``.
+        platt_a: ``float32[K]`` Platt slope.
+        platt_b: ``float32[K]`` Platt offset.
+        held_out_ap: AP of each concept on its held-out examples (``nan`` if none were held out).
+    """
+
+    names: tuple[str, ...]
+    weight: np.ndarray
+    bias: np.ndarray
+    platt_a: np.ndarray
+    platt_b: np.ndarray
+    held_out_ap: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def dim(self) -> int:
+        """Descriptor dimension ``D``."""
+        return int(self.weight.shape[1])
+
+    def decision(self, descriptors: np.ndarray) -> np.ndarray:
+        """Raw linear scores ``float32[N, K]`` of ``float32[N, D]`` descriptors (uncalibrated)."""
+        x = np.asarray(descriptors, dtype=np.float32)
+        if x.ndim != 2 or x.shape[1] != self.dim:
+            raise ConceptError(f"descriptors must be [N, {self.dim}], got {list(x.shape)}")
+        x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        return np.asarray(x @ self.weight.T + self.bias, dtype=np.float32)
+
+    def predict_proba(self, descriptors: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities ``float32[N, K]`` for ``float32[N, D]`` descriptors (pure numpy)."""
+        z = self.platt_a * self.decision(descriptors) + self.platt_b
+        return (1.0 / (1.0 + np.exp(-np.clip(z, -60.0, 60.0)))).astype(np.float32)
+
+    def save(self, path: Path) -> None:
+        """Write ``path`` (``.npz`` arrays) and ``path`` with suffix ``.json`` (names, AP); no pickle."""
+        path = Path(path)
+        np.savez(
+            path.with_suffix(".npz"), weight=self.weight, bias=self.bias, platt_a=self.platt_a, platt_b=self.platt_b
+        )
+        meta = {"names": list(self.names), "held_out_ap": {k: _json_float(v) for k, v in self.held_out_ap.items()}}
+        path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> ConceptHeads:
+        """Read heads written by :meth:`save` (``path`` with either suffix, or none)."""
+        path = Path(path)
+        try:
+            meta = json.loads(path.with_suffix(".json").read_text())
+            with np.load(path.with_suffix(".npz"), allow_pickle=False) as arrays:
+                parts = {k: arrays[k].astype(np.float32) for k in ("weight", "bias", "platt_a", "platt_b")}
+        except (OSError, ValueError, KeyError) as exc:
+            raise ConceptError(f"{path}: cannot read concept heads ({exc})") from exc
+        names = tuple(meta["names"])
+        if parts["weight"].shape[0] != len(names):
+            raise ConceptError(f"{path}: {len(names)} names but {parts['weight'].shape[0]} weight rows")
+        ap = {k: (float("nan") if v is None else float(v)) for k, v in meta.get("held_out_ap", {}).items()}
+        return cls(names=names, held_out_ap=ap, **parts)
+
+
+def _json_float(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)
+
+
+def fit_platt(scores: np.ndarray, positive: np.ndarray, iterations: int = 50) -> tuple[float, float]:
+    """Platt scaling: ``(a, b)`` minimising the log-loss of ``σ(a·s + b)`` (Newton steps, Platt's smoothed targets).
+
+    Args:
+        scores: ``float[M]`` decision values.
+        positive: ``bool[M]``.
+    """
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    # Platt's targets (N₊+1)/(N₊+2) and 1/(N₋+2) keep a, b finite when the classes separate perfectly.
+    t = np.where(positive, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
+    s = np.asarray(scores, dtype=np.float64)
+    a, b = 1.0, 0.0
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-np.clip(a * s + b, -60, 60)))
+        grad = np.array([np.sum((p - t) * s), np.sum(p - t)])
+        w = p * (1 - p) + 1e-12
+        hess = np.array([[np.sum(w * s * s), np.sum(w * s)], [np.sum(w * s), np.sum(w)]]) + 1e-6 * np.eye(2)
+        step = np.linalg.solve(hess, grad)
+        a, b = a - step[0], b - step[1]
+        if np.abs(step).max() < 1e-8:
+            break
+    return float(a), float(b)
+
+
+def _fit_linear(x: np.ndarray, y: np.ndarray, kind: HeadKind, seed: int) -> tuple[np.ndarray, float]:
+    """One binary linear classifier on ``float32[M, D]`` / ``bool[M]`` → (``w`` ``float32[D]``, ``b``)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.svm import LinearSVC
+
+    # Unit-length descriptors have small coordinates, so weak regularisation (large C) is needed; "balanced"
+    # weighting stops the many negatives from swamping a handful of positives.
+    if kind is HeadKind.LINEAR_SVM:
+        model: LogisticRegression | LinearSVC = LinearSVC(C=1.0, class_weight="balanced", random_state=seed)
+    else:
+        model = LogisticRegression(C=10.0, class_weight="balanced", max_iter=2000, random_state=seed)
+    model.fit(x, y)
+    return model.coef_[0].astype(np.float32), float(model.intercept_[0])
+
+
+def _split(positive: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """A boolean held-out mask taking ``fraction`` of positives and of negatives (≥ 1 of each, ≥ 1 left)."""
+    held = np.zeros(len(positive), dtype=bool)
+    for group in (np.flatnonzero(positive), np.flatnonzero(~positive)):
+        count = min(max(1, round(fraction * len(group))), len(group) - 1)
+        held[rng.permutation(group)[:count]] = True
+    return held
+
+
+def train_concept_heads(
+    descriptors: np.ndarray,
+    labels: Sequence[set[str]] | Sequence[frozenset[str]],
+    *,
+    negatives: np.ndarray | None = None,
+    seed: int = 0,
+    validation_fraction: float = 0.3,
+    kind: HeadKind = HeadKind.LOGISTIC,
+) -> ConceptHeads:
+    """Learn one calibrated linear head per concept named in ``labels``.
+
+    For each concept, its positives are the examples carrying it and its negatives are all other examples plus
+    ``negatives``. A seeded ``validation_fraction`` of both is held out: a head trained on the rest gives the
+    held-out AP and the Platt calibration; the final head is then refitted on all examples.
+
+    Args:
+        descriptors: ``float32[N, D]`` frozen descriptors of the labelled examples.
+        labels: ``N`` sets of concept names (an empty set is a pure negative).
+        negatives: Optional ``float32[M, D]`` extra negatives for every concept (e.g. random collection items).
+        seed: Seeds the held-out split and the solvers.
+        validation_fraction: Share of each concept's positives and negatives held out.
+        kind: Logistic regression or linear SVM.
+
+    Raises:
+        ConceptError: if shapes disagree, no concept is named, or a concept has fewer than 2 positives or no
+            negatives.
+    """
+    x = _prepare(descriptors, labels, negatives)
+    names = tuple(sorted(set().union(*labels)))
+    if not names:
+        raise ConceptError("no concept names in the labels")
+    rng = np.random.default_rng(seed)
+    rows: list[tuple[np.ndarray, float, float, float, float]] = []
+    held_out_ap: dict[str, float] = {}
+    for name in names:
+        positive = np.array([name in s for s in labels] + [False] * (len(x) - len(labels)))
+        if positive.sum() < 2 or (~positive).sum() < 2:
+            raise ConceptError(
+                f"concept {name!r} needs at least 2 positive and 2 negative examples, "
+                f"got {int(positive.sum())} and {int((~positive).sum())}"
+            )
+        held = _split(positive, validation_fraction, rng)
+        w, b = _fit_linear(x[~held], positive[~held], kind, seed)
+        scores = x[held] @ w + b
+        held_out_ap[name] = average_precision(scores, positive[held])
+        platt = fit_platt(scores, positive[held])
+        w_all, b_all = _fit_linear(x, positive, kind, seed)
+        # The final head is refitted on all examples; rescale its scores to the held-out head's spread so the
+        # Platt fit (made on the held-out head) still applies.
+        scale = _spread(x @ w, x @ w_all)
+        rows.append((w_all * scale, b_all * scale, *platt, 0.0))
+    return ConceptHeads(
+        names=names,
+        weight=np.stack([r[0] for r in rows]).astype(np.float32),
+        bias=np.array([r[1] for r in rows], dtype=np.float32),
+        platt_a=np.array([r[2] for r in rows], dtype=np.float32),
+        platt_b=np.array([r[3] for r in rows], dtype=np.float32),
+        held_out_ap=held_out_ap,
+    )
+
+
+def _spread(reference: np.ndarray, scores: np.ndarray) -> float:
+    """The factor matching the standard deviation of ``scores`` to that of ``reference``."""
+    spread = float(np.std(scores))
+    return float(np.std(reference)) / spread if spread > 1e-12 else 1.0
+
+
+def _prepare(
+    descriptors: np.ndarray, labels: Sequence[set[str]] | Sequence[frozenset[str]], negatives: np.ndarray | None
+) -> np.ndarray:
+    """Stack examples and extra negatives into unit-length ``float32[N + M, D]``, checking shapes."""
+    x = np.asarray(descriptors, dtype=np.float32)
+    if x.ndim != 2 or len(x) != len(labels):
+        raise ConceptError(f"descriptors {list(x.shape)} do not match {len(labels)} label sets")
+    if negatives is not None and len(negatives):
+        neg = np.asarray(negatives, dtype=np.float32)
+        if neg.ndim != 2 or neg.shape[1] != x.shape[1]:
+            raise ConceptError(f"negatives must be [M, {x.shape[1]}], got {list(neg.shape)}")
+        x = np.concatenate([x, neg])
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
