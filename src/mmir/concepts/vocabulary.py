@@ -127,7 +127,13 @@ class ConceptVocabulary:
         return None
 
     def _from_links(self, links: tuple[SenseLink, ...]) -> tuple[tuple[ConceptWeight, ...], tuple[str, ...]]:
-        """Concepts reached by sense links: per class the strongest sense (senses are alternatives)."""
+        """Concepts reached by sense links: per class the strongest sense (senses are alternatives).
+
+        Borrowed hypernym classes only stand in when no sense covers a class itself: "cup" names the
+        ImageNet cup, so the hundred containers above its other senses must not outweigh it.
+        """
+        if any(link.hops == 0 and link.classes for link in links):
+            links = tuple(link for link in links if link.hops == 0)
         weights: dict[int, float] = {}
         senses: list[str] = []
         for link in links:

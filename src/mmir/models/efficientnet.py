@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -60,8 +62,10 @@ def load_efficientnet_lite(name: str, num_classes: int = 1000, pretrained: bool 
     from efficientnet_lite_pytorch import EfficientNet
 
     if pretrained:
-        # weights_path is always given: without it the loader downloads from the internet.
-        model = EfficientNet.from_pretrained(name, weights_path=str(WEIGHTS[name].path()), num_classes=num_classes)
+        # weights_path is always given: without it the loader downloads from the internet. The loader
+        # prints to stdout, which would corrupt `--json` output, so its chatter is swallowed.
+        with contextlib.redirect_stdout(io.StringIO()):
+            model = EfficientNet.from_pretrained(name, weights_path=str(WEIGHTS[name].path()), num_classes=num_classes)
     else:
         model = EfficientNet.from_name(name, num_classes=num_classes)
     return model.eval()
