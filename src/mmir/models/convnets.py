@@ -195,10 +195,11 @@ class EfficientNetFinetune(nn.Module):
 
         # Any: the third-party EfficientNet class exposes its parts as untyped attributes.
         net: Any = load_efficientnet_lite(spec.arch.value, num_classes=1000, pretrained=spec.pretrained)
-        self.net = net
         self.head = nn.Sequential(
             nn.Dropout(spec.dropout), nn.Linear(int(net._fc.in_features), spec.num_classes)
         )
+        net._fc = nn.Identity()  # the ImageNet classifier is replaced by the new head
+        self.net = net
         self.in_channels = spec.in_channels
         self._freeze(spec.freeze)
 
