@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 import os
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -62,7 +62,7 @@ class FaissIndex:
         self.dim = dim
         self.metric = metric
         faiss_metric = faiss.METRIC_INNER_PRODUCT if metric is Metric.INNER_PRODUCT else faiss.METRIC_L2
-        self._index = faiss.IndexIDMap2(faiss.index_factory(dim, factory, faiss_metric))
+        self._index: Any = faiss.IndexIDMap2(faiss.index_factory(dim, factory, faiss_metric))
 
     @classmethod
     def load(cls, path: Path, metric: Metric) -> FaissIndex:
@@ -114,7 +114,7 @@ class FaissIndex:
 
     def reconstruct(self, segment_id: int) -> np.ndarray:
         """The stored vector ``float32[D]`` of one id."""
-        return self._index.reconstruct(int(segment_id))
+        return np.asarray(self._index.reconstruct(int(segment_id)), np.float32)
 
     def ids(self) -> np.ndarray:
         """All ids in the index, ``int64[N]``."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mmir.errors import ModelError
 from mmir.models.encoder import BackboneEncoder
@@ -75,7 +75,7 @@ def _build(name: str, pooling: Pooling | str = Pooling.GEM) -> BackboneEncoder:
     import torch
 
     entry = WEIGHTS[name]
-    net = load_efficientnet_lite(name)
+    net: Any = load_efficientnet_lite(name)
 
     def head(fmap: torch.Tensor) -> torch.Tensor:
         return net._fc(fmap.mean(dim=(-2, -1)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -29,7 +30,7 @@ class Preprocessing:
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
     interpolation: str = "bicubic"
 
-    def transform(self) -> Callable[..., object]:
+    def transform(self) -> Callable[..., Any]:
         """A torchvision transform: PIL RGB image -> float tensor ``[3, crop, crop]``."""
         from torchvision import transforms as T
 
