@@ -1,0 +1,1 @@
+"""Search: query types, the engine, score fusion and segment → media aggregation."""
