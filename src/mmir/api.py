@@ -27,10 +27,15 @@ from mmir.search.queries import ExampleQuery, ItemQuery, TextQuery
 from mmir.types import Hit
 
 if TYPE_CHECKING:
+    import numpy as np
+
+    from mmir.learn.concept_heads import ConceptHeads
+    from mmir.learn.labels_csv import LabelledPath
     from mmir.models.encoder import Encoder
 
 DEFAULT_COLLECTION = Path(".mmir")
 DEFAULT_MODEL = "efficientnet-lite0"
+USER_CONCEPTS = "user-concepts"  # stem of the .npz/.json pair of learned concept heads
 
 
 @dataclass(frozen=True)
@@ -149,11 +154,64 @@ class Collection:
 
     @property
     def engine(self) -> SearchEngine:
-        """The search engine over this collection."""
+        """The search engine over this collection (model concepts, then learned user concepts)."""
         if self._engine is None:
-            vocabulary = ConceptVocabulary(self.manifest.concept_names, cache_dir=self.directory / "cache")
-            self._engine = SearchEngine(self.store, vocabulary, lambda: self.encoder)
+            heads = self.user_concepts()
+            names = self.manifest.concept_names + tuple(f"user:{name}" for name in (heads.names if heads else ()))
+            vocabulary = ConceptVocabulary(names, cache_dir=self.directory / "cache")
+            extra = (lambda _ids, descriptors: heads.predict_proba(descriptors)) if heads else None
+            self._engine = SearchEngine(self.store, vocabulary, lambda: self.encoder, extra_concepts=extra)
         return self._engine
+
+    def user_concepts(self) -> ConceptHeads | None:
+        """The concepts learned for this collection with :meth:`learn_concepts`, if any."""
+        path = self.directory / f"{USER_CONCEPTS}.json"
+        if not path.exists():
+            return None
+        from mmir.learn.concept_heads import ConceptHeads
+
+        return ConceptHeads.load(path)
+
+    def learn_concepts(self, examples: Sequence[LabelledPath], negatives: int = 500, seed: int = 0) -> ConceptHeads:
+        """Learn concepts from labelled files on frozen descriptors and add them to the vocabulary.
+
+        Labelled files already indexed reuse their stored descriptors; others are encoded. Up to
+        ``negatives`` random indexed items (not among the examples) are added as negatives for every
+        concept. Concepts learned earlier under other names are kept; the same name is replaced.
+        """
+        import numpy as np
+
+        from mmir.learn.concept_heads import train_concept_heads
+
+        descriptors, media_ids = self._example_descriptors([example.path for example in examples])
+        all_ids, all_descriptors = self.store.catalog.all_media_descriptors()
+        rng = np.random.default_rng(seed)
+        pool = np.flatnonzero(~np.isin(all_ids, list(media_ids)))
+        chosen = rng.choice(pool, size=min(negatives, len(pool)), replace=False) if len(pool) else pool
+        heads = train_concept_heads(
+            descriptors, [example.labels for example in examples], negatives=all_descriptors[chosen], seed=seed
+        )
+        merged = _merge_heads(self.user_concepts(), heads)
+        merged.save(self.directory / f"{USER_CONCEPTS}.json")
+        self._engine = None
+        return heads
+
+    def _example_descriptors(self, paths: Sequence[Path]) -> tuple[np.ndarray, set[int]]:
+        """``float32[N, D]`` raw descriptors of ``paths`` and the media ids of those already indexed."""
+        import numpy as np
+
+        from mmir.media import decode_image
+
+        rows, known = [], set()
+        for path in paths:
+            record = self.store.catalog.lookup(os.path.abspath(path))
+            if record is not None:
+                known.add(record.id)
+                rows.append(self.store.catalog.descriptor_of_media(record.id).mean(axis=0))
+            else:
+                image = decode_image(read_file(path), path, min_side=self.encoder.input_side)
+                rows.append(self.encoder.encode([image]).descriptors[0])
+        return np.stack(rows).astype(np.float32), known
 
     def search_text(self, text: str, k: int = 10, mode: QueryMode = QueryMode.AND) -> list[Hit]:
         """Keyword search through concepts."""
@@ -185,3 +243,23 @@ class Collection:
             segments=segments, vectors=len(self.store.vectors), concepts=len(manifest.concept_names),
             bytes_indexed=self.store.catalog.bytes_indexed(), bytes_on_disk=sum(self.store.sizes().values()),
         )  # fmt: skip
+
+
+def _merge_heads(old: ConceptHeads | None, new: ConceptHeads) -> ConceptHeads:
+    """``new`` plus the concepts of ``old`` that ``new`` does not rename."""
+    if old is None:
+        return new
+    import numpy as np
+
+    from mmir.learn.concept_heads import ConceptHeads
+
+    keep = [i for i, name in enumerate(old.names) if name not in new.names]
+    return ConceptHeads(
+        names=tuple(old.names[i] for i in keep) + new.names,
+        weight=np.vstack([old.weight[keep], new.weight]),
+        bias=np.concatenate([old.bias[keep], new.bias]),
+        platt_a=np.concatenate([old.platt_a[keep], new.platt_a]),
+        platt_b=np.concatenate([old.platt_b[keep], new.platt_b]),
+        held_out_ap={**{old.names[i]: old.held_out_ap.get(old.names[i], float("nan")) for i in keep},
+                     **new.held_out_ap},
+    )  # fmt: skip

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from mmir.cli.groups import app
+from mmir.cli.groups import app, train_app
 from mmir.concepts import QueryMode
 from mmir.errors import MmirError
 from mmir.media import display_path
@@ -151,3 +151,21 @@ def concepts(
         typer.echo(f"  {term.term!r}: {len(term.concepts)} concepts via {source}")
         for concept in sorted(term.concepts, key=lambda c: -c.weight)[:top]:
             typer.echo(f"      {concept.weight:.3f}  {concept.name}")
+
+
+@train_app.command("concepts")
+def train_concepts(
+    labels: Annotated[Path, typer.Argument(help="CSV of `path,label1;label2` rows (paths relative to the CSV).")],
+    collection: CollectionOpt = Path(".mmir"),
+    negatives: Annotated[int, typer.Option(help="Random indexed items used as extra negatives.")] = 500,
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Learn new concepts from labelled examples; keyword search uses them at once (no re-indexing)."""
+    from mmir.learn.labels_csv import read_label_csv
+
+    examples = read_label_csv(labels, allow_empty=True)
+    with _open(collection) as coll:
+        heads = coll.learn_concepts(examples, negatives=negatives, seed=seed)
+    typer.echo(f"learned {len(heads.names)} concepts from {len(examples)} examples (held-out AP):")
+    for name in heads.names:
+        typer.echo(f"  {heads.held_out_ap.get(name, float('nan')):.3f}  {name}")

@@ -224,6 +224,14 @@ class Catalog:
         ids_arr, matrix = _stack(ids, blobs, np.float16)
         return ids_arr, matrix.astype(np.float32)
 
+    def all_media_descriptors(self) -> tuple[np.ndarray, np.ndarray]:
+        """One descriptor per file (the first segment's): ``(media ids int64[M], float32[M, D])``."""
+        rows = self._db.execute(
+            "SELECT media_id, descriptor FROM segments WHERE id IN (SELECT MIN(id) FROM segments GROUP BY media_id)"
+            " ORDER BY media_id"
+        ).fetchall()
+        return _stack([r[0] for r in rows], [r[1] for r in rows], np.float32)
+
     def descriptor_of_media(self, media_id: int) -> np.ndarray:
         """Raw descriptors ``float32[S, D]`` of a file's segments."""
         rows = self._db.execute(
