@@ -24,7 +24,7 @@ from mmir.media import read_file
 from mmir.pipeline import Indexer, IndexOptions, IndexProblem, IndexReport
 from mmir.search.engine import SearchEngine
 from mmir.search.queries import ExampleQuery, ItemQuery, TextQuery
-from mmir.types import Hit
+from mmir.types import Hit, MediaRef
 
 if TYPE_CHECKING:
     import numpy as np
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 DEFAULT_COLLECTION = Path(".mmir")
 DEFAULT_MODEL = "efficientnet-lite0"
 USER_CONCEPTS = "user-concepts"  # stem of the .npz/.json pair of learned concept heads
+PCA_FILE = "pca.npz"
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ class Collection:
                     f"{directory} was built with model {manifest.model!r}, not {model!r}; "
                     "use another --collection to index with a different model"
                 )
-            return cls(directory, SegmentStore(directory, manifest))
+            return cls(directory, SegmentStore(directory, manifest, _projection(directory, manifest)))
         if not create:
             raise CollectionError(f"no mmir collection at {directory} (run `mmir index FOLDER` first)")
         return cls._create(directory, model or DEFAULT_MODEL, model_options or {})
@@ -162,6 +163,47 @@ class Collection:
             extra = (lambda _ids, descriptors: heads.predict_proba(descriptors)) if heads else None
             self._engine = SearchEngine(self.store, vocabulary, lambda: self.encoder, extra_concepts=extra)
         return self._engine
+
+    def learn_pca(self, dim: int | None, whiten: bool = True, shrinkage: float = 0.0) -> None:
+        """Learn PCA(-whitening) to ``dim`` on the stored descriptors and re-derive the vector index.
+
+        No CNN pass: the catalog keeps the raw descriptors. ``dim=None`` removes the projection.
+        """
+        if dim is None:
+            self.store.manifest = self.manifest.with_changes(pca=None)
+            self.store.rebuild_vectors(None)
+            return
+        from mmir.models.pca import PCAWhitening
+
+        _, descriptors = self.store.catalog.all_descriptors()
+        pca = PCAWhitening.fit(descriptors, dim, whiten=whiten, shrinkage=shrinkage)
+        pca.save(self.directory / PCA_FILE)
+        self.store.manifest = self.manifest.with_changes(pca=PCA_FILE)
+        self.store.rebuild_vectors(pca.transform)
+        self._engine = None
+
+    def near_duplicates(self, threshold: float = 0.9) -> list[list[MediaRef]]:
+        """Groups of near-identical files (cosine similarity of index vectors ≥ ``threshold``)."""
+        from mmir.search.duplicates import near_duplicate_groups
+
+        ids, descriptors = self.store.catalog.all_descriptors()
+        if not len(ids):
+            return []
+        groups = near_duplicate_groups(ids, self.store.project(descriptors), threshold)
+        rows = self.store.catalog.hits_rows([sid for group in groups for sid in group])
+        result = []
+        for group in groups:
+            media = {rows[sid][0].id: rows[sid][0] for sid in group}  # a file's segments count once
+            if len(media) > 1:
+                result.append(sorted(media.values(), key=lambda ref: ref.path))
+        return result
+
+    def retrieval_run(self, queries: dict[str, Path], depth: int = 1000) -> dict[str, list[tuple[str, float]]]:
+        """Query by example for each ``query id → image file``; the run ranks indexed files by path."""
+        return {
+            query_id: [(hit.media.path, hit.score) for hit in self.search_image(path, k=depth)]
+            for query_id, path in queries.items()
+        }
 
     def user_concepts(self) -> ConceptHeads | None:
         """The concepts learned for this collection with :meth:`learn_concepts`, if any."""
@@ -263,3 +305,12 @@ def _merge_heads(old: ConceptHeads | None, new: ConceptHeads) -> ConceptHeads:
         held_out_ap={**{old.names[i]: old.held_out_ap.get(old.names[i], float("nan")) for i in keep},
                      **new.held_out_ap},
     )  # fmt: skip
+
+
+def _projection(directory: Path, manifest: Manifest) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The PCA-whitening recorded in the manifest, as a function on raw descriptors."""
+    if manifest.pca is None:
+        return None
+    from mmir.models.pca import PCAWhitening
+
+    return PCAWhitening.load(directory / manifest.pca).transform

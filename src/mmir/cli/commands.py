@@ -60,7 +60,12 @@ def index(
     paths: Annotated[list[Path], typer.Argument(help="Folders or image files to index.")],
     collection: CollectionOpt = Path(".mmir"),
     model: Annotated[str | None, typer.Option(help="Model for a new collection (see `mmir info`).")] = None,
-    pooling: Annotated[str | None, typer.Option(help="Descriptor pooling for a new collection: gem/avg/rmac.")] = None,
+    pooling: Annotated[
+        str | None, typer.Option("--descriptor", "--pooling", help="Pooling for a new collection: gem, avg, rmac.")
+    ] = None,
+    multiscale: Annotated[bool, typer.Option(help="Average descriptors over scales 1, 1/√2, 1/2.")] = False,
+    pca: Annotated[int | None, typer.Option(help="Learn PCA-whitening to this dimension on the collection.")] = None,
+    whiten: Annotated[bool, typer.Option(help="With --pca: whiten (else plain PCA).")] = True,
     weights: Annotated[Path | None, typer.Option(help="Weights file for torchvision:/timm: models.")] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=1024)] = 16,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
@@ -69,13 +74,16 @@ def index(
     """Build or update a collection: new and changed files are encoded, deleted ones removed."""
     from mmir.pipeline import IndexOptions
 
-    options = {key: str(value) for key, value in (("pooling", pooling), ("weights_path", weights)) if value}
+    settings = (("pooling", pooling), ("weights_path", weights), ("multiscale", multiscale))
+    options = {key: str(value) for key, value in settings if value}
     with _open(collection, create=True, model=model, model_options=options) as coll:
         report = coll.index(
             [str(p) for p in paths],
             IndexOptions(batch_size=batch_size, progress=progress and not as_json),
             on_problem=lambda problem: typer.echo(f"skipped {problem}", err=True),
         )
+        if pca is not None:
+            coll.learn_pca(pca, whiten=whiten)
     if as_json:
         data = asdict(report) | {"images_per_second": report.images_per_second}
         data["problems"] = [asdict(p) for p in report.problems]
@@ -169,3 +177,25 @@ def train_concepts(
     typer.echo(f"learned {len(heads.names)} concepts from {len(examples)} examples (held-out AP):")
     for name in heads.names:
         typer.echo(f"  {heads.held_out_ap.get(name, float('nan')):.3f}  {name}")
+
+
+@app.command()
+def duplicates(
+    collection: CollectionOpt = Path(".mmir"),
+    threshold: Annotated[
+        float, typer.Option(min=-1.0, max=1.0, help="Cosine similarity from which files are near-duplicates.")
+    ] = 0.9,
+    as_json: JsonOpt = False,
+) -> None:
+    """Groups of near-duplicate files in the collection."""
+    with _open(collection) as coll:
+        groups = coll.near_duplicates(threshold)
+    if as_json:
+        typer.echo(json.dumps([[display_path(ref.path) for ref in group] for group in groups], indent=1))
+        return
+    if not groups:
+        typer.echo(f"no near-duplicates at threshold {threshold}")
+    for number, group in enumerate(groups, 1):
+        typer.echo(f"group {number} ({len(group)} files):")
+        for ref in group:
+            typer.echo(f"    {display_path(ref.path)}")

@@ -71,7 +71,10 @@ def load_efficientnet_lite(name: str, num_classes: int = 1000, pretrained: bool 
     return model.eval()
 
 
-def _build(name: str, pooling: Pooling | str = Pooling.GEM) -> BackboneEncoder:
+MULTISCALE = (1.0, 2**-0.5, 0.5)
+
+
+def _build(name: str, pooling: Pooling | str = Pooling.GEM, multiscale: bool | str = False) -> BackboneEncoder:
     import torch
 
     entry = WEIGHTS[name]
@@ -90,16 +93,17 @@ def _build(name: str, pooling: Pooling | str = Pooling.GEM) -> BackboneEncoder:
         dim=int(net._fc.in_features),
         input_side=entry.preprocessing.resize,
         pooling=Pooling(pooling),
+        scales=MULTISCALE if str(multiscale).lower() in ("1", "true", "yes") else (1.0,),
     )
 
 
 @register_model("efficientnet-lite0")
-def efficientnet_lite0(pooling: Pooling | str = Pooling.GEM) -> BackboneEncoder:
+def efficientnet_lite0(pooling: Pooling | str = Pooling.GEM, multiscale: bool | str = False) -> BackboneEncoder:
     """EfficientNet-Lite0 (fast; ImageNet top-1 75.1 %), 1280-d descriptors, 1000 ImageNet concepts."""
-    return _build("efficientnet-lite0", pooling)
+    return _build("efficientnet-lite0", pooling, multiscale)
 
 
 @register_model("efficientnet-lite2")
-def efficientnet_lite2(pooling: Pooling | str = Pooling.GEM) -> BackboneEncoder:
+def efficientnet_lite2(pooling: Pooling | str = Pooling.GEM, multiscale: bool | str = False) -> BackboneEncoder:
     """EfficientNet-Lite2 (accurate; ImageNet top-1 77.6 %), 1280-d descriptors, 1000 ImageNet concepts."""
-    return _build("efficientnet-lite2", pooling)
+    return _build("efficientnet-lite2", pooling, multiscale)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
-from mmir.models.pooling import Pooling, pool
+from mmir.models.pooling import Pooling, multiscale_pool, pool
 
 if TYPE_CHECKING:
     import torch
@@ -65,6 +65,8 @@ class BackboneEncoder:
         input_side: Shorter image side the transform resizes to (lets decoders skip detail).
         pooling: How the feature map becomes the descriptor.
         multilabel: Concept probabilities by sigmoid (multi-label) instead of softmax.
+        scales: Input scales whose pooled, L2-normalised descriptors are averaged (multi-scale extraction);
+            concepts always come from scale 1.
     """
 
     def __init__(
@@ -80,6 +82,7 @@ class BackboneEncoder:
         input_side: int = 224,
         pooling: Pooling = Pooling.GEM,
         multilabel: bool = False,
+        scales: tuple[float, ...] = (1.0,),
     ) -> None:
         self.name = name
         self.dim = dim
@@ -87,7 +90,9 @@ class BackboneEncoder:
         self.concept_names = tuple(concept_names)
         self.transform = transform
         self.pooling = pooling
-        self.fingerprint = f"{fingerprint}/{pooling.value}"
+        self.scales = tuple(scales)
+        multi = "" if self.scales == (1.0,) else "@" + ",".join(f"{scale:.3g}" for scale in self.scales)
+        self.fingerprint = f"{fingerprint}/{pooling.value}{multi}"
         self._features = features
         self._head = head
         self._multilabel = multilabel
@@ -109,6 +114,11 @@ class BackboneEncoder:
         with torch.inference_mode():
             fmap = self._features(batch)
             descriptors = F.normalize(pool(fmap, self.pooling), dim=-1)
+            others = tuple(scale for scale in self.scales if scale != 1.0)
+            if others:
+                # multiscale_pool averages the other scales; weigh that mean by their count, then add scale 1.
+                rest = multiscale_pool(self._features, batch, self.pooling, others)
+                descriptors = F.normalize(descriptors * (1.0 in self.scales) + rest * len(others), dim=-1)
             if self._head is None:
                 concepts = torch.zeros((batch.shape[0], 0))
             else:

@@ -1,0 +1,55 @@
+"""PCA-whitening learned on the collection, multi-scale descriptors and near-duplicate groups."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from mmir.api import Collection
+
+
+def test_pca_relearned_without_cnn_and_search_still_finds_originals(
+    tmp_path: Path, photo_dir: Path, reuse_lite0
+) -> None:
+    for original in sorted(photo_dir.iterdir()):
+        ImageOps.mirror(Image.open(original).convert("RGB")).save(photo_dir / f"{original.stem}-m.jpg")
+    with Collection.open(tmp_path / "coll", create=True) as coll:
+        coll.index([photo_dir])
+        coll.learn_pca(8, whiten=True)
+        assert coll.store.vectors.dim == 8
+    with Collection.open(tmp_path / "coll") as coll:  # the manifest remembers the projection
+        assert coll.manifest.pca is not None and coll.store.vectors.dim == 8
+        hits = coll.similar(photo_dir / "horse.png", k=1)
+        assert Path(hits[0].media.path).name == "horse-m.jpg"
+        assert coll._encoder is None  # PCA and item search need no CNN
+        coll.learn_pca(None)
+        assert coll.store.vectors.dim == 1280
+
+
+def test_near_duplicate_groups(tmp_path: Path, photo_dir: Path, reuse_lite0) -> None:
+    shutil.copy(photo_dir / "rocket.jpg", photo_dir / "rocket-copy.jpg")
+    Image.open(photo_dir / "chelsea.png").convert("RGB").save(photo_dir / "chelsea-q60.jpg", quality=60)
+    with Collection.open(tmp_path / "coll", create=True) as coll:
+        coll.index([photo_dir])
+        groups = coll.near_duplicates(0.9)
+        names = sorted(sorted(Path(ref.path).name for ref in group) for group in groups)
+        assert names == [["chelsea-q60.jpg", "chelsea.png"], ["rocket-copy.jpg", "rocket.jpg"]]
+        assert [len(group) for group in coll.near_duplicates(0.9999)] == [2]  # only the byte-identical copy
+
+
+def test_multiscale_encoder_changes_fingerprint_and_keeps_unit_norm(lite0) -> None:
+    from mmir.models import get_encoder
+
+    multi = get_encoder("efficientnet-lite0", multiscale="true")
+    assert multi.fingerprint != lite0.fingerprint
+    batch = np.random.default_rng(0).standard_normal((2, 3, 224, 224)).astype(np.float32)
+    import torch
+
+    encoded = multi.encode_tensor(torch.from_numpy(batch))
+    assert np.allclose(np.linalg.norm(encoded.descriptors, axis=1), 1.0, atol=1e-5)
+    single = lite0.encode_tensor(torch.from_numpy(batch))
+    assert np.allclose(encoded.concepts, single.concepts, atol=1e-5)  # concepts come from scale 1
+    assert not np.allclose(encoded.descriptors, single.descriptors, atol=1e-3)
