@@ -1,0 +1,132 @@
+"""``mmir eval retrieval`` and ``mmir train metric`` as a user runs them, and the model entry they write."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mmir.evaluate.trec import write_qrels, write_run
+
+
+def mmir(*args: str) -> subprocess.CompletedProcess[str]:
+    env = os.environ | {"HF_HUB_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, "-m", "mmir", *args], capture_output=True, text=True, env=env)
+    assert "Traceback" not in result.stderr, result.stderr
+    return result
+
+
+def test_eval_retrieval_of_a_run_file(tmp_path: Path) -> None:
+    write_qrels(tmp_path / "qrels.txt", {"q1": {"a": 1, "b": 0, "c": 1}, "q2": {"d": 1}})
+    write_run(tmp_path / "run.txt", {"q1": [("a", 3.0), ("b", 2.0), ("c", 1.0)], "q2": [("x", 2.0), ("d", 1.0)]})
+    result = mmir(
+        "eval",
+        "retrieval",
+        "--qrels",
+        str(tmp_path / "qrels.txt"),
+        "--run",
+        str(tmp_path / "run.txt"),
+        "--k",
+        "1",
+        "--k",
+        "2",
+        "--per-query",
+        "--json",
+        str(tmp_path / "figures.json"),
+    )
+    assert result.returncode == 0, result.stderr
+    expected_map = ((1 + 2 / 3) / 2 + 0.5) / 2
+    assert f"map       {expected_map:.4f}" in result.stdout
+    assert "P@1       0.5000" in result.stdout
+    assert "q1" in result.stdout
+    assert '"map"' in (tmp_path / "figures.json").read_text()
+
+
+def test_eval_retrieval_errors_are_one_line(tmp_path: Path) -> None:
+    (tmp_path / "qrels.txt").write_text("q1 0 a\n")
+    (tmp_path / "run.txt").write_text("q1 Q0 a 1 1.0 t\n")
+    result = mmir("eval", "retrieval", "--qrels", str(tmp_path / "qrels.txt"), "--run", str(tmp_path / "run.txt"))
+    assert result.returncode == 2
+    assert "qrels.txt:1:" in result.stderr
+    neither = mmir("eval", "retrieval", "--qrels", str(tmp_path / "qrels.txt"))
+    assert neither.returncode == 2 and "exactly one of --run" in neither.stderr
+
+
+def _group_folder(root: Path) -> Path:
+    # Three groups of small images: a colour per group with per-image noise.
+    rng = np.random.default_rng(0)
+    for name, colour in {"red": (200, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 200)}.items():
+        (root / name).mkdir(parents=True)
+        for i in range(4):
+            pixels = np.clip(np.array(colour) + rng.normal(0, 40, (48, 48, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(root / name / f"{i}.png")
+    return root
+
+
+@pytest.mark.slow
+def test_train_metric_writes_a_model_entry_the_registry_loads(tmp_path: Path) -> None:
+    groups = _group_folder(tmp_path / "groups")
+    out = tmp_path / "runs" / "metric"
+    result = mmir(
+        "train",
+        "metric",
+        str(groups),
+        "--out",
+        str(out),
+        "--epochs",
+        "2",
+        "--dim",
+        "16",
+        "--p",
+        "3",
+        "--k",
+        "2",
+        "--loss",
+        "triplet",
+        "--miner",
+        "semihard",
+    )
+    assert result.returncode == 0, result.stderr
+    assert (out / "model.json").is_file() and (out / "head.npz").is_file() and (out / "metrics.json").is_file()
+
+    from mmir.models import get_encoder
+
+    encoder = get_encoder(str(out))
+    assert encoder.dim == 16
+    assert "+head@" in encoder.fingerprint
+    with Image.open(groups / "red" / "0.png") as image:
+        encoded = encoder.encode([image.convert("RGB")])
+    assert encoded.descriptors.shape == (1, 16)
+    np.testing.assert_allclose(np.linalg.norm(encoded.descriptors, axis=1), 1.0, rtol=1e-5)
+    assert encoded.concepts.shape == (1, 1000)
+
+    bad = mmir("train", "metric", str(groups), "--out", str(out), "--loss", "nonsense")
+    assert bad.returncode == 2 and "nonsense" in bad.stderr
+
+
+def test_malformed_model_entries_are_clear_errors(tmp_path: Path) -> None:
+    import torch
+
+    from mmir.errors import ModelError
+    from mmir.learn.metric import ProjectionHead
+    from mmir.models.entry import load_model_dir, write_model_dir
+
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "model.json").write_text("{not json")
+    with pytest.raises(ModelError, match="cannot read model entry"):
+        load_model_dir(tmp_path / "junk")
+    torch.manual_seed(0)
+    write_model_dir(tmp_path / "entry", ProjectionHead(1280, 8), "efficientnet-lite0", {"pooling": "gem"})
+    with pytest.raises(ModelError, match="trained with pooling='gem'"):
+        load_model_dir(tmp_path / "entry", pooling="avg")
+    ProjectionHead(1280, 8).save(tmp_path / "entry" / "head.npz")  # another head behind the entry's back
+    with pytest.raises(ModelError, match="does not match the hash"):
+        load_model_dir(tmp_path / "entry")
+    (tmp_path / "entry" / "head.npz").unlink()
+    with pytest.raises(ModelError, match="head file missing"):
+        load_model_dir(tmp_path / "entry")
