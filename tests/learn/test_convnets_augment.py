@@ -37,6 +37,8 @@ def test_efficientnet_finetune_freezes_backbone() -> None:
     trainable = [n for n, p in net.named_parameters() if p.requires_grad]
     assert trainable == ["head.1.weight", "head.1.bias"]
     assert net.eval()(torch.randn(1, 3, 64, 64)).shape == (1, 3)
+    net.train()
+    assert not net.net._bn0.training and net.head.training  # frozen BN keeps its ImageNet statistics
 
 
 def test_crop_shifts_with_zero_padding() -> None:

@@ -29,7 +29,9 @@ def train_classify(
     batch_norm: bool = typer.Option(True, "--batch-norm/--no-batch-norm"),
     augment: bool = typer.Option(True, "--augment/--no-augment", help="Random crop, flip and erasing."),
     loss: str = typer.Option("", "--loss", help="cross-entropy | bce | mse (default: by data)."),
-    image_size: int = typer.Option(32, "--image-size", help="Resize images from folders/CSV to this size."),
+    image_size: int = typer.Option(
+        0, "--image-size", help="Resize folder/CSV images to this size (default 32, or 224 with --from)."
+    ),
     grey: bool = typer.Option(False, "--grey", help="Decode folder/CSV images as one grey channel."),
     val: float = typer.Option(0.1, "--val", help="Share of the data held out for validation."),
     seed: int = typer.Option(0, "--seed"),
@@ -49,6 +51,7 @@ def train_classify(
     except ValueError as exc:
         raise RecipeError(str(exc)) from exc
     channels = 1 if grey else 3
+    image_size = image_size or (224 if from_ else 32)
     dataset = load_labelled_images(data, split="train", size=image_size, channels=channels)
     if loss_enum is None:
         loss_enum = LossKind.BCE if dataset.multi_label else LossKind.CROSS_ENTROPY
@@ -78,7 +81,10 @@ def train_classify(
     typer.echo(f"{len(dataset)} examples, {len(dataset.class_names)} classes from {data}; run folder {out}")
     result = train_classifier(dataset, cfg, out, resume=resume)
     best = result.history[result.best_epoch - 1] if result.best_epoch > 0 else result.history[-1]
-    typer.echo(f"best epoch {result.best_epoch}: validation error {best.get('val_error', float('nan')):.4f}")
+    if val > 0:
+        typer.echo(f"best epoch {result.best_epoch}: validation error {best['val_error']:.4f}")
+    else:
+        typer.echo(f"no validation split; best.pt is the epoch with the lowest training loss ({result.best_epoch})")
     typer.echo(f"wrote {out / 'best.pt'}, {out / 'last.pt'}, metrics.json, curves.png, config.json")
 
 

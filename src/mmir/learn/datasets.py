@@ -53,9 +53,7 @@ def _load_image(path: Path, size: int, channels: int) -> np.ndarray:
 
     try:
         with Image.open(path) as opened:
-            img = opened.convert("L" if channels == 1 else "RGB").resize(
-                (size, size), Image.Resampling.BILINEAR
-            )
+            img = opened.convert("L" if channels == 1 else "RGB").resize((size, size), Image.Resampling.BILINEAR)
             arr = np.asarray(img, dtype=np.uint8)
     except (OSError, UnidentifiedImageError) as exc:
         raise DataError(f"{path}: cannot read image ({exc})") from exc
@@ -66,11 +64,7 @@ def _stack(paths: Sequence[Path], size: int, channels: int) -> torch.Tensor:
     from tqdm import tqdm
 
     arrays = [_load_image(p, size, channels) for p in tqdm(paths, desc="decoding", unit="img", leave=False)]
-    return (
-        torch.from_numpy(np.stack(arrays))
-        if arrays
-        else torch.zeros((0, channels, size, size), dtype=torch.uint8)
-    )
+    return torch.from_numpy(np.stack(arrays)) if arrays else torch.zeros((0, channels, size, size), dtype=torch.uint8)
 
 
 def _check_known(found: Sequence[str], known: Sequence[str] | None, where: str) -> None:
@@ -105,9 +99,7 @@ def load_image_folder(
             raise DataError(f"{folder}: class {folder.name!r} has no images")
         paths += files
         labels += [names.index(folder.name)] * len(files)
-    return LabelledImages(
-        _stack(paths, size, channels), torch.tensor(labels, dtype=torch.int64), names, str(root)
-    )
+    return LabelledImages(_stack(paths, size, channels), torch.tensor(labels, dtype=torch.int64), names, str(root))
 
 
 def load_label_csv_images(
@@ -117,11 +109,7 @@ def load_label_csv_images(
     rows = read_label_csv(csv_path)
     for row in rows:
         _check_known(sorted(row.labels), class_names, f"{csv_path}:{row.line}")
-    names = (
-        tuple(class_names)
-        if class_names is not None
-        else tuple(sorted(set().union(*(r.labels for r in rows))))
-    )
+    names = tuple(class_names) if class_names is not None else tuple(sorted(set().union(*(r.labels for r in rows))))
     targets = torch.zeros((len(rows), len(names)), dtype=torch.float32)
     for i, row in enumerate(rows):
         targets[i, [names.index(label) for label in row.labels]] = 1.0
@@ -134,13 +122,9 @@ def _idx_files(path: Path, split: str) -> tuple[Path, Path]:
         images = path
     else:
         prefix = {"train": "train", "test": "t10k"}.get(split, split)
-        candidates = sorted(path.glob(f"{prefix}-images-idx3-ubyte*")) or sorted(
-            path.glob("*images-idx3-ubyte*")
-        )
+        candidates = sorted(path.glob(f"{prefix}-images-idx3-ubyte*")) or sorted(path.glob("*images-idx3-ubyte*"))
         if len(candidates) != 1:
-            raise DataError(
-                f"{path}: expected one '{prefix}-images-idx3-ubyte[.gz]' file, found {len(candidates)}"
-            )
+            raise DataError(f"{path}: expected one '{prefix}-images-idx3-ubyte[.gz]' file, found {len(candidates)}")
         images = candidates[0]
     labels = images.with_name(images.name.replace("images-idx3", "labels-idx1"))
     if not labels.exists():
@@ -148,9 +132,7 @@ def _idx_files(path: Path, split: str) -> tuple[Path, Path]:
     return images, labels
 
 
-def load_idx_images(
-    path: Path, *, split: str = "train", class_names: Sequence[str] | None = None
-) -> LabelledImages:
+def load_idx_images(path: Path, *, split: str = "train", class_names: Sequence[str] | None = None) -> LabelledImages:
     """IDX images and labels (MNIST / Fashion-MNIST format) → exclusive-class data ``uint8[N, 1, 28, 28]``.
 
     Args:
@@ -163,15 +145,11 @@ def load_idx_images(
         raise DataError(f"{path}: IDX data not found")
     data = load_idx_pair(*_idx_files(path, split))
     if class_names is None:
-        is_fashion = path.resolve() in (FASHION_MNIST_DIR, *FASHION_MNIST_DIR.glob("*")) or "fashion" in str(
-            path
-        )
+        is_fashion = path.resolve() in (FASHION_MNIST_DIR, *FASHION_MNIST_DIR.glob("*")) or "fashion" in str(path)
         count = int(data.labels.max()) + 1 if len(data.labels) else 0
         class_names = FASHION_MNIST_CLASSES if is_fashion else tuple(str(i) for i in range(count))
     if len(data.labels) and (data.labels.min() < 0 or data.labels.max() >= len(class_names)):
-        raise DataError(
-            f"{path}: label {int(data.labels.max())} outside the {len(class_names)} known classes"
-        )
+        raise DataError(f"{path}: label {int(data.labels.max())} outside the {len(class_names)} known classes")
     images = torch.from_numpy(np.ascontiguousarray(data.images))[:, None]
     return LabelledImages(images, torch.from_numpy(data.labels), tuple(class_names), str(path))
 
@@ -188,7 +166,7 @@ def load_labelled_images(
     path = Path(path)
     if path.suffix.lower() == ".csv":
         return load_label_csv_images(path, size=size, channels=channels, class_names=class_names)
-    if "idx" in path.name or (path.is_dir() and any(path.glob("*-idx3-ubyte*"))):
+    if (path.is_file() and "idx3-ubyte" in path.name) or (path.is_dir() and any(path.glob("*-idx3-ubyte*"))):
         return load_idx_images(path, split=split, class_names=class_names)
     return load_image_folder(path, size=size, channels=channels, class_names=class_names)
 

@@ -195,9 +195,7 @@ class EfficientNetFinetune(nn.Module):
 
         # Any: the third-party EfficientNet class exposes its parts as untyped attributes.
         net: Any = load_efficientnet_lite(spec.arch.value, num_classes=1000, pretrained=spec.pretrained)
-        self.head = nn.Sequential(
-            nn.Dropout(spec.dropout), nn.Linear(int(net._fc.in_features), spec.num_classes)
-        )
+        self.head = nn.Sequential(nn.Dropout(spec.dropout), nn.Linear(int(net._fc.in_features), spec.num_classes))
         net._fc = nn.Identity()  # the ImageNet classifier is replaced by the new head
         self.net = net
         self.in_channels = spec.in_channels
@@ -213,6 +211,14 @@ class EfficientNetFinetune(nn.Module):
         for module in frozen:
             for param in module.parameters():
                 param.requires_grad_(False)
+        self._frozen = frozen
+
+    def train(self, mode: bool = True) -> EfficientNetFinetune:
+        """Switch modes, but keep frozen layers in eval mode: their batch-norm statistics must not drift."""
+        super().train(mode)
+        for module in self._frozen:
+            module.eval()
+        return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``float32[B, C, H, W]`` (grey inputs are repeated to RGB) → logits ``float32[B, K]``."""
