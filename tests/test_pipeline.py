@@ -12,6 +12,7 @@ from PIL import Image
 
 from mmir.index.manifest import Manifest
 from mmir.index.store import SegmentStore
+from mmir.media import ImageLimits
 from mmir.pipeline import Indexer, IndexOptions
 
 
@@ -42,8 +43,9 @@ class CountingEncoder:
         return self.encoder.encode_tensor(batch)
 
 
-def _run(store: SegmentStore, roots, counting: CountingEncoder):
-    return Indexer(store, counting.build, IndexOptions(batch_size=4, progress=False)).run([str(r) for r in roots])
+def _run(store: SegmentStore, roots, counting: CountingEncoder, **options):
+    indexer = Indexer(store, counting.build, IndexOptions(batch_size=4, progress=False, **options))
+    return indexer.run([str(r) for r in roots])
 
 
 def test_incremental_add_modify_touch_delete(tmp_path: Path, photo_dir: Path, lite0) -> None:
@@ -81,10 +83,14 @@ def test_bad_files_are_reported_once_and_skipped(tmp_path: Path, photo_dir: Path
     data = (photo_dir / "rocket.jpg").read_bytes()
     (photo_dir / "truncated.jpg").write_bytes(data[: len(data) // 3])
     os.symlink(photo_dir / "missing.jpg", photo_dir / "dangling.jpg")
-    report = _run(store, [photo_dir], CountingEncoder(lite0))
+    Image.new("1", (4000, 3000)).save(photo_dir / "bomb.png")  # 12 Mpx that compresses to a few KB
+    (photo_dir / "big.bmp").write_bytes(b"BM" + bytes(300_000))
+    limits = ImageLimits(max_pixels=5_000_000, max_bytes=200_000)
+    report = _run(store, [photo_dir], CountingEncoder(lite0), limits=limits)
     bad = sorted(Path(p.path).name for p in report.problems)
-    assert bad == ["dangling.jpg", "empty.jpg", "text.png", "truncated.jpg"]
+    assert bad == ["big.bmp", "bomb.png", "dangling.jpg", "empty.jpg", "text.png", "truncated.jpg"]
     assert all(p.reason for p in report.problems)
+    assert (photo_dir / "bomb.png").stat().st_size < 200_000
     after = store.catalog.all_descriptors()
     assert np.array_equal(before[0], after[0]) and np.array_equal(before[1], after[1])
 

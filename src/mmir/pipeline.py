@@ -12,11 +12,11 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from mmir.index.catalog import MediaRecord, SegmentEncoding
-from mmir.media import FileEntry, MediaError, decode_image, display_path, read_file, scan, sha1_bytes
+from mmir.media import FileEntry, ImageLimits, MediaError, decode_image, display_path, read_file, scan, sha1_bytes
 
 if TYPE_CHECKING:
     import torch
@@ -64,6 +64,7 @@ class IndexOptions:
     workers: int = 2
     flush_every_s: float = 30.0
     progress: bool = True
+    limits: ImageLimits = field(default_factory=ImageLimits)
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,7 @@ class Indexer:
         """Read and hash a file; keep its bytes only when its content is not in the catalog yet."""
         entry, record = item
         try:
-            data = read_file(entry.path)
+            data = read_file(entry.path, limits=self.options.limits)
         except MediaError as error:
             return _Prepared(entry, record, problem=IndexProblem(display_path(entry.path), error.reason))
         sha1 = sha1_bytes(data)
@@ -196,7 +197,7 @@ class Indexer:
         encoder = self._encoder
         assert encoder is not None
         try:
-            image = decode_image(item.data, item.entry.path, min_side=encoder.input_side)
+            image = decode_image(item.data, item.entry.path, limits=self.options.limits, min_side=encoder.input_side)
         except MediaError as error:
             return replace(item, data=None, problem=IndexProblem(display_path(item.entry.path), error.reason))
         return replace(item, data=None, tensor=encoder.transform(image))
