@@ -51,7 +51,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--quick", action="store_true", help="2 epochs on 10 %% of the data (smoke test)")
-    parser.add_argument("--width", type=int, default=24, help="channels of the first stage")
+    parser.add_argument("--width", type=int, default=32, help="channels of the first stage")
     parser.add_argument("--batch-size", type=int, default=128)
     # One thread: on a shared 2-core box, two OpenMP threads spent ~5x the CPU time per batch spinning.
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
@@ -79,7 +79,7 @@ def main() -> None:
         warmup_epochs=1.0,
         crop_padding=2,
         flip=True,
-        erasing=0.15,
+        erasing=0.1,
         label_smoothing=0.05,
     )
     baseline = TrainConfig.plain_baseline(**common, epochs=1, lr=0.05, dropout=0.0)
