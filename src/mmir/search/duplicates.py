@@ -58,7 +58,8 @@ def similar_pairs(vectors: np.ndarray, threshold: float) -> tuple[np.ndarray, np
     index.add(x)
     # FAISS keeps inner products strictly above the radius; nudge it down so ">= threshold" holds.
     lims, sims, neighbours = index.range_search(x, float(np.nextafter(np.float32(threshold), np.float32(-np.inf))))
-    rows = np.repeat(np.arange(len(x)), np.diff(lims.astype(np.int64)))  # FAISS gives uint64 limits
+    limits = np.asarray(lims, dtype=np.int64)  # FAISS gives uint64 limits
+    rows = np.repeat(np.arange(len(x)), (limits[1:] - limits[:-1]).astype(np.int64))
     keep = rows < neighbours
     return rows[keep], neighbours[keep].astype(np.int64), sims[keep]
 
