@@ -239,6 +239,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--batch", type=int, default=200, help="P×K batch size")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--protocol", choices=("all", "seen", "unseen"), default="all", help="which protocol(s) to run")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     train, test = load_fashion_mnist("train"), load_fashion_mnist("test")
@@ -267,9 +268,9 @@ def main() -> None:
     def shelf() -> tuple:
         if "cnn" not in cache:
             needed = np.union1d(
-                pick_queries(test.labels, range(10), args.queries, args.seed),
-                pick_queries(test.labels, range(5, 10), args.queries, args.seed),
-            )
+                pick_queries(test.labels, range(10), args.queries, args.seed) if args.protocol != "unseen" else [],
+                pick_queries(test.labels, range(5, 10), args.queries, args.seed) if args.protocol != "seen" else [],
+            ).astype(np.int64)
             q = np.zeros((len(test.labels), 1280), np.float32)
             q[needed] = off_the_shelf(test.images[needed], args.size)
             db = np.zeros((len(train.labels), 1280), np.float32)
@@ -288,12 +289,13 @@ def main() -> None:
     # Multi-similarity first (our best), then the unseen-class protocol, then the triplet loss of the lecture.
     losses = args.losses
     args.losses = losses[:1]
-    run_protocol(
-        "All classes (metric learned on all 10 training classes):", train, test, seen, range(10), features, args
-    )
-    title = "Unseen classes (metric learned on classes 0–4; queries and database from classes 5–9):"
-    run_protocol(title, train, test, unseen, range(5), features, args)
-    if len(losses) > 1:
+    if args.protocol in ("all", "seen"):
+        title = "All classes (metric learned on all 10 training classes):"
+        run_protocol(title, train, test, seen, range(10), features, args)
+    if args.protocol in ("all", "unseen"):
+        title = "Unseen classes (metric learned on classes 0–4; queries and database from classes 5–9):"
+        run_protocol(title, train, test, unseen, range(5), features, args)
+    if len(losses) > 1 and args.protocol in ("all", "seen"):
         args.losses = losses[1:]
         run_protocol("All classes, triplet loss (semi-hard mining):", train, test, seen, range(10), {}, args)
 
