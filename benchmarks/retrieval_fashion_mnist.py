@@ -239,6 +239,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--batch", type=int, default=200, help="P×K batch size")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cnn-only", action="store_true", help="only the metric-learned CNN rows (no baselines)")
     parser.add_argument("--protocol", choices=("all", "seen", "unseen"), default="all", help="which protocol(s) to run")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
@@ -283,6 +284,8 @@ def main() -> None:
     if 0 < args.shelf_db < len(db_all):
         args.shelf_idx = np.sort(np.random.default_rng(args.seed + 1).choice(db_all, args.shelf_db, replace=False))
     features = {"raw pixels (784-d)": pixels, "off-the-shelf Lite0 GeM (1280-d)": shelf}
+    if args.cnn_only:
+        features = {}
     seen = Split(pick_queries(test.labels, range(10), args.queries, args.seed), db_all)
     unseen_db = db_all[train.labels[db_all] >= 5]
     unseen = Split(pick_queries(test.labels, range(5, 10), args.queries, args.seed), unseen_db)
@@ -295,7 +298,7 @@ def main() -> None:
     if args.protocol in ("all", "unseen"):
         title = "Unseen classes (metric learned on classes 0–4; queries and database from classes 5–9):"
         run_protocol(title, train, test, unseen, range(5), features, args)
-    if len(losses) > 1 and args.protocol in ("all", "seen"):
+    if len(losses) > 1 and args.protocol in ("all", "seen") and not args.cnn_only:
         args.losses = losses[1:]
         run_protocol("All classes, triplet loss (semi-hard mining):", train, test, seen, range(10), {}, args)
 
