@@ -96,7 +96,36 @@ def _wait_for_rows(db: Path, at_least: int, proc: subprocess.Popen[bytes]) -> in
     raise AssertionError("indexing did not commit rows in time")
 
 
-def test_demo_photos_copy_is_not_needed_for_help() -> None:
+def test_help_lists_the_commands() -> None:
     result = mmir("--help", check=True)
-    assert "index" in result.stdout and "search" in result.stdout
-    assert shutil.which(sys.executable)
+    for command in ("index", "search", "similar", "info", "concepts", "duplicates", "serve", "train", "eval"):
+        assert command in result.stdout
+
+
+def test_serve_binds_loopback_and_answers(tmp_path: Path, photo_dir: Path) -> None:
+    import socket
+    import urllib.request
+
+    coll = str(tmp_path / "coll")
+    mmir("index", str(photo_dir / "chelsea.png"), "-c", coll, "--no-progress", check=True)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = os.environ | {"HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "mmir", "serve", "-c", coll, "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline, body = time.monotonic() + 60, None
+        while time.monotonic() < deadline and body is None and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/info", timeout=2) as response:
+                    body = json.loads(response.read())
+            except OSError:
+                time.sleep(0.3)
+        assert body is not None and body["media"] == 1
+        if shutil.which("ss"):  # iproute2: which address the server really listens on
+            listening = subprocess.run(["ss", "-ltn"], capture_output=True, text=True).stdout
+            assert f"127.0.0.1:{port}" in listening and f"0.0.0.0:{port}" not in listening
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

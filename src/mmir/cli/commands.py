@@ -199,3 +199,25 @@ def duplicates(
         typer.echo(f"group {number} ({len(group)} files):")
         for ref in group:
             typer.echo(f"    {display_path(ref.path)}")
+
+
+@app.command()
+def serve(
+    collection: CollectionOpt = Path(".mmir"),
+    host: Annotated[str, typer.Option(help="Address to bind; loopback by default.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    token: Annotated[
+        str | None, typer.Option(envvar="MMIR_TOKEN", help="Require this bearer token on every API call.")
+    ] = None,
+    max_upload_mb: Annotated[int, typer.Option(min=1, max=1024, help="Largest query image accepted.")] = 20,
+) -> None:
+    """Serve the web UI and the JSON API for a collection."""
+    from mmir.errors import require
+    from mmir.server import ServerSettings, create_app
+
+    _open(collection).close()  # fail now, with a clear message, if there is no collection
+    if host not in ("127.0.0.1", "localhost", "::1") and token is None:
+        typer.echo("warning: serving beyond loopback without --token; anyone who can reach it can search", err=True)
+    app = create_app(ServerSettings(collection=collection, token=token, max_upload_bytes=max_upload_mb * 2**20))
+    uvicorn = require("uvicorn", "server")
+    uvicorn.run(app, host=host, port=port, log_level="warning")  # type: ignore[attr-defined]

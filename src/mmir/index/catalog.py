@@ -255,6 +255,15 @@ class Catalog:
             result[int(sid)] = (media, Segment(int(sid), mid, start, end, key))
         return result
 
+    def media_ref(self, media_id: int) -> MediaRef | None:
+        """The file with catalog id ``media_id``, or ``None``."""
+        row = self._db.execute(
+            "SELECT id, path, kind, size, mtime, sha1 FROM media WHERE id = ?", (int(media_id),)
+        ).fetchone()
+        if row is None:
+            return None
+        return MediaRef(row[0], bytes_to_path(bytes(row[1])), MediaKind(row[2]), row[3], row[4], row[5])
+
     def counts(self) -> tuple[int, int]:
         """``(number of media, number of segments)``."""
         media = self._db.execute("SELECT COUNT(*) FROM media").fetchone()[0]
