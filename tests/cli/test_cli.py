@@ -129,3 +129,31 @@ def test_serve_binds_loopback_and_answers(tmp_path: Path, photo_dir: Path) -> No
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_eval_retrieval_on_a_collection_writes_and_scores_a_trec_run(tmp_path: Path, photo_dir: Path) -> None:
+    from PIL import ImageOps
+
+    coll = str(tmp_path / "coll")
+    mmir("index", str(photo_dir), "-c", coll, "--no-progress", check=True)
+    queries = tmp_path / "queries"
+    queries.mkdir()
+    lines = []
+    for name in ("chelsea.png", "coffee.png", "rocket.jpg"):
+        edited = ImageOps.mirror(Image.open(photo_dir / name).convert("RGB"))
+        edited.save(queries / f"{Path(name).stem}-q.jpg", quality=70)
+        lines.append(f"queries/{Path(name).stem}-q.jpg 0 photos/{name} 1")
+    qrels = tmp_path / "qrels.txt"
+    qrels.write_text("\n".join(lines) + "\n")
+    run = tmp_path / "run.txt"
+    result = mmir("eval", "retrieval", "--collection", coll, "--qrels", str(qrels), "--run-out", str(run), check=True)
+    assert "map       1.0000" in result.stdout
+    first = run.read_text().splitlines()[0].split()
+    assert first[0] == "queries/chelsea-q.jpg" and first[2] == "photos/chelsea.png" and first[3] == "1"
+    # The run file is ordinary TREC: evaluating it again gives the same figures.
+    again = mmir("eval", "retrieval", "--qrels", str(qrels), "--run", str(run), check=True)
+    assert "map       1.0000" in again.stdout
+    bad = tmp_path / "bad-qrels.txt"
+    bad.write_text("no-such-image.jpg 0 photos/chelsea.png 1\n")
+    failed = mmir("eval", "retrieval", "--collection", coll, "--qrels", str(bad))
+    assert failed.returncode == 2 and "not an image file" in failed.stderr

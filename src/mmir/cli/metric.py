@@ -114,11 +114,22 @@ def train_metric(
 
 
 def evaluate_collection(collection: Path, qrels: Path, run_out: Path | None, k: int) -> Path:
-    """Hook for ``--collection``: search ``collection`` for every query of ``qrels`` and write a TREC run.
+    """Query by example for every query image of ``qrels`` in ``collection``; write the TREC run, return its path.
 
-    The lead wires this to the collection API; it must return the path of the run it wrote.
+    Query ids are image paths and document ids are indexed file paths, both absolute or relative to the
+    qrels file's folder.
     """
-    raise MmirError("eval retrieval --collection is not wired to the collection API yet; use --run")
+    from mmir.api import Collection
+    from mmir.evaluate.trec import qrels_query_files, read_qrels, run_with_qrels_ids, write_run
+
+    judged = read_qrels(qrels)
+    base = qrels.resolve().parent
+    with Collection.open(collection) as coll:
+        run = coll.retrieval_run(qrels_query_files(judged, base), depth=k)
+    path = run_out or Path(f"{qrels.stem}.run.txt")
+    write_run(path, run_with_qrels_ids(run, judged, base))
+    typer.echo(f"wrote run {path}")
+    return path
 
 
 @eval_app.command("retrieval")

@@ -217,3 +217,43 @@ def evaluate_run(
         ranking = [doc for doc, _ in order_ranking(run.get(query, []))]
         per_query[query] = evaluate_query(ranking, judgements, ks)
     return RunEvaluation(per_query=per_query, ks=tuple(ks))
+
+
+def qrels_query_files(qrels: Qrels, base: Path) -> dict[str, Path]:
+    """Query ids that name image files (absolute, or relative to ``base``), as ``id → path``.
+
+    Raises:
+        TrecFormatError: for a query id that names no file.
+    """
+    files = {}
+    for query in qrels:
+        path = Path(query) if Path(query).is_absolute() else base / query
+        if not path.is_file():
+            raise TrecFormatError(
+                f"query {query!r} is not an image file; with --collection, query ids are paths of query images "
+                f"(absolute or relative to {base})"
+            )
+        files[query] = path
+    return files
+
+
+def run_with_qrels_ids(run: Mapping[str, Sequence[tuple[str, float]]], qrels: Qrels, base: Path) -> Run:
+    """Rename the absolute file paths of ``run`` to the document ids that ``qrels`` uses for them.
+
+    Documents judged in ``qrels`` keep their qrels spelling (absolute or relative to ``base``); others are
+    written relative to ``base`` when they lie below it.
+    """
+    import os
+
+    spelling: dict[str, str] = {}
+    for judgements in qrels.values():
+        for doc in judgements:
+            spelling[os.path.normpath(doc if os.path.isabs(doc) else os.path.join(base, doc))] = doc
+    renamed: Run = {}
+    for query, docs in run.items():
+        renamed[query] = []
+        for path, score in docs:
+            normal = os.path.normpath(path)
+            default = os.path.relpath(normal, base) if normal.startswith(os.path.abspath(base) + os.sep) else normal
+            renamed[query].append((spelling.get(normal, default), score))
+    return renamed
