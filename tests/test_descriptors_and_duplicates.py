@@ -53,3 +53,24 @@ def test_multiscale_encoder_changes_fingerprint_and_keeps_unit_norm(lite0) -> No
     single = lite0.encode_tensor(torch.from_numpy(batch))
     assert np.allclose(encoded.concepts, single.concepts, atol=1e-5)  # concepts come from scale 1
     assert not np.allclose(encoded.descriptors, single.descriptors, atol=1e-3)
+
+
+def test_collection_indexes_with_a_model_directory(tmp_path: Path, photo_dir: Path, reuse_lite0, monkeypatch) -> None:
+    import torch
+
+    from mmir.learn.metric import ProjectionHead
+    from mmir.models.entry import write_model_dir
+
+    torch.manual_seed(0)
+    write_model_dir(tmp_path / "runs" / "metric", ProjectionHead(1280, 64), "efficientnet-lite0", {})
+    monkeypatch.chdir(tmp_path)
+    with Collection.open(tmp_path / "coll", create=True, model="runs/metric") as coll:
+        coll.index([photo_dir])
+        assert coll.info().dim == 64
+        assert coll.manifest.model == str(tmp_path / "runs" / "metric")  # absolute: works from any folder
+        assert "+head@" in coll.manifest.fingerprint
+    monkeypatch.chdir(photo_dir)
+    with Collection.open(tmp_path / "coll") as coll:
+        query = photo_dir / "q.jpg"
+        ImageOps.mirror(Image.open(photo_dir / "horse.png").convert("RGB")).save(query)
+        assert Path(coll.search_image(query, k=1)[0].media.path).name == "horse.png"

@@ -81,6 +81,8 @@ class Collection:
             CollectionError: if it does not exist (and ``create`` is false), or was built by another model.
         """
         directory = Path(directory).expanduser().absolute()
+        if model is not None and Path(model).is_dir():  # a model directory (e.g. a metric-learning run)
+            model = str(Path(model).resolve())
         manifest_path = directory / SegmentStore.MANIFEST
         if manifest_path.exists():
             manifest = Manifest.load(manifest_path)
