@@ -1,4 +1,4 @@
-"""Metric learning: siamese (contrastive) and triplet losses with mining, through pytorch-metric-learning.
+"""Metric learning: siamese (contrastive), triplet, multi-similarity and proxy losses, through pytorch-metric-learning.
 
 Two uses: a projection head trained on frozen descriptors (fast on CPU; its result is a model entry the index
 uses, see :mod:`mmir.models.entry`), and any small embedding network trained end to end (the Fashion-MNIST
@@ -31,6 +31,21 @@ class LossKind(str, enum.Enum):
     TRIPLET = "triplet"
     CONTRASTIVE = "contrastive"
     MULTI_SIMILARITY = "multisimilarity"
+    # Proxy losses: one learned vector per class; they ignore the miner and need every label in 0..C-1.
+    NORMALIZED_SOFTMAX = "normsoftmax"  # Zhai & Wu 2019: softmax over cosine similarities to the proxies / T
+    PROXY_ANCHOR = "proxyanchor"  # Kim et al. 2020
+
+    @property
+    def uses_proxies(self) -> bool:
+        """Whether the loss owns learnable class proxies (and so must be optimised with the model)."""
+        return self in (LossKind.NORMALIZED_SOFTMAX, LossKind.PROXY_ANCHOR)
+
+
+class OptimizerKind(str, enum.Enum):
+    """The optimiser of a metric-learning run."""
+
+    ADAMW = "adamw"
+    SGD = "sgd"  # SGD with Nesterov momentum 0.9 (the classification recipe)
 
 
 class MinerKind(str, enum.Enum):
@@ -57,8 +72,12 @@ class MetricConfig:
         epochs: Passes over the data (each ``batches_per_epoch`` P×K batches).
         p: Classes per batch.
         k: Items per class per batch.
-        lr: AdamW learning rate.
-        weight_decay: AdamW weight decay.
+        lr: Peak learning rate (cosine decay to 0, after ``warmup_epochs`` of linear warm-up).
+        weight_decay: Weight decay of the model's parameters (never of the proxies).
+        optimizer: AdamW, or SGD with Nesterov momentum.
+        warmup_epochs: Linear warm-up length in epochs (may be fractional; 0 disables it).
+        temperature: Softmax temperature of the normalised-softmax loss.
+        proxy_lr_factor: Proxies learn this many times faster than the model (proxy losses only).
         batches_per_epoch: Default ``N // (p·k)``.
         seed: Seeds torch and the sampler.
         collapse_variance: Embedding variance (summed over dimensions) below which training is declared collapsed.
@@ -72,6 +91,10 @@ class MetricConfig:
     k: int = 4
     lr: float = 1e-3
     weight_decay: float = 1e-4
+    optimizer: OptimizerKind = OptimizerKind.ADAMW
+    warmup_epochs: float = 0.0
+    temperature: float = 0.05
+    proxy_lr_factor: float = 10.0
     batches_per_epoch: int | None = None
     seed: int = 0
     collapse_variance: float = 1e-3
@@ -98,14 +121,29 @@ class TrainHistory:
         return {"epochs": [vars(e) for e in self.epochs]}
 
 
-def build_criterion(config: MetricConfig) -> tuple[Callable[..., torch.Tensor], Callable[..., Any] | None]:
+def build_criterion(
+    config: MetricConfig, num_classes: int = 0, embedding_dim: int = 0
+) -> tuple[Callable[..., torch.Tensor], Callable[..., Any] | None]:
     """The pytorch-metric-learning loss and miner for ``config``.
 
-    Distances are Euclidean between L2-normalised embeddings (pml's default ``LpDistance``).
+    Pair and triplet losses use Euclidean distances between L2-normalised embeddings (pml's default
+    ``LpDistance``); proxy losses use cosine similarity to one proxy per class, have no miner, and need
+    ``num_classes`` and ``embedding_dim`` (their proxies are ``nn.Parameter``s of the returned loss module).
+
+    Raises:
+        MmirError: if a proxy loss is asked for without ``num_classes`` or ``embedding_dim``.
     """
     from pytorch_metric_learning import losses, miners
 
     loss: Callable[..., torch.Tensor]
+    if config.loss.uses_proxies:
+        if num_classes < 2 or embedding_dim < 1:
+            raise MmirError(f"the {config.loss.value} loss needs the number of classes and the embedding size")
+        if config.loss is LossKind.NORMALIZED_SOFTMAX:
+            loss = losses.NormalizedSoftmaxLoss(num_classes, embedding_dim, temperature=config.temperature)
+        else:
+            loss = losses.ProxyAnchorLoss(num_classes, embedding_dim, margin=0.1, alpha=32)
+        return loss, None
     if config.loss is LossKind.TRIPLET:
         loss = losses.TripletMarginLoss(margin=config.margin)
     elif config.loss is LossKind.CONTRASTIVE:
@@ -181,6 +219,40 @@ def embed(model: nn.Module, inputs: torch.Tensor, batch_size: int = 512) -> np.n
     return torch.cat(parts).float().numpy()
 
 
+def lr_factor(step: int, total_steps: int, warmup_steps: int = 0) -> float:
+    """Learning-rate multiplier at ``step``: linear warm-up over ``warmup_steps``, then cosine decay to 0."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def make_optimiser(
+    model: nn.Module, loss_fn: Callable[..., torch.Tensor], config: MetricConfig
+) -> torch.optim.Optimizer:
+    """The optimiser over the model's parameters plus, for proxy losses, the proxies (faster, no weight decay)."""
+    groups: list[dict[str, Any]] = [
+        {"params": list(model.parameters()), "lr": config.lr, "weight_decay": config.weight_decay}
+    ]
+    if isinstance(loss_fn, nn.Module) and list(loss_fn.parameters()):
+        groups.append(
+            {"params": list(loss_fn.parameters()), "lr": config.lr * config.proxy_lr_factor, "weight_decay": 0.0}
+        )
+    if config.optimizer is OptimizerKind.SGD:
+        return torch.optim.SGD(groups, lr=config.lr, momentum=0.9, nesterov=True)
+    return torch.optim.AdamW(groups, lr=config.lr)
+
+
+def _output_dim(model: nn.Module, sample: torch.Tensor) -> int:
+    """Width of the model's output, from one forward pass in eval mode (leaves BN statistics alone)."""
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        dim = int(model(sample).shape[-1])
+    model.train(was_training)
+    return dim
+
+
 def train_embedding(
     model: nn.Module,
     inputs: torch.Tensor,
@@ -206,13 +278,13 @@ def train_embedding(
     """
     torch.manual_seed(config.seed)
     sampler = PKSampler(labels, config.p, config.k, config.batches_per_epoch, seed=config.seed)
-    loss_fn, miner = build_criterion(config)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    classes, dense_labels = np.unique(np.asarray(labels), return_inverse=True)  # proxies need labels 0..C-1
+    loss_fn, miner = build_criterion(config, len(classes), _output_dim(model, inputs[:2]))
+    optimiser = make_optimiser(model, loss_fn, config)
     total_steps = config.epochs * len(sampler)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda step: 0.5 * (1 + math.cos(math.pi * step / total_steps))
-    )
-    label_tensor = torch.as_tensor(labels, dtype=torch.int64)
+    warmup_steps = int(config.warmup_epochs * len(sampler))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: lr_factor(step, total_steps, warmup_steps))
+    label_tensor = torch.as_tensor(dense_labels.reshape(-1), dtype=torch.int64)
     probe = torch.as_tensor(np.random.default_rng(config.seed).permutation(len(inputs))[:2000])
     history = TrainHistory()
     for epoch in range(1, config.epochs + 1):
