@@ -79,3 +79,7 @@ def test_proxy_training_improves_retrieval_with_sparse_labels(loss: LossKind) ->
     after = class_retrieval_map(head.project(x[:40]), labels[:40], head.project(x), labels)
     assert history.epochs[-1].loss < history.epochs[0].loss
     assert after > before + 0.1
+    assert history.criterion is not None  # the trained proxies come back with the history
+    proxies = next(iter(history.criterion.parameters()))
+    assert sorted(proxies.shape) == [4, 16]
+    assert "criterion" not in history.as_dict()

@@ -115,6 +115,7 @@ class TrainHistory:
     """What a training run reports, written next to its checkpoint as JSON."""
 
     epochs: list[EpochStats] = field(default_factory=list)
+    criterion: nn.Module | None = None  # the trained loss module (holds the proxies of a proxy loss)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -286,7 +287,7 @@ def train_embedding(
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: lr_factor(step, total_steps, warmup_steps))
     label_tensor = torch.as_tensor(dense_labels.reshape(-1), dtype=torch.int64)
     probe = torch.as_tensor(np.random.default_rng(config.seed).permutation(len(inputs))[:2000])
-    history = TrainHistory()
+    history = TrainHistory(criterion=loss_fn if isinstance(loss_fn, nn.Module) else None)
     for epoch in range(1, config.epochs + 1):
         model.train()
         losses, active = [], 0
