@@ -253,12 +253,21 @@ def run_protocol(
                 train.labels[db_index],
                 time.perf_counter() - start,
             )
+    fit = np.flatnonzero(fit_mask)
+    if args.untrained_control and losses:
+        # Control: the same architecture with its seeded random initialisation, to show what training adds.
+        torch.manual_seed(args.seed)
+        net = embedding_net(args.width, args.dim)
+        outputs = {
+            f"{4 * args.width}-d trunk GAP": net.features,
+            f"{18 * args.width}-d mid-level 3x3": MidSpatial(net.features),
+        }
+        score_cnn("untrained CNN", "random init", outputs, train, test, split, databases, tags, 0.0, args)
     for spec in losses:
         config = metric_config(spec, len(fit_classes), args)
         torch.manual_seed(args.seed)
         net = embedding_net(args.width, args.dim)
         start = time.perf_counter()
-        fit = np.flatnonzero(fit_mask)
         print(f"    training the CNN (width {args.width}) on {len(fit)} images: {spec.label()} ...", flush=True)
         history = train_embedding(
             net,
@@ -272,7 +281,7 @@ def run_protocol(
         seconds = time.perf_counter() - start
         # The embedding; the trunk's pooled features below the head; the mid-level feature map kept in a 3×3
         # layout (more general on unseen classes); for a normalised-softmax loss, the class posterior.
-        outputs: dict[str, nn.Module] = {
+        outputs = {
             f"{args.dim}-d embedding": net,
             f"{4 * args.width}-d trunk GAP": net.features,
             f"{18 * args.width}-d mid-level 3x3": MidSpatial(net.features),
@@ -280,16 +289,33 @@ def run_protocol(
         if spec.loss is LossKind.NORMALIZED_SOFTMAX and history.criterion is not None:
             proxies = history.criterion.W  # pml's NormalizedSoftmaxLoss keeps its proxies in W [E, C]
             outputs[f"{len(fit_classes)}-d proxy posterior"] = ProxyPosterior(net, proxies, args.temperature)
-        for what, module in outputs.items():
-            q = embed(module, to_tensor(test.images[split.q_index]))
-            db = embed(module, to_tensor(train.images))
-            for key, db_index in databases.items():
-                label = f"metric-learned CNN {what} ({spec.label()}) [{tags[key]}]"
-                score(label, q, ql, db[db_index], train.labels[db_index], seconds)
-                if q.shape[1] > 32:  # as the baselines: PCA learned (unsupervised) on this database
-                    pca = PCAWhitening.fit(db[db_index], dim=min(args.pca_dim, q.shape[1]), whiten=False)
-                    label = f"metric-learned CNN {what} + PCA ({spec.label()}) [{tags[key]}]"
-                    score(label, pca.transform(q), ql, pca.transform(db[db_index]), train.labels[db_index], seconds)
+        score_cnn("metric-learned CNN", spec.label(), outputs, train, test, split, databases, tags, seconds, args)
+
+
+def score_cnn(
+    name: str,
+    how: str,
+    outputs: dict[str, nn.Module],
+    train: IdxDataset,
+    test: IdxDataset,
+    split: Split,
+    databases: dict[str, np.ndarray],
+    tags: dict[str, str],
+    seconds: float,
+    args: argparse.Namespace,
+) -> None:
+    """Score each output of a CNN on every database, as is and (like the baselines) after PCA on that database."""
+    ql = test.labels[split.q_index]
+    for what, module in outputs.items():
+        q = embed(module, to_tensor(test.images[split.q_index]))
+        db = embed(module, to_tensor(train.images))
+        for key, db_index in databases.items():
+            dbl = train.labels[db_index]
+            score(f"{name} {what} ({how}) [{tags[key]}]", q, ql, db[db_index], dbl, seconds)
+            if q.shape[1] > 32:  # PCA learned (unsupervised) on this database, as for the baselines
+                pca = PCAWhitening.fit(db[db_index], dim=min(args.pca_dim, q.shape[1]), whiten=False)
+                label = f"{name} {what} + PCA ({how}) [{tags[key]}]"
+                score(label, pca.transform(q), ql, pca.transform(db[db_index]), dbl, seconds)
 
 
 def main() -> None:
@@ -326,6 +352,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=250, help="P×K batch size")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument(
+        "--untrained-control", action="store_true", help="also score the randomly initialised CNN (a control)"
+    )
     parser.add_argument("--cnn-only", action="store_true", help="only the metric-learned CNN rows (no baselines)")
     parser.add_argument("--protocol", choices=("all", "seen", "unseen"), default="all", help="which protocol(s) to run")
     args = parser.parse_args()
