@@ -36,7 +36,7 @@ def test_normalized_softmax_matches_plain_computation() -> None:
     for i in range(9):
         logits = [float(embeddings[i] @ proxies[:, c]) / 0.1 for c in range(3)]
         expected += -logits[int(labels[i])] + math.log(sum(math.exp(v) for v in logits))
-    assert float(loss_fn(embeddings, labels)) == pytest.approx(expected / 9, rel=1e-4)
+    assert float(loss_fn(embeddings, labels).detach()) == pytest.approx(expected / 9, rel=1e-4)
 
 
 def test_proxy_loss_needs_class_count_and_size() -> None:
