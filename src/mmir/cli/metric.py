@@ -69,10 +69,10 @@ def train_metric(
 ) -> None:
     """Learn a projection head on frozen descriptors so that images of one group come close together."""
     import numpy as np
-    from PIL import Image
     from tqdm import tqdm
 
     from mmir.learn.metric import LossKind, MetricConfig, MinerKind, train_head
+    from mmir.media import load_image
     from mmir.models import get_encoder
     from mmir.models.entry import write_model_dir
 
@@ -86,13 +86,8 @@ def train_metric(
     encoder = get_encoder(model, pooling=pooling)
     parts = []
     for start in tqdm(range(0, len(paths), 32), desc="encoding", unit="batch"):
-        images = []
-        for path in paths[start : start + 32]:
-            try:
-                with Image.open(path) as image:
-                    images.append(image.convert("RGB"))
-            except OSError as exc:
-                raise MmirError(f"{path}: cannot read image ({exc})") from exc
+        # load_image raises a MediaError naming the file; the CLI prints it as one line.
+        images = [load_image(path, min_side=encoder.input_side) for path in paths[start : start + 32]]
         parts.append(encoder.encode(images).descriptors)
     descriptors = np.concatenate(parts)
     head, history = train_head(

@@ -49,14 +49,16 @@ class LabelledImages:
 
 
 def _load_image(path: Path, size: int, channels: int) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
-    try:
-        with Image.open(path) as opened:
-            img = opened.convert("L" if channels == 1 else "RGB").resize((size, size), Image.Resampling.BILINEAR)
-            arr = np.asarray(img, dtype=np.uint8)
-    except (OSError, UnidentifiedImageError) as exc:
-        raise DataError(f"{path}: cannot read image ({exc})") from exc
+    from mmir.media import MediaError, load_image
+
+    try:  # media/ owns raw files: size and pixel limits, EXIF orientation, errors that name the file
+        rgb = load_image(path, min_side=size)
+    except MediaError as exc:
+        raise DataError(f"{path}: cannot read image ({exc.reason})") from exc
+    img = rgb.convert("L") if channels == 1 else rgb
+    arr = np.asarray(img.resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8)
     return arr[None] if channels == 1 else arr.transpose(2, 0, 1)
 
 
