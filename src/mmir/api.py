@@ -235,7 +235,8 @@ class Collection:
         heads = train_concept_heads(
             descriptors, [example.labels for example in examples], negatives=all_descriptors[chosen], seed=seed
         )
-        merged = _merge_heads(self.user_concepts(), heads)
+        earlier = self.user_concepts()
+        merged = earlier.merged_with(heads) if earlier is not None else heads
         merged.save(self.directory / f"{USER_CONCEPTS}.json")
         self._engine = None
         return heads
@@ -287,26 +288,6 @@ class Collection:
             segments=segments, vectors=len(self.store.vectors), concepts=len(manifest.concept_names),
             bytes_indexed=self.store.catalog.bytes_indexed(), bytes_on_disk=sum(self.store.sizes().values()),
         )  # fmt: skip
-
-
-def _merge_heads(old: ConceptHeads | None, new: ConceptHeads) -> ConceptHeads:
-    """``new`` plus the concepts of ``old`` that ``new`` does not rename."""
-    if old is None:
-        return new
-    import numpy as np
-
-    from mmir.learn.concept_heads import ConceptHeads
-
-    keep = [i for i, name in enumerate(old.names) if name not in new.names]
-    return ConceptHeads(
-        names=tuple(old.names[i] for i in keep) + new.names,
-        weight=np.vstack([old.weight[keep], new.weight]),
-        bias=np.concatenate([old.bias[keep], new.bias]),
-        platt_a=np.concatenate([old.platt_a[keep], new.platt_a]),
-        platt_b=np.concatenate([old.platt_b[keep], new.platt_b]),
-        held_out_ap={**{old.names[i]: old.held_out_ap.get(old.names[i], float("nan")) for i in keep},
-                     **new.held_out_ap},
-    )  # fmt: skip
 
 
 def _projection(directory: Path, manifest: Manifest) -> Callable[[np.ndarray], np.ndarray] | None:

@@ -209,20 +209,16 @@ class Catalog:
 
     def all_descriptors(self) -> tuple[np.ndarray, np.ndarray]:
         """Every segment's raw descriptor: ``(ids int64[N], float32[N, D])``."""
-        ids, blobs = [], []
-        for seg_id, blob in self._db.execute("SELECT id, descriptor FROM segments ORDER BY id"):
-            ids.append(seg_id)
-            blobs.append(blob)
-        return _stack(ids, blobs, np.float32)
+        return self._all_segments("descriptor", np.float32)
 
     def all_concepts(self) -> tuple[np.ndarray, np.ndarray]:
         """Every segment's concept probabilities: ``(ids int64[N], float32[N, C])``."""
-        ids, blobs = [], []
-        for seg_id, blob in self._db.execute("SELECT id, concepts FROM segments ORDER BY id"):
-            ids.append(seg_id)
-            blobs.append(blob)
-        ids_arr, matrix = _stack(ids, blobs, np.float16)
-        return ids_arr, matrix.astype(np.float32)
+        ids, matrix = self._all_segments("concepts", np.float16)
+        return ids, matrix.astype(np.float32)
+
+    def _all_segments(self, column: str, dtype: type) -> tuple[np.ndarray, np.ndarray]:
+        rows = self._db.execute(f"SELECT id, {column} FROM segments ORDER BY id").fetchall()
+        return _stack([r[0] for r in rows], [r[1] for r in rows], dtype)
 
     def all_media_descriptors(self) -> tuple[np.ndarray, np.ndarray]:
         """One descriptor per file (the first segment's): ``(media ids int64[M], float32[M, D])``."""

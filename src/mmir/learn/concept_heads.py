@@ -71,6 +71,19 @@ class ConceptHeads:
         z = self.platt_a * self.decision(descriptors) + self.platt_b
         return (1.0 / (1.0 + np.exp(-np.clip(z, -60.0, 60.0)))).astype(np.float32)
 
+    def merged_with(self, new: ConceptHeads) -> ConceptHeads:
+        """These heads plus ``new``; a concept that ``new`` names again is replaced by its new head."""
+        keep = [i for i, name in enumerate(self.names) if name not in new.names]
+        return ConceptHeads(
+            names=tuple(self.names[i] for i in keep) + new.names,
+            weight=np.vstack([self.weight[keep], new.weight]),
+            bias=np.concatenate([self.bias[keep], new.bias]),
+            platt_a=np.concatenate([self.platt_a[keep], new.platt_a]),
+            platt_b=np.concatenate([self.platt_b[keep], new.platt_b]),
+            held_out_ap={**{self.names[i]: self.held_out_ap.get(self.names[i], float("nan")) for i in keep},
+                         **new.held_out_ap},
+        )  # fmt: skip
+
     def save(self, path: Path) -> None:
         """Write ``path`` (``.npz`` arrays) and ``path`` with suffix ``.json`` (names, AP); no pickle."""
         path = Path(path)
