@@ -126,6 +126,16 @@ class Collection:
         """Release the collection's files."""
         self.store.close()
 
+    def reopened(self) -> Collection:
+        """Close this handle and open the collection afresh (to see another process's changes).
+
+        The loaded encoder is kept: the manifest, and so the fingerprint, cannot change under an open collection.
+        """
+        self.close()
+        fresh = Collection.open(self.directory)
+        fresh._encoder = self._encoder
+        return fresh
+
     @property
     def manifest(self) -> Manifest:
         """The collection's manifest."""

@@ -65,10 +65,7 @@ class _CollectionHolder:
                 self._collection = Collection.open(self._directory)
                 self._generation = self._collection.store.catalog.generation
             elif self._collection.store.catalog.generation != self._generation:
-                encoder = self._collection._encoder
-                self._collection.close()
-                self._collection = Collection.open(self._directory)
-                self._collection._encoder = encoder  # same manifest, same fingerprint: keep the loaded model
+                self._collection = self._collection.reopened()
                 self._generation = self._collection.store.catalog.generation
             yield self._collection
 
