@@ -88,8 +88,10 @@ def main() -> None:
     print(f"{'measure':<40}{'images/s':>10}")
     print(f"{'model only (preprocessed tensors)':<40}{ceiling:>10.1f}   (before {before:.1f}, after {after:.1f})")
     print(f"{'end to end (index, includes model load)':<40}{e2e:>10.1f}")
-    print(f"end to end / model only = {e2e / ceiling:.0%}; {encoded} images encoded; "
-          f"re-run on the unchanged folder: {rerun_s:.2f} s, 0 encoded")
+    print(
+        f"end to end / model only = {e2e / ceiling:.0%}; {encoded} images encoded; "
+        f"re-run on the unchanged folder: {rerun_s:.2f} s, 0 encoded"
+    )
 
 
 if __name__ == "__main__":

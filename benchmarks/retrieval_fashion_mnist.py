@@ -5,11 +5,21 @@ the full ranking (inner product of L2-normalised vectors, ties broken by databas
 tests generalisation to unseen classes: the metric is learned on training classes 0–4 only, and queries from
 classes 5–9 rank the training images of classes 5–9.
 
-The metric-learned rows train the VGG-style net of ``benchmarks/fashion_mnist.py`` (width 16 by default, a
-linear 128-d head, L2-normalised) from scratch on the 28 px training images of the fit classes, with that
-benchmark's recipe (crop/flip/erasing, warm-up then cosine); each row says its loss, optimiser and epochs. Every
-row prints its database size; off-the-shelf rows use a seeded database subset (``--shelf-db``) and every other
-descriptor is also scored on that same subset. No test image is used for training or model selection.
+Metric-learned rows, two kinds:
+
+- the bundled Lite0 with its last blocks fine-tuned (``mmir train metric --train-blocks N``) on the fit classes'
+  images of the off-the-shelf subset; its frozen trunk runs once (activations cached with ``--shelf-cache``), so
+  there is no augmentation. Default: multi-similarity loss, AdamW lr 1e-4, 2 epochs, then the weight-space
+  average with the pretrained tail (WiSE-FT, Wortsman et al. 2022; α = 0.5 fixed beforehand, the paper's
+  choice); rows with α = 1 show the plain fine-tuned tail. Loss and learning rate were chosen on held-out *seen*
+  classes (train on 3 of classes 0–4, validate on the other 2, three folds), not on classes 5–9;
+- the VGG-style net of ``benchmarks/fashion_mnist.py`` (width 16 by default, a linear 128-d head, L2-normalised)
+  trained from scratch on the 28 px training images of the fit classes, with that benchmark's recipe
+  (crop/flip/erasing, warm-up then cosine); all-classes default: ArcFace (Deng et al. 2019), SGD, 15 epochs.
+
+Each row says its loss, optimiser and epochs. Every row prints its database size; off-the-shelf rows use a
+seeded database subset (``--shelf-db``) and every other descriptor is also scored on that same subset. No test
+image is used for training or model selection.
 
 Run:  python benchmarks/retrieval_fashion_mnist.py [--quick] [--protocol seen|unseen] [--shelf-cache /tmp/shelf]
 """
@@ -17,7 +27,7 @@ Run:  python benchmarks/retrieval_fashion_mnist.py [--quick] [--protocol seen|un
 from __future__ import annotations
 
 import argparse
-import hashlib
+import copy
 import sys
 import time
 from collections.abc import Callable
@@ -28,10 +38,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
+from fmnist_shelf import ShelfLite0
 from mmir.evaluate.retrieval import class_retrieval_map
 from mmir.learn.augment import augment as augment_batch
+from mmir.learn.finetune import interpolate_weights
 from mmir.learn.idx import IdxDataset, load_fashion_mnist
 from mmir.learn.metric import (
     EpochStats,
@@ -127,22 +138,6 @@ def raw_pixels(images: np.ndarray) -> np.ndarray:
     return flat / np.maximum(np.linalg.norm(flat, axis=1, keepdims=True), 1e-12)
 
 
-def off_the_shelf(images: np.ndarray, size: int, batch: int = 256) -> np.ndarray:
-    """EfficientNet-Lite0 GeM descriptors ``float32[N, 1280]`` of the images upscaled to ``size`` px."""
-    from mmir.models import get_encoder
-
-    encoder = get_encoder("efficientnet-lite0", pooling="gem")
-    out = []
-    for start in tqdm(
-        range(0, len(images), batch), desc=f"Lite0 GeM @{size}px", leave=False, disable=not sys.stderr.isatty()
-    ):
-        x = torch.from_numpy(images[start : start + batch]).float().div(255.0).unsqueeze(1)
-        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-        x = (x.expand(-1, 3, -1, -1) - 0.5) / 0.5  # the Lite weights' normalisation (mean = std = 0.5)
-        out.append(encoder.encode_tensor(x).descriptors)
-    return np.concatenate(out)
-
-
 @dataclass(frozen=True)
 class Split:
     """Queries and database of one protocol."""
@@ -170,7 +165,10 @@ def log_epoch(stats: EpochStats) -> None:
     )
 
 
-def metric_config(spec: LossSpec, classes: int, args: argparse.Namespace) -> MetricConfig:
+def metric_config(
+    spec: LossSpec, classes: int, args: argparse.Namespace, augmented: bool = True, batch: int | None = None
+) -> MetricConfig:
+    """The run's settings; ``augmented`` says whether images are augmented (the self-supervised term needs it)."""
     p = min(classes, 10)
     sgd = spec.optimizer is OptimizerKind.SGD
     return MetricConfig(
@@ -179,7 +177,7 @@ def metric_config(spec: LossSpec, classes: int, args: argparse.Namespace) -> Met
         margin=args.margin,
         epochs=spec.epochs,
         p=p,
-        k=args.batch // p,
+        k=(batch or args.batch) // p,
         lr=spec.lr,
         weight_decay=5e-4 if sgd else 1e-4,
         optimizer=spec.optimizer,
@@ -187,6 +185,8 @@ def metric_config(spec: LossSpec, classes: int, args: argparse.Namespace) -> Met
         temperature=args.temperature,
         seed=args.seed,
         batches_per_epoch=args.batches,
+        instance_weight=args.instance_weight if augmented else 0.0,
+        instance_temperature=args.instance_temperature,
     )
 
 
@@ -241,7 +241,7 @@ def run_protocol(
             db_index = databases[key]
             head_fit = fit_mask & np.isin(np.arange(len(train.labels)), args.shelf_idx)
             head_spec = LossSpec(LossKind.TRIPLET, MinerKind.SEMIHARD, OptimizerKind.ADAMW, 2e-3, args.head_epochs)
-            config = metric_config(head_spec, len(fit_classes), args)
+            config = metric_config(head_spec, len(fit_classes), args, augmented=False)
             start = time.perf_counter()
             head, _ = train_head(db[head_fit], train.labels[head_fit], config, out_dim=256, hidden=1024, progress=False)
             label = f"{name} + metric head (triplet, semihard, {args.head_epochs} ep) [{tags[key]}]"
@@ -253,6 +253,8 @@ def run_protocol(
                 train.labels[db_index],
                 time.perf_counter() - start,
             )
+            for spec in args.finetune_loss if args.finetune_blocks > 0 else []:
+                finetune_row(spec, np.flatnonzero(head_fit), split, db_index, tags[key], len(fit_classes), train, args)
     fit = np.flatnonzero(fit_mask)
     if args.untrained_control and losses:
         # Control: the same architecture with its seeded random initialisation, to show what training adds.
@@ -286,10 +288,48 @@ def run_protocol(
             f"{4 * args.width}-d trunk GAP": net.features,
             f"{18 * args.width}-d mid-level 3x3": MidSpatial(net.features),
         }
-        if spec.loss is LossKind.NORMALIZED_SOFTMAX and history.criterion is not None:
-            proxies = history.criterion.W  # pml's NormalizedSoftmaxLoss keeps its proxies in W [E, C]
+        if args.save_dir is not None:
+            args.save_dir.mkdir(parents=True, exist_ok=True)
+            torch.save(net.state_dict(), args.save_dir / f"{spec.loss.value}-{len(fit_classes)}cls-w{args.width}.pt")
+        if spec.loss.uses_proxies and hasattr(history.criterion, "W"):
+            proxies = history.criterion.W  # pml's softmax-type proxy losses keep their proxies in W [E, C]
             outputs[f"{len(fit_classes)}-d proxy posterior"] = ProxyPosterior(net, proxies, args.temperature)
         score_cnn("metric-learned CNN", spec.label(), outputs, train, test, split, databases, tags, seconds, args)
+
+
+def finetune_row(
+    spec: LossSpec,
+    fit: np.ndarray,
+    split: Split,
+    db_index: np.ndarray,
+    tag: str,
+    classes: int,
+    train: IdxDataset,
+    args: argparse.Namespace,
+) -> None:
+    """The product's second path (`mmir train metric --train-blocks N`): Lite0's last blocks fine-tuned on the
+    fit classes' images (trunk activations computed once; no augmentation), scored as is and after PCA."""
+    net, q_table, db_table = args.shelf_net
+    tail = copy.deepcopy(net.tail)
+    start = time.perf_counter()
+    config = metric_config(spec, classes, args, augmented=False, batch=args.finetune_batch)
+    history = train_embedding(tail, db_table[fit], train.labels[fit], config, progress=False, on_epoch=log_epoch)
+    seconds = time.perf_counter() - start
+    print(f"      GeM p learned: {float(tail.pool.p.detach()):.2f}; {len(history.epochs)} epochs on {len(fit)} images")
+    what = f"off-the-shelf Lite0 + last {args.finetune_blocks} blocks fine-tuned ({spec.label()}"
+    for alpha in sorted({1.0, args.alpha}, reverse=True):
+        # alpha < 1: the weight-space average with the pretrained tail (WiSE-FT), what `mmir train metric` writes.
+        mixed = copy.deepcopy(tail)
+        interpolate_weights(net.tail, mixed, alpha)
+        q = net.descriptors(mixed, q_table[split.q_index])
+        db = net.descriptors(mixed, db_table[db_index])
+        label = f"{what}{'' if alpha == 1 else f', WiSE-FT α {alpha:g}'}) [{tag}]"
+        score_features(label, q, db, split_labels(split, args), train.labels[db_index], seconds, args)
+
+
+def split_labels(split: Split, args: argparse.Namespace) -> np.ndarray:
+    """Labels of the split's queries."""
+    return args.test_labels[split.q_index]
 
 
 def score_cnn(
@@ -325,8 +365,7 @@ def main() -> None:
         "--seen-loss",
         type=LossSpec.parse,
         action="append",
-        help="CNN row(s) of the all-classes protocol, loss:miner:optimizer:lr:epochs "
-        "(default normsoftmax:all:sgd:0.1:15)",
+        help="CNN row(s) of the all-classes protocol, loss:miner:optimizer:lr:epochs (default arcface:all:sgd:0.1:15)",
     )
     parser.add_argument(
         "--unseen-loss",
@@ -334,6 +373,16 @@ def main() -> None:
         action="append",
         help="CNN row(s) of the unseen-class protocol (default multisimilarity:multisimilarity:adamw:0.001:2)",
     )
+    parser.add_argument(
+        "--finetune-loss",
+        type=LossSpec.parse,
+        action="append",
+        help="row(s) fine-tuning Lite0's last blocks, loss:miner:optimizer:lr:epochs "
+        "(default multisimilarity:multisimilarity:adamw:0.0001:2)",
+    )
+    parser.add_argument("--alpha", type=float, default=0.5, help="WiSE-FT weight of the fine-tuned tail")
+    parser.add_argument("--finetune-batch", type=int, default=100, help="P×K batch of the fine-tuning rows")
+    parser.add_argument("--finetune-blocks", type=int, default=5, help="Lite0 blocks fine-tuned (0: no such row)")
     parser.add_argument("--head-epochs", type=int, default=10, help="epochs of the head on frozen descriptors")
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument(
@@ -348,6 +397,10 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=16, help="channels of the CNN's first stage")
     parser.add_argument("--dim", type=int, default=128, help="embedding size of the CNN")
     parser.add_argument("--warmup", type=float, default=1.0, help="warm-up epochs of the CNN")
+    parser.add_argument(
+        "--instance-weight", type=float, default=0.0, help="weight of the self-supervised NT-Xent term (CNN rows)"
+    )
+    parser.add_argument("--instance-temperature", type=float, default=0.1)
     parser.add_argument("--erasing", type=float, default=0.1, help="random-erasing probability")
     parser.add_argument("--batch", type=int, default=250, help="P×K batch size")
     parser.add_argument("--seed", type=int, default=0)
@@ -355,6 +408,7 @@ def main() -> None:
     parser.add_argument(
         "--untrained-control", action="store_true", help="also score the randomly initialised CNN (a control)"
     )
+    parser.add_argument("--save-dir", type=Path, default=None, help="write each trained CNN's weights here")
     parser.add_argument("--cnn-only", action="store_true", help="only the metric-learned CNN rows (no baselines)")
     parser.add_argument("--protocol", choices=("all", "seen", "unseen"), default="all", help="which protocol(s) to run")
     args = parser.parse_args()
@@ -362,7 +416,9 @@ def main() -> None:
     torch.manual_seed(args.seed)
     train, test = load_fashion_mnist("train"), load_fashion_mnist("test")
     args.batches = None
-    seen_losses = args.seen_loss or [LossSpec.parse("normsoftmax:all:sgd:0.1:15")]
+    args.test_labels = test.labels
+    args.finetune_loss = args.finetune_loss or [LossSpec.parse("multisimilarity:multisimilarity:adamw:0.0001:2")]
+    seen_losses = args.seen_loss or [LossSpec.parse("arcface:all:sgd:0.1:15")]
     unseen_losses = args.unseen_loss or [LossSpec.parse("multisimilarity:multisimilarity:adamw:0.001:2")]
     db_all = np.arange(len(train.labels))
     if args.quick:
@@ -387,30 +443,26 @@ def main() -> None:
             cache["px"] = (raw_pixels(test.images), raw_pixels(train.images))
         return cache["px"]
 
-    def encode_cached(tag: str, images: np.ndarray, index: np.ndarray) -> np.ndarray:
-        """Off-the-shelf descriptors of ``images[index]``, read from / written to ``--shelf-cache`` if given."""
-        if args.shelf_cache is None:
-            return off_the_shelf(images[index], args.size)
-        digest = hashlib.sha1(index.astype(np.int64).tobytes()).hexdigest()[:12]
-        path = args.shelf_cache / f"lite0-gem-{args.size}px-{tag}-{digest}.npy"
-        if path.exists():
-            return np.load(path)
-        values = off_the_shelf(images[index], args.size)
-        args.shelf_cache.mkdir(parents=True, exist_ok=True)
-        np.save(path, values)
-        return values
-
     def shelf() -> tuple:
         if "cnn" not in cache:
             needed = np.union1d(
                 pick_queries(test.labels, range(10), args.queries, args.seed) if args.protocol != "unseen" else [],
                 pick_queries(test.labels, range(5, 10), args.queries, args.seed) if args.protocol != "seen" else [],
             ).astype(np.int64)
+            net = ShelfLite0(args.finetune_blocks, args.size, args.shelf_cache)
+            q_acts = net.activations("test", test.images, needed)
+            db_acts = net.activations("train", train.images, args.shelf_idx)
             q = np.zeros((len(test.labels), 1280), np.float32)
-            q[needed] = encode_cached("test", test.images, needed)
+            q[needed] = net.descriptors(net.tail, q_acts)
             db = np.zeros((len(train.labels), 1280), np.float32)
-            db[args.shelf_idx] = encode_cached("train", train.images, args.shelf_idx)
+            db[args.shelf_idx] = net.descriptors(net.tail, db_acts)
             cache["cnn"] = (q, db)
+            # Full-size activation tables (zero rows where unused), indexed like the image arrays.
+            q_table = torch.zeros((len(test.labels), *q_acts.shape[1:]))
+            q_table[needed] = q_acts
+            db_table = torch.zeros((len(train.labels), *db_acts.shape[1:]))
+            db_table[args.shelf_idx] = db_acts
+            args.shelf_net = (net, q_table, db_table)
         return cache["cnn"]
 
     args.db_all = db_all

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -130,3 +131,27 @@ def test_malformed_model_entries_are_clear_errors(tmp_path: Path) -> None:
     (tmp_path / "entry" / "head.npz").unlink()
     with pytest.raises(ModelError, match="head file missing"):
         load_model_dir(tmp_path / "entry")
+
+
+@pytest.mark.slow
+def test_train_metric_fine_tunes_the_last_blocks_and_the_index_uses_them(tmp_path: Path) -> None:
+    groups = _group_folder(tmp_path / "groups")
+    out = tmp_path / "runs" / "ft"
+    common = ["--out", str(out), "--epochs", "1", "--p", "3", "--k", "2", "--loss", "multisimilarity"]
+    result = mmir("train", "metric", str(groups), "--train-blocks", "1", "--alpha", "0.5", *common)
+    assert result.returncode == 0, result.stderr
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["kind"] == "finetuned-tail" and meta["train_blocks"] == 1 and meta["alpha"] == 0.5
+
+    collection = tmp_path / "coll"
+    indexed = mmir("index", str(groups), "--collection", str(collection), "--model", str(out), "--no-progress")
+    assert indexed.returncode == 0, indexed.stderr
+    found = mmir("similar", str(groups / "red" / "0.png"), "--collection", str(collection), "--json")
+    assert found.returncode == 0, found.stderr
+    hits = json.loads(found.stdout)
+    assert [Path(hit["path"]).parent.name for hit in hits[:3]] == ["red"] * 3  # its own group first
+
+    wrong = mmir("train", "metric", str(groups), "--train-blocks", "40", *common)
+    assert wrong.returncode == 2 and "between 0 and 16" in wrong.stderr
+    other = mmir("train", "metric", str(groups), "--train-blocks", "2", "--model", "timm:resnet18", *common)
+    assert other.returncode == 2 and "bundled models" in other.stderr

@@ -65,7 +65,25 @@ def test_lr_factor_warms_up_then_decays() -> None:
     assert lr_factor(0, 100) == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("loss", [LossKind.NORMALIZED_SOFTMAX, LossKind.PROXY_ANCHOR])
+@pytest.mark.parametrize("loss", [LossKind.COSFACE, LossKind.ARCFACE])
+def test_margin_losses_penalise_the_true_class(loss: LossKind) -> None:
+    # CosFace: s·(cos θ_y − m); ArcFace: s·cos(θ_y + m). Both equal cross-entropy over scaled cosines with the
+    # true class's logit lowered by the margin.
+    torch.manual_seed(0)
+    embeddings = F.normalize(torch.randn(6, 5), dim=-1)
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    config = MetricConfig(loss=loss, temperature=0.1)  # scale 10
+    loss_fn, _ = build_criterion(config, num_classes=3, embedding_dim=5)
+    cosines = embeddings @ F.normalize(loss_fn.W.detach(), dim=0)  # type: ignore[attr-defined]  # [B, C]
+    true = cosines[torch.arange(6), labels]
+    penalised = true - 0.35 if loss is LossKind.COSFACE else torch.cos(torch.acos(true.clamp(-1, 1)) + 0.5)
+    logits = cosines.clone()
+    logits[torch.arange(6), labels] = penalised
+    expected = F.cross_entropy(10.0 * logits, labels)
+    assert float(loss_fn(embeddings, labels).detach()) == pytest.approx(float(expected), rel=1e-3)
+
+
+@pytest.mark.parametrize("loss", [LossKind.NORMALIZED_SOFTMAX, LossKind.PROXY_ANCHOR, LossKind.ARCFACE])
 def test_proxy_training_improves_retrieval_with_sparse_labels(loss: LossKind) -> None:
     # Labels 3, 7, 11, 20 (not 0..C-1): training must map them onto proxies itself.
     rng = np.random.default_rng(0)

@@ -87,3 +87,25 @@ def test_projection_head_file_round_trip(tmp_path: Path) -> None:
     (tmp_path / "bad.npz").write_bytes(b"nope")
     with pytest.raises(MmirError, match="not a projection head"):
         ProjectionHead.load(tmp_path / "bad.npz")
+
+
+def test_instance_term_adds_nt_xent_over_two_views_and_needs_an_augmentation() -> None:
+    import torch.nn.functional as F
+    from pytorch_metric_learning import losses
+
+    from mmir.learn.metric import _loss_step, build_criterion, train_embedding
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(6, 4)
+    x, labels = torch.randn(8, 6), torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
+    flips = iter([1.0, -1.0] * 2)  # deterministic "augmentation": the two views differ by sign
+    config = MetricConfig(loss=LossKind.CONTRASTIVE, miner=MinerKind.ALL, instance_weight=0.5)
+    loss_fn, miner = build_criterion(config)
+    loss, _ = _loss_step(model, loss_fn, miner, config, lambda v: v * next(flips))(x, labels)
+    views = F.normalize(model(torch.cat([x, -x])), dim=-1)
+    supervised = loss_fn(views, torch.cat([labels, labels]))
+    instance = losses.NTXentLoss(temperature=config.instance_temperature)(views, torch.arange(8).repeat(2))
+    assert float(loss) == pytest.approx(float(supervised + 0.5 * instance), rel=1e-5)
+    assert float(instance) > 0
+    with pytest.raises(MmirError, match="needs an augmentation"):
+        train_embedding(model, x, labels.numpy(), config, progress=False)

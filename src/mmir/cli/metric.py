@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from mmir.cli.groups import eval_app, train_app
 from mmir.errors import MmirError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+    from mmir.learn.metric import EpochStats, MetricConfig, TrainHistory
 
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
@@ -50,62 +58,131 @@ def read_groups(source: Path) -> tuple[list[Path], list[int], list[str]]:
     return [path for path, _ in pairs], [index[group] for _, group in pairs], names
 
 
+def _image_batches(paths: list[Path], transform: Callable[..., torch.Tensor], side: int) -> Iterator[torch.Tensor]:
+    """Preprocessed batches ``float32[32, 3, H, W]`` of ``paths``; a bad file raises a MediaError naming it."""
+    import torch
+
+    from mmir.media import load_image
+
+    for start in range(0, len(paths), 32):
+        yield torch.stack([transform(load_image(path, min_side=side)) for path in paths[start : start + 32]])
+
+
+def _echo_epoch(stats: EpochStats) -> None:
+    typer.echo(f"epoch {stats.epoch}: loss {stats.loss:.4f}, embedding variance {stats.embedding_variance:.3f}")
+
+
 @train_app.command("metric")
 def train_metric(
     groups: Path = typer.Argument(..., help="A folder per identity/group, or a CSV of path,group rows."),
     out: Path = typer.Option(Path("runs/metric"), "--out", help="Directory for the model entry."),
-    loss: str = typer.Option("triplet", "--loss", help="triplet | contrastive | multisimilarity"),
+    loss: str = typer.Option(
+        "triplet",
+        "--loss",
+        help="triplet | contrastive | multisimilarity | normsoftmax | proxyanchor | cosface | arcface",
+    ),
     miner: str = typer.Option("semihard", "--miner", help="semihard | hard (batch-hard) | all | multisimilarity"),
-    model: str = typer.Option("efficientnet-lite0", "--model", help="Base encoder (frozen)."),
-    pooling: str = typer.Option("gem", "--pooling", help="avg | gem | rmac"),
-    dim: int = typer.Option(256, "--dim", help="Output descriptor dimension."),
+    model: str = typer.Option("efficientnet-lite0", "--model", help="Base encoder."),
+    train_blocks: int = typer.Option(
+        0, "--train-blocks", help="Fine-tune this many last backbone blocks (bundled models) instead of a head."
+    ),
+    alpha: float = typer.Option(
+        0.5,
+        "--alpha",
+        min=0.0,
+        max=1.0,
+        help="With --train-blocks: weight of the fine-tuned tail averaged with the pretrained one (WiSE-FT).",
+    ),
+    pooling: str = typer.Option("gem", "--pooling", help="avg | gem | rmac (head mode; fine-tuning learns GeM)."),
+    dim: int = typer.Option(256, "--dim", help="Output descriptor dimension (head mode)."),
     hidden: int = typer.Option(0, "--hidden", help="Hidden width of the head (0 = linear head)."),
     margin: float = typer.Option(0.2, "--margin"),
     epochs: int = typer.Option(20, "--epochs"),
     p: int = typer.Option(8, "--p", help="Groups per batch."),
     k: int = typer.Option(4, "--k", help="Images per group per batch."),
-    lr: float = typer.Option(1e-3, "--lr"),
+    lr: float | None = typer.Option(None, "--lr", help="Learning rate (default 1e-3 for a head, 1e-4 fine-tuning)."),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
-    """Learn a projection head on frozen descriptors so that images of one group come close together."""
+    """Learn a descriptor so that images of one group come close together: a projection head on frozen
+    descriptors, or (``--train-blocks N``) the backbone's last N blocks."""
     import numpy as np
-    from tqdm import tqdm
 
-    from mmir.learn.metric import LossKind, MetricConfig, MinerKind, train_head
-    from mmir.media import load_image
-    from mmir.models import get_encoder
-    from mmir.models.entry import write_model_dir
+    from mmir.learn.metric import LossKind, MetricConfig, MinerKind
 
+    rate = lr if lr is not None else (1e-4 if train_blocks > 0 else 1e-3)
     try:
         config = MetricConfig(
-            loss=LossKind(loss), miner=MinerKind(miner), margin=margin, epochs=epochs, p=p, k=k, lr=lr, seed=seed
+            loss=LossKind(loss), miner=MinerKind(miner), margin=margin, epochs=epochs, p=p, k=k, lr=rate, seed=seed
         )
     except ValueError as exc:
         raise MmirError(str(exc)) from exc
     paths, labels, names = read_groups(groups)
-    encoder = get_encoder(model, pooling=pooling)
-    parts = []
-    for start in tqdm(range(0, len(paths), 32), desc="encoding", unit="batch"):
-        # load_image raises a MediaError naming the file; the CLI prints it as one line.
-        images = [load_image(path, min_side=encoder.input_side) for path in paths[start : start + 32]]
-        parts.append(encoder.encode(images).descriptors)
-    descriptors = np.concatenate(parts)
-    head, history = train_head(
-        descriptors,
-        np.asarray(labels),
-        config,
-        out_dim=dim,
-        hidden=hidden,
-        on_epoch=lambda s: typer.echo(
-            f"epoch {s.epoch}: loss {s.loss:.4f}, embedding variance {s.embedding_variance:.3f}"
-        ),
-    )
-    resolved = {key: getattr(value, "value", value) for key, value in vars(config).items()}
-    path = write_model_dir(
-        out, head, model, {"pooling": pooling}, extra={"config": resolved, "groups": len(names), "images": len(paths)}
-    )
+    facts: dict[str, Any] = {"groups": len(names), "images": len(paths)}
+    if train_blocks > 0:
+        facts |= {"train_blocks": train_blocks, "alpha": alpha}
+        path, history = _finetune(paths, np.asarray(labels), config, model, train_blocks, alpha, out, facts)
+    else:
+        path, history = _train_head(paths, np.asarray(labels), config, model, pooling, dim, hidden, out, facts)
     (Path(out) / "metrics.json").write_text(json.dumps(history.as_dict(), indent=2) + "\n", encoding="utf-8")
     typer.echo(f"wrote {path} ({len(paths)} images, {len(names)} groups); index with: mmir index PHOTOS --model {out}")
+
+
+def _config_facts(config: MetricConfig) -> dict[str, Any]:
+    return {key: getattr(value, "value", value) for key, value in vars(config).items()}
+
+
+def _train_head(
+    paths: list[Path],
+    labels: np.ndarray,
+    config: MetricConfig,
+    model: str,
+    pooling: str,
+    dim: int,
+    hidden: int,
+    out: Path,
+    facts: dict[str, Any],
+) -> tuple[Path, TrainHistory]:
+    import numpy as np
+    from tqdm import tqdm
+
+    from mmir.learn.metric import train_head
+    from mmir.models import get_encoder
+    from mmir.models.entry import write_model_dir
+
+    encoder = get_encoder(model, pooling=pooling)
+    batches = _image_batches(paths, encoder.transform, encoder.input_side)
+    total = -(-len(paths) // 32)
+    descriptors = np.concatenate(
+        [encoder.encode_tensor(b).descriptors for b in tqdm(batches, total=total, desc="encoding", unit="batch")]
+    )
+    head, history = train_head(descriptors, labels, config, out_dim=dim, hidden=hidden, on_epoch=_echo_epoch)
+    extra = {"config": _config_facts(config), **facts}
+    return write_model_dir(out, head, model, {"pooling": pooling}, extra=extra), history
+
+
+def _finetune(
+    paths: list[Path],
+    labels: np.ndarray,
+    config: MetricConfig,
+    model: str,
+    train_blocks: int,
+    alpha: float,
+    out: Path,
+    facts: dict[str, Any],
+) -> tuple[Path, TrainHistory]:
+    from mmir.learn.finetune import finetune_tail
+    from mmir.models.efficientnet import WEIGHTS
+    from mmir.models.entry import write_finetuned_dir
+
+    if model not in WEIGHTS:
+        raise MmirError(f"--train-blocks works with the bundled models {sorted(WEIGHTS)}, not {model!r}")
+    preprocessing = WEIGHTS[model].preprocessing
+    batches = _image_batches(paths, preprocessing.transform(), preprocessing.resize)
+    result = finetune_tail(
+        model, batches, labels, config, train_blocks, alpha, total_batches=-(-len(paths) // 32), on_epoch=_echo_epoch
+    )
+    extra = {"config": _config_facts(config), **facts}
+    return write_finetuned_dir(out, result.tail, model, extra=extra), result.history
 
 
 def evaluate_collection(collection: Path, qrels: Path, run_out: Path | None, k: int) -> Path:

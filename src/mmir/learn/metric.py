@@ -22,6 +22,7 @@ from torch import nn
 from tqdm import tqdm
 
 from mmir.errors import MmirError
+from mmir.learn.collapse import CollapseError, detect_collapse, embedding_variance
 from mmir.learn.sampler import PKSampler
 
 
@@ -34,11 +35,14 @@ class LossKind(str, enum.Enum):
     # Proxy losses: one learned vector per class; they ignore the miner and need every label in 0..C-1.
     NORMALIZED_SOFTMAX = "normsoftmax"  # Zhai & Wu 2019: softmax over cosine similarities to the proxies / T
     PROXY_ANCHOR = "proxyanchor"  # Kim et al. 2020
+    # Margin softmax losses: the true class's cosine is penalised, which pulls each class tight around its proxy.
+    COSFACE = "cosface"  # Wang et al. 2018: cos θ - m, m = 0.35
+    ARCFACE = "arcface"  # Deng et al. 2019: cos(θ + m), m = 0.5 rad
 
     @property
     def uses_proxies(self) -> bool:
         """Whether the loss owns learnable class proxies (and so must be optimised with the model)."""
-        return self in (LossKind.NORMALIZED_SOFTMAX, LossKind.PROXY_ANCHOR)
+        return self in (LossKind.NORMALIZED_SOFTMAX, LossKind.PROXY_ANCHOR, LossKind.COSFACE, LossKind.ARCFACE)
 
 
 class OptimizerKind(str, enum.Enum):
@@ -57,10 +61,6 @@ class MinerKind(str, enum.Enum):
     MULTI_SIMILARITY = "multisimilarity"
 
 
-class CollapseError(MmirError):
-    """Training collapsed: every item is mapped to (almost) the same embedding."""
-
-
 @dataclass(frozen=True)
 class MetricConfig:
     """Hyper-parameters of a metric-learning run.
@@ -76,11 +76,15 @@ class MetricConfig:
         weight_decay: Weight decay of the model's parameters (never of the proxies).
         optimizer: AdamW, or SGD with Nesterov momentum.
         warmup_epochs: Linear warm-up length in epochs (may be fractional; 0 disables it).
-        temperature: Softmax temperature of the normalised-softmax loss.
+        temperature: Softmax temperature of the normalised-softmax loss; 1 / scale of CosFace and ArcFace.
         proxy_lr_factor: Proxies learn this many times faster than the model (proxy losses only).
         batches_per_epoch: Default ``N // (p·k)``.
         seed: Seeds torch and the sampler.
         collapse_variance: Embedding variance (summed over dimensions) below which training is declared collapsed.
+        instance_weight: Weight of a self-supervised term (NT-Xent over two augmented views of each image, as in
+            SimCLR, Chen et al. 2020) added to the loss; it keeps what tells images apart beyond the training
+            classes, which helps on classes never seen in training. 0 disables it; it needs an augmentation.
+        instance_temperature: Temperature of that NT-Xent term.
     """
 
     loss: LossKind = LossKind.TRIPLET
@@ -98,6 +102,8 @@ class MetricConfig:
     batches_per_epoch: int | None = None
     seed: int = 0
     collapse_variance: float = 1e-3
+    instance_weight: float = 0.0
+    instance_temperature: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -142,6 +148,11 @@ def build_criterion(
             raise MmirError(f"the {config.loss.value} loss needs the number of classes and the embedding size")
         if config.loss is LossKind.NORMALIZED_SOFTMAX:
             loss = losses.NormalizedSoftmaxLoss(num_classes, embedding_dim, temperature=config.temperature)
+        elif config.loss is LossKind.COSFACE:
+            loss = losses.CosFaceLoss(num_classes, embedding_dim, margin=0.35, scale=1.0 / config.temperature)
+        elif config.loss is LossKind.ARCFACE:
+            # pml takes the angular margin in degrees: 28.6° = 0.5 rad, the paper's value.
+            loss = losses.ArcFaceLoss(num_classes, embedding_dim, margin=28.6, scale=1.0 / config.temperature)
         else:
             loss = losses.ProxyAnchorLoss(num_classes, embedding_dim, margin=0.1, alpha=32)
         return loss, None
@@ -162,48 +173,6 @@ def build_criterion(
         # Pair losses accept triplets too: pml splits them into positive and negative pairs.
         miner = miners.TripletMarginMiner(margin=config.margin, type_of_triplets="semihard")
     return loss, miner
-
-
-def embedding_variance(embeddings: np.ndarray | torch.Tensor) -> float:
-    """Total variance (trace of the covariance) of ``[N, D]`` embeddings; 0 for a collapsed embedding."""
-    values = torch.as_tensor(embeddings, dtype=torch.float32)
-    if values.shape[0] < 2:
-        return 0.0
-    return float(values.var(dim=0).sum())
-
-
-def detect_collapse(
-    embeddings: np.ndarray | torch.Tensor,
-    recent_losses: list[float],
-    margin: float,
-    config: MetricConfig | None = None,
-) -> str | None:
-    """Why training looks collapsed, or ``None`` if it does not.
-
-    Two symptoms: the embeddings' total variance has fallen towards 0 (L2-normalised random vectors have total
-    variance ≈ 1), or the triplet loss sits at the margin, which is its value when anchor, positive and
-    negative coincide (``d(a,p) = d(a,n)``).
-
-    Args:
-        embeddings: ``float[N, D]`` L2-normalised embeddings of a sample of the data.
-        recent_losses: Mean loss of the last epochs (at least two are needed for the margin test).
-        margin: The loss margin.
-        config: Supplies the variance threshold.
-    """
-    threshold = (config or MetricConfig()).collapse_variance
-    variance = embedding_variance(embeddings)
-    if variance < threshold:
-        return (
-            f"embedding collapsed: total variance {variance:.2e} < {threshold:.0e} (all items map to one point); "
-            "lower the learning rate, use --miner semihard instead of hard, or a smaller margin"
-        )
-    tail = recent_losses[-2:]
-    if len(tail) == 2 and margin > 0 and all(abs(value - margin) < 0.01 * margin for value in tail):
-        return (
-            f"loss stuck at the margin ({tail[-1]:.4f} ≈ {margin}): positives and negatives are not being separated; "
-            "lower the learning rate or use --miner semihard"
-        )
-    return None
 
 
 def embed(model: nn.Module, inputs: torch.Tensor, batch_size: int = 512) -> np.ndarray:
@@ -254,6 +223,42 @@ def _output_dim(model: nn.Module, sample: torch.Tensor) -> int:
     return dim
 
 
+LossStep = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, Any]]
+
+
+def _loss_step(
+    model: nn.Module,
+    loss_fn: Callable[..., torch.Tensor],
+    miner: Callable[..., Any] | None,
+    config: MetricConfig,
+    augment: Callable[[torch.Tensor], torch.Tensor] | None,
+) -> LossStep:
+    """The loss of one batch ``(x [B, ...], labels int64[B]) -> (loss, mined tuples or None)``."""
+    if config.instance_weight > 0 and augment is None:
+        raise MmirError("the self-supervised instance term needs an augmentation (two views of each image)")
+    instance_loss: Callable[..., torch.Tensor] | None = None
+    if config.instance_weight > 0:
+        from pytorch_metric_learning import losses
+
+        instance_loss = losses.NTXentLoss(temperature=config.instance_temperature)
+
+    def step(x: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        if instance_loss is None:
+            embeddings = F.normalize(model(augment(x) if augment is not None else x), dim=-1)
+            tuples = miner(embeddings, labels) if miner is not None else None
+            return loss_fn(embeddings, labels, tuples), tuples
+        assert augment is not None
+        # Two views per image: the supervised loss sees both; NT-Xent treats the two views of an image as the
+        # only positive pair (its labels are image ids).
+        embeddings = F.normalize(model(torch.cat([augment(x), augment(x)])), dim=-1)
+        both = torch.cat([labels, labels])
+        tuples = miner(embeddings, both) if miner is not None else None
+        ids = torch.arange(len(x)).repeat(2)
+        return loss_fn(embeddings, both, tuples) + config.instance_weight * instance_loss(embeddings, ids), tuples
+
+    return step
+
+
 def train_embedding(
     model: nn.Module,
     inputs: torch.Tensor,
@@ -288,17 +293,13 @@ def train_embedding(
     label_tensor = torch.as_tensor(dense_labels.reshape(-1), dtype=torch.int64)
     probe = torch.as_tensor(np.random.default_rng(config.seed).permutation(len(inputs))[:2000])
     history = TrainHistory(criterion=loss_fn if isinstance(loss_fn, nn.Module) else None)
+    step = _loss_step(model, loss_fn, miner, config, augment)
     for epoch in range(1, config.epochs + 1):
         model.train()
         losses, active = [], 0
         for batch in tqdm(sampler, desc=f"epoch {epoch}/{config.epochs}", leave=False, disable=not progress):
             index = torch.as_tensor(batch)
-            x = inputs[index]
-            x = augment(x) if augment is not None else x
-            embeddings = F.normalize(model(x), dim=-1)
-            batch_labels = label_tensor[index]
-            tuples = miner(embeddings, batch_labels) if miner is not None else None
-            loss = loss_fn(embeddings, batch_labels, tuples)
+            loss, tuples = step(inputs[index], label_tensor[index])
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -311,7 +312,7 @@ def train_embedding(
         if on_epoch is not None:
             on_epoch(stats)
         margin = config.margin if config.loss is LossKind.TRIPLET else 0.0
-        reason = detect_collapse(sample, [e.loss for e in history.epochs], margin, config)
+        reason = detect_collapse(sample, [e.loss for e in history.epochs], margin, config.collapse_variance)
         if reason is not None:
             raise CollapseError(f"epoch {epoch}: {reason}")
     model.eval()

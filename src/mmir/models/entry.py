@@ -1,9 +1,12 @@
-"""Model entries on disk: a directory with ``model.json`` naming a base encoder and a projection head.
+"""Model entries on disk: a directory with ``model.json`` naming a base encoder and what was learned on it.
 
 ``mmir train metric`` writes one; ``get_encoder(<dir>)`` (see :mod:`mmir.models.registry`) loads it through
-:func:`load_model_dir`, giving an :class:`~mmir.models.encoder.Encoder` whose descriptors are the base
-descriptors passed through the learned head and L2-normalised. Its fingerprint includes the head's hash, so an
-index built with another head (or none) is refused.
+:func:`load_model_dir`, giving an :class:`~mmir.models.encoder.Encoder`. Two kinds:
+
+- ``projection-head``: descriptors are the base descriptors passed through the learned head, L2-normalised;
+- ``finetuned-tail``: the base network's last blocks were fine-tuned (:mod:`mmir.models.finetuned`).
+
+The fingerprint includes the learned file's hash, so an index built with another head (or none) is refused.
 
 ``model.json``::
 
@@ -29,10 +32,14 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from mmir.learn.metric import ProjectionHead
+    from mmir.models.finetuned import EfficientNetTail
 
 FORMAT = "mmir-model/1"
 MODEL_FILE = "model.json"
 HEAD_FILE = "head.npz"
+TAIL_FILE = "tail.npz"
+KIND_HEAD = "projection-head"
+KIND_TAIL = "finetuned-tail"
 
 
 class ProjectedEncoder:
@@ -87,14 +94,30 @@ def write_model_dir(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     head.save(out / HEAD_FILE)
+    return _write_meta(out, KIND_HEAD, HEAD_FILE, base, base_options, head.out_dim, extra)
+
+
+def write_finetuned_dir(out: Path, tail: EfficientNetTail, base: str, extra: dict[str, Any] | None = None) -> Path:
+    """Write a fine-tuned tail of the bundled ``base`` and its ``model.json`` into ``out``; returns the JSON path."""
+    from mmir.models.finetuned import save_tail
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_tail(tail, out / TAIL_FILE)
+    return _write_meta(out, KIND_TAIL, TAIL_FILE, base, {}, tail.dim, extra)
+
+
+def _write_meta(
+    out: Path, kind: str, file: str, base: str, options: dict[str, Any], dim: int, extra: dict[str, Any] | None
+) -> Path:
     meta = {
         "format": FORMAT,
-        "kind": "projection-head",
+        "kind": kind,
         "base": base,
-        "base_options": base_options,
-        "head": HEAD_FILE,
-        "head_sha256": file_sha256(out / HEAD_FILE),
-        "dim": head.out_dim,
+        "base_options": options,
+        "head": file,
+        "head_sha256": file_sha256(out / file),
+        "dim": dim,
         **(extra or {}),
     }
     path = out / MODEL_FILE
@@ -133,10 +156,14 @@ def load_model_dir(path: Path, **kwargs: Any) -> Encoder:
         ModelError: if the entry is malformed, the head file is missing or altered, or an option conflicts.
     """
     from mmir.learn.metric import ProjectionHead
+    from mmir.models.finetuned import load_finetuned
     from mmir.models.registry import get_encoder
 
     path = Path(path)
     meta = read_model_json(path)
+    kind = meta.get("kind", KIND_HEAD)
+    if kind not in (KIND_HEAD, KIND_TAIL):
+        raise ModelError(f"{path / MODEL_FILE}: unknown model kind {kind!r}")
     options = dict(meta["base_options"])
     for key, value in kwargs.items():
         if key in options and str(options[key]) != str(getattr(value, "value", value)):
@@ -148,6 +175,11 @@ def load_model_dir(path: Path, **kwargs: Any) -> Encoder:
     digest = file_sha256(head_file)
     if meta.get("head_sha256") and meta["head_sha256"] != digest:
         raise ModelError(f"{head_file}: does not match the hash recorded in {MODEL_FILE} (file changed?)")
+    if kind == KIND_TAIL:
+        if options:
+            raise ModelError(f"{path}: a fine-tuned model takes no base options (got {sorted(options)})")
+        fingerprint = f"{meta['base']}+tail@{digest[:16]}"
+        return load_finetuned(str(meta["base"]), head_file, fingerprint, name=f"{meta['base']}+finetuned:{path.name}")
     try:
         head = ProjectionHead.load(head_file)
     except Exception as exc:  # any unreadable head is reported as a model problem
