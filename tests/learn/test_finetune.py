@@ -85,3 +85,7 @@ def test_finetuned_entry_round_trips_and_keeps_imagenet_concepts(tmp_path: Path,
     np.savez(tmp_path / "ft" / "tail.npz", junk=np.zeros(3))
     with pytest.raises(ModelError, match="does not match the hash"):
         load_model_dir(tmp_path / "ft")
+    meta["head_sha256"] = ""  # an entry without a recorded hash still gets its file checked
+    (tmp_path / "ft" / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="not a fine-tuned tail file"):
+        load_model_dir(tmp_path / "ft")

@@ -163,7 +163,7 @@ def load_finetuned(base: str, tail_file: Path, fingerprint: str, name: str) -> F
     Raises:
         ModelError: if the file is unreadable or does not fit ``base``.
     """
-    from mmir.models.efficientnet import WEIGHTS
+    from mmir.models.efficientnet import WEIGHTS, load_efficientnet_lite
     from mmir.models.imagenet import imagenet_synsets
 
     if base not in WEIGHTS:
@@ -174,8 +174,6 @@ def load_finetuned(base: str, tail_file: Path, fingerprint: str, name: str) -> F
             state = {key: torch.from_numpy(data[key]) for key in data.files if key != "_start"}
     except (OSError, KeyError, ValueError, IndexError) as exc:
         raise ModelError(f"{tail_file}: not a fine-tuned tail file ({exc})") from exc
-    from mmir.models.efficientnet import load_efficientnet_lite
-
     net: Any = load_efficientnet_lite(base)
     if not 0 <= start <= len(net._blocks):
         raise ModelError(f"{tail_file}: split point {start} does not fit {base} ({len(net._blocks)} blocks)")
