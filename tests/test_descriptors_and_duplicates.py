@@ -29,6 +29,33 @@ def test_pca_relearned_without_cnn_and_search_still_finds_originals(
         assert coll.store.vectors.dim == 1280
 
 
+def test_pca_learned_on_another_collection_of_the_same_model(tmp_path: Path, photo_dir: Path, reuse_lite0) -> None:
+    import pytest
+
+    from mmir.errors import CollectionError
+    from mmir.models.pca import PCAWhitening
+
+    others = tmp_path / "others"
+    others.mkdir()
+    for original in sorted(photo_dir.iterdir()):
+        image = Image.open(original).convert("RGB")
+        ImageOps.mirror(image).save(others / f"{original.stem}-m.jpg")
+        ImageOps.grayscale(image).convert("RGB").save(others / f"{original.stem}-g.jpg")
+    with Collection.open(tmp_path / "train", create=True) as train:
+        train.index([others])
+        expected = PCAWhitening.fit(train.store.catalog.all_descriptors()[1], 6)
+    with Collection.open(tmp_path / "coll", create=True) as coll:
+        coll.index([photo_dir])
+        coll.learn_pca(6, training=tmp_path / "train")
+        learned = PCAWhitening.load(coll.directory / coll.manifest.pca)
+        np.testing.assert_allclose(learned.components, expected.components, atol=1e-5)
+        assert coll.store.vectors.dim == 6
+    with Collection.open(tmp_path / "avg", create=True, model_options={"pooling": "avg"}) as other_model:
+        other_model.index([others])
+    with Collection.open(tmp_path / "coll") as coll, pytest.raises(CollectionError, match="same model"):
+        coll.learn_pca(6, training=tmp_path / "avg")
+
+
 def test_near_duplicate_groups(tmp_path: Path, photo_dir: Path, reuse_lite0) -> None:
     shutil.copy(photo_dir / "rocket.jpg", photo_dir / "rocket-copy.jpg")
     Image.open(photo_dir / "chelsea.png").convert("RGB").save(photo_dir / "chelsea-q60.jpg", quality=60)

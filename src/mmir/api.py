@@ -176,10 +176,22 @@ class Collection:
             self._engine = SearchEngine(self.store, vocabulary, lambda: self.encoder, extra_concepts=extra)
         return self._engine
 
-    def learn_pca(self, dim: int | None, whiten: bool = True, shrinkage: float = 0.0) -> None:
-        """Learn PCA(-whitening) to ``dim`` on the stored descriptors and re-derive the vector index.
+    def learn_pca(
+        self, dim: int | None, whiten: bool = True, shrinkage: float = 0.0, training: Path | None = None
+    ) -> None:
+        """Learn PCA(-whitening) to ``dim`` and re-derive the vector index.
 
         No CNN pass: the catalog keeps the raw descriptors. ``dim=None`` removes the projection.
+
+        Args:
+            dim: Output dimension, or ``None`` to go back to the raw descriptors.
+            whiten: Whiten (else plain PCA).
+            shrinkage: Eigenvalue shrinkage of the whitening (see :class:`~mmir.models.pca.PCAWhitening`).
+            training: Another collection, built with the same model, whose descriptors the projection is
+                learned on (e.g. a large independent set, as Jégou & Chum 2012 advise); default: this one.
+
+        Raises:
+            CollectionError: if ``training`` is not a collection of the same model.
         """
         if dim is None:
             self.store.manifest = self.manifest.with_changes(pca=None)
@@ -187,12 +199,24 @@ class Collection:
             return
         from mmir.models.pca import PCAWhitening
 
-        _, descriptors = self.store.catalog.all_descriptors()
+        descriptors = self._training_descriptors(training)
         pca = PCAWhitening.fit(descriptors, dim, whiten=whiten, shrinkage=shrinkage)
         pca.save(self.directory / PCA_FILE)
         self.store.manifest = self.manifest.with_changes(pca=PCA_FILE)
         self.store.rebuild_vectors(pca.transform)
         self._engine = None
+
+    def _training_descriptors(self, training: Path | None) -> np.ndarray:
+        """Raw descriptors ``float32[N, D]`` of this collection, or of ``training`` (same model only)."""
+        if training is None or Path(training).absolute() == self.directory:
+            return self.store.catalog.all_descriptors()[1]
+        with Collection.open(training) as other:
+            if other.manifest.fingerprint != self.manifest.fingerprint:
+                raise CollectionError(
+                    f"{training}: built with {other.manifest.model!r} ({other.manifest.fingerprint}), not this "
+                    f"collection's {self.manifest.fingerprint}; PCA must be learned on descriptors of the same model"
+                )
+            return other.store.catalog.all_descriptors()[1]
 
     def near_duplicates(self, threshold: float = 0.9) -> list[list[MediaRef]]:
         """Groups of near-identical files (cosine similarity of index vectors ≥ ``threshold``)."""

@@ -66,6 +66,9 @@ def index(
     multiscale: Annotated[bool, typer.Option(help="Average descriptors over scales 1, 1/√2, 1/2.")] = False,
     pca: Annotated[int | None, typer.Option(help="Learn PCA-whitening to this dimension on the collection.")] = None,
     whiten: Annotated[bool, typer.Option(help="With --pca: whiten (else plain PCA).")] = True,
+    pca_from: Annotated[
+        Path | None, typer.Option(help="With --pca: learn it on this other collection (same model) instead.")
+    ] = None,
     weights: Annotated[Path | None, typer.Option(help="Weights file for torchvision:/timm: models.")] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=1024)] = 16,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
@@ -83,7 +86,7 @@ def index(
             on_problem=lambda problem: typer.echo(f"skipped {problem}", err=True),
         )
         if pca is not None:
-            coll.learn_pca(pca, whiten=whiten)
+            coll.learn_pca(pca, whiten=whiten, training=pca_from)
     if as_json:
         data = asdict(report) | {"images_per_second": report.images_per_second}
         data["problems"] = [asdict(p) for p in report.problems]
