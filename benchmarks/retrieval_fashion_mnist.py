@@ -312,7 +312,7 @@ def run_protocol(
         )
         seconds = time.perf_counter() - start
         # The embedding; the trunk's pooled features below the head; the mid-level feature map kept in a 3×3
-        # layout (more general on unseen classes); for a normalised-softmax loss, the class posterior.
+        # layout (more general on unseen classes); for a softmax-type proxy loss, the class posterior.
         outputs = {
             f"{args.dim}-d embedding": net,
             f"{4 * args.width}-d trunk GAP": net.features,
