@@ -283,8 +283,9 @@ def run_protocol(
                 train.labels[db_index],
                 time.perf_counter() - start,
             )
+            fit_index = np.flatnonzero(head_fit)
             for spec in args.finetune_loss if args.finetune_blocks > 0 else []:
-                finetune_row(spec, np.flatnonzero(head_fit), split, db_index, tags[key], len(fit_classes), train, args)
+                finetune_row(spec, fit_index, split, ql, db_index, tags[key], len(fit_classes), train, args)
     fit = np.flatnonzero(fit_mask)
     if args.untrained_control and losses:
         # Control: the same architecture with its seeded random initialisation, to show what training adds.
@@ -331,6 +332,7 @@ def finetune_row(
     spec: LossSpec,
     fit: np.ndarray,
     split: Split,
+    ql: np.ndarray,
     db_index: np.ndarray,
     tag: str,
     classes: int,
@@ -354,12 +356,7 @@ def finetune_row(
         q = net.descriptors(mixed, q_table[split.q_index])
         db = net.descriptors(mixed, db_table[db_index])
         label = f"{what}{'' if alpha == 1 else f', WiSE-FT α {alpha:g}'}) [{tag}]"
-        score_features(label, q, db, split_labels(split, args), train.labels[db_index], seconds, args)
-
-
-def split_labels(split: Split, args: argparse.Namespace) -> np.ndarray:
-    """Labels of the split's queries."""
-    return args.test_labels[split.q_index]
+        score_features(label, q, db, ql, train.labels[db_index], seconds, args)
 
 
 def score_cnn(
@@ -446,7 +443,6 @@ def main() -> None:
     torch.manual_seed(args.seed)
     train, test = load_fashion_mnist("train"), load_fashion_mnist("test")
     args.batches = None
-    args.test_labels = test.labels
     args.finetune_loss = args.finetune_loss or [LossSpec.parse("multisimilarity:multisimilarity:adamw:0.0001:2")]
     seen_losses = args.seen_loss or [LossSpec.parse("arcface:all:sgd:0.1:15")]
     unseen_losses = args.unseen_loss or [LossSpec.parse("multisimilarity:multisimilarity:adamw:0.001:2")]

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from mmir.learn.metric import EpochStats, MetricConfig, TrainHistory
 
+_BATCH = 32  # images decoded and encoded at a time
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
@@ -59,13 +60,13 @@ def read_groups(source: Path) -> tuple[list[Path], list[int], list[str]]:
 
 
 def _image_batches(paths: list[Path], transform: Callable[..., torch.Tensor], side: int) -> Iterator[torch.Tensor]:
-    """Preprocessed batches ``float32[32, 3, H, W]`` of ``paths``; a bad file raises a MediaError naming it."""
+    """Preprocessed batches ``float32[_BATCH, 3, H, W]`` of ``paths``; a bad file raises a MediaError naming it."""
     import torch
 
     from mmir.media import load_image
 
-    for start in range(0, len(paths), 32):
-        yield torch.stack([transform(load_image(path, min_side=side)) for path in paths[start : start + 32]])
+    for start in range(0, len(paths), _BATCH):
+        yield torch.stack([transform(load_image(path, min_side=side)) for path in paths[start : start + _BATCH]])
 
 
 def _echo_epoch(stats: EpochStats) -> None:
@@ -151,7 +152,7 @@ def _train_head(
 
     encoder = get_encoder(model, pooling=pooling)
     batches = _image_batches(paths, encoder.transform, encoder.input_side)
-    total = -(-len(paths) // 32)
+    total = -(-len(paths) // _BATCH)
     descriptors = np.concatenate(
         [encoder.encode_tensor(b).descriptors for b in tqdm(batches, total=total, desc="encoding", unit="batch")]
     )
@@ -178,8 +179,9 @@ def _finetune(
         raise MmirError(f"--train-blocks works with the bundled models {sorted(WEIGHTS)}, not {model!r}")
     preprocessing = WEIGHTS[model].preprocessing
     batches = _image_batches(paths, preprocessing.transform(), preprocessing.resize)
+    total = -(-len(paths) // _BATCH)
     result = finetune_tail(
-        model, batches, labels, config, train_blocks, alpha, total_batches=-(-len(paths) // 32), on_epoch=_echo_epoch
+        model, batches, labels, config, train_blocks, alpha, total_batches=total, on_epoch=_echo_epoch
     )
     extra = {"config": _config_facts(config), **facts}
     return write_finetuned_dir(out, result.tail, model, extra=extra), result.history

@@ -24,6 +24,7 @@ from tqdm import tqdm
 from mmir.errors import MmirError
 from mmir.learn.collapse import CollapseError, detect_collapse, embedding_variance
 from mmir.learn.sampler import PKSampler
+from mmir.models.weights import read_state_npz, save_state_npz
 
 
 class LossKind(str, enum.Enum):
@@ -340,10 +341,7 @@ class ProjectionHead(nn.Module):
 
     def save(self, path: Path) -> None:
         """Write the weights as a plain ``.npz`` (no pickle)."""
-        arrays = {name: value.detach().cpu().numpy() for name, value in self.state_dict().items()}
-        arrays["_shape"] = np.array([self.in_dim, self.out_dim, self.hidden], np.int64)
-        with open(path, "wb") as handle:
-            np.savez(handle, **arrays)
+        save_state_npz(self, path, "_shape", [self.in_dim, self.out_dim, self.hidden])
 
     @classmethod
     def load(cls, path: Path) -> ProjectionHead:
@@ -353,10 +351,8 @@ class ProjectionHead(nn.Module):
             MmirError: if the file is missing or not a head.
         """
         try:
-            with np.load(path, allow_pickle=False) as data:
-                in_dim, out_dim, hidden = (int(v) for v in data["_shape"])
-                state = {k: torch.from_numpy(data[k]) for k in data.files if k != "_shape"}
-        except (OSError, KeyError, ValueError) as exc:
+            (in_dim, out_dim, hidden), state = read_state_npz(path, "_shape")
+        except (OSError, KeyError, ValueError, IndexError) as exc:
             raise MmirError(f"{path}: not a projection head file ({exc})") from exc
         head = cls(in_dim, out_dim, hidden)
         head.load_state_dict(state)

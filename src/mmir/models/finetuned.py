@@ -21,6 +21,7 @@ from torch import nn
 from mmir.errors import ModelError
 from mmir.models.encoder import Encoded
 from mmir.models.pooling import GeM
+from mmir.models.weights import read_state_npz, save_state_npz
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -151,10 +152,7 @@ class FineTunedEncoder:
 
 def save_tail(tail: EfficientNetTail, path: Path) -> None:
     """Write the tail's weights as a plain ``.npz`` (no pickle), with its split point."""
-    arrays = {key: value.detach().cpu().numpy() for key, value in tail.state_dict().items()}
-    arrays["_start"] = np.array([tail.start], np.int64)
-    with open(path, "wb") as handle:
-        np.savez(handle, **arrays)
+    save_state_npz(tail, path, "_start", [tail.start])
 
 
 def load_finetuned(base: str, tail_file: Path, fingerprint: str, name: str) -> FineTunedEncoder:
@@ -169,9 +167,7 @@ def load_finetuned(base: str, tail_file: Path, fingerprint: str, name: str) -> F
     if base not in WEIGHTS:
         raise ModelError(f"{tail_file}: fine-tuned tails exist only for {sorted(WEIGHTS)}, not {base!r}")
     try:
-        with np.load(tail_file, allow_pickle=False) as data:
-            start = int(data["_start"][0])
-            state = {key: torch.from_numpy(data[key]) for key in data.files if key != "_start"}
+        (start,), state = read_state_npz(tail_file, "_start")
     except (OSError, KeyError, ValueError, IndexError) as exc:
         raise ModelError(f"{tail_file}: not a fine-tuned tail file ({exc})") from exc
     net: Any = load_efficientnet_lite(base)
@@ -182,10 +178,10 @@ def load_finetuned(base: str, tail_file: Path, fingerprint: str, name: str) -> F
         tail.load_state_dict(state)
     except RuntimeError as exc:
         raise ModelError(f"{tail_file}: weights do not fit {base} split at block {start} ({exc})") from exc
-    original = EfficientNetTail(net, start)
+    original = EfficientNetTail(net, start).eval()
 
     def concepts(shared: torch.Tensor) -> torch.Tensor:
-        return net._fc(original.eval().feature_map(shared).mean(dim=(-2, -1)))
+        return net._fc(original.feature_map(shared).mean(dim=(-2, -1)))
 
     entry = WEIGHTS[base]
     return FineTunedEncoder(

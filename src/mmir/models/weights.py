@@ -86,3 +86,29 @@ def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def save_state_npz(module: Any, path: Path, meta_key: str, meta: list[int]) -> None:
+    """Write ``module``'s state dict and a small integer header ``meta`` as a plain ``.npz`` (no pickle)."""
+    import numpy as np
+
+    arrays = {name: value.detach().cpu().numpy() for name, value in module.state_dict().items()}
+    arrays[meta_key] = np.array(meta, np.int64)
+    with open(path, "wb") as handle:
+        np.savez(handle, **arrays)
+
+
+def read_state_npz(path: Path, meta_key: str) -> tuple[list[int], dict[str, Any]]:
+    """The header and the state dict (torch tensors) written by :func:`save_state_npz`.
+
+    Raises:
+        OSError, KeyError, ValueError, IndexError: if the file is missing, truncated or of another kind; callers
+            turn these into an error naming the file.
+    """
+    import numpy as np
+    import torch
+
+    with np.load(path, allow_pickle=False) as data:
+        meta = [int(v) for v in data[meta_key]]
+        state = {key: torch.from_numpy(data[key]) for key in data.files if key != meta_key}
+    return meta, state
