@@ -38,9 +38,13 @@ class CountingEncoder:
     def __getattr__(self, name: str):
         return getattr(self.encoder, name)
 
-    def encode_tensor(self, batch):
+    def encode_batch(self, batch):
         self.encoded += len(batch)
-        return self.encoder.encode_tensor(batch)
+        if hasattr(self.encoder, "encode_batch"):
+            return self.encoder.encode_batch(batch)
+        import torch  # encoders from before the numpy interface take a tensor
+
+        return self.encoder.encode_tensor(torch.from_numpy(batch))
 
 
 def _run(store: SegmentStore, roots, counting: CountingEncoder, **options):

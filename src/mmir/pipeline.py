@@ -1,80 +1,69 @@
-"""The indexing pipeline: scan → read + hash → decode → encode → store, batched and resumable.
+"""The indexing pipeline: scan → read + hash → decode → encode → store, batched, overlapped and resumable.
 
-Every file is committed on its own (one SQLite transaction per batch item), so an interrupted run
-keeps all finished work; the next run skips what is unchanged (size + mtime, then content hash) and
-so resumes where the last one stopped. Files are read and decoded in worker threads while the
-model encodes the previous batch.
+Worker threads read, hash and decode files (JPEG draft mode at the encoder's input side) and preprocess
+them into ``float32[3, S, S]`` arrays; the calling thread gathers those into batches, encodes a batch while
+the workers decode the next files, and stores each file in its own committed SQLite transaction. At most
+``2 * batch + workers`` files are in flight, so memory does not grow with the number of files.
+
+An interrupted run keeps all finished work; the next run skips what is unchanged (size + mtime, then
+content hash) and so resumes where the last one stopped. A file whose content cannot be decoded is
+remembered (:mod:`mmir.index.failures`) and skipped until its size or mtime changes. The model is loaded
+only once some file has decoded, so a run over unchanged and broken files never loads it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+import numpy as np
+
+from mmir.index import failures
 from mmir.index.catalog import MediaRecord, SegmentEncoding
-from mmir.media import FileEntry, ImageLimits, MediaError, decode_image, display_path, read_file, scan, sha1_bytes
+from mmir.media import (
+    FileEntry,
+    MediaError,
+    UnreadableMediaError,
+    decode_image,
+    display_path,
+    read_file,
+    scan,
+    sha1_bytes,
+)
+from mmir.media._fs import os_error_reason
+from mmir.pipeline_types import ChannelExtractor, ChannelSink, IndexOptions, IndexProblem, IndexReport
+from mmir.types import MediaKind
 
 if TYPE_CHECKING:
-    import torch
+    from PIL import Image
 
     from mmir.index.store import SegmentStore
     from mmir.models.encoder import Encoder
 
+__all__ = ["IndexOptions", "IndexProblem", "IndexReport", "Indexer"]
 
-@dataclass(frozen=True)
-class IndexProblem:
-    """A file that could not be indexed, and why."""
-
-    path: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.reason}"
-
-
-@dataclass(frozen=True)
-class IndexReport:
-    """What an indexing run did."""
-
-    scanned: int
-    added: int
-    updated: int
-    unchanged: int
-    reused: int
-    removed: int
-    encoded: int
-    problems: tuple[IndexProblem, ...]
-    seconds: float
-
-    @property
-    def images_per_second(self) -> float:
-        """Files encoded per second of the whole run."""
-        return self.encoded / self.seconds if self.seconds > 0 else 0.0
-
-
-@dataclass(frozen=True)
-class IndexOptions:
-    """Knobs of an indexing run."""
-
-    batch_size: int = 16
-    workers: int = 2
-    flush_every_s: float = 30.0
-    progress: bool = True
-    limits: ImageLimits = field(default_factory=ImageLimits)
+_PROBE_SIDE = 1  # a JPEG probe decode at 1/8 scale still entropy-decodes all data, so truncation shows
 
 
 @dataclass(frozen=True)
 class _Prepared:
+    """One file after the worker stage: an array to encode, segments to store, known content, or a problem."""
+
     entry: FileEntry
     record: MediaRecord | None
     sha1: str = ""
-    data: bytes | None = None
-    tensor: torch.Tensor | None = None
+    array: np.ndarray | None = None  # float32[3, S, S], to encode
+    segments: tuple[SegmentEncoding, ...] | None = None  # from a media handler
+    channels: dict[str, np.ndarray] = field(default_factory=dict)
     problem: IndexProblem | None = None
+    remember: bool = False  # record the problem as a failure of this file's content
 
 
 @dataclass
@@ -86,23 +75,45 @@ class _Counts:
     touched: int = 0
 
 
+@dataclass
+class _Batch:
+    """Items waiting to be encoded, and later items with the same content (stored as copies)."""
+
+    items: list[_Prepared] = field(default_factory=list)
+    copies: dict[str, list[_Prepared]] = field(default_factory=dict)
+
+
 class Indexer:
     """Indexes files into a :class:`SegmentStore` with an encoder built on first need.
 
     Args:
         store: The collection's store (its writer lock should be held).
-        encoder: Returns the encoder; called only if some file really needs encoding.
-        options: Batch size, worker threads, flush interval, progress bar.
+        encoder: Returns the encoder; called once, and only when some file has decoded.
+        options: Batch size, workers, overlap, flush interval, progress bar, limits, handlers, channels.
+        channel_sink: Receives the extra channels of each stored file (needed when ``options.channels``).
     """
 
-    def __init__(self, store: SegmentStore, encoder: Callable[[], Encoder], options: IndexOptions) -> None:
+    def __init__(
+        self,
+        store: SegmentStore,
+        encoder: Callable[[], Encoder],
+        options: IndexOptions,
+        channel_sink: ChannelSink | None = None,
+    ) -> None:
+        if options.channels and channel_sink is None:
+            raise ValueError("IndexOptions.channels needs a channel_sink to store them")
         self.store = store
         self._get_encoder = encoder
         self._encoder: Encoder | None = None
+        self._encoder_lock = threading.Lock()
+        self._db_lock = threading.Lock()  # one SQLite connection: worker reads never overlap a write
         self.options = options
+        self._sink = channel_sink
+        self._handlers = {kind: h for h in options.handlers for kind in h.kinds}
+        self._limits_key = f"{options.limits.max_pixels}:{options.limits.max_bytes}"
 
     def run(self, roots: Sequence[str], on_problem: Callable[[IndexProblem], None] | None = None) -> IndexReport:
-        """Index every image below ``roots``; remove catalogued files that no longer exist there."""
+        """Index every file below ``roots``; remove catalogued files that no longer exist there."""
         started = time.perf_counter()
         problems: list[IndexProblem] = []
 
@@ -112,7 +123,7 @@ class Indexer:
                 on_problem(problem)
 
         entries = self._scan(roots, report)
-        pending, unchanged = self._plan(entries)
+        pending, unchanged, failed_before = self._plan(entries, report)
         removed = self._remove_missing(roots, {entry.path for entry in entries})
         counts = _Counts()
         try:
@@ -123,6 +134,7 @@ class Indexer:
             scanned=len(entries), added=counts.added, updated=counts.updated,
             unchanged=unchanged + counts.touched, reused=counts.reused, removed=removed,
             encoded=counts.encoded, problems=tuple(problems), seconds=time.perf_counter() - started,
+            failed_before=failed_before,
         )  # fmt: skip
 
     def _scan(self, roots: Sequence[str], report: Callable[[IndexProblem], None]) -> list[FileEntry]:
@@ -135,25 +147,41 @@ class Indexer:
                 entries[entry.path] = entry
         return list(entries.values())
 
-    def _plan(self, entries: list[FileEntry]) -> tuple[list[tuple[FileEntry, MediaRecord | None]], int]:
-        pending, unchanged = [], 0
+    def _plan(
+        self, entries: list[FileEntry], report: Callable[[IndexProblem], None]
+    ) -> tuple[list[tuple[FileEntry, MediaRecord | None]], int, int]:
+        """Split entries into pending work, unchanged files, and files that failed before and did not change."""
+        pending, unchanged, failed_before = [], 0, 0
+        catalog = self.store.catalog
         for entry in entries:
-            record = self.store.catalog.lookup(entry.path)
+            record = catalog.lookup(entry.path)
             if record and record.size == entry.size and record.mtime == entry.mtime:
                 unchanged += 1
+                continue
+            failure = failures.lookup(catalog, entry.path)
+            if failure and failure.still_applies(entry.size, entry.mtime, self._limits_key):
+                failed_before += 1
+                reason = f"failed before: {failure.reason} (unchanged, not retried)"
+                report(IndexProblem(display_path(entry.path), reason))
             else:
                 pending.append((entry, record))
-        return pending, unchanged
+        return pending, unchanged, failed_before
 
     def _remove_missing(self, roots: Sequence[str], seen: set[str]) -> int:
         gone: list[int] = []
         for root in roots:
-            for media_id, path in self.store.catalog.media_under(os.path.abspath(root)):
+            absolute = os.path.abspath(root)
+            for media_id, path in self.store.catalog.media_under(absolute):
                 # Only files that really vanished: a file in an unreadable folder is kept.
                 if path not in seen and not os.path.lexists(path):
                     gone.append(media_id)
+            for path in failures.paths_under(self.store.catalog, absolute):
+                if path not in seen and not os.path.lexists(path):
+                    failures.forget(self.store.catalog, path)
         self.store.remove(gone)
         return len(gone)
+
+    # -- the two stages -------------------------------------------------------------------------------
 
     def _process(
         self,
@@ -166,82 +194,184 @@ class Indexer:
         from tqdm import tqdm
 
         last_flush = time.monotonic()
-        bar = tqdm(total=len(pending), unit="img", desc="indexing", disable=not self.options.progress)
-        with ThreadPoolExecutor(max_workers=self.options.workers) as pool:
-            for chunk in _chunks(pending, self.options.batch_size):
-                hashed = list(pool.map(self._read, chunk))
-                if any(item.data is not None for item in hashed) and self._encoder is None:
-                    self._encoder = self._get_encoder()  # loaded only when some content is new
-                prepared = list(pool.map(self._decode, hashed))
-                self._store_batch(prepared, counts, report)
-                bar.update(len(chunk))
-                if time.monotonic() - last_flush > self.options.flush_every_s:
-                    self.store.flush()
-                    last_flush = time.monotonic()
-        bar.close()
+        bar = tqdm(total=len(pending), unit="file", desc="indexing", disable=not self.options.progress)
+        batch = _Batch()
+        with ThreadPoolExecutor(max_workers=self.options.workers, thread_name_prefix="mmir-decode") as pool:
+            try:
+                for group in self._prepared(pool, pending):
+                    for item in group:
+                        self._take(item, batch, counts, report)
+                        if len(batch.items) >= self._batch_size():
+                            self._encode(batch, counts)
+                    if not self.options.overlap:
+                        self._encode(batch, counts)  # the old loop encoded each chunk as it came
+                    bar.update(len(group))
+                    if time.monotonic() - last_flush > self.options.flush_every_s:
+                        self.store.flush()
+                        last_flush = time.monotonic()
+                self._encode(batch, counts)
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+                bar.close()
 
-    def _read(self, item: tuple[FileEntry, MediaRecord | None]) -> _Prepared:
-        """Read and hash a file; keep its bytes only when its content is not in the catalog yet."""
+    def _prepared(
+        self, pool: ThreadPoolExecutor, pending: list[tuple[FileEntry, MediaRecord | None]]
+    ) -> Iterator[list[_Prepared]]:
+        """Worker results in input order; a bounded window of files is in flight while the caller encodes."""
+        if not self.options.overlap:
+            for start in range(0, len(pending), self._batch_size()):
+                chunk = pending[start : start + self._batch_size()]
+                yield list(pool.map(self._prepare, chunk))
+            return
+        todo = iter(pending)
+        window: deque[Future[_Prepared]] = deque()
+
+        def fill() -> None:
+            while len(window) < 2 * self._batch_size() + self.options.workers:
+                item = next(todo, None)
+                if item is None:
+                    return
+                window.append(pool.submit(self._prepare, item))
+
+        fill()
+        while window:
+            result = window.popleft().result()
+            fill()  # before the caller encodes, so the workers stay busy meanwhile
+            yield [result]
+
+    def _batch_size(self) -> int:
+        if self.options.batch_size is not None:
+            return self.options.batch_size
+        return int(getattr(self._encoder, "batch_size", 16)) if self._encoder is not None else 16
+
+    # -- worker side ----------------------------------------------------------------------------------
+
+    def _prepare(self, item: tuple[FileEntry, MediaRecord | None]) -> _Prepared:
+        """Read, hash and (for new content) decode and preprocess one file. Runs in a worker thread."""
         entry, record = item
+        handler = self._handlers.get(entry.kind)
         try:
-            data = read_file(entry.path, limits=self.options.limits)
+            if entry.kind is not MediaKind.IMAGE and handler is None:
+                raise UnreadableMediaError(entry.path, f"{entry.kind.value} files are not indexed yet")
+            data = read_file(entry.path, limits=self.options.limits) if handler is None else None
+            sha1 = sha1_bytes(data) if data is not None else _sha1_file(entry.path)
+            if self._known(record, sha1):
+                return _Prepared(entry, record, sha1)
+            if handler is not None:
+                segments = handler.analyse(entry.path, data, self._encoder_now, self.options.limits)
+                return _Prepared(entry, record, sha1, segments=tuple(segments))
+            assert data is not None
+            return self._decode(entry, record, sha1, data)
         except MediaError as error:
-            return _Prepared(entry, record, problem=IndexProblem(display_path(entry.path), error.reason))
-        sha1 = sha1_bytes(data)
-        known = (record is not None and record.sha1 == sha1) or self.store.catalog.media_with_sha1(sha1) is not None
-        return _Prepared(entry, record, sha1, data=None if known else data)
+            problem = IndexProblem(display_path(entry.path), error.reason)
+            return _Prepared(entry, record, problem=problem, remember=not isinstance(error, UnreadableMediaError))
 
-    def _decode(self, item: _Prepared) -> _Prepared:
-        if item.data is None:
-            return item
+    def _known(self, record: MediaRecord | None, sha1: str) -> bool:
+        if record is not None and record.sha1 == sha1:
+            return True
+        with self._db_lock:
+            return self.store.catalog.media_with_sha1(sha1) is not None
+
+    def _decode(self, entry: FileEntry, record: MediaRecord | None, sha1: str, data: bytes) -> _Prepared:
+        limits = self.options.limits
+        if self._encoder is None:  # prove the file decodes before the model is loaded for it
+            decode_image(data, entry.path, limits=limits, min_side=_PROBE_SIDE)
+        encoder = self._encoder_now()
+        image = decode_image(data, entry.path, limits=limits, min_side=encoder.input_side)
+        channels = {channel.name: _channel(channel, image) for channel in self.options.channels}
+        return _Prepared(entry, record, sha1, array=encoder.preprocess(image), channels=channels)
+
+    def _encoder_now(self) -> Encoder:
+        with self._encoder_lock:
+            if self._encoder is None:
+                self._encoder = self._get_encoder()
+            return self._encoder
+
+    # -- writer side (the calling thread) -------------------------------------------------------------
+
+    def _take(self, item: _Prepared, batch: _Batch, counts: _Counts, report: Callable[[IndexProblem], None]) -> None:
+        """Route one prepared file: report it, store it, queue it for encoding, or store it as a copy."""
+        if item.problem is not None:
+            report(item.problem)
+            if item.remember:
+                self._remember(item)
+        elif item.segments is not None:
+            self._put(item, list(item.segments), counts)
+        elif item.array is None:
+            self._reuse(item, counts)
+        elif item.sha1 in batch.copies:
+            batch.copies[item.sha1].append(replace(item, array=None, channels={}))
+        elif self._known(None, item.sha1):  # a copy stored since this file was read
+            self._reuse(replace(item, array=None), counts)
+        else:
+            batch.items.append(item)
+            batch.copies[item.sha1] = []
+
+    def _encode(self, batch: _Batch, counts: _Counts) -> None:
+        if not batch.items:
+            return
         encoder = self._encoder
-        assert encoder is not None
-        try:
-            image = decode_image(item.data, item.entry.path, limits=self.options.limits, min_side=encoder.input_side)
-        except MediaError as error:
-            return replace(item, data=None, problem=IndexProblem(display_path(item.entry.path), error.reason))
-        return replace(item, data=None, tensor=encoder.transform(image))
+        assert encoder is not None  # set by the worker that decoded these items
+        encoded = encoder.encode_batch(np.stack([item.array for item in batch.items if item.array is not None]))
+        counts.encoded += len(batch.items)
+        for row, item in enumerate(batch.items):
+            seg = SegmentEncoding(encoded.descriptors[row], encoded.concepts[row])
+            media_id = self._put(item, [seg], counts)
+            if self._sink is not None and item.channels:
+                self._sink.store(media_id, item.channels)
+            for copy in batch.copies[item.sha1]:
+                self._reuse(copy, counts)
+        batch.items.clear()
+        batch.copies.clear()
 
-    def _store_batch(
-        self, prepared: list[_Prepared], counts: _Counts, report: Callable[[IndexProblem], None]
-    ) -> None:
-        import torch
-
-        to_encode = [p for p in prepared if p.tensor is not None]
-        if to_encode:
-            encoder = self._encoder
-            assert encoder is not None
-            encoded = encoder.encode_tensor(torch.stack([p.tensor for p in to_encode if p.tensor is not None]))
-            counts.encoded += len(to_encode)
-            for row, item in enumerate(to_encode):
-                seg = SegmentEncoding(encoded.descriptors[row], encoded.concepts[row])
-                self._put(item, [seg], counts)
-        for item in prepared:
-            if item.problem:
-                report(item.problem)
-            elif item.tensor is None and item.sha1:
-                self._reuse(item, counts)
-
-    def _put(self, item: _Prepared, segments: list[SegmentEncoding], counts: _Counts) -> None:
+    def _put(self, item: _Prepared, segments: list[SegmentEncoding], counts: _Counts) -> int:
         entry = item.entry
-        self.store.put(entry.path, entry.kind, entry.size, entry.mtime, item.sha1, segments)
+        with self._db_lock:
+            media_id = self.store.put(entry.path, entry.kind, entry.size, entry.mtime, item.sha1, segments)
+            failures.forget(self.store.catalog, entry.path)
         if item.record is None:
             counts.added += 1
         else:
             counts.updated += 1
+        return media_id
 
     def _reuse(self, item: _Prepared, counts: _Counts) -> None:
         if item.record is not None and item.record.sha1 == item.sha1:
-            self.store.touch(item.record.id, item.entry.size, item.entry.mtime)
+            with self._db_lock:
+                self.store.touch(item.record.id, item.entry.size, item.entry.mtime)
+                failures.forget(self.store.catalog, item.entry.path)
             counts.touched += 1
             return
-        source = self.store.catalog.media_with_sha1(item.sha1)
-        if source is None:  # the twin vanished meanwhile: nothing to copy; retried next run
+        with self._db_lock:
+            source = self.store.catalog.media_with_sha1(item.sha1)
+            encodings = self.store.catalog.segment_encodings(source) if source is not None else None
+        if source is None or encodings is None:  # the twin vanished meanwhile: nothing to copy; retried next run
             return
-        self._put(item, self.store.catalog.segment_encodings(source), counts)
+        media_id = self._put(item, encodings, counts)
+        if self._sink is not None:
+            self._sink.copy(source, media_id)
         counts.reused += 1
 
+    def _remember(self, item: _Prepared) -> None:
+        assert item.problem is not None
+        entry = item.entry
+        with self._db_lock:
+            failures.record(
+                self.store.catalog, entry.path, entry.size, entry.mtime, self._limits_key, item.problem.reason
+            )
 
-def _chunks(items: list[tuple[FileEntry, MediaRecord | None]], size: int) -> Iterator[list]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+
+def _sha1_file(path: str) -> str:
+    """SHA-1 of a file read in 1 MiB blocks (for media the pipeline does not hold in memory)."""
+    digest = hashlib.sha1(usedforsecurity=False)
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(2**20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise UnreadableMediaError(path, os_error_reason(exc)) from exc
+    return digest.hexdigest()
+
+
+def _channel(channel: ChannelExtractor, image: Image.Image) -> np.ndarray:
+    return np.asarray(channel.extract(image), dtype=np.float32).reshape(-1)
