@@ -58,6 +58,12 @@ class SearchEngine:
             return self._search_vector(descriptor, k, why=f"similar to {display_path(query.name)}")
         return self._search_item(query, k)
 
+    def search_vector(self, descriptor: np.ndarray, k: int, why: str) -> list[Hit]:
+        """The ``k`` files nearest a raw query descriptor ``float32[D]`` or ``[1, D]`` encoded by the caller."""
+        if k <= 0:
+            raise QueryError("k must be at least 1")
+        return self._search_vector(np.asarray(descriptor, np.float32).reshape(1, -1), k, why=why)
+
     def concept_matrix(self) -> tuple[np.ndarray, np.ndarray]:
         """``(segment ids int64[N], probabilities float32[N, C])``, cached per catalog generation."""
         generation = self.store.catalog.generation

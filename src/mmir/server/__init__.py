@@ -5,6 +5,7 @@ Needs the ``server`` extra (FastAPI, uvicorn, python-multipart); importing :mod:
 
 from __future__ import annotations
 
-from mmir.server.app import ServerSettings, create_app
+from mmir.server.app import create_app
+from mmir.server.settings import ServerSettings, SettingsError
 
-__all__ = ["ServerSettings", "create_app"]
+__all__ = ["ServerSettings", "SettingsError", "create_app"]

@@ -1,162 +1,200 @@
-"""FastAPI routes: keyword search, query by example (upload), similar items, info, and media files.
+"""FastAPI routes: keyword search, query by example, similar items, feedback, indexing, info and media.
 
-Security: binds to loopback unless told otherwise (see ``mmir serve``), optional bearer token, uploads
-bounded in size, and files are served only by catalog id — a path from a request is never opened.
+Security lives in layers: :class:`~mmir.server.settings.ServerSettings` refuses unsafe setups at start,
+:class:`~mmir.server.guard.GuardMiddleware` checks Host, token and body size before any route or body parser
+runs, and files are served only by catalog id, only if unchanged — a path from a request is never opened.
 """
 
 from __future__ import annotations
 
-import hmac
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+import os
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from mmir.errors import require
 
 require("fastapi", "server")  # the whole module is the server; fail with the extra's name, not an ImportError
 
-from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, UploadFile  # noqa: E402
-from fastapi.responses import FileResponse, JSONResponse  # noqa: E402
+from fastapi import Body, FastAPI, File, HTTPException, Query, Request, Security, UploadFile  # noqa: E402
+from fastapi import Path as PathParam  # noqa: E402
+from fastapi.exceptions import RequestValidationError  # noqa: E402
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse  # noqa: E402
+from fastapi.security import HTTPBearer  # noqa: E402
 from fastapi.staticfiles import StaticFiles  # noqa: E402
+from pydantic import BaseModel, Field  # noqa: E402
 
-from mmir.api import Collection  # noqa: E402
 from mmir.concepts import QueryMode  # noqa: E402
 from mmir.errors import MmirError, QueryError  # noqa: E402
 from mmir.media import MediaError, display_path  # noqa: E402
-from mmir.types import Hit, MediaRef  # noqa: E402
+from mmir.search.feedback import FeedbackMethod  # noqa: E402
+from mmir.server.guard import MEDIA_COOKIE, GuardMiddleware, media_cookie_value  # noqa: E402
+from mmir.server.indexing import IndexJob  # noqa: E402
+from mmir.server.service import CollectionService  # noqa: E402
+from mmir.server.settings import ServerSettings  # noqa: E402
+from mmir.types import MediaRef  # noqa: E402
 
 STATIC = Path(__file__).parent / "static"
+MAX_ID = 2**63 - 1  # SQLite integers are int64; larger ids cannot exist
+ECHO_LIMIT = 120  # characters of a rejected input echoed back in a validation error
+UPLOAD_PATHS = ("/api/search/image",)
+
+MediaId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="Catalog id of a file.")]
 
 
-@dataclass(frozen=True)
-class ServerSettings:
-    """How the service runs.
+class FeedbackRequest(BaseModel):
+    """Marks for relevance feedback: media ids marked relevant and not relevant."""
 
-    Attributes:
-        collection: Collection directory.
-        token: If set, every API call needs ``Authorization: Bearer <token>`` (or ``?token=`` for images).
-        max_upload_bytes: Largest accepted query image.
-        max_k: Largest number of results per query.
-    """
-
-    collection: Path
-    token: str | None = None
-    max_upload_bytes: int = 20 * 2**20
-    max_k: int = 200
+    positives: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(..., min_length=1, max_length=500)
+    negatives: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(default_factory=list, max_length=500)
+    method: FeedbackMethod = FeedbackMethod.CLASSIFIER
 
 
-class _CollectionHolder:
-    """One open collection shared by request threads; reopened when another process changed it."""
+class IndexRequest(BaseModel):
+    """Which configured roots to index, by number (see ``GET /api/index``)."""
 
-    def __init__(self, directory: Path) -> None:
-        self._directory = directory
-        self._lock = threading.Lock()
-        self._collection: Collection | None = None
-        self._generation = -1
-
-    @contextmanager
-    def use(self) -> Iterator[Collection]:
-        # SQLite connections and the engine's caches are not thread-safe: one request at a time.
-        with self._lock:
-            if self._collection is None:
-                self._collection = Collection.open(self._directory)
-                self._generation = self._collection.store.catalog.generation
-            elif self._collection.store.catalog.generation != self._generation:
-                self._collection = self._collection.reopened()
-                self._generation = self._collection.store.catalog.generation
-            yield self._collection
-
-
-def hit_json(rank: int, hit: Hit) -> dict[str, Any]:
-    """A hit as the UI and API clients see it (no server paths beyond the display name)."""
-    return {
-        "rank": rank,
-        "score": round(hit.score, 6),
-        "path": display_path(hit.media.path),
-        "name": Path(hit.media.path).name,
-        "why": list(hit.why),
-        "media_id": hit.media.id,
-        "url": f"/api/media/{hit.media.id}",
-    }
+    roots: list[Annotated[int, Field(ge=0, le=1000)]] = Field(..., min_length=1, max_length=100)
 
 
 def _unchanged(ref: MediaRef) -> bool:
     """The file is still the one indexed (a file swapped for another, or a link, is not served)."""
-    import os
-
     try:
-        stat = os.stat(ref.path)
+        stat = os.lstat(ref.path)
     except OSError:
         return False
-    return stat.st_size == ref.size and stat.st_mtime == ref.mtime
+    return stat.st_size == ref.size and stat.st_mtime == ref.mtime and not os.path.islink(ref.path)
 
 
-def create_app(settings: ServerSettings) -> FastAPI:
-    """Build the FastAPI application for ``settings``."""
-    holder = _CollectionHolder(settings.collection)
-    app = FastAPI(title="mmir", version="0.1.0")
+def _capped(value: Any) -> Any:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= ECHO_LIMIT else text[:ECHO_LIMIT] + f"… ({len(text)} characters)"
 
-    def check_token(request: Request) -> None:
-        if settings.token is None:
-            return
-        header = request.headers.get("authorization", "")
-        bearer = header.startswith("Bearer ")
-        given = header.removeprefix("Bearer ").strip() if bearer else request.query_params.get("token", "")
-        if not hmac.compare_digest(given.encode(), settings.token.encode()):
-            raise HTTPException(status_code=401, detail="missing or wrong API token")
 
+def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(MmirError)
     async def mmir_error(_request: Request, exc: MmirError) -> JSONResponse:
         status = 400 if isinstance(exc, (QueryError, MediaError)) else 500
         return JSONResponse(status_code=status, content={"detail": str(exc)})
 
-    def ranked(run: Callable[[Collection], list[Hit]]) -> list[dict[str, Any]]:
-        with holder.use() as collection:
-            return [hit_json(rank, hit) for rank, hit in enumerate(run(collection), 1)]
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI echoes the whole input by default (an 80 KB query came back as an 80 KB error).
+        errors = [
+            {
+                "loc": list(error.get("loc", ())),
+                "msg": _capped(error.get("msg", "")),
+                "input": _capped(error.get("input")),
+            }
+            for error in exc.errors()[:10]
+        ]
+        return JSONResponse(status_code=422, content={"detail": errors})
 
-    auth = [Depends(check_token)]
-    k_param = Query(10, ge=1, le=settings.max_k)
 
-    @app.get("/api/search", dependencies=auth)
-    def search(q: str = Query(..., min_length=1, max_length=500), k: int = k_param, mode: QueryMode = QueryMode.AND):
-        return ranked(lambda c: c.search_text(q, k, mode))
+def create_app(settings: ServerSettings) -> Any:
+    """Build the ASGI application for ``settings`` (FastAPI wrapped in the guard middleware)."""
+    service = CollectionService(settings)
+    job = IndexJob(settings.collection, settings.roots)
+    app = FastAPI(title="mmir", version="0.2.0", docs_url=None, redoc_url=None)
+    _install_error_handlers(app)
+    bearer = [Security(HTTPBearer(auto_error=False, description="The server's --token"))]  # documents the scheme
+    k_param = Query(24, ge=1, le=settings.max_k)
+    offset_param = Query(0, ge=0, le=10 * settings.max_k)
+    text_param = Query(..., min_length=1, max_length=500)
 
-    @app.post("/api/search/image", dependencies=auth)
-    async def search_image(image: UploadFile = File(...), k: int = k_param):
+    @app.get("/api/health", tags=["service"])
+    def health() -> dict[str, bool]:
+        return {"ok": True}
+
+    @app.post("/api/session", dependencies=bearer, tags=["service"])
+    def session() -> JSONResponse:
+        """Sets the cookie that lets ``<img>`` and ``<video>`` load media (the API itself needs the header)."""
+        response = JSONResponse({"ok": True, "token_required": settings.token is not None})
+        if settings.token is not None:
+            response.set_cookie(
+                MEDIA_COOKIE, media_cookie_value(settings.token), httponly=True, samesite="strict", path="/api/media"
+            )
+        return response
+
+    @app.get("/api/search", dependencies=bearer, tags=["search"])
+    def search(q: str = text_param, k: int = k_param, mode: QueryMode = QueryMode.AND, offset: int = offset_param):
+        return service.ranked(lambda c: c.search_text(q, k + offset, mode), offset)
+
+    @app.post("/api/search/image", dependencies=bearer, tags=["search"])
+    async def search_image(image: UploadFile = File(...), k: int = k_param, offset: int = offset_param):
         data = await image.read(settings.max_upload_bytes + 1)
         if len(data) > settings.max_upload_bytes:
             raise HTTPException(status_code=413, detail=f"image larger than {settings.max_upload_bytes} bytes")
-        name = Path(image.filename or "upload").name
-        return ranked(lambda c: c.search_image_bytes(data, name, k))
+        name = display_path(Path(image.filename or "upload").name)
+        from starlette.concurrency import run_in_threadpool
 
-    @app.get("/api/similar/{media_id}", dependencies=auth)
-    def similar(media_id: int, k: int = k_param):
-        with holder.use() as collection:
+        return await run_in_threadpool(service.search_upload, data, name, k, offset)
+
+    @app.get("/api/similar/{media_id}", dependencies=bearer, tags=["search"])
+    def similar(media_id: MediaId, k: int = k_param, offset: int = offset_param):
+        with service.use() as collection:
             ref = collection.store.catalog.media_ref(media_id)
         if ref is None:
             raise HTTPException(status_code=404, detail=f"no media {media_id}")
-        return ranked(lambda c: c.similar(ref.path, k))
+        return service.ranked(lambda c: c.similar(ref.path, k + offset), offset)
 
-    @app.get("/api/concepts", dependencies=auth)
-    def concepts(q: str = Query(..., min_length=1, max_length=500), mode: QueryMode = QueryMode.AND):
-        with holder.use() as collection:
+    @app.post("/api/feedback", dependencies=bearer, tags=["search"])
+    def feedback(marks: FeedbackRequest = Body(...), k: int = k_param, offset: int = offset_param):
+        """Re-rank from media marked relevant (``positives``) and not relevant (``negatives``)."""
+        return service.ranked(lambda c: c.feedback(marks.positives, marks.negatives, k + offset, marks.method), offset)
+
+    @app.get("/api/concepts", dependencies=bearer, tags=["search"])
+    def concepts(q: str = text_param, mode: QueryMode = QueryMode.AND):
+        with service.use() as collection:
             return asdict(collection.map_query(q, mode))
 
-    @app.get("/api/info", dependencies=auth)
-    def info():
-        with holder.use() as collection:
-            return asdict(collection.info())
+    _install_collection_routes(app, service, job, bearer)
+    app.get("/docs", include_in_schema=False)(_docs_page)
+    app.get("/redoc", include_in_schema=False)(_docs_page)
+    app.mount("/", StaticFiles(directory=STATIC, html=True), name="ui")
+    return GuardMiddleware(app, settings, UPLOAD_PATHS)
 
-    @app.get("/api/media/{media_id}", dependencies=auth)
-    def media(media_id: int):
-        with holder.use() as collection:
+
+def _docs_page() -> HTMLResponse:
+    """API documentation rendered from ``/openapi.json`` by a local page (no CDN)."""
+    return HTMLResponse((STATIC / "docs.html").read_text(encoding="utf-8"))
+
+
+def _install_collection_routes(app: FastAPI, service: CollectionService, job: IndexJob, bearer: list[Any]) -> None:
+    """Info, item metadata, media files and indexing."""
+
+    @app.get("/api/info", dependencies=bearer, tags=["collection"])
+    def info():
+        with service.use() as collection:
+            facts = asdict(collection.info())
+        facts["directory"] = Path(facts["directory"]).name  # no absolute server paths
+        return facts
+
+    @app.get("/api/item/{media_id}", dependencies=bearer, tags=["collection"])
+    def item(media_id: MediaId):
+        with service.use() as collection:
+            ref = collection.store.catalog.media_ref(media_id)
+        if ref is None:
+            raise HTTPException(status_code=404, detail=f"no media {media_id}")
+        return {
+            "media_id": ref.id, "name": display_path(Path(ref.path).name), "path": service.relative(ref.path),
+            "kind": ref.kind.value, "size": ref.size, "mtime": ref.mtime, "sha1": ref.sha1,
+            "url": f"/api/media/{ref.id}",
+        }  # fmt: skip
+
+    @app.get("/api/media/{media_id}", dependencies=bearer, tags=["collection"])
+    def media(media_id: MediaId):
+        """The file's bytes; HTTP Range requests are answered (videos play from a shot's start)."""
+        with service.use() as collection:
             ref = collection.store.catalog.media_ref(media_id)
         if ref is None or not _unchanged(ref):
             raise HTTPException(status_code=404, detail=f"no media {media_id} (or it changed since indexing)")
-        return FileResponse(ref.path)
+        return FileResponse(ref.path, headers={"Cache-Control": "private, max-age=300"})
 
-    app.mount("/", StaticFiles(directory=STATIC, html=True), name="ui")
-    return app
+    @app.get("/api/index", dependencies=bearer, tags=["collection"])
+    def index_status():
+        return job.status()
+
+    @app.post("/api/index", dependencies=bearer, tags=["collection"], status_code=202)
+    def index_start(request: IndexRequest = Body(...)):
+        job.start(request.roots)
+        return job.status()

@@ -1,0 +1,129 @@
+"""Indexing started from the UI: only configured roots, one run at a time, progress read by polling."""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from mmir.api import Collection
+from mmir.errors import MmirError, QueryError
+from mmir.pipeline import IndexOptions
+
+
+class JobState(str, enum.Enum):
+    """Where an indexing run is."""
+
+    IDLE = "idle"
+    SCANNING = "scanning"
+    INDEXING = "indexing"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """What the UI shows about the current (or last) indexing run.
+
+    Attributes:
+        state: Where the run is.
+        roots: Names of the roots being indexed.
+        found: Image/video files found by the scan (``None`` until scanned).
+        media: Files in the collection now.
+        seconds: Time since the run started.
+        added, updated, removed, problems: The run's report once done.
+        error: Why the run failed.
+    """
+
+    state: JobState = JobState.IDLE
+    roots: tuple[str, ...] = ()
+    found: int | None = None
+    media: int = 0
+    seconds: float = 0.0
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    problems: int = 0
+    error: str | None = None
+
+
+class IndexJob:
+    """Runs :meth:`Collection.index` in a background thread on a separate handle (it takes the writer lock).
+
+    Args:
+        collection: Collection directory.
+        roots: The only folders that may be indexed from the UI.
+    """
+
+    def __init__(self, collection: Path, roots: Sequence[Path]) -> None:
+        self._directory = collection
+        self.roots = tuple(Path(root).absolute() for root in roots)
+        self._status = JobStatus()
+        self._started = 0.0
+        self._lock = threading.Lock()
+        self._handle: Collection | None = None
+
+    def describe_roots(self) -> list[dict[str, Any]]:
+        """The roots a client may ask for, by number and folder name (never the absolute path)."""
+        return [{"id": number, "name": root.name or str(root)} for number, root in enumerate(self.roots)]
+
+    def status(self) -> dict[str, Any]:
+        """The current status as JSON (media count read live from the indexing handle)."""
+        with self._lock:
+            status = self._status
+            if status.state in (JobState.SCANNING, JobState.INDEXING):
+                status = replace(status, seconds=round(time.monotonic() - self._started, 1))
+                handle = self._handle
+                if handle is not None:
+                    # The handle may close between the check and the read: then the last count stays.
+                    with contextlib.suppress(Exception):
+                        status = replace(status, media=handle.store.catalog.counts()[0])
+        return {**asdict(status), "state": status.state.value, "root_choices": self.describe_roots()}
+
+    def start(self, root_ids: Sequence[int]) -> None:
+        """Start indexing the configured roots numbered ``root_ids``.
+
+        Raises:
+            QueryError: no roots are configured, a number is unknown, or a run is already going on.
+        """
+        if not self.roots:
+            raise QueryError("this server has no folders to index (start it with --root FOLDER)")
+        if not root_ids or any(not 0 <= number < len(self.roots) for number in root_ids):
+            raise QueryError(f"choose roots by number, 0 to {len(self.roots) - 1}")
+        chosen = [self.roots[number] for number in sorted(set(root_ids))]
+        with self._lock:
+            if self._status.state in (JobState.SCANNING, JobState.INDEXING):
+                raise QueryError("an indexing run is already going on")
+            self._status = JobStatus(state=JobState.SCANNING, roots=tuple(root.name for root in chosen))
+            self._started = time.monotonic()
+        threading.Thread(target=self._run, args=(chosen,), name="mmir-index", daemon=True).start()
+
+    def _set(self, **changes: Any) -> None:
+        with self._lock:
+            self._status = replace(self._status, **changes)
+
+    def _run(self, roots: list[Path]) -> None:
+        from mmir.media import scan
+
+        try:
+            found = sum(1 for root in roots for _entry in scan(str(root), on_problem=lambda _error: None))
+            with Collection.open(self._directory) as collection:
+                self._handle = collection
+                self._set(state=JobState.INDEXING, found=found, media=collection.store.catalog.counts()[0])
+                report = collection.index(roots, IndexOptions(progress=False))
+                media = collection.store.catalog.counts()[0]
+            self._set(
+                state=JobState.DONE, media=media, added=report.added, updated=report.updated,
+                removed=report.removed, problems=len(report.problems), seconds=round(report.seconds, 1),
+            )  # fmt: skip
+        except MmirError as exc:
+            self._set(state=JobState.FAILED, error=str(exc))
+        except Exception as exc:  # a background thread has no caller to raise to: report it to the UI
+            self._set(state=JobState.FAILED, error=f"{type(exc).__name__}: {exc}")
+        finally:
+            self._handle = None
