@@ -98,6 +98,7 @@ def classifier_scores(marks: Marks, candidates: np.ndarray, config: FeedbackConf
     rng = np.random.default_rng(config.seed)
     count = min(config.pseudo_negatives, len(candidates))
     pseudo = candidates[rng.choice(len(candidates), size=count, replace=False)] if count else candidates[:0]
+    pseudo = pseudo[(pseudo @ marks.positives.T).max(axis=1) < 0.9999]  # a marked item is never its own negative
     negatives = np.vstack([marks.negatives.reshape(-1, candidates.shape[1]), pseudo])
     if not len(negatives):
         return candidates @ rocchio_vector(marks, config)  # nothing to contrast with: fall back
