@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
     from mmir.learn.concept_heads import ConceptHeads
     from mmir.learn.labels_csv import LabelledPath
+    from mmir.learn.robust_heads import RobustConfig
+    from mmir.learn.weak_labels import WeakExample, WeakTraining
     from mmir.models.encoder import Encoder
 
 DEFAULT_COLLECTION = Path(".mmir")
@@ -274,6 +276,45 @@ class Collection:
         merged.save(self.directory / f"{USER_CONCEPTS}.json")
         self._engine = None
         return heads
+
+    def indexed_paths(self) -> list[str]:
+        """Paths of every indexed file, sorted."""
+        return sorted(path for _, path in self.store.catalog.media_under("/"))
+
+    def learn_weak_concepts(
+        self, examples: Sequence[WeakExample], config: RobustConfig | None = None, min_examples: int = 5
+    ) -> WeakTraining:
+        """Learn noise-robust concepts from weak labels (tags, folders, file names) on stored descriptors.
+
+        Only files already in the collection are used, through their stored descriptors: nothing is decoded.
+        The learned concepts join the user concepts (same storage as :meth:`learn_concepts`), so keyword search
+        finds them at once; see :mod:`mmir.learn.robust_heads` for the method and the suspects report.
+
+        Raises:
+            DataError: if no label is left with ``min_examples`` indexed files.
+        """
+        import numpy as np
+
+        from mmir.learn.robust_heads import RobustConfig, train_robust_heads
+        from mmir.learn.weak_labels import WeakTraining, keep_learnable
+
+        media_ids, descriptors = self.store.catalog.all_media_descriptors()
+        row_of = {int(media_id): row for row, media_id in enumerate(media_ids)}
+        rows, indexed = [], []
+        for example in examples:
+            record = self.store.catalog.lookup(os.path.abspath(example.path))
+            if record is not None and record.id in row_of:
+                rows.append(row_of[record.id])
+                indexed.append(example)
+        kept, dropped = keep_learnable(indexed, min_examples)
+        result = train_robust_heads(
+            descriptors[np.asarray(rows, np.int64)], [e.labels for e in kept], config or RobustConfig()
+        )
+        earlier = self.user_concepts()
+        merged = earlier.merged_with(result.heads) if earlier is not None else result.heads
+        merged.save(self.directory / f"{USER_CONCEPTS}.json")
+        self._engine = None
+        return WeakTraining(result, tuple(e.path for e in kept), dropped, len(examples) - len(indexed))
 
     def _example_descriptors(self, paths: Sequence[Path]) -> tuple[np.ndarray, set[int]]:
         """``float32[N, D]`` raw descriptors of ``paths`` and the media ids of those already indexed."""

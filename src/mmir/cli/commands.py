@@ -166,12 +166,35 @@ def concepts(
 
 @train_app.command("concepts")
 def train_concepts(
-    labels: Annotated[Path, typer.Argument(help="CSV of `path,label1;label2` rows (paths relative to the CSV).")],
+    labels: Annotated[
+        Path | None, typer.Argument(help="CSV of `path,label1;label2` rows (paths relative to the CSV).")
+    ] = None,
     collection: CollectionOpt = Path(".mmir"),
     negatives: Annotated[int, typer.Option(help="Random indexed items used as extra negatives.")] = 500,
     seed: Annotated[int, typer.Option()] = 0,
+    weak: Annotated[
+        Path | None,
+        typer.Option(help="Noisy tags: a `path,tag1;tag2` CSV, or a folder whose files have .txt/.tags sidecars."),
+    ] = None,
+    from_folders: Annotated[bool, typer.Option(help="Noisy labels: each indexed file's folder name.")] = False,
+    from_names: Annotated[bool, typer.Option(help="Noisy labels: the words of each indexed file's name.")] = False,
+    min_examples: Annotated[int, typer.Option(min=2, help="Weak labels: fewest files a label needs.")] = 5,
+    plain: Annotated[bool, typer.Option(help="Weak labels: plain cross-entropy instead of the robust GCE.")] = False,
+    show_suspects: Annotated[int, typer.Option(help="Weak labels: list up to N files that look mislabelled.")] = 0,
 ) -> None:
-    """Learn new concepts from labelled examples; keyword search uses them at once (no re-indexing)."""
+    """Learn new concepts from labelled examples; keyword search uses them at once (no re-indexing).
+
+    With --weak, --from-folders or --from-names the labels are noisy (tags, folder or file names): concepts are
+    trained with a noise-robust loss on the stored descriptors, and --show-suspects lists doubtful labels.
+    """
+    from mmir.cli.weak import train_weak
+
+    sources = [labels is not None, weak is not None, from_folders, from_names]
+    if sum(sources) != 1:
+        raise MmirError("give exactly one of: LABELS.csv, --weak FILE|FOLDER, --from-folders, --from-names")
+    if labels is None:
+        train_weak(collection, weak, from_folders, from_names, min_examples, plain, show_suspects, seed)
+        return
     from mmir.learn.labels_csv import read_label_csv
 
     examples = read_label_csv(labels, allow_empty=True)
