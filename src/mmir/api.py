@@ -57,6 +57,10 @@ class CollectionInfo:
     concepts: int
     bytes_indexed: int
     bytes_on_disk: int
+    store: str = "faiss"
+    index_memory_bytes: int = 0
+    expected_recall: float = 1.0
+    last_tuning: str = ""
 
 
 class Collection:
@@ -353,15 +357,27 @@ class Collection:
         """How a text query maps to weighted concepts."""
         return self.engine.map_query(TextQuery(text, mode))
 
+    def use_store(self, store: str) -> None:
+        """Keep the vectors in ``store`` (``faiss``, ``milvus:PATH.db``, ``milvus://host:port``) from now on.
+
+        Recorded in the manifest, so later commands reuse it; a different store is filled from the catalog's
+        stored descriptors (no CNN pass).
+        """
+        self.store.use_store(store)
+        self._engine = None
+
     def info(self) -> CollectionInfo:
         """Counts, model, sizes."""
         media, segments = self.store.catalog.counts()
         manifest = self.manifest
+        vectors = self.store.describe_vectors()
         return CollectionInfo(
             directory=str(self.directory), model=manifest.model, fingerprint=manifest.fingerprint,
-            dim=manifest.dim, metric=manifest.metric, index_type=manifest.factory, media=media,
+            dim=manifest.dim, metric=manifest.metric, index_type=vectors.index_type, media=media,
             segments=segments, vectors=len(self.store.vectors), concepts=len(manifest.concept_names),
             bytes_indexed=self.store.catalog.bytes_indexed(), bytes_on_disk=sum(self.store.sizes().values()),
+            store=vectors.store, index_memory_bytes=vectors.memory_bytes, expected_recall=vectors.expected_recall,
+            last_tuning=vectors.last_tuning,
         )  # fmt: skip
 
 

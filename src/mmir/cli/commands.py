@@ -72,6 +72,11 @@ def index(
     weights: Annotated[Path | None, typer.Option(help="Weights file for torchvision:/timm: models.")] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=1024)] = 16,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    store: Annotated[
+        str | None,
+        typer.Option(help="Where vectors live: faiss (default), milvus:PATH.db (Milvus Lite), milvus://HOST:PORT. "
+                     "Recorded; later commands reuse it."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Build or update a collection: new and changed files are encoded, deleted ones removed."""
@@ -80,6 +85,8 @@ def index(
     settings = (("pooling", pooling), ("weights_path", weights), ("multiscale", multiscale))
     options = {key: str(value) for key, value in settings if value}
     with _open(collection, create=True, model=model, model_options=options) as coll:
+        if store is not None:
+            coll.use_store(store)
         report = coll.index(
             [str(p) for p in paths],
             IndexOptions(batch_size=batch_size, progress=progress and not as_json),

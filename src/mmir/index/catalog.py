@@ -220,6 +220,37 @@ class Catalog:
         rows = self._db.execute(f"SELECT id, {column} FROM segments ORDER BY id").fetchall()
         return _stack([r[0] for r in rows], [r[1] for r in rows], dtype)
 
+    def segment_ids(self) -> np.ndarray:
+        """Every segment id, ``int64[N]`` ascending (8 bytes each: cheap even for millions)."""
+        rows = self._db.execute("SELECT id FROM segments ORDER BY id").fetchall()
+        return np.asarray([r[0] for r in rows], np.int64)
+
+    def descriptors_by_ids(self, segment_ids: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Raw descriptors of some segments, reading only those rows: ``(ids int64[M], float32[M, D])``.
+
+        Rows come back in the order of ``segment_ids``; unknown ids are left out (so ``M`` may be smaller).
+        """
+        wanted = [int(i) for i in segment_ids]
+        found: dict[int, bytes] = {}
+        for start in range(0, len(wanted), 10_000):  # stay below SQLite's bound-variable limit
+            chunk = wanted[start : start + 10_000]
+            marks = ",".join("?" * len(chunk))
+            found.update(self._db.execute(f"SELECT id, descriptor FROM segments WHERE id IN ({marks})", chunk))
+        ids = [i for i in wanted if i in found]
+        return _stack(ids, [found[i] for i in ids], np.float32)
+
+    def iter_descriptors(self, batch: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Every raw descriptor in id order, ``batch`` rows at a time: ``(ids int64[B], float32[B, D])``."""
+        last = -1
+        while True:
+            rows = self._db.execute(
+                "SELECT id, descriptor FROM segments WHERE id > ? ORDER BY id LIMIT ?", (last, batch)
+            ).fetchall()
+            if not rows:
+                return
+            last = int(rows[-1][0])
+            yield _stack([r[0] for r in rows], [r[1] for r in rows], np.float32)
+
     def all_media_descriptors(self) -> tuple[np.ndarray, np.ndarray]:
         """One descriptor per file (the first segment's): ``(media ids int64[M], float32[M, D])``."""
         rows = self._db.execute(

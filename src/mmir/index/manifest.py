@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from mmir.errors import CollectionError
+from mmir.index.tuning import IndexPlan
 
 MANIFEST_VERSION = 1
 
@@ -22,10 +23,15 @@ class Manifest:
         fingerprint: The encoder's fingerprint; an index refuses encoders with another one.
         dim: Dimension of the stored (pre-PCA) descriptors.
         metric: ``"ip"`` or ``"l2"``.
-        factory: FAISS index factory string.
+        factory: Legacy FAISS factory string (always ``"Flat"``); kept so that older manifests round-trip.
+            The index structure now lives in ``index_plan``.
         concept_names: Names of the encoder's concept columns.
         pca: File name of the PCA-whitening applied before the vector index, if any.
         vectors_generation: Catalog generation the saved vector index matches.
+        store: Where the vectors live: ``faiss`` (files here), ``milvus:/abs/path.db`` or ``milvus://host:port``.
+        store_collection: The collection name inside a Milvus store ("" for FAISS).
+        index_plan: The index structure chosen for the collection's size and its tuning (``None``: exact,
+            as in manifests written before it existed).
     """
 
     model: str
@@ -38,6 +44,9 @@ class Manifest:
     pca: str | None = None
     vectors_generation: int = -1
     version: int = MANIFEST_VERSION
+    store: str = "faiss"
+    store_collection: str = ""
+    index_plan: IndexPlan | None = None
 
     def with_changes(self, **changes: object) -> Manifest:
         """A copy with some fields changed."""
@@ -47,6 +56,7 @@ class Manifest:
         """Write atomically as JSON."""
         data = asdict(self)
         data["concept_names"] = list(self.concept_names)
+        data["index_plan"] = self.index_plan.to_json() if self.index_plan else None
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps(data, indent=1))
         os.replace(tmp, path)
@@ -57,6 +67,8 @@ class Manifest:
         try:
             data = json.loads(path.read_text())
             data["concept_names"] = tuple(data.get("concept_names", ()))
+            plan = data.get("index_plan")
+            data["index_plan"] = IndexPlan.from_json(plan) if isinstance(plan, dict) else None
             manifest = cls(**data)
         except (OSError, ValueError, TypeError) as exc:
             raise CollectionError(f"{path}: unreadable collection manifest ({exc})") from exc

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -18,18 +18,56 @@ import numpy as np
 from mmir.errors import CollectionError
 from mmir.index.catalog import Catalog, SegmentEncoding
 from mmir.index.manifest import Manifest
-from mmir.index.vectors import FaissIndex, Metric
+from mmir.index.stores import StoreInfo, VectorStore
+from mmir.index.tuning import IndexPlan
 from mmir.types import MediaKind
 
 Projection = Callable[[np.ndarray], np.ndarray]
 
 
+class CatalogVectors:
+    """The collection's index vectors read from the catalog: raw descriptors, projected (no CNN pass).
+
+    Args:
+        catalog: The catalog holding the raw descriptors.
+        project: Raw ``float32[N, D]`` → index vectors ``float32[N, D']``.
+        dim: ``D'``.
+    """
+
+    def __init__(self, catalog: Catalog, project: Projection, dim: int) -> None:
+        self.catalog = catalog
+        self.project = project
+        self.dim = dim
+
+    def count(self) -> int:
+        """Number of segments."""
+        return self.catalog.counts()[1]
+
+    def sample(self, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """A random subset of ``size`` segments: ``(ids int64[S], float32[S, D'])``."""
+        ids = self.catalog.segment_ids()
+        chosen = np.random.default_rng(seed).choice(ids, size=min(size, len(ids)), replace=False)
+        return self.fetch(chosen)
+
+    def batches(self, size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """All segments, ``size`` at a time: ``(ids int64[B], float32[B, D'])``."""
+        for ids, descriptors in self.catalog.iter_descriptors(size):
+            yield ids, self.project(descriptors)
+
+    def fetch(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Index vectors of ``ids`` that are still catalogued (others left out)."""
+        found, descriptors = self.catalog.descriptors_by_ids(ids)
+        if not len(found):
+            return found, np.zeros((0, self.dim), np.float32)
+        return found, self.project(descriptors)
+
+
 class SegmentStore:
-    """A collection's catalog + vector index.
+    """A collection's catalog + vector store.
 
     Args:
         directory: The collection directory (holds ``catalog.sqlite``, ``vectors.faiss``, ``manifest.json``).
-        manifest: The collection's manifest.
+        manifest: The collection's manifest (its ``store`` says where the vectors live).
         projection: Maps raw descriptors ``float32[N, D]`` to index vectors (e.g. PCA-whitening);
             identity when ``None``.
     """
@@ -43,7 +81,7 @@ class SegmentStore:
         self.manifest = manifest
         self.catalog = Catalog(self.directory / self.CATALOG)
         self._projection = projection
-        self._vectors: FaissIndex | None = None
+        self._vectors: VectorStore | None = None
         self._lock: IO[str] | None = None
 
     def project(self, descriptors: np.ndarray) -> np.ndarray:
@@ -51,24 +89,27 @@ class SegmentStore:
         vectors = np.asarray(descriptors, np.float32)
         return self._projection(vectors) if self._projection else vectors
 
+    def source(self) -> CatalogVectors:
+        """The catalog's descriptors as index vectors, for (re)building and re-ranking."""
+        return CatalogVectors(self.catalog, self.project, self._projected_dim())
+
     @property
-    def vectors(self) -> FaissIndex:
-        """The vector index, loaded or rebuilt so that it matches the catalog."""
+    def vectors(self) -> VectorStore:
+        """The vector store, opened or rebuilt so that it matches the catalog."""
         if self._vectors is None:
-            path = self.directory / self.VECTORS
-            if path.exists() and self.manifest.vectors_generation == self.catalog.generation:
-                self._vectors = FaissIndex.load(path, Metric(self.manifest.metric))
-            else:
-                self._vectors = self._rebuild()
+            self._vectors = self._open_vectors()
         return self._vectors
 
-    def _rebuild(self) -> FaissIndex:
-        ids, descriptors = self.catalog.all_descriptors()
-        vectors = self.project(descriptors) if len(ids) else descriptors
-        dim = vectors.shape[1] if len(ids) else self._projected_dim()
-        index = FaissIndex(dim, Metric(self.manifest.metric), self.manifest.factory)
-        index.add(ids, vectors)
-        return index
+    def _open_vectors(self) -> VectorStore:
+        from mmir.index.open_store import open_vector_store
+
+        source = self.source()
+        plan = self.manifest.index_plan or IndexPlan()
+        store = open_vector_store(self.manifest, self.directory / self.VECTORS, plan, source)
+        current = self.manifest.vectors_generation == self.catalog.generation
+        if not (current and store.load()):
+            store.rebuild(source)  # stale or missing: re-derived from stored descriptors, no CNN pass
+        return store
 
     def _projected_dim(self) -> int:
         return int(self.project(np.zeros((1, self.manifest.dim), np.float32)).shape[1])
@@ -76,8 +117,32 @@ class SegmentStore:
     def rebuild_vectors(self, projection: Projection | None) -> None:
         """Re-derive the vector index from stored descriptors with a new projection (no CNN pass)."""
         self._projection = projection
-        self._vectors = self._rebuild()
+        if self._vectors is not None:
+            self._vectors.close()
+        self._vectors = None
+        self.manifest = self.manifest.with_changes(vectors_generation=-1)  # forces the rebuild below
+        _ = self.vectors
         self.flush()
+
+    def use_store(self, store: str) -> None:
+        """Keep the vectors in ``store`` from now on (recorded in the manifest); a change re-derives them there.
+
+        Raises:
+            CollectionError: if ``store`` is not a valid address.
+        """
+        from mmir.index.open_store import milvus_collection_name
+        from mmir.index.stores import StoreKind, parse_store
+
+        address = parse_store(store)
+        if address.uri == self.manifest.store:
+            return
+        name = milvus_collection_name(self.directory) if address.kind is not StoreKind.FAISS else ""
+        if self._vectors is not None:
+            self._vectors.close()
+            self._vectors = None
+        # vectors_generation -1: the new store is filled from the catalog's descriptors on first use
+        self.manifest = self.manifest.with_changes(store=address.uri, store_collection=name, vectors_generation=-1)
+        self.manifest.save(self.directory / self.MANIFEST)
 
     def lock_for_writing(self) -> None:
         """Take the collection's writer lock (one indexing process at a time)."""
@@ -117,19 +182,29 @@ class SegmentStore:
         vectors.remove(np.asarray(removed, np.int64))
 
     def flush(self) -> None:
-        """Save the vector index and record the catalog generation it matches."""
+        """Re-choose the index if the collection's size calls for it, save it, and record the generation it matches."""
         if self._vectors is None:
             return
-        self._vectors.save(self.directory / self.VECTORS)
-        self.manifest = self.manifest.with_changes(vectors_generation=self.catalog.generation)
+        self._vectors.maintain(self.source())
+        self._vectors.save()
+        self.manifest = self.manifest.with_changes(
+            vectors_generation=self.catalog.generation, index_plan=self._vectors.plan
+        )
         self.manifest.save(self.directory / self.MANIFEST)
+
+    def describe_vectors(self) -> StoreInfo:
+        """Index type, memory, expected recall and last tuning of the vector store."""
+        return self.vectors.describe()
 
     def search(self, descriptors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Raw query descriptors ``float32[Q, D]`` → ``(scores float32[Q, k], segment ids int64[Q, k])``."""
         return self.vectors.search(self.project(descriptors), k)
 
     def close(self) -> None:
-        """Release the writer lock and close the catalog."""
+        """Release the writer lock, the vector store and the catalog."""
+        if self._vectors is not None:
+            self._vectors.close()
+            self._vectors = None
         if self._lock is not None:
             self._lock.close()
             self._lock = None

@@ -47,22 +47,22 @@ class VectorIndex(Protocol):
 
 
 class FaissIndex:
-    """A FAISS index wrapped in ``IndexIDMap2`` so that ids are catalog segment ids.
+    """The exact index: a flat FAISS index wrapped in ``IndexIDMap2`` so that ids are catalog segment ids.
+
+    Large collections get :class:`mmir.index.ivf.IvfIndex` instead (chosen in :mod:`mmir.index.tuning`).
 
     Args:
         dim: Vector dimension ``D``.
         metric: Inner product (cosine on L2-normalised vectors) or Euclidean.
-        factory: FAISS ``index_factory`` string: ``"Flat"`` is exact; e.g. ``"IVF256,Flat"`` or
-            ``"HNSW32"`` are approximate (trained on the first vectors added when needed).
     """
 
-    def __init__(self, dim: int, metric: Metric = Metric.INNER_PRODUCT, factory: str = "Flat") -> None:
+    def __init__(self, dim: int, metric: Metric = Metric.INNER_PRODUCT) -> None:
         import faiss
 
         self.dim = dim
         self.metric = metric
         faiss_metric = faiss.METRIC_INNER_PRODUCT if metric is Metric.INNER_PRODUCT else faiss.METRIC_L2
-        self._index: Any = faiss.IndexIDMap2(faiss.index_factory(dim, factory, faiss_metric))
+        self._index: Any = faiss.IndexIDMap2(faiss.IndexFlat(dim, faiss_metric))
 
     @classmethod
     def load(cls, path: Path, metric: Metric) -> FaissIndex:
@@ -73,6 +73,8 @@ class FaissIndex:
             index = faiss.read_index(str(path))
         except RuntimeError as exc:
             raise CollectionError(f"{path}: unreadable vector index ({exc})") from exc
+        if not isinstance(index, faiss.IndexIDMap2):
+            raise CollectionError(f"{path}: not an exact (IDMap2) vector index")
         self = cls.__new__(cls)
         self.dim = index.d
         self.metric = metric
@@ -86,8 +88,6 @@ class FaissIndex:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.shape[1] != self.dim:
             raise CollectionError(f"vector dimension {vectors.shape[1]} does not match the index ({self.dim})")
-        if not self._index.is_trained:
-            self._index.train(vectors)
         self._index.add_with_ids(vectors, np.ascontiguousarray(ids, dtype=np.int64))
 
     def remove(self, ids: np.ndarray) -> None:
@@ -106,11 +106,9 @@ class FaissIndex:
             scores = -scores
         return scores, ids
 
-    def set_nprobe(self, nprobe: int) -> None:
-        """For IVF indexes: how many inverted lists a search visits (more = slower, better recall)."""
-        import faiss
-
-        faiss.extract_index_ivf(self._index).nprobe = nprobe
+    def memory_bytes(self) -> int:
+        """Bytes held in RAM: the raw vectors and their ids."""
+        return len(self) * (self.dim * 4 + 8)
 
     def reconstruct(self, segment_id: int) -> np.ndarray:
         """The stored vector ``float32[D]`` of one id."""
