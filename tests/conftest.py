@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# One ONNX export cache per test session (subprocesses inherit it), never the user's own cache.
+os.environ.setdefault("MMIR_CACHE_DIR", tempfile.mkdtemp(prefix="mmir-test-cache-"))
 
 SAMPLE_PHOTOS = ("chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg", "motorcycle_left.png", "horse.png")
 
@@ -22,13 +25,18 @@ def skimage_data_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def lite0():
-    """The bundled EfficientNet-Lite0 encoder, loaded once."""
-    import torch
+    """The bundled EfficientNet-Lite0 encoder on the default backend (ONNX Runtime), loaded once."""
+    from mmir.models import load_encoder
 
-    from mmir.models import get_encoder
+    return load_encoder("efficientnet-lite0")
 
-    torch.manual_seed(0)
-    return get_encoder("efficientnet-lite0")
+
+@pytest.fixture(scope="session")
+def lite0_torch():
+    """The bundled EfficientNet-Lite0 encoder on eager PyTorch, loaded once."""
+    from mmir.models import load_encoder
+
+    return load_encoder("efficientnet-lite0", backend="torch")
 
 
 @pytest.fixture()
@@ -44,17 +52,15 @@ def photo_dir(tmp_path: Path) -> Path:
 @pytest.fixture()
 def reuse_lite0(lite0, monkeypatch: pytest.MonkeyPatch):
     """Make collections reuse the session's Lite0 instead of loading it again (same weights, same fingerprint)."""
-    import mmir.models.registry as registry
-
-    original = registry.get_encoder
-
-    def get_encoder(name: str, **kwargs: object):
-        if name == "efficientnet-lite0" and not kwargs:
-            return lite0
-        return original(name, **kwargs)
-
-    monkeypatch.setattr(registry, "get_encoder", get_encoder)
     import mmir.models
 
-    monkeypatch.setattr(mmir.models, "get_encoder", get_encoder)
+    original = mmir.models.load_encoder
+
+    def load_encoder(model: object = "efficientnet-lite0", **kwargs: object):
+        plain = set(kwargs) <= {"backend", "fingerprint"} and kwargs.get("backend", "auto") == "auto"
+        if model == "efficientnet-lite0" and plain and kwargs.get("fingerprint") in (None, lite0.fingerprint):
+            return lite0
+        return original(model, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(mmir.models, "load_encoder", load_encoder)
     return lite0

@@ -68,16 +68,14 @@ def test_near_duplicate_groups(tmp_path: Path, photo_dir: Path, reuse_lite0) -> 
 
 
 def test_multiscale_encoder_changes_fingerprint_and_keeps_unit_norm(lite0) -> None:
-    from mmir.models import get_encoder
+    from mmir.models import load_encoder
 
-    multi = get_encoder("efficientnet-lite0", multiscale="true")
+    multi = load_encoder("efficientnet-lite0", multiscale="true")
     assert multi.fingerprint != lite0.fingerprint
     batch = np.random.default_rng(0).standard_normal((2, 3, 224, 224)).astype(np.float32)
-    import torch
-
-    encoded = multi.encode_tensor(torch.from_numpy(batch))
+    encoded = multi.encode_batch(batch)
     assert np.allclose(np.linalg.norm(encoded.descriptors, axis=1), 1.0, atol=1e-5)
-    single = lite0.encode_tensor(torch.from_numpy(batch))
+    single = lite0.encode_batch(batch)
     assert np.allclose(encoded.concepts, single.concepts, atol=1e-5)  # concepts come from scale 1
     assert not np.allclose(encoded.descriptors, single.descriptors, atol=1e-3)
 
@@ -85,11 +83,11 @@ def test_multiscale_encoder_changes_fingerprint_and_keeps_unit_norm(lite0) -> No
 def test_collection_indexes_with_a_model_directory(tmp_path: Path, photo_dir: Path, reuse_lite0, monkeypatch) -> None:
     import torch
 
-    from mmir.learn.metric import ProjectionHead
-    from mmir.models.entry import write_model_dir
+    from mmir.models.heads import ProjectionHead
+    from mmir.models.model_dir import write_projection_dir
 
     torch.manual_seed(0)
-    write_model_dir(tmp_path / "runs" / "metric", ProjectionHead(1280, 64), "efficientnet-lite0", {})
+    write_projection_dir(tmp_path / "runs" / "metric", ProjectionHead(1280, 64), "efficientnet-lite0", {})
     monkeypatch.chdir(tmp_path)
     with Collection.open(tmp_path / "coll", create=True, model="runs/metric") as coll:
         coll.index([photo_dir])

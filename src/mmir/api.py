@@ -22,6 +22,7 @@ from mmir.index.manifest import Manifest
 from mmir.index.store import SegmentStore
 from mmir.media import read_file
 from mmir.pipeline import Indexer, IndexOptions, IndexProblem, IndexReport
+from mmir.pipeline_types import ChannelSink
 from mmir.search.engine import SearchEngine
 from mmir.search.queries import ExampleQuery, ItemQuery, TextQuery
 from mmir.types import Hit, MediaRef
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from mmir.learn.robust_heads import RobustConfig
     from mmir.learn.weak_labels import WeakExample, WeakTraining
     from mmir.models.encoder import Encoder
+    from mmir.search.feedback import FeedbackMethod, FeedbackRanker
 
 DEFAULT_COLLECTION = Path(".mmir")
 DEFAULT_MODEL = "efficientnet-lite0"
@@ -70,18 +72,30 @@ class Collection:
     query by example), so keyword search starts fast.
     """
 
-    def __init__(self, directory: Path, store: SegmentStore) -> None:
+    def __init__(self, directory: Path, store: SegmentStore, backend: str = "auto") -> None:
         self.directory = directory
         self.store = store
+        self.backend = backend
         self._encoder: Encoder | None = None
         self._engine: SearchEngine | None = None
+        self._feedback: FeedbackRanker | None = None
 
     @classmethod
     def open(
         cls, directory: str | os.PathLike[str] = DEFAULT_COLLECTION, *, create: bool = False,
-        model: str | None = None, model_options: dict[str, str] | None = None,
+        model: str | None = None, model_options: dict[str, str] | None = None, encoder: Encoder | None = None,
+        backend: str = "auto",
     ) -> Collection:  # fmt: skip
         """Open (or with ``create=True`` create) the collection in ``directory``.
+
+        Args:
+            directory: The collection's folder.
+            create: Create it when missing.
+            model: Model name or directory for a new collection (default ``efficientnet-lite0``).
+            model_options: Option strings for ``model`` (``pooling``, ``multiscale``, ``weights_path``).
+            encoder: An encoder object to use instead of ``model`` (see :func:`mmir.models.load_encoder`); a new
+                collection saves its spec in ``<directory>/encoder`` so that it reopens without the object.
+            backend: ``auto``, ``torch``, ``onnx`` or ``onnx-int8`` for the encoder built on demand.
 
         Raises:
             CollectionError: if it does not exist (and ``create`` is false), or was built by another model.
@@ -97,26 +111,37 @@ class Collection:
                     f"{directory} was built with model {manifest.model!r}, not {model!r}; "
                     "use another --collection to index with a different model"
                 )
-            return cls(directory, SegmentStore(directory, manifest, _projection(directory, manifest)))
+            if encoder is not None and encoder.fingerprint != manifest.fingerprint:
+                raise CollectionError(
+                    f"{directory} was built by {manifest.fingerprint}, not by the given encoder ({encoder.fingerprint})"
+                )
+            collection = cls(directory, SegmentStore(directory, manifest, _projection(directory, manifest)), backend)
+            collection._encoder = encoder
+            return collection
         if not create:
             raise CollectionError(f"no mmir collection at {directory} (run `mmir index FOLDER` first)")
-        return cls._create(directory, model or DEFAULT_MODEL, model_options or {})
+        return cls._create(directory, model or DEFAULT_MODEL, model_options or {}, encoder, backend)
 
     @classmethod
-    def _create(cls, directory: Path, model: str, options: dict[str, str]) -> Collection:
-        from mmir.models import get_encoder
+    def _create(
+        cls, directory: Path, model: str, options: dict[str, str], encoder: Encoder | None, backend: str
+    ) -> Collection:
+        from mmir.models import load_encoder
 
-        encoder = get_encoder(model, **options)
-        manifest = Manifest(
-            model=model, model_options=dict(options), fingerprint=encoder.fingerprint, dim=encoder.dim,
-            concept_names=encoder.concept_names,
-        )  # fmt: skip
         try:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise CollectionError(f"{directory}: cannot create the collection ({exc.strerror})") from exc
+        if encoder is not None:
+            model, options = _saved_encoder(directory, encoder), {}
+        else:
+            encoder = load_encoder(model, backend=backend, **options)
+        manifest = Manifest(
+            model=model, model_options=dict(options), fingerprint=encoder.fingerprint, dim=encoder.dim,
+            concept_names=encoder.concept_names,
+        )  # fmt: skip
         manifest.save(directory / SegmentStore.MANIFEST)
-        collection = cls(directory, SegmentStore(directory, manifest))
+        collection = cls(directory, SegmentStore(directory, manifest), backend)
         collection._encoder = encoder
         return collection
 
@@ -138,7 +163,7 @@ class Collection:
         The loaded encoder is kept: the manifest, and so the fingerprint, cannot change under an open collection.
         """
         self.close()
-        fresh = Collection.open(self.directory)
+        fresh = Collection.open(self.directory, backend=self.backend)
         fresh._encoder = self._encoder
         return fresh
 
@@ -151,24 +176,32 @@ class Collection:
     def encoder(self) -> Encoder:
         """The collection's encoder, built on first use and checked against the manifest's fingerprint."""
         if self._encoder is None:
-            from mmir.models import get_encoder
+            from mmir.errors import ModelError
+            from mmir.models import load_encoder
 
-            encoder = get_encoder(self.manifest.model, **self.manifest.model_options)
-            if encoder.fingerprint != self.manifest.fingerprint:
-                raise CollectionError(
-                    f"{self.directory} was built by {self.manifest.fingerprint}, but {self.manifest.model} "
-                    f"now loads as {encoder.fingerprint}; re-index into a new collection"
+            manifest = self.manifest
+            try:
+                self._encoder = load_encoder(
+                    manifest.model, backend=self.backend, fingerprint=manifest.fingerprint, **manifest.model_options
                 )
-            self._encoder = encoder
+            except ModelError as exc:
+                if "now loads as" not in str(exc):
+                    raise
+                raise CollectionError(
+                    f"{self.directory} was built by {manifest.fingerprint}, but {exc}; re-index into a new collection"
+                ) from exc
         return self._encoder
 
     def index(
         self, roots: Sequence[str | os.PathLike[str]], options: IndexOptions | None = None,
-        on_problem: Callable[[IndexProblem], None] | None = None,
+        on_problem: Callable[[IndexProblem], None] | None = None, channel_sink: ChannelSink | None = None,
     ) -> IndexReport:  # fmt: skip
-        """Index (or update) every image below ``roots``; see :class:`mmir.pipeline.Indexer`."""
+        """Index (or update) every image below ``roots``; see :class:`mmir.pipeline.Indexer`.
+
+        ``channel_sink`` stores the extra descriptor channels of ``options.channels`` (see :mod:`mmir.pipeline_types`).
+        """
         self.store.lock_for_writing()
-        indexer = Indexer(self.store, lambda: self.encoder, options or IndexOptions())
+        indexer = Indexer(self.store, lambda: self.encoder, options or IndexOptions(), channel_sink=channel_sink)
         return indexer.run([os.path.abspath(os.fspath(root)) for root in roots], on_problem)
 
     @property
@@ -349,6 +382,44 @@ class Collection:
         """Query by example with an uploaded image's bytes."""
         return self.engine.search(ExampleQuery(data, name), k)
 
+    def search_descriptor(self, descriptor: np.ndarray, k: int = 10, why: str = "similar to the query") -> list[Hit]:
+        """Query by a raw descriptor ``float32[D]`` or ``float32[1, D]`` the caller encoded (e.g. outside a lock)."""
+        return self.engine.search_vector(descriptor, k, why)
+
+    def feedback(
+        self, positives: Sequence[int | str | os.PathLike[str]], negatives: Sequence[int | str | os.PathLike[str]] = (),
+        k: int = 10, method: FeedbackMethod | str = "classifier", query: np.ndarray | None = None,
+    ) -> list[Hit]:  # fmt: skip
+        """Re-rank the collection from items marked relevant (``positives``) or not (``negatives``).
+
+        Items are media ids or paths of indexed files. ``query`` is an optional raw query descriptor
+        ``float32[D]`` (query by example) that Rocchio keeps in the new query; see :mod:`mmir.search.feedback`.
+
+        Raises:
+            QueryError: if no item is marked relevant, or an item is not in the collection.
+        """
+        from mmir.search.feedback import FeedbackMethod, FeedbackRanker
+
+        if self._feedback is None:
+            self._feedback = FeedbackRanker(self.store)
+        resolve = self._media_id
+        return self._feedback.rank(
+            [resolve(item) for item in positives], [resolve(item) for item in negatives], k,
+            FeedbackMethod(method), query,
+        )  # fmt: skip
+
+    def _media_id(self, item: int | str | os.PathLike[str]) -> int:
+        """The media id of an indexed file given by id or path."""
+        if not isinstance(item, (str, os.PathLike)):
+            return int(item)
+        record = self.store.catalog.lookup(os.path.abspath(item))
+        if record is None:
+            from mmir.errors import QueryError
+            from mmir.media import display_path
+
+            raise QueryError(f"{display_path(item)}: not in the collection (index it first)")
+        return record.id
+
     def similar(self, path: str | os.PathLike[str], k: int = 10) -> list[Hit]:
         """Files similar to an indexed file (itself excluded)."""
         return self.engine.search(ItemQuery(os.fspath(path)), k)
@@ -379,6 +450,16 @@ class Collection:
             store=vectors.store, index_memory_bytes=vectors.memory_bytes, expected_recall=vectors.expected_recall,
             last_tuning=vectors.last_tuning,
         )  # fmt: skip
+
+
+def _saved_encoder(directory: Path, encoder: Encoder) -> str:
+    """Save ``encoder``'s spec as a model directory inside the collection; returns its path (the manifest's model)."""
+    from mmir.models.model_dir import save_model_dir
+
+    spec = getattr(encoder, "spec", None)
+    if spec is None:
+        raise CollectionError("this encoder has no spec to save (built from the ONNX cache); pass a model name")
+    return str(save_model_dir(directory / "encoder", spec))
 
 
 def _projection(directory: Path, manifest: Manifest) -> Callable[[np.ndarray], np.ndarray] | None:

@@ -93,11 +93,12 @@ def test_train_metric_writes_a_model_entry_the_registry_loads(tmp_path: Path) ->
         "semihard",
     )
     assert result.returncode == 0, result.stderr
-    assert (out / "model.json").is_file() and (out / "head.npz").is_file() and (out / "metrics.json").is_file()
+    assert (out / "modules.json").is_file() and (out / "metrics.json").is_file()
+    assert (out / "2_ProjectionHead" / "model.safetensors").is_file()
 
-    from mmir.models import get_encoder
+    from mmir.models import load_encoder
 
-    encoder = get_encoder(str(out))
+    encoder = load_encoder(str(out))
     assert encoder.dim == 16
     assert "+head@" in encoder.fingerprint
     with Image.open(groups / "red" / "0.png") as image:
@@ -114,23 +115,25 @@ def test_malformed_model_entries_are_clear_errors(tmp_path: Path) -> None:
     import torch
 
     from mmir.errors import ModelError
-    from mmir.learn.metric import ProjectionHead
-    from mmir.models.entry import load_model_dir, write_model_dir
+    from mmir.models import load_encoder
+    from mmir.models.heads import ProjectionHead
+    from mmir.models.model_dir import write_projection_dir
 
     (tmp_path / "junk").mkdir()
     (tmp_path / "junk" / "model.json").write_text("{not json")
     with pytest.raises(ModelError, match="cannot read model entry"):
-        load_model_dir(tmp_path / "junk")
+        load_encoder(tmp_path / "junk")
     torch.manual_seed(0)
-    write_model_dir(tmp_path / "entry", ProjectionHead(1280, 8), "efficientnet-lite0", {"pooling": "gem"})
+    write_projection_dir(tmp_path / "entry", ProjectionHead(1280, 8), "efficientnet-lite0", {"pooling": "gem"})
     with pytest.raises(ModelError, match="trained with pooling='gem'"):
-        load_model_dir(tmp_path / "entry", pooling="avg")
-    ProjectionHead(1280, 8).save(tmp_path / "entry" / "head.npz")  # another head behind the entry's back
+        load_encoder(tmp_path / "entry", pooling="avg")
+    weights = tmp_path / "entry" / "2_ProjectionHead" / "model.safetensors"
+    ProjectionHead(1280, 8).save(weights)  # another head behind the entry's back
     with pytest.raises(ModelError, match="does not match the hash"):
-        load_model_dir(tmp_path / "entry")
-    (tmp_path / "entry" / "head.npz").unlink()
+        load_encoder(tmp_path / "entry")
+    weights.unlink()
     with pytest.raises(ModelError, match="head file missing"):
-        load_model_dir(tmp_path / "entry")
+        load_encoder(tmp_path / "entry")
 
 
 @pytest.mark.slow
@@ -140,8 +143,9 @@ def test_train_metric_fine_tunes_the_last_blocks_and_the_index_uses_them(tmp_pat
     common = ["--out", str(out), "--epochs", "1", "--p", "3", "--k", "2", "--loss", "multisimilarity"]
     result = mmir("train", "metric", str(groups), "--train-blocks", "1", "--alpha", "0.5", *common)
     assert result.returncode == 0, result.stderr
-    meta = json.loads((out / "model.json").read_text())
-    assert meta["kind"] == "finetuned-tail" and meta["train_blocks"] == 1 and meta["alpha"] == 0.5
+    meta = json.loads((out / "encoder.json").read_text())
+    assert meta["train_blocks"] == 1 and meta["alpha"] == 0.5
+    assert (out / "2_FineTunedTail" / "model.safetensors").is_file()
 
     collection = tmp_path / "coll"
     indexed = mmir("index", str(groups), "--collection", str(collection), "--model", str(out), "--no-progress")
@@ -155,3 +159,24 @@ def test_train_metric_fine_tunes_the_last_blocks_and_the_index_uses_them(tmp_pat
     assert wrong.returncode == 2 and "between 0 and 16" in wrong.stderr
     other = mmir("train", "metric", str(groups), "--train-blocks", "2", "--model", "timm:resnet18", *common)
     assert other.returncode == 2 and "bundled models" in other.stderr
+
+
+def test_groups_come_from_the_training_data_readers(tmp_path: Path) -> None:
+    from mmir.cli.metric import read_groups
+    from mmir.errors import MmirError
+
+    folder = _group_folder(tmp_path / "groups")
+    (folder / "red" / "notes.txt").write_text("not an image")  # the shared image suffixes leave it out
+    paths, labels, names = read_groups(folder)
+    assert names == ["blue", "green", "red"] and len(paths) == len(labels)
+    assert all(p.suffix == ".png" for p in paths) and [names[i] for i in labels] == [p.parent.name for p in paths]
+    csv_file = tmp_path / "groups.csv"
+    csv_file.write_text("path,group\ngroups/red/0.png,a\ngroups/blue/0.png,b\n")
+    paths, labels, names = read_groups(csv_file)
+    assert paths == [folder / "red" / "0.png", folder / "blue" / "0.png"] and labels == [0, 1] and names == ["a", "b"]
+    csv_file.write_text("groups/red/0.png,a;b\n")
+    with pytest.raises(MmirError, match=r"groups.csv:1: expected 'path,group' with one group"):
+        read_groups(csv_file)
+    csv_file.write_text("groups/red/missing.png,a\n")
+    with pytest.raises(MmirError, match=r"groups.csv:1: file not found"):
+        read_groups(csv_file)

@@ -11,8 +11,9 @@ import torch
 
 from mmir.errors import ModelError
 from mmir.learn.finetune import finetune_tail, interpolate_weights
-from mmir.learn.metric import LossKind, MetricConfig, MinerKind
-from mmir.models.entry import load_model_dir, write_finetuned_dir
+from mmir.learn.metric import MetricConfig, MetricLoss, MinerKind
+from mmir.models import load_encoder
+from mmir.models.model_dir import write_tail_dir
 from mmir.models.finetuned import split_efficientnet
 
 
@@ -20,12 +21,12 @@ def _inputs(n: int = 24, side: int = 64) -> torch.Tensor:
     return torch.randn(n, 3, side, side, generator=torch.Generator().manual_seed(0))
 
 
-def test_an_untrained_split_reproduces_the_base_encoder(lite0) -> None:
+def test_an_untrained_split_reproduces_the_base_encoder(lite0_torch) -> None:
     x = _inputs(4)
     trunk, tail, _ = split_efficientnet("efficientnet-lite0", train_blocks=3)
     with torch.no_grad():
         ours = torch.nn.functional.normalize(tail(trunk(x)), dim=-1).numpy()
-    np.testing.assert_allclose(ours, lite0.encode_tensor(x).descriptors, atol=1e-5)
+    np.testing.assert_allclose(ours, lite0_torch.encode_batch(x.numpy()).descriptors, atol=1e-5)
 
 
 def test_train_blocks_out_of_range_is_a_model_error() -> None:
@@ -57,21 +58,24 @@ def test_interpolation_mixes_floating_weights_and_keeps_counters() -> None:
 
 
 @pytest.mark.slow
-def test_finetuned_entry_round_trips_and_keeps_imagenet_concepts(tmp_path: Path, lite0) -> None:
+def test_finetuned_entry_round_trips_and_keeps_imagenet_concepts(tmp_path: Path, lite0_torch) -> None:
     x = _inputs(24)
     labels = np.repeat(np.arange(3), 8)
     x[labels == 1] += 1.0  # make the groups separable so that training has something to learn
-    config = MetricConfig(loss=LossKind.CONTRASTIVE, miner=MinerKind.ALL, epochs=2, p=3, k=4, lr=1e-3)
+    config = MetricConfig(loss=MetricLoss.CONTRASTIVE, miner=MinerKind.ALL, epochs=2, p=3, k=4, lr=1e-3)
     result = finetune_tail(
         "efficientnet-lite0", [x[:12], x[12:]], labels, config, train_blocks=2, alpha=0.5, progress=False
     )
     assert len(result.history.epochs) == 2
-    write_finetuned_dir(tmp_path / "ft", result.tail, "efficientnet-lite0", extra={"train_blocks": 2})
-    meta = json.loads((tmp_path / "ft" / "model.json").read_text())
-    assert meta["kind"] == "finetuned-tail" and meta["dim"] == 1280
+    write_tail_dir(tmp_path / "ft", result.tail, "efficientnet-lite0", extra={"train_blocks": 2})
+    modules = json.loads((tmp_path / "ft" / "modules.json").read_text())
+    assert [m["type"] for m in modules] == ["mmir.backbone", "mmir.pooling", "mmir.finetuned-tail", "mmir.normalize"]
+    config_file = tmp_path / "ft" / "2_FineTunedTail" / "config.json"
+    assert json.loads(config_file.read_text())["dim"] == 1280
 
-    encoder = load_model_dir(tmp_path / "ft")
-    mine, base = encoder.encode_tensor(x[:6]), lite0.encode_tensor(x[:6])
+    encoder = load_encoder(tmp_path / "ft", backend="torch")
+    lite0 = lite0_torch
+    mine, base = encoder.encode_batch(x[:6].numpy()), lite0.encode_batch(x[:6].numpy())
     assert "+tail@" in encoder.fingerprint and encoder.fingerprint != lite0.fingerprint
     np.testing.assert_allclose(np.linalg.norm(mine.descriptors, axis=1), 1.0, rtol=1e-5)
     assert np.abs(mine.descriptors - base.descriptors).max() > 1e-3  # the tail did change
@@ -80,12 +84,13 @@ def test_finetuned_entry_round_trips_and_keeps_imagenet_concepts(tmp_path: Path,
         direct = torch.nn.functional.normalize(result.tail(result.trunk(x[:6])), dim=-1).numpy()
     np.testing.assert_allclose(mine.descriptors, direct, atol=1e-5)
 
-    with pytest.raises(ModelError, match="takes no base options"):
-        load_model_dir(tmp_path / "ft", pooling="avg")
-    np.savez(tmp_path / "ft" / "tail.npz", junk=np.zeros(3))
+    with pytest.raises(ModelError, match="trained with pooling"):
+        load_encoder(tmp_path / "ft", backend="torch", pooling="avg")
+    (tmp_path / "ft" / "2_FineTunedTail" / "model.safetensors").write_bytes(b"junk")
     with pytest.raises(ModelError, match="does not match the hash"):
-        load_model_dir(tmp_path / "ft")
-    meta["head_sha256"] = ""  # an entry without a recorded hash still gets its file checked
-    (tmp_path / "ft" / "model.json").write_text(json.dumps(meta))
+        load_encoder(tmp_path / "ft", backend="torch")
+    config = json.loads(config_file.read_text())
+    config["sha256"] = ""  # an entry without a recorded hash still gets its file checked
+    config_file.write_text(json.dumps(config))
     with pytest.raises(ModelError, match="not a fine-tuned tail file"):
-        load_model_dir(tmp_path / "ft")
+        load_encoder(tmp_path / "ft", backend="torch")

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,11 +20,13 @@ if TYPE_CHECKING:
     from mmir.learn.metric import EpochStats, MetricConfig, TrainHistory
 
 _BATCH = 32  # images decoded and encoded at a time
-_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
 def read_groups(source: Path) -> tuple[list[Path], list[int], list[str]]:
     """Images and their group index from a folder per identity or a CSV of ``path,group`` rows.
+
+    The readers are the training data's own (:func:`mmir.learn.datasets.image_folder_files` and
+    :func:`mmir.learn.labels_csv.read_label_csv`); a CSV row here must name exactly one group.
 
     Returns:
         ``(paths, labels, group_names)`` where ``labels[i]`` indexes ``group_names``.
@@ -33,40 +34,35 @@ def read_groups(source: Path) -> tuple[list[Path], list[int], list[str]]:
     Raises:
         MmirError: if the source is missing, a CSV row is malformed, or no image is found.
     """
+    from mmir.learn.labels_csv import DataError, read_label_csv
+
     if source.is_dir():
-        pairs = [
-            (path, folder.name)
-            for folder in sorted(p for p in source.iterdir() if p.is_dir())
-            for path in sorted(folder.rglob("*"))
-            if path.suffix.lower() in _IMAGE_SUFFIXES
-        ]
+        from mmir.learn.datasets import image_folder_files
+
+        pairs = image_folder_files(source)
     elif source.is_file():
         pairs = []
-        with open(source, newline="", encoding="utf-8") as handle:
-            for number, row in enumerate(csv.reader(handle), start=1):
-                if not row or row[0].startswith("#") or (number == 1 and row[0].strip().lower() == "path"):
-                    continue
-                if len(row) != 2:
-                    raise MmirError(f"{source}:{number}: expected 'path,group', got {len(row)} fields")
-                path = Path(row[0].strip())
-                pairs.append((path if path.is_absolute() else source.parent / path, row[1].strip()))
+        for row in read_label_csv(source):
+            if len(row.labels) != 1:
+                raise DataError(f"{source}:{row.line}: expected 'path,group' with one group, got {sorted(row.labels)}")
+            pairs.append((row.path, next(iter(row.labels))))
     else:
         raise MmirError(f"{source}: no such folder or CSV file")
-    if not pairs:
-        raise MmirError(f"{source}: no images found (expected one sub-folder of images per group, or a CSV)")
     names = sorted({group for _, group in pairs})
     index = {name: i for i, name in enumerate(names)}
     return [path for path, _ in pairs], [index[group] for _, group in pairs], names
 
 
-def _image_batches(paths: list[Path], transform: Callable[..., torch.Tensor], side: int) -> Iterator[torch.Tensor]:
+def _image_batches(paths: list[Path], transform: Callable[..., Any], side: int) -> Iterator[torch.Tensor]:
     """Preprocessed batches ``float32[_BATCH, 3, H, W]`` of ``paths``; a bad file raises a MediaError naming it."""
     import torch
 
     from mmir.media import load_image
 
     for start in range(0, len(paths), _BATCH):
-        yield torch.stack([transform(load_image(path, min_side=side)) for path in paths[start : start + _BATCH]])
+        yield torch.stack(
+            [torch.as_tensor(transform(load_image(path, min_side=side))) for path in paths[start : start + _BATCH]]
+        )
 
 
 def _echo_epoch(stats: EpochStats) -> None:
@@ -108,12 +104,12 @@ def train_metric(
     descriptors, or (``--train-blocks N``) the backbone's last N blocks."""
     import numpy as np
 
-    from mmir.learn.metric import LossKind, MetricConfig, MinerKind
+    from mmir.learn.metric import MetricConfig, MetricLoss, MinerKind
 
     rate = lr if lr is not None else (1e-4 if train_blocks > 0 else 1e-3)
     try:
         config = MetricConfig(
-            loss=LossKind(loss), miner=MinerKind(miner), margin=margin, epochs=epochs, p=p, k=k, lr=rate, seed=seed
+            loss=MetricLoss(loss), miner=MinerKind(miner), margin=margin, epochs=epochs, p=p, k=k, lr=rate, seed=seed
         )
     except ValueError as exc:
         raise MmirError(str(exc)) from exc
@@ -147,18 +143,18 @@ def _train_head(
     from tqdm import tqdm
 
     from mmir.learn.metric import train_head
-    from mmir.models import get_encoder
-    from mmir.models.entry import write_model_dir
+    from mmir.models import load_encoder
+    from mmir.models.model_dir import write_projection_dir
 
-    encoder = get_encoder(model, pooling=pooling)
-    batches = _image_batches(paths, encoder.transform, encoder.input_side)
+    encoder = load_encoder(model, pooling=pooling)
+    batches = _image_batches(paths, encoder.preprocess, encoder.input_side)
     total = -(-len(paths) // _BATCH)
     descriptors = np.concatenate(
-        [encoder.encode_tensor(b).descriptors for b in tqdm(batches, total=total, desc="encoding", unit="batch")]
+        [encoder.encode_batch(b.numpy()).descriptors for b in tqdm(batches, total=total, desc="encoding", unit="batch")]
     )
     head, history = train_head(descriptors, labels, config, out_dim=dim, hidden=hidden, on_epoch=_echo_epoch)
     extra = {"config": _config_facts(config), **facts}
-    return write_model_dir(out, head, model, {"pooling": pooling}, extra=extra), history
+    return write_projection_dir(out, head, model, {"pooling": pooling}, extra=extra), history
 
 
 def _finetune(
@@ -173,7 +169,7 @@ def _finetune(
 ) -> tuple[Path, TrainHistory]:
     from mmir.learn.finetune import finetune_tail
     from mmir.models.efficientnet import WEIGHTS
-    from mmir.models.entry import write_finetuned_dir
+    from mmir.models.model_dir import write_tail_dir
 
     if model not in WEIGHTS:
         raise MmirError(f"--train-blocks works with the bundled models {sorted(WEIGHTS)}, not {model!r}")
@@ -184,7 +180,7 @@ def _finetune(
         model, batches, labels, config, train_blocks, alpha, total_batches=total, on_epoch=_echo_epoch
     )
     extra = {"config": _config_facts(config), **facts}
-    return write_finetuned_dir(out, result.tail, model, extra=extra), result.history
+    return write_tail_dir(out, result.tail, model, extra=extra), result.history
 
 
 def evaluate_collection(collection: Path, qrels: Path, run_out: Path | None, k: int) -> Path:

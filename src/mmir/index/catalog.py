@@ -17,12 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from mmir.errors import CollectionError
+from mmir.index import failures, frames
 from mmir.media.paths import bytes_to_path, display_path, path_to_bytes
 from mmir.types import MediaKind, MediaRef, Segment
 
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
+_SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS media (
     id INTEGER PRIMARY KEY,
     path BLOB NOT NULL UNIQUE,
@@ -47,6 +46,12 @@ CREATE INDEX IF NOT EXISTS segments_media ON segments(media_id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
+# Schema steps in order: step N brings a catalog from user_version N-1 to N. Every step only adds
+# (CREATE ... IF NOT EXISTS, ALTER TABLE ... ADD COLUMN), so older catalogs open and upgrade in place.
+# Feature modules under index/ append their step here with the next free number.
+MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: failures.SCHEMA}
+MIGRATIONS[4] = frames.SCHEMA  # video: per-frame descriptors, thumbnails, blank keyframes
+
 
 @dataclass(frozen=True)
 class MediaRecord:
@@ -67,6 +72,7 @@ class SegmentEncoding:
     start_s: float = 0.0
     end_s: float = 0.0
     keyframe_s: float = 0.0
+    extras: frames.SegmentExtras | None = None  # video segments: sampled frames, thumbnail, blank flag
 
 
 class Catalog:
@@ -84,12 +90,13 @@ class Catalog:
             raise CollectionError(f"{self.path}: not a usable mmir catalog ({exc})") from exc
 
     def _migrate(self) -> None:
+        latest = max(MIGRATIONS)
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise CollectionError(f"{self.path}: catalog schema {version} is newer than this mmir ({SCHEMA_VERSION})")
-        if version < SCHEMA_VERSION:
-            self._db.executescript(_SCHEMA)
-            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        if version > latest:
+            raise CollectionError(f"{self.path}: catalog schema {version} is newer than this mmir ({latest})")
+        for step in sorted(v for v in MIGRATIONS if v > version):
+            self._db.executescript(MIGRATIONS[step])
+            self._db.execute(f"PRAGMA user_version={step}")
 
     def close(self) -> None:
         """Close the database connection."""
@@ -172,14 +179,15 @@ class Catalog:
                 np.ascontiguousarray(seg.concepts, dtype=np.float16).tobytes(),
             ),
         )
+        frames.attach(self._db, int(cursor.lastrowid or 0), seg)
         return int(cursor.lastrowid or 0)
 
     def segment_encodings(self, media_id: int) -> list[SegmentEncoding]:
         """The stored encodings of a file's segments (to reuse for identical content)."""
         rows = self._db.execute(
-            "SELECT start_s, end_s, keyframe_s, descriptor, concepts FROM segments WHERE media_id = ? ORDER BY id",
+            "SELECT start_s, end_s, keyframe_s, descriptor, concepts, id FROM segments WHERE media_id = ? ORDER BY id",
             (media_id,),
-        )
+        ).fetchall()
         return [
             SegmentEncoding(
                 descriptor=np.frombuffer(d, np.float32),
@@ -187,8 +195,9 @@ class Catalog:
                 start_s=s,
                 end_s=e,
                 keyframe_s=k,
+                extras=frames.load(self._db, sid),
             )
-            for s, e, k, d, c in rows
+            for s, e, k, d, c, sid in rows
         ]
 
     def remove_media(self, media_id: int) -> list[int]:

@@ -1,7 +1,7 @@
 """Metric learning: siamese (contrastive), triplet, multi-similarity and proxy losses, through pytorch-metric-learning.
 
 Two uses: a projection head trained on frozen descriptors (fast on CPU; its result is a model entry the index
-uses, see :mod:`mmir.models.entry`), and any small embedding network trained end to end (the Fashion-MNIST
+uses, see :mod:`mmir.models.model_dir`), and any small embedding network trained end to end (the Fashion-MNIST
 benchmark). Training watches for collapse (every item mapped to one point), the classic failure of triplet
 training with a too-large learning rate or too-hard negatives, and stops with a clear message.
 """
@@ -9,7 +9,6 @@ training with a too-large learning rate or too-hard negatives, and stops with a 
 from __future__ import annotations
 
 import enum
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,10 +23,11 @@ from tqdm import tqdm
 from mmir.errors import MmirError
 from mmir.learn.collapse import CollapseError, detect_collapse, embedding_variance
 from mmir.learn.sampler import PKSampler
-from mmir.models.weights import read_state_npz, save_state_npz
+from mmir.learn.schedule import lr_factor
+from mmir.models.heads import ProjectionHead
 
 
-class LossKind(str, enum.Enum):
+class MetricLoss(str, enum.Enum):
     """The metric-learning objective."""
 
     TRIPLET = "triplet"
@@ -43,7 +43,7 @@ class LossKind(str, enum.Enum):
     @property
     def uses_proxies(self) -> bool:
         """Whether the loss owns learnable class proxies (and so must be optimised with the model)."""
-        return self in (LossKind.NORMALIZED_SOFTMAX, LossKind.PROXY_ANCHOR, LossKind.COSFACE, LossKind.ARCFACE)
+        return self in (MetricLoss.NORMALIZED_SOFTMAX, MetricLoss.PROXY_ANCHOR, MetricLoss.COSFACE, MetricLoss.ARCFACE)
 
 
 class OptimizerKind(str, enum.Enum):
@@ -88,7 +88,7 @@ class MetricConfig:
         instance_temperature: Temperature of that NT-Xent term.
     """
 
-    loss: LossKind = LossKind.TRIPLET
+    loss: MetricLoss = MetricLoss.TRIPLET
     miner: MinerKind = MinerKind.SEMIHARD
     margin: float = 0.2
     epochs: int = 10
@@ -147,19 +147,19 @@ def build_criterion(
     if config.loss.uses_proxies:
         if num_classes < 2 or embedding_dim < 1:
             raise MmirError(f"the {config.loss.value} loss needs the number of classes and the embedding size")
-        if config.loss is LossKind.NORMALIZED_SOFTMAX:
+        if config.loss is MetricLoss.NORMALIZED_SOFTMAX:
             loss = losses.NormalizedSoftmaxLoss(num_classes, embedding_dim, temperature=config.temperature)
-        elif config.loss is LossKind.COSFACE:
+        elif config.loss is MetricLoss.COSFACE:
             loss = losses.CosFaceLoss(num_classes, embedding_dim, margin=0.35, scale=1.0 / config.temperature)
-        elif config.loss is LossKind.ARCFACE:
+        elif config.loss is MetricLoss.ARCFACE:
             # pml takes the angular margin in degrees: 28.6° = 0.5 rad, the paper's value.
             loss = losses.ArcFaceLoss(num_classes, embedding_dim, margin=28.6, scale=1.0 / config.temperature)
         else:
             loss = losses.ProxyAnchorLoss(num_classes, embedding_dim, margin=0.1, alpha=32)
         return loss, None
-    if config.loss is LossKind.TRIPLET:
+    if config.loss is MetricLoss.TRIPLET:
         loss = losses.TripletMarginLoss(margin=config.margin)
-    elif config.loss is LossKind.CONTRASTIVE:
+    elif config.loss is MetricLoss.CONTRASTIVE:
         loss = losses.ContrastiveLoss(pos_margin=0.0, neg_margin=config.margin)
     else:
         loss = losses.MultiSimilarityLoss(alpha=2.0, beta=50.0, base=0.5)
@@ -188,14 +188,6 @@ def embed(model: nn.Module, inputs: torch.Tensor, batch_size: int = 512) -> np.n
     if not parts:
         return np.zeros((0, 0), np.float32)
     return torch.cat(parts).float().numpy()
-
-
-def lr_factor(step: int, total_steps: int, warmup_steps: int = 0) -> float:
-    """Learning-rate multiplier at ``step``: linear warm-up over ``warmup_steps``, then cosine decay to 0."""
-    if step < warmup_steps:
-        return (step + 1) / warmup_steps
-    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
 def make_optimiser(
@@ -312,55 +304,12 @@ def train_embedding(
         history.epochs.append(stats)
         if on_epoch is not None:
             on_epoch(stats)
-        margin = config.margin if config.loss is LossKind.TRIPLET else 0.0
+        margin = config.margin if config.loss is MetricLoss.TRIPLET else 0.0
         reason = detect_collapse(sample, [e.loss for e in history.epochs], margin, config.collapse_variance)
         if reason is not None:
             raise CollapseError(f"epoch {epoch}: {reason}")
     model.eval()
     return history
-
-
-class ProjectionHead(nn.Module):
-    """A head on frozen descriptors: ``float[B, D] -> float[B, E]`` (linear, or a one-hidden-layer MLP).
-
-    It starts as a random projection plus, for the MLP, a residual-free hidden layer; the output is
-    L2-normalised by whoever uses it.
-    """
-
-    def __init__(self, in_dim: int, out_dim: int, hidden: int = 0) -> None:
-        super().__init__()
-        self.in_dim, self.out_dim, self.hidden = in_dim, out_dim, hidden
-        if hidden > 0:
-            self.net: nn.Module = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, out_dim))
-        else:
-            self.net = nn.Linear(in_dim, out_dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, D] -> [B, E]``."""
-        return self.net(x)
-
-    def save(self, path: Path) -> None:
-        """Write the weights as a plain ``.npz`` (no pickle)."""
-        save_state_npz(self, path, "_shape", [self.in_dim, self.out_dim, self.hidden])
-
-    @classmethod
-    def load(cls, path: Path) -> ProjectionHead:
-        """Read a head written by :meth:`save`.
-
-        Raises:
-            MmirError: if the file is missing or not a head.
-        """
-        try:
-            (in_dim, out_dim, hidden), state = read_state_npz(path, "_shape")
-        except (OSError, KeyError, ValueError, IndexError) as exc:
-            raise MmirError(f"{path}: not a projection head file ({exc})") from exc
-        head = cls(in_dim, out_dim, hidden)
-        head.load_state_dict(state)
-        return head.eval()
-
-    def project(self, descriptors: np.ndarray) -> np.ndarray:
-        """L2-normalised projections ``float32[N, E]`` of ``descriptors`` (``float32[N, D]``)."""
-        return embed(self, torch.as_tensor(np.asarray(descriptors, np.float32)))
 
 
 def train_head(

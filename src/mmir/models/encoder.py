@@ -1,4 +1,10 @@
-"""Encoders turn images into an L2-normalised descriptor and concept probabilities in one pass."""
+"""The encoder: images in, an L2-normalised descriptor and concept probabilities out, in one pass.
+
+There is one implementation, :class:`ComposedEncoder`: a typed :class:`~mmir.models.spec.EncoderSpec`, the
+backbone's preprocessing (NumPy, no torch needed), and a runner that executes the composed network — eager
+PyTorch (:class:`~mmir.models.backends.TorchRunner`) or ONNX Runtime (:class:`~mmir.models.backends.OnnxRunner`).
+Build one with :func:`mmir.models.load_encoder`.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,10 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
-from mmir.models.pooling import Pooling, multiscale_pool, pool
-
 if TYPE_CHECKING:
-    import torch
     from PIL import Image
+
+    from mmir.models.spec import EncoderSpec
 
 
 @dataclass(frozen=True)
@@ -36,92 +41,94 @@ class Encoder(Protocol):
     dim: int
     concept_names: tuple[str, ...]
     fingerprint: str
-    transform: Callable[..., torch.Tensor]
     input_side: int
+    batch_size: int
+    backend: str
+
+    def preprocess(self, image: Image.Image) -> np.ndarray:
+        """An RGB PIL image (any size) -> ``float32[3, S, S]`` network input."""
+        ...
 
     def encode(self, images: Sequence[Image.Image]) -> Encoded:
         """Encode RGB PIL images (any size) into descriptors and concept probabilities."""
         ...
 
-    def encode_tensor(self, batch: torch.Tensor) -> Encoded:
-        """Encode an already preprocessed batch ``float32[B, 3, H, W]``."""
+    def encode_batch(self, batch: np.ndarray) -> Encoded:
+        """Encode preprocessed inputs ``float32[B, 3, S, S]``."""
         ...
 
 
-FeatureFn = Callable[["torch.Tensor"], "torch.Tensor"]
+class Runner(Protocol):
+    """Executes the composed network on a preprocessed batch."""
+
+    name: str
+
+    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``float32[B, 3, S, S] -> (descriptors float32[B, D], concepts float32[B, C])``."""
+        ...
 
 
-class BackboneEncoder:
-    """An :class:`Encoder` over a CNN split into a feature extractor and a classifier head.
+class ComposedEncoder:
+    """The one :class:`Encoder` implementation.
 
     Args:
-        name: Model name shown to users.
-        features: ``[B, 3, H, W] -> [B, D, h, w]`` last convolutional feature map.
-        head: ``[B, D, h, w] -> [B, C]`` class logits, or ``None`` for a descriptor-only model.
-        concept_names: The ``C`` concept names (e.g. ImageNet synset ids).
-        transform: PIL image -> ``[3, H, W]`` tensor.
-        fingerprint: Identifies the weights (name + hash); indexes refuse another fingerprint.
-        dim: ``D``.
-        input_side: Shorter image side the transform resizes to (lets decoders skip detail).
-        pooling: How the feature map becomes the descriptor.
-        multilabel: Concept probabilities by sigmoid (multi-label) instead of softmax.
-        scales: Input scales whose pooled, L2-normalised descriptors are averaged (multi-scale extraction);
-            concepts always come from scale 1.
+        spec: What the encoder computes (``None`` only for an encoder restored from the ONNX cache by fingerprint).
+        fingerprint: Identifies spec + weights; indexes refuse another fingerprint.
+        dim: Descriptor dimension ``D``.
+        concept_names: The ``C`` concept names.
+        preprocess: PIL image -> ``float32[3, S, S]``.
+        input_side: Shorter side the preprocessing resizes to (lets decoders skip detail).
+        runner: The backend that runs the network.
+        batch_size: Batch size that suits the backend (the pipeline groups images by it).
+        name: Name shown to users.
     """
 
     def __init__(
         self,
         *,
-        name: str,
-        features: FeatureFn,
-        head: FeatureFn | None,
-        concept_names: Sequence[str],
-        transform: Callable[..., torch.Tensor],
+        spec: EncoderSpec | None,
         fingerprint: str,
         dim: int,
-        input_side: int = 224,
-        pooling: Pooling = Pooling.GEM,
-        multilabel: bool = False,
-        scales: tuple[float, ...] = (1.0,),
+        concept_names: Sequence[str],
+        preprocess: Callable[[Image.Image], np.ndarray],
+        input_side: int,
+        runner: Runner,
+        batch_size: int,
+        name: str,
     ) -> None:
-        self.name = name
+        self.spec = spec
+        self.fingerprint = fingerprint
         self.dim = dim
-        self.input_side = input_side
         self.concept_names = tuple(concept_names)
-        self.transform = transform
-        self.pooling = pooling
-        self.scales = tuple(scales)
-        multi = "" if self.scales == (1.0,) else "@" + ",".join(f"{scale:.3g}" for scale in self.scales)
-        self.fingerprint = f"{fingerprint}/{pooling.value}{multi}"
-        self._features = features
-        self._head = head
-        self._multilabel = multilabel
+        self.preprocess = preprocess
+        self.input_side = input_side
+        self.runner = runner
+        self.batch_size = batch_size
+        self.name = name
+
+    @property
+    def backend(self) -> str:
+        """``"torch"``, ``"onnx"`` or ``"onnx-int8"``."""
+        return self.runner.name
 
     def encode(self, images: Sequence[Image.Image]) -> Encoded:
-        """Encode RGB PIL images; returns ``Encoded`` with ``B = len(images)`` rows."""
-        import torch
-
+        """Encode RGB PIL images; ``B = len(images)`` rows."""
         if not images:
-            return Encoded(np.zeros((0, self.dim), np.float32), np.zeros((0, len(self.concept_names)), np.float32))
-        batch = torch.stack([self.transform(image) for image in images])
-        return self.encode_tensor(batch)
+            return self._empty()
+        return self.encode_batch(np.stack([self.preprocess(image) for image in images]))
 
-    def encode_tensor(self, batch: torch.Tensor) -> Encoded:
-        """Encode a preprocessed ``float32[B, 3, H, W]`` batch."""
-        import torch
-        import torch.nn.functional as F
+    def encode_batch(self, batch: np.ndarray) -> Encoded:
+        """Encode ``float32[B, 3, S, S]``, in chunks of :attr:`batch_size`."""
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        if len(batch) == 0:
+            return self._empty()
+        parts = [self.runner.run(batch[start : start + self.batch_size]) for start in range(0, len(batch), self.batch_size)]
+        descriptors = np.concatenate([part[0] for part in parts]).astype(np.float32, copy=False)
+        concepts = np.concatenate([part[1] for part in parts]).astype(np.float32, copy=False)
+        return Encoded(descriptors, concepts)
 
-        with torch.inference_mode():
-            fmap = self._features(batch)
-            descriptors = F.normalize(pool(fmap, self.pooling), dim=-1)
-            others = tuple(scale for scale in self.scales if scale != 1.0)
-            if others:
-                # multiscale_pool averages the other scales; weigh that mean by their count, then add scale 1.
-                rest = multiscale_pool(self._features, batch, self.pooling, others)
-                descriptors = F.normalize(descriptors * (1.0 in self.scales) + rest * len(others), dim=-1)
-            if self._head is None:
-                concepts = torch.zeros((batch.shape[0], 0))
-            else:
-                logits = self._head(fmap)
-                concepts = torch.sigmoid(logits) if self._multilabel else torch.softmax(logits, dim=-1)
-        return Encoded(descriptors.float().numpy(), concepts.float().numpy())
+    def _empty(self) -> Encoded:
+        return Encoded(np.zeros((0, self.dim), np.float32), np.zeros((0, len(self.concept_names)), np.float32))
+
+    def __repr__(self) -> str:
+        return f"ComposedEncoder({self.fingerprint!r}, backend={self.backend!r}, dim={self.dim})"

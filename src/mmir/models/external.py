@@ -1,6 +1,6 @@
 """Encoders over torchvision or timm architectures with the user's own weights file.
 
-``get_encoder("torchvision:resnet50", weights_path="resnet50.pth")`` or ``"timm:convnext_tiny"``. Without a
+``load_encoder("torchvision:resnet50", weights_path="resnet50.pth")`` or ``"timm:convnext_tiny"``. Without a
 weights file the architecture's published weights are downloaded through torchvision/timm (real users have
 internet; mmir's defaults and tests never need it).
 """
@@ -8,46 +8,44 @@ internet; mmir's defaults and tests never need it).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mmir.errors import ModelError
-from mmir.models.encoder import BackboneEncoder
 from mmir.models.imagenet import imagenet_synsets
-from mmir.models.pooling import Pooling
 from mmir.models.weights import Preprocessing, file_sha256
+
+if TYPE_CHECKING:
+    from mmir.models.backbone import Backbone
 
 IMAGENET_PREPROCESSING = Preprocessing(resize=256, crop=224, interpolation="bilinear")
 
 
-def build_external_encoder(
-    library: str, arch: str, weights_path: str | None = None, pooling: Pooling | str = Pooling.GEM
-) -> BackboneEncoder:
-    """An encoder over ``arch`` from ``library`` (``"torchvision"`` or ``"timm"``).
+def external_backbone(library: str, arch: str, weights_path: str | None = None) -> Backbone:
+    """``arch`` from ``library`` (``"torchvision"`` or ``"timm"``) as a :class:`~mmir.models.backbone.Backbone`.
 
     Args:
         library: Where the architecture comes from.
         arch: Its name there (``resnet50``, ``convnext_tiny`` …).
         weights_path: A local state-dict or checkpoint file; ``None`` downloads the published weights.
-        pooling: Descriptor pooling of the last feature map.
 
     Raises:
         ModelError: for an unknown architecture or weights that do not fit it.
     """
+    from mmir.models.backbone import Backbone, Lambda
+
     net = _timm_model(arch, weights_path) if library == "timm" else _torchvision_model(arch, weights_path)
     net.eval()
     features, head = _timm_split(net) if library == "timm" else _torchvision_split(net, arch)
     dim, classes = _probe(features, head)
     identity = f"{file_sha256(Path(weights_path))[:16]}" if weights_path else "published"
-    return BackboneEncoder(
+    return Backbone(
         name=f"{library}:{arch}",
-        features=features,
-        head=head,
+        features=Lambda(net, features),
+        classifier=Lambda(net, head),
         concept_names=imagenet_synsets() if classes == 1000 else tuple(f"class_{i}" for i in range(classes)),
-        transform=IMAGENET_PREPROCESSING.transform(),
-        fingerprint=f"{library}:{arch}@{identity}",
+        preprocessing=IMAGENET_PREPROCESSING,
         dim=dim,
-        input_side=IMAGENET_PREPROCESSING.resize,
-        pooling=Pooling(pooling),
+        weights_id=f"{library}:{arch}@{identity}",
     )
 
 

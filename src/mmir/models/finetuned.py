@@ -1,4 +1,4 @@
-"""EfficientNet-Lite with its last blocks fine-tuned for retrieval (metric learning), as an :class:`Encoder`.
+"""EfficientNet-Lite split at an MBConv block, so that its last blocks can be fine-tuned for retrieval.
 
 The network is split at an MBConv block: the *trunk* (stem and the first blocks) stays frozen at the bundled
 ImageNet weights; the *tail* (the last ``train_blocks`` blocks, the 1×1 head convolution and a learnable GeM
@@ -9,22 +9,16 @@ concept probabilities still come from the original tail and ImageNet classifier,
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from mmir.errors import ModelError
-from mmir.models.encoder import Encoded
+from mmir.models.backbone import Lambda
 from mmir.models.pooling import GeM
-from mmir.models.weights import read_state_npz, save_state_npz
-
-if TYPE_CHECKING:
-    from PIL import Image
+from mmir.models.tensors import is_legacy_npz, load_safetensors, read_state_npz, save_safetensors
 
 
 class EfficientNetTrunk(nn.Module):
@@ -100,97 +94,54 @@ def split_efficientnet(name: str, train_blocks: int) -> tuple[EfficientNetTrunk,
     return EfficientNetTrunk(net, start), EfficientNetTail(net, start), net
 
 
-class FineTunedEncoder:
-    """An :class:`~mmir.models.encoder.Encoder`: frozen trunk, fine-tuned tail for descriptors, original concepts.
+def split_loaded(net: Any, name: str, start: int) -> tuple[nn.Module, nn.Module, EfficientNetTail]:
+    """Split a loaded network at block ``start``: ``(trunk, rest, tail)``.
 
-    Args:
-        name: Model name shown to users.
-        trunk: The frozen first part.
-        tail: The fine-tuned last blocks (with their GeM pooling).
-        concepts: ``[B, C, h, w] trunk output -> [B, 1000]`` ImageNet logits through the original layers.
-        concept_names: The ImageNet synset ids.
-        transform: The base model's preprocessing.
-        input_side: Shorter side the transform resizes to.
-        fingerprint: Base fingerprint plus the tail's hash.
+    ``rest(trunk(x))`` is the original last feature map (for the concept branch); ``tail`` is a trainable copy of
+    the same layers with GeM pooling (for the descriptor branch).
+
+    Raises:
+        ModelError: if ``start`` does not fit the network.
     """
-
-    def __init__(
-        self,
-        *,
-        name: str,
-        trunk: EfficientNetTrunk,
-        tail: EfficientNetTail,
-        concepts: Callable[[torch.Tensor], torch.Tensor],
-        concept_names: Sequence[str],
-        transform: Callable[..., torch.Tensor],
-        input_side: int,
-        fingerprint: str,
-    ) -> None:
-        self.name = name
-        self.trunk, self.tail = trunk.eval(), tail.eval()
-        self._concepts = concepts
-        self.concept_names = tuple(concept_names)
-        self.transform = transform
-        self.input_side = input_side
-        self.fingerprint = fingerprint
-        self.dim = tail.dim
-
-    def encode(self, images: Sequence[Image.Image]) -> Encoded:
-        """Encode RGB PIL images; ``descriptors float32[B, 1280]`` (L2-normalised), ``concepts float32[B, 1000]``."""
-        if not images:
-            return Encoded(np.zeros((0, self.dim), np.float32), np.zeros((0, len(self.concept_names)), np.float32))
-        return self.encode_tensor(torch.stack([self.transform(image) for image in images]))
-
-    def encode_tensor(self, batch: torch.Tensor) -> Encoded:
-        """Encode a preprocessed ``float32[B, 3, H, W]`` batch."""
-        with torch.inference_mode():
-            shared = self.trunk(batch)
-            descriptors = F.normalize(self.tail(shared), dim=-1)
-            concepts = torch.softmax(self._concepts(shared), dim=-1)
-        return Encoded(descriptors.float().numpy(), concepts.float().numpy())
+    if not 0 <= start <= len(net._blocks):
+        raise ModelError(f"split point {start} does not fit {name} ({len(net._blocks)} blocks)")
+    original = EfficientNetTail(net, start).eval()
+    return EfficientNetTrunk(net, start), Lambda(original, original.feature_map), EfficientNetTail(net, start)
 
 
 def save_tail(tail: EfficientNetTail, path: Path) -> None:
-    """Write the tail's weights as a plain ``.npz`` (no pickle), with its split point."""
-    save_state_npz(tail, path, "_start", [tail.start])
+    """Write the tail's weights as safetensors, with its split point in the metadata."""
+    save_safetensors(tail, path, {"start": str(tail.start)})
 
 
-def load_finetuned(base: str, tail_file: Path, fingerprint: str, name: str) -> FineTunedEncoder:
-    """Rebuild a :class:`FineTunedEncoder` from the bundled ``base`` and a tail written by :func:`save_tail`.
+def read_tail(path: Path) -> tuple[int, dict[str, torch.Tensor]]:
+    """``(split point, state dict)`` of a tail written by :func:`save_tail` or by mmir 0.1 (``.npz``).
 
     Raises:
-        ModelError: if the file is unreadable or does not fit ``base``.
+        ModelError: if the file is unreadable.
     """
-    from mmir.models.efficientnet import WEIGHTS, load_efficientnet_lite
-    from mmir.models.imagenet import imagenet_synsets
-
-    if base not in WEIGHTS:
-        raise ModelError(f"{tail_file}: fine-tuned tails exist only for {sorted(WEIGHTS)}, not {base!r}")
     try:
-        (start,), state = read_state_npz(tail_file, "_start")
+        if is_legacy_npz(Path(path)):
+            (start,), state = read_state_npz(path, "_start")
+            return start, state
+        state, meta = load_safetensors(path)
+        return int(meta["start"]), state
     except (OSError, KeyError, ValueError, IndexError) as exc:
-        raise ModelError(f"{tail_file}: not a fine-tuned tail file ({exc})") from exc
-    net: Any = load_efficientnet_lite(base)
+        raise ModelError(f"{path}: not a fine-tuned tail file ({exc})") from exc
+
+
+def load_tail(net: Any, name: str, path: Path) -> EfficientNetTail:
+    """The fine-tuned tail in ``path`` over the loaded network ``net`` (bundled ``name``).
+
+    Raises:
+        ModelError: if the file is unreadable or does not fit ``name``.
+    """
+    start, state = read_tail(path)
     if not 0 <= start <= len(net._blocks):
-        raise ModelError(f"{tail_file}: split point {start} does not fit {base} ({len(net._blocks)} blocks)")
-    trunk, tail = EfficientNetTrunk(net, start), EfficientNetTail(net, start)
+        raise ModelError(f"{path}: split point {start} does not fit {name} ({len(net._blocks)} blocks)")
+    tail = EfficientNetTail(net, start)
     try:
         tail.load_state_dict(state)
     except RuntimeError as exc:
-        raise ModelError(f"{tail_file}: weights do not fit {base} split at block {start} ({exc})") from exc
-    original = EfficientNetTail(net, start).eval()
-
-    def concepts(shared: torch.Tensor) -> torch.Tensor:
-        return net._fc(original.feature_map(shared).mean(dim=(-2, -1)))
-
-    entry = WEIGHTS[base]
-    return FineTunedEncoder(
-        name=name,
-        trunk=trunk,
-        tail=tail,
-        concepts=concepts,
-        concept_names=imagenet_synsets(),
-        transform=entry.preprocessing.transform(),
-        input_side=entry.preprocessing.resize,
-        fingerprint=fingerprint,
-    )
+        raise ModelError(f"{path}: weights do not fit {name} split at block {start} ({exc})") from exc
+    return tail.eval()

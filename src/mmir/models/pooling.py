@@ -5,20 +5,15 @@ All functions take a feature map ``x`` of shape ``[B, C, H, W]`` and return ``[B
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mmir.models.spec import Pooling
 
-class Pooling(str, enum.Enum):
-    """How a feature map becomes one vector."""
-
-    AVG = "avg"
-    GEM = "gem"
-    RMAC = "rmac"
+__all__ = ["GeM", "Pooling", "gap", "gem", "multiscale_pool", "pool", "rmac", "rmac_regions"]
 
 
 def gap(x: torch.Tensor) -> torch.Tensor:

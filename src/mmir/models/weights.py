@@ -7,9 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from mmir.errors import ModelError
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 
 @dataclass(frozen=True)
@@ -30,8 +35,31 @@ class Preprocessing:
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
     interpolation: str = "bicubic"
 
+    def __call__(self, image: Image.Image) -> np.ndarray:
+        """Preprocess a PIL image into ``float32[3, crop, crop]`` with PIL and NumPy only (no torch import).
+
+        Matches :meth:`transform` (torchvision on PIL images): the shorter side is resized to ``resize`` with
+        antialiasing, the centre ``crop`` is cut with the same rounding, then scaled to [0, 1] and normalised.
+        """
+        from PIL import Image as PILImage
+
+        rgb = image if image.mode == "RGB" else image.convert("RGB")
+        width, height = rgb.size
+        short, long = (width, height) if width <= height else (height, width)
+        new_long = int(self.resize * long / short)
+        size = (self.resize, new_long) if width <= height else (new_long, self.resize)
+        method = PILImage.Resampling.BICUBIC if self.interpolation == "bicubic" else PILImage.Resampling.BILINEAR
+        resized = rgb.resize(size, method) if size != rgb.size else rgb
+        top = int(round((resized.height - self.crop) / 2.0))
+        left = int(round((resized.width - self.crop) / 2.0))
+        if top < 0 or left < 0:  # an image thinner than the crop (only with crop > resize): pad like torchvision
+            return self(_pad_to(resized, self.crop))
+        array = np.asarray(resized, dtype=np.float32)[top : top + self.crop, left : left + self.crop]
+        array = (array / 255.0 - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
+        return np.ascontiguousarray(array.transpose(2, 0, 1), dtype=np.float32)
+
     def transform(self) -> Callable[..., Any]:
-        """A torchvision transform: PIL RGB image -> float tensor ``[3, crop, crop]``."""
+        """A torchvision transform: PIL RGB image -> float tensor ``[3, crop, crop]`` (for training code)."""
         from torchvision import transforms as T
 
         mode = T.InterpolationMode.BICUBIC if self.interpolation == "bicubic" else T.InterpolationMode.BILINEAR
@@ -43,6 +71,15 @@ class Preprocessing:
                 T.Normalize(self.mean, self.std),
             ]
         )
+
+
+def _pad_to(image: Image.Image, side: int) -> Image.Image:
+    """``image`` centred on a black canvas at least ``side`` pixels each way."""
+    from PIL import Image as PILImage
+
+    canvas = PILImage.new("RGB", (max(side, image.width), max(side, image.height)))
+    canvas.paste(image, ((canvas.width - image.width) // 2, (canvas.height - image.height) // 2))
+    return canvas
 
 
 @dataclass(frozen=True)
@@ -86,29 +123,3 @@ def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def save_state_npz(module: Any, path: Path, meta_key: str, meta: list[int]) -> None:
-    """Write ``module``'s state dict and a small integer header ``meta`` as a plain ``.npz`` (no pickle)."""
-    import numpy as np
-
-    arrays = {name: value.detach().cpu().numpy() for name, value in module.state_dict().items()}
-    arrays[meta_key] = np.array(meta, np.int64)
-    with open(path, "wb") as handle:
-        np.savez(handle, **arrays)
-
-
-def read_state_npz(path: Path, meta_key: str) -> tuple[list[int], dict[str, Any]]:
-    """The header and the state dict (torch tensors) written by :func:`save_state_npz`.
-
-    Raises:
-        OSError, KeyError, ValueError, IndexError: if the file is missing, truncated or of another kind; callers
-            turn these into an error naming the file.
-    """
-    import numpy as np
-    import torch
-
-    with np.load(path, allow_pickle=False) as data:
-        meta = [int(v) for v in data[meta_key]]
-        state = {key: torch.from_numpy(data[key]) for key in data.files if key != meta_key}
-    return meta, state
