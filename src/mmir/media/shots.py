@@ -1,0 +1,335 @@
+"""Shot boundaries, shots and keyframes: pure functions of decoded frames and their timestamps.
+
+Frames are the small ``uint8[N, h, w, 3]`` RGB frames of :class:`~mmir.media.video.VideoReader` (48x27 by
+default) and ``times`` their presentation times ``float64[N]`` in seconds. A :class:`Transition` spans frame
+indices ``start..end`` (inclusive): for a cut ``end == start + 1`` (``start`` is the last frame of the old shot,
+``end`` the first of the new one); for a gradual transition (dissolve, fade, wipe) ``start..end`` are the mixed
+frames. Detectors implement :class:`ShotDetector`; the fast detector lives here, TransNetV2 and
+PySceneDetect adapters in :mod:`mmir.media.shot_detectors`.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+class TransitionKind(str, enum.Enum):
+    """How one shot becomes the next."""
+
+    CUT = "cut"
+    GRADUAL = "gradual"
+
+
+class KeyframeStrategy(str, enum.Enum):
+    """How keyframes are chosen among a shot's candidate frames."""
+
+    MIDDLE = "middle"  # the candidate nearest the middle of the shot (or of each part)
+    MEAN = "mean"  # the candidate nearest the mean feature of the shot (or of each part), as vitrivr does
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A detected or true boundary between two shots (frame indices, inclusive)."""
+
+    start: int
+    end: int
+    kind: TransitionKind
+
+
+@dataclass(frozen=True)
+class Shot:
+    """A shot (or a part of a long shot) in frame indices and seconds.
+
+    Attributes:
+        first: Index of its first frame.
+        last: Index of its last frame (inclusive).
+        start_s: Time of its first frame.
+        end_s: Time just after its last frame (the next frame's time, or last + one frame period).
+        opened_by: The transition that began it, ``None`` for the first shot and for splits of a long shot.
+    """
+
+    first: int
+    last: int
+    start_s: float
+    end_s: float
+    opened_by: TransitionKind | None = None
+
+
+class ShotDetector(Protocol):
+    """Finds transitions in a run of frames."""
+
+    @property
+    def name(self) -> str:
+        """Short name shown in benchmarks and ``mmir shots``."""
+        ...
+
+    def detect(self, frames: np.ndarray, times: np.ndarray) -> list[Transition]:
+        """Transitions in ``frames`` (``uint8[N, h, w, 3]``) with times ``float64[N]``, in order."""
+        ...
+
+
+def colour_histograms(frames: np.ndarray, bins: int = 4) -> np.ndarray:
+    """Joint RGB histograms ``float32[N, bins**3]`` of each frame, each row summing to 1."""
+    quantised = (frames.astype(np.int32) * bins) >> 8
+    codes = (quantised[..., 0] * bins + quantised[..., 1]) * bins + quantised[..., 2]
+    codes = codes.reshape(len(frames), -1)
+    counts = np.zeros((len(frames), bins**3), np.float32)
+    np.add.at(counts, (np.repeat(np.arange(len(frames)), codes.shape[1]), codes.ravel()), 1.0)
+    return counts / max(codes.shape[1], 1)
+
+
+def _frame_distances(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Histogram and pixel distances between consecutive frames, both ``float32[N]`` in [0, 1] (0 at index 0)."""
+    hist = colour_histograms(frames)
+    grey = frames.astype(np.float32).mean(axis=3) / 255.0
+    d_hist = np.zeros(len(frames), np.float32)
+    d_pix = np.zeros(len(frames), np.float32)
+    if len(frames) > 1:
+        d_hist[1:] = 0.5 * np.abs(np.diff(hist, axis=0)).sum(axis=1)
+        d_pix[1:] = np.abs(np.diff(grey, axis=0)).mean(axis=(1, 2))
+    return d_hist, d_pix
+
+
+@dataclass(frozen=True)
+class FastDetector:
+    """Fast cuts, dissolves and fades on 48x27 frames (no learning; hundreds of frames per second).
+
+    * **Cuts**: a frame whose colour-histogram + pixel difference to its predecessor is large both absolutely and
+      relative to its neighbourhood's median (camera motion raises all neighbours alike).
+    * **Dissolves**: the frame halfway between frames ``m - h`` and ``m + h`` is their pixel-wise average
+      (a linear mix) while the two differ strongly; camera motion and zooms are not linear in pixels, so they
+      fail this test where difference-accumulating detectors (twin comparison) fire; and the middle frame has
+      less contrast than the ends (the variance dip of a mix). Tried for several ``h``.
+    * **Fades**: a run of dark uniform frames entered by falling and left by rising brightness.
+
+    Attributes:
+        cut_threshold: Smallest histogram+pixel difference (0..1) of a cut.
+        cut_ratio: How much larger than the neighbourhood's median difference a cut must be.
+        dissolve_change: Smallest mean grey difference (0..1) between the two ends of a dissolve.
+        linearity: Largest ``|mid - (a + b) / 2| / |a - b|`` of a dissolve.
+        variance_dip: Largest ratio of the middle frame's grey variance to the ends' mean variance.
+        half_widths: Half-lengths ``h`` (frames) tried for dissolves.
+    """
+
+    cut_threshold: float = 0.25
+    cut_ratio: float = 4.0
+    dissolve_change: float = 0.08
+    linearity: float = 0.5
+    variance_dip: float = 0.75
+    half_widths: tuple[int, ...] = (3, 6, 10, 14)
+    name: str = "mmir-fast"
+
+    def detect(self, frames: np.ndarray, times: np.ndarray) -> list[Transition]:
+        """See :class:`ShotDetector`."""
+        if len(frames) < 2:
+            return []
+        d_hist, d_pix = _frame_distances(frames)
+        score = 0.5 * (d_hist + np.minimum(4.0 * d_pix, 1.0))  # pixels catch same-palette cuts, histograms motion
+        cuts = self._cuts(score)
+        grey = frames.astype(np.float32).mean(axis=3).reshape(len(frames), -1) / 255.0
+        fades = _fades(grey)
+        gradual = _without_overlaps(fades + self._dissolves(grey, cuts), cuts)
+        return sorted(
+            [Transition(i - 1, i, TransitionKind.CUT) for i in cuts if not _inside(i, gradual)] + gradual,
+            key=lambda t: (t.start, t.end),
+        )
+
+    def _cuts(self, score: np.ndarray) -> list[int]:
+        cuts = []
+        for i in range(1, len(score)):
+            window = np.concatenate([score[max(1, i - 6) : i], score[i + 1 : i + 7]])
+            background = float(np.median(window)) if len(window) else 0.0
+            if score[i] >= self.cut_threshold and score[i] >= self.cut_ratio * background:
+                cuts.append(i)
+        return cuts
+
+    def _dissolves(self, grey: np.ndarray, cuts: list[int]) -> list[Transition]:
+        n = len(grey)
+        best_score = np.zeros(n, np.float32)
+        best_h = np.zeros(n, np.int32)
+        cut_count = np.concatenate([[0], np.cumsum(np.isin(np.arange(n), cuts))])
+        for h in self.half_widths:
+            if n <= 2 * h:
+                continue
+            a, mid, b = grey[: n - 2 * h], grey[h : n - h], grey[2 * h :]
+            change = np.abs(a - b).mean(axis=1)
+            error = np.abs(mid - 0.5 * (a + b)).mean(axis=1)
+            centres = np.arange(h, n - h)
+            no_cut = cut_count[centres + h + 1] - cut_count[centres - h + 1] == 0
+            # A mix of two unrelated pictures has less contrast than either (Alattar's variance dip); a pan or a
+            # zoom over one picture keeps its contrast, even where small shifts look linear at 48x27.
+            dip = mid.var(axis=1) <= self.variance_dip * 0.5 * (a.var(axis=1) + b.var(axis=1))
+            ok = (change >= self.dissolve_change) & (error <= self.linearity * change) & dip & no_cut
+            value = np.where(ok, change - 2 * error, 0.0)
+            better = value > best_score[centres]
+            best_score[centres[better]] = value[better]
+            best_h[centres[better]] = h
+        found = []
+        for first, last in _true_runs(best_score > 0):
+            m = first + int(np.argmax(best_score[first : last + 1]))
+            h = int(best_h[m])
+            found.append(Transition(max(m - h, 0), min(m + h, n - 1), TransitionKind.GRADUAL))
+        return found
+
+
+def _true_runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    padded = np.concatenate([[False], mask, [False]]).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    return [(int(a), int(b) - 1) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
+def _fades(grey: np.ndarray, dark: float = 0.08, reach: int = 30) -> list[Transition]:
+    """Fades through black: dark flat frames, entered by falling and left by rising brightness."""
+    mean, std = grey.mean(axis=1), grey.std(axis=1)
+    found = []
+    for first, last in _true_runs((mean < dark) & (std < 0.05)):
+        left = first
+        while left > 0 and first - left < reach and mean[left - 1] > mean[left] + 1e-3:
+            left -= 1
+        right = last
+        while right + 1 < len(mean) and right - last < reach and mean[right + 1] > mean[right] + 1e-3:
+            right += 1
+        if first - left >= 2 or right - last >= 2:
+            found.append(Transition(left, right, TransitionKind.GRADUAL))
+    return found
+
+
+def _inside(cut: int, gradual: list[Transition]) -> bool:
+    return any(t.start <= cut - 1 and cut <= t.end for t in gradual)
+
+
+def _without_overlaps(gradual: list[Transition], cuts: list[int]) -> list[Transition]:
+    """Merge overlapping gradual candidates (a fade can also pass the dissolve test)."""
+    merged: list[Transition] = []
+    for t in sorted(gradual, key=lambda t: (t.start, t.end)):
+        if merged and t.start <= merged[-1].end:
+            last = merged[-1]
+            merged[-1] = Transition(last.start, max(last.end, t.end), TransitionKind.GRADUAL)
+        else:
+            merged.append(t)
+    return merged
+
+
+def shots_from_transitions(
+    transitions: Sequence[Transition],
+    times: np.ndarray,
+    *,
+    min_shot_s: float = 0.5,
+    max_shot_s: float = 16.0,
+    end_s: float | None = None,
+) -> list[Shot]:
+    """Shots between transitions; too-short shots merged away, long ones split into equal parts.
+
+    Args:
+        transitions: Transitions in frame order (as a detector returns them).
+        times: ``float64[N]`` frame times.
+        min_shot_s: A transition closer than this to the previous kept one (or to the end) is dropped.
+        max_shot_s: Shots longer than this are split into equal parts no longer than it (0 disables).
+        end_s: End time of the last frame (default: last time + median frame period).
+
+    Returns:
+        Shots covering the frames in order; gradual transition frames go to neither neighbour.
+    """
+    n = len(times)
+    if n == 0:
+        return []
+    period = float(np.median(np.diff(times))) if n > 1 else 0.04
+    stop = float(end_s) if end_s is not None else float(times[-1]) + period
+
+    def time_after(index: int) -> float:
+        return float(times[index + 1]) if index + 1 < n else stop
+
+    kept: list[Transition] = []
+    last_start = float(times[0])
+    for transition in transitions:
+        if not 0 <= transition.start < transition.end < n:
+            continue
+        if times[transition.start] - last_start < min_shot_s or stop - times[transition.end] < min_shot_s:
+            continue
+        kept.append(transition)
+        last_start = float(times[transition.end])
+    shots: list[Shot] = []
+    first, opened_by = 0, None
+    for transition in kept:
+        last = transition.start if transition.kind is TransitionKind.CUT else max(transition.start - 1, first)
+        shots.extend(_split(Shot(first, last, float(times[first]), time_after(last), opened_by), times, max_shot_s))
+        first = transition.end if transition.kind is TransitionKind.CUT else min(transition.end + 1, n - 1)
+        opened_by = transition.kind
+    shots.extend(_split(Shot(first, n - 1, float(times[first]), stop, opened_by), times, max_shot_s))
+    return shots
+
+
+def _split(shot: Shot, times: np.ndarray, max_shot_s: float) -> list[Shot]:
+    """``shot`` cut into equal-duration parts of at most ``max_shot_s`` (each with at least one frame)."""
+    duration = shot.end_s - shot.start_s
+    if max_shot_s <= 0 or duration <= max_shot_s:
+        return [shot]
+    parts = math.ceil(duration / max_shot_s)
+    bounds = [shot.start_s + duration * k / parts for k in range(parts + 1)]
+    firsts = [shot.first] + [
+        int(np.clip(np.searchsorted(times, b), shot.first, shot.last)) for b in bounds[1:-1]
+    ]  # fmt: skip
+    result: list[Shot] = []
+    for k, first in enumerate(firsts):
+        last = firsts[k + 1] - 1 if k + 1 < len(firsts) else shot.last
+        if last < first:
+            continue
+        start_s = shot.start_s if k == 0 else float(times[first])
+        end_s = shot.end_s if k + 1 == len(firsts) else float(times[last + 1])
+        result.append(Shot(first, last, start_s, end_s, shot.opened_by if k == 0 else None))
+    return result
+
+
+def select_keyframes(
+    features: np.ndarray, times: np.ndarray, count: int = 1, strategy: KeyframeStrategy = KeyframeStrategy.MEAN
+) -> list[int]:
+    """Indices of up to ``count`` keyframes among a shot's candidate frames, in time order.
+
+    The shot is cut into ``count`` equal parts in time; each part contributes the candidate nearest its middle
+    (``MIDDLE``) or nearest its mean feature (``MEAN``, representative when the camera moves).
+
+    Args:
+        features: ``float32[n, F]`` one feature row per candidate (e.g. descriptors or tiny images).
+        times: ``float64[n]`` candidate times, ascending.
+        count: Keyframes wanted (1–3 in practice); fewer if there are fewer candidates.
+        strategy: How each part's keyframe is chosen.
+    """
+    n = len(times)
+    if n == 0:
+        return []
+    count = max(1, min(count, n))
+    edges = np.linspace(float(times[0]), float(times[-1]) + 1e-9, count + 1)
+    chosen: list[int] = []
+    for k in range(count):
+        members = np.flatnonzero((times >= edges[k]) & (times < edges[k + 1]))
+        if len(members) == 0:
+            continue
+        if strategy is KeyframeStrategy.MIDDLE:
+            middle = 0.5 * (edges[k] + edges[k + 1])
+            pick = members[int(np.argmin(np.abs(times[members] - middle)))]
+        else:
+            part = features[members].astype(np.float32)
+            centre = part.mean(axis=0)
+            pick = members[int(np.argmin(((part - centre) ** 2).sum(axis=1)))]
+        chosen.append(int(pick))
+    return sorted(set(chosen))
+
+
+def is_uniform(image: np.ndarray, max_std: float = 8.0) -> bool:
+    """Whether a frame is blank: black, white or one flat colour (luma standard deviation ≤ ``max_std``).
+
+    Such keyframes say nothing about their video; near-duplicate detection down-weights them so that two
+    videos that both open on black are not called duplicates.
+
+    Args:
+        image: ``uint8[H, W, 3]`` RGB.
+        max_std: Largest standard deviation of the grey level (0–255) of a uniform frame.
+    """
+    grey = image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    return float(grey.std()) <= max_std

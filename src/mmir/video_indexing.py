@@ -1,0 +1,290 @@
+"""Videos → shot segments for the catalog: decode once, detect shots, pick keyframes, encode, aggregate.
+
+One decoding pass (:class:`~mmir.media.video.VideoReader`) feeds two things at once:
+
+* 48x27 frames at up to 25 fps to the shot detector, in windows of ``chunk_frames`` with ``context`` frames of
+  overlap (a transition belongs to the window that holds its centre), so detection memory is bounded;
+* candidate frames at ``image_fps`` (2/s) to the encoder in batches; only their encodings (``float16``), a
+  small JPEG thumbnail and a blank flag are kept, about 7 KB per candidate, i.e. **~50 MB per hour of video**;
+  frames themselves are never accumulated.
+
+Each shot (long shots split at ``max_shot_s``, as VISIONE caps segments at ~16 s) becomes 1–3 catalog rows, one
+per keyframe, sharing the shot's start/end: every keyframe's own descriptor goes into the vector index, so an
+example image finds the exact shot. The rows carry the shot's concepts as the **maximum** over its keyframes:
+a shot "contains" a concept if any of its keyframes shows it (a mean would halve a dog seen in one of two
+keyframes); the per-keyframe rows still rank by their own evidence for query by example. Uniform keyframes
+(black, white, flat) are avoided when the shot has other candidates and are flagged so that near-duplicate
+detection leaves them out.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from mmir.index.catalog import SegmentEncoding
+from mmir.index.frames import SegmentExtras
+from mmir.media import ImageLimits
+from mmir.media.shot_detectors import make_detector
+from mmir.media.shots import (
+    KeyframeStrategy,
+    Shot,
+    ShotDetector,
+    Transition,
+    is_uniform,
+    select_keyframes,
+    shots_from_transitions,  # fmt: skip
+)
+from mmir.media.video import DecodeOptions, VideoLimits, VideoReader
+from mmir.types import MediaKind
+
+log = logging.getLogger("mmir.video")
+
+EncoderSource = Callable[[], object]
+
+
+@dataclass(frozen=True)
+class VideoIndexOptions:
+    """How videos are analysed.
+
+    Attributes:
+        detector: Shot detector name (see :func:`mmir.media.shot_detectors.make_detector`).
+        analysis_fps: Rate of the small frames the detector sees.
+        image_fps: Rate of candidate frames that are encoded (keyframe choice, per-frame descriptors).
+        min_shot_s: Shortest shot; closer transitions are dropped.
+        max_shot_s: Longer shots are split into equal parts.
+        max_keyframes: Keyframes per shot (one more for each ``keyframe_every_s`` beyond the first).
+        keyframe_every_s: Shot duration per additional keyframe.
+        strategy: How keyframes are chosen (the benchmark compares them).
+        chunk_frames: Detection window (bounds detection memory: 3.9 KB per 48x27 frame).
+        context: Overlap between detection windows, frames.
+        thumbnail_side: Longer side of keyframe thumbnails (JPEG).
+        batch_size: Candidate frames per encoder call.
+    """
+
+    detector: str = "fast"
+    analysis_fps: float = 25.0
+    image_fps: float = 2.0
+    min_shot_s: float = 0.5
+    max_shot_s: float = 16.0
+    max_keyframes: int = 3
+    keyframe_every_s: float = 6.0
+    strategy: KeyframeStrategy = KeyframeStrategy.MEAN
+    chunk_frames: int = 1500
+    context: int = 50
+    thumbnail_side: int = 160
+    batch_size: int = 16
+
+
+@dataclass
+class _Candidates:
+    """Encoded candidate frames (the only per-frame state that grows with the video's length)."""
+
+    times: list[float] = field(default_factory=list)
+    descriptors: list[np.ndarray] = field(default_factory=list)
+    concepts: list[np.ndarray] = field(default_factory=list)
+    thumbnails: list[bytes] = field(default_factory=list)
+    blank: list[bool] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AnalysedShot:
+    """A shot with its chosen keyframes (indices into the candidates) and aggregated concepts."""
+
+    shot: Shot
+    keyframes: tuple[int, ...]
+    members: tuple[int, ...]
+    concepts: np.ndarray
+
+
+@dataclass(frozen=True)
+class VideoAnalysis:
+    """Everything the analysis of one video produced.
+
+    Attributes:
+        shots: Analysed shots in time order.
+        candidate_times: ``float64[K]`` times of the encoded candidate frames.
+        descriptors: ``float32[K, D]`` their raw descriptors.
+        thumbnails: Their JPEG thumbnails.
+        blank: ``bool[K]`` which are uniform.
+        transitions: The detected transitions (frame indices of the analysed frames).
+        frame_times: ``float64[N]`` times of the analysed frames.
+        problem: Why decoding stopped early (the shots read so far are kept), or ``None``.
+    """
+
+    shots: tuple[AnalysedShot, ...]
+    candidate_times: np.ndarray
+    descriptors: np.ndarray
+    thumbnails: tuple[bytes, ...]
+    blank: np.ndarray
+    transitions: tuple[Transition, ...]
+    frame_times: np.ndarray
+    problem: str | None
+
+
+class _ChunkedDetector:
+    """Runs a detector over overlapping windows of small frames, keeping only ``chunk + 2 * context`` frames."""
+
+    def __init__(self, detector: ShotDetector, chunk: int, context: int) -> None:
+        self.detector, self.chunk, self.context = detector, chunk, context
+        self.frames: list[np.ndarray] = []
+        self.times: list[float] = []
+        self.base = 0
+        self.owned_from = 0
+        self.found: list[Transition] = []
+
+    def push(self, small: np.ndarray, time_s: float) -> None:
+        self.frames.append(small)
+        self.times.append(time_s)
+        if len(self.frames) >= self.chunk + 2 * self.context:
+            self._detect(final=False)
+            keep = 2 * self.context
+            self.base += len(self.frames) - keep
+            del self.frames[:-keep], self.times[:-keep]
+
+    def finish(self) -> list[Transition]:
+        if len(self.frames) > 1:
+            self._detect(final=True)
+        return self.found
+
+    def _detect(self, final: bool) -> None:
+        owned_to = self.base + len(self.frames) - (0 if final else self.context)
+        local = self.detector.detect(np.stack(self.frames), np.asarray(self.times))
+        for t in local:
+            centre = self.base + 0.5 * (t.start + t.end)
+            if self.owned_from <= centre < owned_to:
+                self.found.append(Transition(t.start + self.base, t.end + self.base, t.kind))
+        self.owned_from = owned_to
+
+
+def analyse_video(
+    path: str,
+    encoder: EncoderSource,
+    options: VideoIndexOptions = VideoIndexOptions(),
+    limits: VideoLimits = VideoLimits(),
+    detector: ShotDetector | None = None,
+) -> VideoAnalysis:
+    """Decode ``path`` once and return its shots, keyframes and encodings.
+
+    Args:
+        path: The video file.
+        encoder: Returns the encoder (``preprocess``, ``encode_batch``, ``input_side``); called after the first
+            frame decoded, so a broken file never loads the model.
+        options: Analysis settings.
+        limits: Decoding limits.
+        detector: A detector to use instead of ``options.detector``.
+
+    Raises:
+        MediaError: the file cannot be decoded at all (partial decodes return with ``problem`` set).
+    """
+    chunked = _ChunkedDetector(detector or make_detector(options.detector), options.chunk_frames, options.context)
+    candidates = _Candidates()
+    pending: list[tuple[float, np.ndarray]] = []
+    times: list[float] = []
+    decode = DecodeOptions(analysis_fps=options.analysis_fps, image_fps=options.image_fps)
+    model = None
+    with VideoReader(path, decode, limits) as reader:
+        for frame in reader.frames():
+            if model is None:
+                model = encoder()
+                decode = DecodeOptions(analysis_fps=options.analysis_fps, image_fps=options.image_fps,
+                                       image_side=int(getattr(model, "input_side", 224)))  # fmt: skip
+                reader.options = decode  # later images at the encoder's own input size
+            chunked.push(frame.small, frame.time_s)
+            times.append(frame.time_s)
+            if frame.image is not None:
+                pending.append((frame.time_s, frame.image))
+            if len(pending) >= options.batch_size:
+                _encode(model, pending, candidates, options)
+        if pending:
+            _encode(model, pending, candidates, options)
+        problem = reader.problem
+        end_s = max(reader.last_time_s + 1.0 / reader.info.fps, times[-1] if times else 0.0)
+    return _assemble(chunked.finish(), np.asarray(times), end_s, candidates, options, problem)
+
+
+def _encode(model: object, pending: list[tuple[float, np.ndarray]], out: _Candidates,
+            options: VideoIndexOptions) -> None:  # fmt: skip
+    images = [Image.fromarray(image) for _, image in pending]
+    batch = np.stack([model.preprocess(image) for image in images])  # type: ignore[attr-defined]
+    encoded = model.encode_batch(batch)  # type: ignore[attr-defined]
+    for row, ((time_s, image), pil) in enumerate(zip(pending, images, strict=True)):
+        out.times.append(time_s)
+        out.descriptors.append(np.asarray(encoded.descriptors[row], np.float16))
+        out.concepts.append(np.asarray(encoded.concepts[row], np.float16))
+        out.blank.append(is_uniform(image))
+        out.thumbnails.append(_jpeg(pil, options.thumbnail_side))
+    pending.clear()
+
+
+def _jpeg(image: Image.Image, side: int) -> bytes:
+    thumb = image.copy()
+    thumb.thumbnail((side, side))
+    buffer = io.BytesIO()
+    thumb.save(buffer, "JPEG", quality=80)
+    return buffer.getvalue()
+
+
+def _assemble(transitions: list[Transition], times: np.ndarray, end_s: float, cand: _Candidates,
+              options: VideoIndexOptions, problem: str | None) -> VideoAnalysis:  # fmt: skip
+    cand_times = np.asarray(cand.times, np.float64)
+    descriptors = np.stack(cand.descriptors).astype(np.float32) if cand.descriptors else np.zeros((0, 0), np.float32)
+    concepts = np.stack(cand.concepts).astype(np.float32) if cand.concepts else np.zeros((0, 0), np.float32)
+    blank = np.asarray(cand.blank, bool)
+    shots = []
+    for shot in shots_from_transitions(transitions, times, min_shot_s=options.min_shot_s,
+                                       max_shot_s=options.max_shot_s, end_s=end_s):  # fmt: skip
+        members = np.flatnonzero((cand_times >= shot.start_s) & (cand_times < shot.end_s))
+        if len(members) == 0 and len(cand_times):  # a shot shorter than the candidate period
+            members = np.array([int(np.argmin(np.abs(cand_times - 0.5 * (shot.start_s + shot.end_s))))])
+        if len(members) == 0:
+            continue
+        usable = members[~blank[members]] if (~blank[members]).any() else members
+        count = min(options.max_keyframes, 1 + int((shot.end_s - shot.start_s) // options.keyframe_every_s))
+        picked = select_keyframes(descriptors[usable], cand_times[usable], count, options.strategy)
+        keyframes = tuple(int(usable[i]) for i in picked)
+        shots.append(AnalysedShot(shot, keyframes, tuple(int(m) for m in members),
+                                  concepts[list(keyframes)].max(axis=0)))  # fmt: skip
+    return VideoAnalysis(tuple(shots), cand_times, descriptors, tuple(cand.thumbnails), blank,
+                         tuple(transitions), times, problem)  # fmt: skip
+
+
+def to_segments(analysis: VideoAnalysis) -> list[SegmentEncoding]:
+    """Catalog rows: one per keyframe; the shot's sampled frames hang off its first row."""
+    rows = []
+    for shot in analysis.shots:
+        for rank, key in enumerate(shot.keyframes):
+            members = list(shot.members) if rank == 0 else []
+            extras = SegmentExtras(
+                frame_times=analysis.candidate_times[members],
+                frames=analysis.descriptors[members],
+                thumbnail=analysis.thumbnails[key],
+                blank=bool(analysis.blank[key]),
+            )
+            rows.append(SegmentEncoding(
+                descriptor=analysis.descriptors[key], concepts=shot.concepts, start_s=shot.shot.start_s,
+                end_s=shot.shot.end_s, keyframe_s=float(analysis.candidate_times[key]), extras=extras,
+            ))  # fmt: skip
+    return rows
+
+
+@dataclass(frozen=True)
+class VideoHandler:
+    """The pipeline's handler for videos (:class:`mmir.pipeline_types.MediaHandler`)."""
+
+    options: VideoIndexOptions = field(default_factory=VideoIndexOptions)
+    limits: VideoLimits = field(default_factory=VideoLimits)
+    kinds: frozenset[MediaKind] = frozenset({MediaKind.VIDEO})
+
+    def analyse(self, path: str, data: bytes | None, encoder: EncoderSource,
+                limits: ImageLimits) -> Sequence[SegmentEncoding]:  # fmt: skip
+        """Shots of ``path`` as catalog rows; a partial decode is logged (one line) and its shots kept."""
+        analysis = analyse_video(path, encoder, self.options, self.limits)
+        if analysis.problem:
+            log.warning("%s: %s; kept %d shots", path, analysis.problem, len(analysis.shots))
+        return to_segments(analysis)
