@@ -29,6 +29,7 @@ from mmir.types import Hit, MediaRef
 
 if TYPE_CHECKING:
     import numpy as np
+    from PIL import Image
 
     from mmir.learn.concept_heads import ConceptHeads
     from mmir.learn.labels_csv import LabelledPath
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from mmir.learn.weak_labels import WeakExample, WeakTraining
     from mmir.models.encoder import Encoder
     from mmir.search.feedback import FeedbackMethod, FeedbackRanker
+    from mmir.search.spatial import SpatialConfig
 
 DEFAULT_COLLECTION = Path(".mmir")
 DEFAULT_MODEL = "efficientnet-lite0"
@@ -257,14 +259,27 @@ class Collection:
                 )
             return other.store.catalog.all_descriptors()[1]
 
-    def near_duplicates(self, threshold: float = 0.9) -> list[list[MediaRef]]:
-        """Groups of near-identical files (cosine similarity of index vectors ≥ ``threshold``)."""
-        from mmir.search.duplicates import near_duplicate_groups
+    def near_duplicates(
+        self, threshold: float = 0.9, spatial: SpatialConfig | None = None, loose: float = 0.5
+    ) -> list[list[MediaRef]]:
+        """Groups of near-identical files (cosine similarity of index vectors ≥ ``threshold``).
+
+        With ``spatial``, pairs from cosine ``loose`` up are also linked when local features verify them
+        geometrically (crops, rescales), at the cost of decoding those files (:mod:`mmir.search.spatial`).
+        """
+        from mmir.search.duplicates import groups_from_pairs, near_duplicate_groups
 
         ids, descriptors = self.store.catalog.all_descriptors()
         if not len(ids):
             return []
-        groups = near_duplicate_groups(ids, self.store.project(descriptors), threshold)
+        if spatial is None:
+            groups = near_duplicate_groups(ids, self.store.project(descriptors), threshold)
+        else:
+            from mmir.search.spatial import verified_pairs
+
+            load = self._segment_image_loader(ids, spatial.max_side)
+            pairs = verified_pairs(self.store.project(descriptors), load, threshold, loose, spatial)
+            groups = groups_from_pairs(ids, *pairs)
         rows = self.store.catalog.hits_rows([sid for group in groups for sid in group])
         result = []
         for group in groups:
@@ -272,6 +287,20 @@ class Collection:
             if len(media) > 1:
                 result.append(sorted(media.values(), key=lambda ref: ref.path))
         return result
+
+    def _segment_image_loader(self, ids: np.ndarray, max_side: int) -> Callable[[int], Image.Image | None]:
+        """Row ``i`` → the decoded image of segment ``ids[i]``'s file (``None`` if it cannot be read now)."""
+        from mmir.media import MediaError, load_image
+
+        rows = self.store.catalog.hits_rows([int(i) for i in ids])
+
+        def load(row: int) -> Image.Image | None:
+            try:
+                return load_image(rows[int(ids[row])][0].path, min_side=max_side)
+            except (MediaError, KeyError):
+                return None
+
+        return load
 
     def retrieval_run(self, queries: dict[str, Path], depth: int = 1000) -> dict[str, list[tuple[str, float]]]:
         """Query by example for each ``query id → image file``; the run ranks indexed files by path."""
@@ -374,9 +403,22 @@ class Collection:
         """Keyword search through concepts."""
         return self.engine.search(TextQuery(text, mode), k)
 
-    def search_image(self, path: str | os.PathLike[str], k: int = 10) -> list[Hit]:
-        """Query by example with an image file (indexed or not)."""
-        return self.engine.search(ExampleQuery(read_file(path), os.fspath(path)), k)
+    def search_image(
+        self, path: str | os.PathLike[str], k: int = 10, spatial: SpatialConfig | None = None
+    ) -> list[Hit]:
+        """Query by example with an image file (indexed or not).
+
+        With ``spatial``, the top ``spatial.top`` hits are re-ranked by local-feature matching with a geometric
+        check (finds the originals of crops and heavy rescales; see :mod:`mmir.search.spatial`).
+        """
+        data = read_file(path)
+        if spatial is None:
+            return self.engine.search(ExampleQuery(data, os.fspath(path)), k)
+        from mmir.media import decode_image
+        from mmir.search.spatial import rerank_hits
+
+        hits = self.engine.search(ExampleQuery(data, os.fspath(path)), max(k, spatial.top))
+        return rerank_hits(decode_image(data, os.fspath(path), min_side=spatial.max_side), hits, spatial)[:k]
 
     def search_image_bytes(self, data: bytes, name: str, k: int = 10) -> list[Hit]:
         """Query by example with an uploaded image's bytes."""

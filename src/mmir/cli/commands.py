@@ -219,10 +219,18 @@ def duplicates(
         float, typer.Option(min=-1.0, max=1.0, help="Cosine similarity from which files are near-duplicates.")
     ] = 0.9,
     as_json: JsonOpt = False,
+    spatial: Annotated[
+        bool, typer.Option(help="Also link pairs whose local features match geometrically (crops; decodes files).")
+    ] = False,
+    loose: Annotated[
+        float, typer.Option(min=-1.0, max=1.0, help="With --spatial: cosine similarity from which pairs are verified.")
+    ] = 0.5,
 ) -> None:
     """Groups of near-duplicate files in the collection."""
+    from mmir.search.spatial import SpatialConfig
+
     with _open(collection) as coll:
-        groups = coll.near_duplicates(threshold)
+        groups = coll.near_duplicates(threshold, SpatialConfig() if spatial else None, loose)
     if as_json:
         typer.echo(json.dumps([[display_path(ref.path) for ref in group] for group in groups], indent=1))
         return

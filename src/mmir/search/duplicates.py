@@ -85,6 +85,14 @@ def near_duplicate_groups(ids: np.ndarray, vectors: np.ndarray, threshold: float
     if not -1.0 <= threshold <= 1.0:
         raise MmirError(f"the near-duplicate threshold is a cosine similarity in [-1, 1], got {threshold}")
     first, second, _ = similar_pairs(vectors, threshold)
+    return groups_from_pairs(ids, first, second)
+
+
+def groups_from_pairs(ids: np.ndarray, first: np.ndarray, second: np.ndarray) -> list[list[int]]:
+    """Connected components of linked row pairs ``(first[m], second[m])``, as sorted lists of ``ids``.
+
+    Groups of two or more ids, ordered by size (largest first), then by their smallest id.
+    """
     sets = _UnionFind(len(ids))
     for a, b in zip(first.tolist(), second.tolist(), strict=True):
         sets.union(a, b)

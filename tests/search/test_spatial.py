@@ -1,0 +1,91 @@
+"""Spatial verification: ORB matches + RANSAC similarity re-rank crops of real photos to their original."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+from tests.conftest import SAMPLE_PHOTOS, skimage_data_dir
+
+from mmir.search.spatial import SpatialConfig, count_inliers, extract_local, rerank, verified_pairs
+
+pytest.importorskip("cv2")
+
+
+@pytest.fixture(scope="module")
+def photos() -> dict[str, Image.Image]:
+    return {name: Image.open(skimage_data_dir() / name).convert("RGB") for name in SAMPLE_PHOTOS}
+
+
+def crop60(image: Image.Image) -> Image.Image:
+    """The centre-right 60 % (by side) of ``image``, shrunk to 70 %."""
+    w, h = image.size
+    box = (int(w * 0.3), int(h * 0.2), int(w * 0.9), int(h * 0.8))
+    part = image.crop(box)
+    return part.resize((int(part.width * 0.7), int(part.height * 0.7)))
+
+
+def test_a_crop_matches_its_original_and_not_other_photos(photos: dict[str, Image.Image]) -> None:
+    query = extract_local(crop60(photos["astronaut.png"]))
+    inliers = {name: count_inliers(query, extract_local(image)) for name, image in photos.items()}
+    assert inliers["astronaut.png"] >= 50
+    assert max(v for k, v in inliers.items() if k != "astronaut.png") < SpatialConfig().min_inliers
+
+
+def test_rerank_moves_the_original_of_a_60_percent_crop_to_the_top(photos: dict[str, Image.Image]) -> None:
+    for name in ("astronaut.png", "coffee.png", "motorcycle_left.png"):
+        # The global ranking put the original last: re-ranking must bring it first.
+        order = [n for n in SAMPLE_PHOTOS if n != name] + [name]
+        ranked = rerank(crop60(photos[name]), order, lambda n: photos[n])
+        assert ranked[0][0] == name
+        assert ranked[0][1] >= SpatialConfig().min_inliers
+        assert [n for n, _ in ranked[1:]] == [n for n in order if n != name]  # the rest keep their order
+
+
+def test_unverified_candidates_keep_their_global_order(photos: dict[str, Image.Image]) -> None:
+    plain = Image.fromarray(np.full((120, 160, 3), 128, np.uint8))  # no keypoints at all
+    order = list(SAMPLE_PHOTOS)
+    assert [n for n, _ in rerank(plain, order, lambda n: photos[n])] == order
+    # A candidate that cannot be loaded keeps its place, unverified.
+    ranked = rerank(crop60(photos["horse.png"]), order, lambda n: None if n == "horse.png" else photos[n])
+    assert [n for n, _ in ranked] == order
+
+
+def test_mirror_option_finds_flipped_copies(photos: dict[str, Image.Image]) -> None:
+    flipped = ImageOps.mirror(crop60(photos["coffee.png"]))
+    order = [n for n in SAMPLE_PHOTOS if n != "coffee.png"] + ["coffee.png"]
+    assert rerank(flipped, order, lambda n: photos[n])[0][0] != "coffee.png"
+    assert rerank(flipped, order, lambda n: photos[n], SpatialConfig(mirror=True))[0][0] == "coffee.png"
+
+
+def test_only_top_candidates_are_verified(photos: dict[str, Image.Image]) -> None:
+    loaded: list[str] = []
+
+    def load(name: str) -> Image.Image:
+        loaded.append(name)
+        return photos[name]
+
+    rerank(crop60(photos["chelsea.png"]), list(SAMPLE_PHOTOS), load, SpatialConfig(top=2))
+    assert loaded == list(SAMPLE_PHOTOS[:2])
+
+
+def test_verified_pairs_links_a_crop_below_the_strict_threshold(photos: dict[str, Image.Image]) -> None:
+    images = [photos["astronaut.png"], crop60(photos["astronaut.png"]), photos["coffee.png"]]
+    vectors = np.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0]], np.float32)  # crop-original 0.8, crop-coffee 0.6
+    first, second = verified_pairs(vectors, lambda i: images[i], strict=0.9, loose=0.5)
+    assert list(zip(first.tolist(), second.tolist(), strict=True)) == [(0, 1)]
+
+
+def test_collection_query_by_a_crop_finds_its_original_first(tmp_path: Path, photo_dir: Path, reuse_lite0) -> None:
+    from mmir.api import Collection
+
+    query = tmp_path / "query.jpg"
+    crop60(Image.open(photo_dir / "motorcycle_left.png").convert("RGB")).save(query, quality=90)
+    with Collection.open(tmp_path / "coll", create=True) as coll:
+        coll.index([photo_dir])
+        hits = coll.search_image(query, k=3, spatial=SpatialConfig())
+        assert Path(hits[0].media.path).name == "motorcycle_left.png"
+        assert "matching local features" in hits[0].why[-1]
+        assert len(hits) == 3
