@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mmir.evaluate.classification import average_precision
+from mmir.evaluate.retrieval import average_precision_from_scores
 from mmir.learn.concept_heads import HeadKind, train_concept_heads
 
 DEFAULT_COCO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "coco-mini"
@@ -72,9 +72,9 @@ def encode(paths: list[Path], batch: int = 16) -> tuple[np.ndarray, np.ndarray, 
     """
     from PIL import Image
 
-    from mmir.models import get_encoder
+    from mmir.models import load_encoder
 
-    encoder = get_encoder("efficientnet-lite0")
+    encoder = load_encoder("efficientnet-lite0")
     key = hashlib.sha1("\n".join([encoder.fingerprint, *map(str, paths)]).encode()).hexdigest()[:16]
     cache = Path(tempfile.gettempdir()) / "mmir-bench-cache" / f"coco-mini-{key}.npz"
     if cache.is_file():
@@ -103,7 +103,7 @@ def zero_shot(word: str, probs: np.ndarray, names: tuple[str, ...]) -> np.ndarra
 
 def random_ap(relevant: np.ndarray, rng: np.random.Generator, draws: int = 200) -> float:
     """Expected AP of a random ranking."""
-    return float(np.mean([average_precision(rng.random(len(relevant)), relevant) for _ in range(draws)]))
+    return float(np.mean([average_precision_from_scores(rng.random(len(relevant)), relevant) for _ in range(draws)]))
 
 
 def main() -> None:
@@ -167,9 +167,9 @@ def _report(
     for k, concept in enumerate(head_names):
         relevant = np.array([concept in s for s in labels])
         n_train, n_held = int((relevant & train).sum()), int((relevant & held).sum())
-        ap = average_precision(held_probs[:, k], relevant[held])
+        ap = average_precision_from_scores(held_probs[:, k], relevant[held])
         zs = zero_shot(concept, probs[held], imagenet_names)
-        zs_ap = average_precision(zs, relevant[held]) if zs is not None else float("nan")
+        zs_ap = average_precision_from_scores(zs, relevant[held]) if zs is not None else float("nan")
         rand = random_ap(relevant[held], rng)
         rows.append((ap, zs_ap, rand))
         zs_text = f"{100 * zs_ap:12.1f}%" if not np.isnan(zs_ap) else f"{'(unmapped)':>13}"
