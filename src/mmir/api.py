@@ -28,6 +28,7 @@ from mmir.search.queries import ExampleQuery, ItemQuery, TextQuery
 from mmir.types import Hit, MediaRef
 
 if TYPE_CHECKING:
+    from mmir.search.temporal import TemporalHit
     import numpy as np
     from PIL import Image
 
@@ -212,7 +213,10 @@ class Collection:
         if self._engine is None:
             heads = self.user_concepts()
             names = self.manifest.concept_names + tuple(f"user:{name}" for name in (heads.names if heads else ()))
-            vocabulary = ConceptVocabulary(names, cache_dir=self.directory / "cache")
+
+            def vocabulary() -> ConceptVocabulary:
+                return ConceptVocabulary(names, cache_dir=self.directory / "cache")
+
             extra = (lambda _ids, descriptors: heads.predict_proba(descriptors)) if heads else None
             self._engine = SearchEngine(self.store, vocabulary, lambda: self.encoder, extra_concepts=extra)
         return self._engine
@@ -419,6 +423,18 @@ class Collection:
 
         hits = self.engine.search(ExampleQuery(data, os.fspath(path)), max(k, spatial.top))
         return rerank_hits(decode_image(data, os.fspath(path), min_side=spatial.max_side), hits, spatial)[:k]
+
+    def search_then(
+        self, first: TextQuery | ExampleQuery, second: TextQuery | ExampleQuery, within_s: float = 30.0, k: int = 10
+    ) -> list[TemporalHit]:
+        """Temporal query: a shot matching ``first`` followed by one matching ``second`` within ``within_s``."""
+        from mmir.search import temporal
+
+        shortlist = max(200, 50 * k)
+        scored_a = temporal.candidates(*self.engine.segment_scores(first, shortlist), shortlist)
+        scored_b = temporal.candidates(*self.engine.segment_scores(second, shortlist), shortlist)
+        rows = self.store.catalog.hits_rows(sorted(set(scored_a) | set(scored_b)))
+        return temporal.then_within(scored_a, scored_b, rows, within_s, k)
 
     def search_image_bytes(self, data: bytes, name: str, k: int = 10) -> list[Hit]:
         """Query by example with an uploaded image's bytes."""

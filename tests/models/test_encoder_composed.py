@@ -55,7 +55,8 @@ def test_export_is_cached_per_fingerprint_and_reopens_without_torch(lite0, tmp_p
         "out = e.encode_batch(np.zeros((1, 3, 224, 224), np.float32)); "
         "print(e.backend, out.descriptors.shape, 'torch' in sys.modules)"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ), check=True)
+    env = dict(os.environ)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert result.stdout.split() == ["onnx", "(1,", "1280)", "False"]
 
 
@@ -151,7 +152,8 @@ def test_a_version_0_1_collection_opens_and_searches(tmp_path: Path, photo_dir: 
     db.execute("PRAGMA user_version=1")
     stat = chelsea.stat()
     db.execute(
-        "INSERT INTO media(id, path, display, kind, size, mtime, sha1, indexed_at) VALUES(1, ?, ?, 'image', ?, ?, 'x', 0)",
+        "INSERT INTO media(id, path, display, kind, size, mtime, sha1, indexed_at) "
+        "VALUES(1, ?, ?, 'image', ?, ?, 'x', 0)",
         (str(chelsea).encode(), str(chelsea), stat.st_size, stat.st_mtime),
     )
     db.execute(

@@ -43,7 +43,11 @@ class Encoder(Protocol):
     fingerprint: str
     input_side: int
     batch_size: int
-    backend: str
+
+    @property
+    def backend(self) -> str:
+        """The runtime that executes the network (``torch``, ``onnx`` …)."""
+        ...
 
     def preprocess(self, image: Image.Image) -> np.ndarray:
         """An RGB PIL image (any size) -> ``float32[3, S, S]`` network input."""
@@ -122,7 +126,8 @@ class ComposedEncoder:
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         if len(batch) == 0:
             return self._empty()
-        parts = [self.runner.run(batch[start : start + self.batch_size]) for start in range(0, len(batch), self.batch_size)]
+        size = self.batch_size
+        parts = [self.runner.run(batch[start : start + size]) for start in range(0, len(batch), size)]
         descriptors = np.concatenate([part[0] for part in parts]).astype(np.float32, copy=False)
         concepts = np.concatenate([part[1] for part in parts]).astype(np.float32, copy=False)
         return Encoded(descriptors, concepts)

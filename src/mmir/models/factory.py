@@ -96,7 +96,9 @@ def build_network(spec: EncoderSpec) -> tuple[Backbone, EncoderNet]:
 
         head = ProjectionHead.load(Path(spec.head.file))
         if head.in_dim != backbone.dim:
-            raise ModelError(f"{spec.head.file}: head expects {head.in_dim}-d input but {spec.backbone} gives {backbone.dim}-d")
+            raise ModelError(
+                f"{spec.head.file}: head expects {head.in_dim}-d input but {spec.backbone} gives {backbone.dim}-d"
+            )
         return backbone, EncoderNet(backbone, spec, projection=head)
     if backbone.split_tail is None:
         raise ModelError(f"{spec.head.file}: fine-tuned tails exist only for the bundled EfficientNet-Lite models")
@@ -107,7 +109,8 @@ def build_network(spec: EncoderSpec) -> tuple[Backbone, EncoderNet]:
     try:
         tail.load_state_dict(state)
     except RuntimeError as exc:
-        raise ModelError(f"{spec.head.file}: weights do not fit {spec.backbone} split at block {start} ({exc})") from exc
+        problem = f"weights do not fit {spec.backbone} split at block {start} ({exc})"
+        raise ModelError(f"{spec.head.file}: {problem}") from exc
     return backbone, EncoderNet(backbone, spec, tail=(trunk, rest, tail.eval()))
 
 

@@ -54,7 +54,8 @@ def save_model_dir(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     modules = [_module(0, "backbone", "0_Backbone", {"backbone": spec.backbone, "weights": spec.weights}, out)]
-    modules.append(_module(1, "pooling", "1_Pooling", {"pooling": spec.pooling.value, "scales": list(spec.scales)}, out))
+    pooling = {"pooling": spec.pooling.value, "scales": list(spec.scales)}
+    modules.append(_module(1, "pooling", "1_Pooling", pooling, out))
     dim = 0
     if spec.head is not None:
         folder = _HEAD_FOLDERS[spec.head.kind]
@@ -64,7 +65,8 @@ def save_model_dir(
             head_module.save(weights)
         else:
             _copy(Path(spec.head.file), weights)
-        config = {**(head_module.config() if hasattr(head_module, "config") else {}), "dim": spec.head.dim}
+        config = {**(head_module.config() if head_module is not None and hasattr(head_module, "config") else {})}
+        config["dim"] = spec.head.dim
         config["sha256"] = file_sha256(weights)
         modules.append(_module(2, "head", folder, config, out, kind=spec.head.kind.value))
         dim = spec.head.dim
@@ -170,7 +172,8 @@ def write_projection_dir(
     """Save a projection head trained on ``base``'s descriptors (built with ``base_options``) as a model directory."""
     spec = spec_from_options(base, base_options)
     name = f"{base}+metric:{Path(out).name}"
-    return save_model_dir(out, spec.with_head(HeadSpec(HeadKind.PROJECTION, "", "", int(head.out_dim)), name), head, extra)
+    head_spec = HeadSpec(HeadKind.PROJECTION, "", "", int(head.out_dim))
+    return save_model_dir(out, spec.with_head(head_spec, name), head, extra)
 
 
 def write_tail_dir(out: Path, tail: Any, base: str, extra: dict[str, Any] | None = None) -> Path:

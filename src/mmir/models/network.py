@@ -43,7 +43,9 @@ class EncoderNet(nn.Module):
         self.features = backbone.features
         self.classifier = backbone.classifier
         self.projection = projection
-        self.trunk, self.rest, self.tail = tail if tail is not None else (None, None, None)
+        self.trunk: nn.Module | None = tail[0] if tail is not None else None
+        self.rest: nn.Module | None = tail[1] if tail is not None else None
+        self.tail: nn.Module | None = tail[2] if tail is not None else None
         self.eval()
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -89,7 +89,9 @@ class EncoderSpec:
         """JSON-ready form (see :meth:`from_dict`)."""
         head = None
         if self.head is not None:
-            head = {"kind": self.head.kind.value, "file": self.head.file, "sha256": self.head.sha256, "dim": self.head.dim}
+            head = {
+                "kind": self.head.kind.value, "file": self.head.file, "sha256": self.head.sha256, "dim": self.head.dim,
+            }  # fmt: skip
         return {
             "backbone": self.backbone, "weights": self.weights, "pooling": self.pooling.value,
             "scales": list(self.scales), "head": head, "name": self.name,
@@ -110,7 +112,8 @@ class EncoderSpec:
                     HeadKind(head_data["kind"]), str(head_data["file"]), str(head_data["sha256"]), int(head_data["dim"])
                 )
             return cls(
-                backbone=str(data["backbone"]), weights=data.get("weights"), pooling=Pooling(data.get("pooling", "gem")),
+                backbone=str(data["backbone"]), weights=data.get("weights"),
+                pooling=Pooling(data.get("pooling", "gem")),
                 scales=tuple(float(s) for s in data.get("scales", (1.0,))), head=head, name=str(data.get("name", "")),
             )  # fmt: skip
         except (KeyError, ValueError, TypeError) as exc:

@@ -50,12 +50,12 @@ class Preprocessing:
         size = (self.resize, new_long) if width <= height else (new_long, self.resize)
         method = PILImage.Resampling.BICUBIC if self.interpolation == "bicubic" else PILImage.Resampling.BILINEAR
         resized = rgb.resize(size, method) if size != rgb.size else rgb
-        top = int(round((resized.height - self.crop) / 2.0))
-        left = int(round((resized.width - self.crop) / 2.0))
+        top = round((resized.height - self.crop) / 2.0)
+        left = round((resized.width - self.crop) / 2.0)
         if top < 0 or left < 0:  # an image thinner than the crop (only with crop > resize): pad like torchvision
             return self(_pad_to(resized, self.crop))
-        array = np.asarray(resized, dtype=np.float32)[top : top + self.crop, left : left + self.crop]
-        array = (array / 255.0 - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
+        pixels = np.asarray(resized, dtype=np.float32)[top : top + self.crop, left : left + self.crop]
+        array = (pixels / 255.0 - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
         return np.ascontiguousarray(array.transpose(2, 0, 1), dtype=np.float32)
 
     def transform(self) -> Callable[..., Any]:

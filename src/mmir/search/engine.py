@@ -10,7 +10,6 @@ import numpy as np
 from mmir.errors import QueryError
 from mmir.media import decode_image, display_path
 from mmir.search.aggregate import best_per_media
-from mmir.search.concept_scoring import explain, score_concepts
 from mmir.search.queries import ExampleQuery, ItemQuery, Query, TextQuery
 from mmir.types import Hit
 
@@ -27,7 +26,8 @@ class SearchEngine:
 
     Args:
         store: The collection's catalog + vectors.
-        vocabulary: Maps query text to weighted concept columns.
+        vocabulary: Maps query text to weighted concept columns, or a function building it on first use
+            (loading the WordNet hierarchy costs ~1 s, which query by example should not pay).
         encoder: Returns the collection's encoder (built only for query-by-example).
         extra_concepts: Optional ``(ids int64[N], descriptors float32[N, D]) -> float32[N, U]`` scores of
             user concepts, appended after the encoder's concept columns.
@@ -36,15 +36,22 @@ class SearchEngine:
     def __init__(
         self,
         store: SegmentStore,
-        vocabulary: ConceptVocabulary,
+        vocabulary: ConceptVocabulary | Callable[[], ConceptVocabulary],
         encoder: Callable[[], Encoder],
         extra_concepts: ConceptSource | None = None,
     ) -> None:
         self.store = store
-        self.vocabulary = vocabulary
+        self._vocabulary = vocabulary
         self._encoder = encoder
         self._extra_concepts = extra_concepts
         self._concepts: tuple[int, np.ndarray, np.ndarray] | None = None
+
+    @property
+    def vocabulary(self) -> ConceptVocabulary:
+        """The concept vocabulary, built on first use."""
+        if callable(self._vocabulary):
+            self._vocabulary = self._vocabulary()
+        return self._vocabulary
 
     def search(self, query: Query, k: int = 10) -> list[Hit]:
         """The ``k`` best files for ``query``, best first (scores higher-is-better)."""
@@ -64,6 +71,23 @@ class SearchEngine:
             raise QueryError("k must be at least 1")
         return self._search_vector(np.asarray(descriptor, np.float32).reshape(1, -1), k, why=why)
 
+    def segment_scores(self, query: TextQuery | ExampleQuery, limit: int = 5000) -> tuple[np.ndarray, np.ndarray]:
+        """Per-segment scores for sub-queries of a temporal query: ``(ids int64[M], scores float32[M])``.
+
+        Text scores every segment through concepts; an example scores its ``limit`` nearest segments (the rest
+        count as 0). Scores are higher-is-better, as everywhere.
+        """
+        if isinstance(query, TextQuery):
+            mapping = self.map_query(query)
+            if not any(term.concepts for term in mapping.terms):
+                raise QueryError(f"no concept matches {query.text!r}; try other words (see `mmir concepts`)")
+            ids, probs = self.concept_matrix()
+            return ids, score_concepts(mapping, probs).astype(np.float32) if len(ids) else np.zeros(0, np.float32)
+        image = decode_image(query.data, query.name, min_side=self._encoder().input_side)
+        scores, ids = self.store.search(self._encoder().encode([image]).descriptors, limit)
+        keep = ids[0] >= 0
+        return ids[0][keep].astype(np.int64), scores[0][keep].astype(np.float32)
+
     def concept_matrix(self) -> tuple[np.ndarray, np.ndarray]:
         """``(segment ids int64[N], probabilities float32[N, C])``, cached per catalog generation."""
         generation = self.store.catalog.generation
@@ -80,21 +104,10 @@ class SearchEngine:
         return self.vocabulary.map_query(query.text, query.mode)
 
     def _search_text(self, query: TextQuery, k: int) -> list[Hit]:
-        mapping = self.map_query(query)
-        if not any(term.concepts for term in mapping.terms):
-            raise QueryError(f"no concept matches {query.text!r}; try other words (see `mmir concepts`)")
+        from mmir.search.text_fusion import search_text  # concepts fused with metadata text (FTS5)
+
         ids, probs = self.concept_matrix()
-        if not len(ids):
-            return []
-        scores = score_concepts(mapping, probs)
-        top = _top_k(scores, k)
-        rows = self.store.catalog.hits_rows(ids[top].tolist())
-        hits = [
-            Hit(*rows[int(ids[i])], score=float(scores[i]), why=explain(mapping, probs[i]))
-            for i in top
-            if scores[i] > 0 and int(ids[i]) in rows
-        ]
-        return best_per_media(hits, k)
+        return search_text(self.map_query(query), ids, probs, self.store.catalog, k)
 
     def _search_vector(self, descriptors: np.ndarray, k: int, why: str, exclude: int | None = None) -> list[Hit]:
         # Over-fetch: several segments may belong to one file, and the query item itself is dropped.
