@@ -1,97 +1,250 @@
-"""Indexing throughput: end-to-end images/s vs model-only images/s, measured in the same run.
+"""Indexing throughput: the afternoon loop, today's sequential torch path and the new overlapped default, in one run.
 
-End to end = scan + read + SHA-1 + JPEG decode (draft mode) + resize/crop + CNN + SQLite commit + FAISS,
-on real photos: the COCO photos in ../shared/data/coco-mini when present, else the scikit-image
-sample photos (repeated with small edits so that every file is distinct).
-Model only = the same encoder on already preprocessed batch tensors (the ceiling for the pipeline).
+All rows index the same real photos (the COCO photos in ../shared/data/coco-mini; beyond 239 files, copies
+of them with a few bytes appended after the JPEG end marker, so every file has its own SHA-1 but the same
+pixels). Each row runs in its own subprocess, which reports its images/s and its peak RSS.
 
-Usage: python benchmarks/index_throughput.py [--n 200] [--model efficientnet-lite0] [--batch-size 16]
+Rows, for each model:
+  afternoon loop        PIL full decode + bicubic resize/crop + eager torch EfficientNet-Lite, batch 32
+  mmir torch sequential IndexOptions(overlap=False, batch_size=16) on the torch backend: the old pipeline loop
+  mmir torch overlapped the new pipeline on the torch backend
+  mmir default          the new pipeline on backend auto (ONNX Runtime when installed)
+  model only <backend>  preprocessed arrays of the same photos through encode_batch (the ceiling)
+"mmir" rows time ``Collection.index`` with the model already loaded (scan + read + SHA-1 + decode +
+preprocess + encode + SQLite commit per file + vector index) and print the model load beside it.
+``--rss-files 1000,10000`` adds default-pipeline rows on bigger trees to check that peak RSS stays flat.
+
+Usage: python benchmarks/index_throughput.py [--n 478] [--models efficientnet-lite0,efficientnet-lite2]
+       [--rss-files 1000,10000] [--workers 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import resource
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
-
-import torch
-from PIL import Image, ImageOps
+from typing import Any
 
 COCO = Path(__file__).resolve().parents[2] / "shared" / "data" / "coco-mini"
+GOALS = {"vs torch sequential": 2.5, "vs ONNX model only": 0.70, "vs afternoon loop": 6.0, "RSS growth 1k→10k": 0.20}
 
 
-def collect_photos(target: Path, n: int) -> str:
-    target.mkdir(parents=True)
-    coco = sorted(COCO.rglob("*.jpg")) if COCO.exists() else []
-    if coco:
-        for i, src in enumerate(coco[:n]):
-            shutil.copy(src, target / f"{i:04d}.jpg")
-        return f"{min(n, len(coco))} COCO photos from ../shared/data/coco-mini"
-    import skimage
-
-    data = Path(skimage.__file__).parent / "data"
-    names = ["chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg", "motorcycle_left.png", "horse.png"]
-    sources = [Image.open(data / name).convert("RGB") for name in names]
+def make_tree(target: Path, n: int) -> str:
+    """``n`` photo files under ``target`` (the COCO photos, then byte-distinct copies of them)."""
+    sources = sorted(COCO.rglob("*.jpg"))
+    if not sources:
+        sys.exit(f"{COCO} not found: this benchmark needs the COCO photos of ../shared/data")
     for i in range(n):
-        image = sources[i % len(sources)]
-        edit = ImageOps.mirror(image) if (i // len(sources)) % 2 else image
-        edit.rotate((i // len(sources)) * 3).save(target / f"{i:04d}.jpg", quality=90)
-    return f"{n} edited scikit-image sample photos (../shared/data/coco-mini not found)"
+        folder = target / f"{i // 1000:03d}"  # a few thousand files per folder, like a photo library
+        folder.mkdir(parents=True, exist_ok=True)
+        data = sources[i % len(sources)].read_bytes()
+        tail = b"" if i < len(sources) else f"mmir-benchmark-copy-{i}".encode()
+        (folder / f"{i:05d}.jpg").write_bytes(data + tail)
+    return f"{n} files from {len(sources)} COCO photos ({min(n, len(sources))} originals)"
 
 
-def model_only(model: str, batch_size: int, n: int) -> float:
-    from mmir.models import get_encoder
-
-    encoder = get_encoder(model)
-    side = encoder.transform(Image.new("RGB", (640, 480))).shape[-1]
-    batch = torch.randn(batch_size, 3, side, side)
-    encoder.encode_tensor(batch)  # warm-up
-    started, done = time.perf_counter(), 0
-    while done < n:
-        encoder.encode_tensor(batch)
-        done += batch_size
-    return done / (time.perf_counter() - started)
+def _files(folder: Path) -> list[Path]:
+    return sorted(folder.rglob("*.jpg"))
 
 
-def end_to_end(folder: Path, collection: Path, model: str, batch_size: int) -> tuple[float, int, float]:
+# -- rows, each run in a fresh subprocess ----------------------------------------------------------------
+
+
+def row_afternoon(folder: Path, model: str, **_: Any) -> dict[str, Any]:
+    """The loop a user would write in an afternoon: full decode, bicubic resize, eager torch, batch 32."""
+    import torch
+    from PIL import Image
+    from torchvision import transforms
+
+    from mmir.models.efficientnet import WEIGHTS, load_efficientnet_lite
+
+    started = time.perf_counter()
+    net: Any = load_efficientnet_lite(model)
+    load_s = time.perf_counter() - started
+    prep = WEIGHTS[model].preprocessing
+    transform = transforms.Compose([
+        transforms.Resize(prep.resize, interpolation=transforms.InterpolationMode.BICUBIC),
+        transforms.CenterCrop(prep.crop),
+        transforms.ToTensor(),
+        transforms.Normalize(prep.mean, prep.std),
+    ])  # fmt: skip
+    files, kept = _files(folder), []
+    started = time.perf_counter()
+    for start in range(0, len(files), 32):
+        batch = torch.stack([transform(Image.open(p).convert("RGB")) for p in files[start : start + 32]])
+        with torch.inference_mode():
+            pooled = net.extract_features(batch).mean(dim=(-2, -1))
+            kept.append((torch.nn.functional.normalize(pooled, dim=-1), net._fc(pooled).softmax(-1)))
+    return {"images": len(files), "seconds": time.perf_counter() - started, "load_s": load_s}
+
+
+def row_mmir(folder: Path, model: str, backend: str, overlap: bool, workers: int, **_: Any) -> dict[str, Any]:
+    """``Collection.index`` with the model loaded first (its load time is reported apart)."""
     from mmir.api import Collection
+    from mmir.models import load_encoder
     from mmir.pipeline import IndexOptions
 
     started = time.perf_counter()
-    with Collection.open(collection, create=True, model=model) as coll:
-        report = coll.index([folder], IndexOptions(batch_size=batch_size, progress=False))
-    total = time.perf_counter() - started
-    rerun_started = time.perf_counter()
-    with Collection.open(collection) as coll:
-        rerun = coll.index([folder], IndexOptions(progress=False))
-    assert rerun.encoded == 0
-    return report.encoded / total, report.encoded, time.perf_counter() - rerun_started
+    encoder = load_encoder(model, backend=backend)
+    load_s = time.perf_counter() - started
+    options = IndexOptions(progress=False, overlap=overlap, workers=workers, batch_size=None if overlap else 16)
+    with tempfile.TemporaryDirectory() as tmp:
+        with Collection.open(Path(tmp) / "coll", create=True, encoder=encoder, backend=backend) as coll:
+            started = time.perf_counter()
+            report = coll.index([folder], options)
+            seconds = time.perf_counter() - started
+        assert not report.problems, report.problems[:3]
+        with Collection.open(Path(tmp) / "coll", backend=backend) as coll:
+            rerun_started = time.perf_counter()
+            rerun = coll.index([folder], IndexOptions(progress=False))
+            rerun_s = time.perf_counter() - rerun_started
+    return {
+        "images": report.encoded, "seconds": seconds, "load_s": load_s, "backend": encoder.backend,
+        "batch": encoder.batch_size if overlap else 16, "rerun_s": rerun_s, "rerun_encoded": rerun.encoded,
+    }  # fmt: skip
+
+
+def row_model_only(folder: Path, model: str, backend: str, **_: Any) -> dict[str, Any]:
+    """Preprocessed arrays of the photos through ``encode_batch`` (no decode, no storage)."""
+    import numpy as np
+
+    from mmir.media import load_image
+    from mmir.models import load_encoder
+
+    started = time.perf_counter()
+    encoder = load_encoder(model, backend=backend)
+    load_s = time.perf_counter() - started
+    files = _files(folder)
+    arrays = np.stack([encoder.preprocess(load_image(p, min_side=encoder.input_side)) for p in files[:64]])
+    encoder.encode_batch(arrays[: encoder.batch_size])  # warm-up
+    started, done = time.perf_counter(), 0
+    while done < max(64, len(files) // 2):
+        start = done % len(arrays)
+        chunk = arrays[start : start + encoder.batch_size]
+        encoder.encode_batch(chunk)
+        done += len(chunk)
+    return {"images": done, "seconds": time.perf_counter() - started, "load_s": load_s, "backend": encoder.backend}
+
+
+ROWS = {"afternoon": row_afternoon, "mmir": row_mmir, "model-only": row_model_only}
+
+
+def child(spec: dict[str, Any]) -> None:
+    result = ROWS[spec.pop("row")](Path(spec.pop("folder")), **spec)
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("RESULT " + json.dumps(result))
+
+
+def run_row(label: str, **spec: Any) -> dict[str, Any]:
+    """Run one row in a fresh interpreter (so its peak RSS is its own)."""
+    spec["folder"] = str(spec["folder"])
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", json.dumps(spec)], capture_output=True, text=True, check=False
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    if done.returncode or not lines:
+        sys.exit(f"row {label!r} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(lines[-1][len("RESULT ") :])
+    result["label"] = label
+    result["ips"] = result["images"] / result["seconds"]
+    print(
+        f"  {label:<34}{result['ips']:>9.1f} img/s  {result['images']:>6} img  load {result['load_s']:5.1f} s"
+        f"  peak RSS {result['peak_rss_mb']:7.0f} MB  {result.get('backend', 'torch')}",
+        flush=True,
+    )
+    return result
+
+
+# -- the run ----------------------------------------------------------------------------------------------
+
+
+def measure_model(folder: Path, model: str, workers: int) -> dict[str, dict[str, Any]]:
+    rows = {
+        "model only torch": run_row("model only torch", row="model-only", folder=folder, model=model, backend="torch"),
+        "model only default": run_row(
+            "model only default", row="model-only", folder=folder, model=model, backend="auto"
+        ),
+        "afternoon loop": run_row(
+            "afternoon loop (eager torch, batch 32)", row="afternoon", folder=folder, model=model
+        ),
+    }
+    common = {"row": "mmir", "folder": folder, "model": model, "workers": workers}
+    rows["torch sequential"] = run_row("mmir torch sequential", backend="torch", overlap=False, **common)
+    rows["torch overlapped"] = run_row("mmir torch overlapped", backend="torch", overlap=True, **common)
+    rows["default"] = run_row("mmir default (auto, overlapped)", backend="auto", overlap=True, **common)
+    # Model-only again after the pipeline rows: on a busy machine the spread shows how noisy the ceiling is.
+    rows["model only default (after)"] = run_row(
+        "model only default (again)", row="model-only", folder=folder, model=model, backend="auto"
+    )
+    return rows
+
+
+def print_ratios(model: str, rows: dict[str, dict[str, Any]]) -> None:
+    new = rows["default"]["ips"]
+    ceiling = max(rows["model only default"]["ips"], rows["model only default (after)"]["ips"])
+    ratios = {
+        "vs torch sequential": new / rows["torch sequential"]["ips"],
+        "vs ONNX model only": new / ceiling,
+        "vs afternoon loop": new / rows["afternoon loop"]["ips"],
+    }
+    print(f"  ratios for {model} (mmir default = {new:.1f} img/s):")
+    for name, value in ratios.items():
+        verdict = "met" if value >= GOALS[name] else "NOT met"
+        print(f"    {name:<24}{value:6.2f}x   goal >= {GOALS[name]:.2f}x: {verdict}")
+    seq, over = rows["torch sequential"]["ips"], rows["torch overlapped"]["ips"]
+    print(f"    overlap alone (torch overlapped / torch sequential): {over / seq:.2f}x")
+    rerun = rows["default"]
+    print(f"    re-run of the unchanged folder: {rerun['rerun_s']:.2f} s, {rerun['rerun_encoded']} encoded")
+
+
+def rss_rows(root: Path, sizes: list[int], workers: int) -> None:
+    results = []
+    for n in sizes:
+        folder = root / f"tree-{n}"
+        make_tree(folder, n)
+        label = f"mmir default, {n} files"
+        results.append(run_row(label, row="mmir", folder=folder, model="efficientnet-lite0", backend="auto",
+                               overlap=True, workers=workers))  # fmt: skip
+        shutil.rmtree(folder)
+    low, high = results[0]["peak_rss_mb"], results[-1]["peak_rss_mb"]
+    growth = high / low - 1
+    vectors_mb = (sizes[-1] - sizes[0]) * 1280 * 4 / 2**20
+    verdict = "met" if growth <= GOALS["RSS growth 1k→10k"] else "NOT met"
+    print(f"  peak RSS {sizes[0]} → {sizes[-1]} files: {low:.0f} → {high:.0f} MB ({growth:+.0%}; goal within 20 %: "
+          f"{verdict}); of which the extra vectors held by the flat index: {vectors_mb:.0f} MB")  # fmt: skip
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=200)
-    parser.add_argument("--model", default="efficientnet-lite0")
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--n", type=int, default=478, help="files for the per-model rows (478 = 2 x 239 COCO)")
+    parser.add_argument("--models", default="efficientnet-lite0,efficientnet-lite2")
+    parser.add_argument("--rss-files", default="", help="e.g. 1000,10000: default-pipeline rows on bigger trees")
+    parser.add_argument("--workers", type=int, default=2, help="decode threads of the overlapped rows")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        child(json.loads(args.child))
+        return
+    load = os.getloadavg()
+    print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1/5/15 min)")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "photos"
-        what = collect_photos(folder, args.n)
-        print(f"data: {what}; model {args.model}; batch {args.batch_size}; torch threads {torch.get_num_threads()}")
-        # Model-only is measured before and after the indexing run, so a busy machine shows as a spread.
-        before = model_only(args.model, args.batch_size, max(64, args.n // 2))
-        e2e, encoded, rerun_s = end_to_end(folder, Path(tmp) / "coll", args.model, args.batch_size)
-        after = model_only(args.model, args.batch_size, max(64, args.n // 2))
-        ceiling = max(before, after)
-    print(f"{'measure':<40}{'images/s':>10}")
-    print(f"{'model only (preprocessed tensors)':<40}{ceiling:>10.1f}   (before {before:.1f}, after {after:.1f})")
-    print(f"{'end to end (index, includes model load)':<40}{e2e:>10.1f}")
-    print(
-        f"end to end / model only = {e2e / ceiling:.0%}; {encoded} images encoded; "
-        f"re-run on the unchanged folder: {rerun_s:.2f} s, 0 encoded"
-    )
+        print(f"data: {make_tree(folder, args.n)}; decode workers {args.workers}")
+        for model in args.models.split(","):
+            print(f"{model}:")
+            print_ratios(model, measure_model(folder, model, args.workers))
+        if args.rss_files:
+            print("memory:")
+            rss_rows(Path(tmp), [int(n) for n in args.rss_files.split(",")], args.workers)
+    load = os.getloadavg()
+    print(f"load average at the end: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}")
 
 
 if __name__ == "__main__":

@@ -281,7 +281,7 @@ def test_without_a_handler_other_kinds_are_reported_not_indexed(
     folder = tmp_path / "media"
     folder.mkdir()
     (folder / "clip.mp4").write_bytes(b"fake video")
-    report = _index(_store(tmp_path / "m"), folder, FakeEncoder())
+    report = _index(_store(tmp_path / "m"), folder, FakeEncoder(), handlers=())
     assert [p.reason for p in report.problems] == ["video files are not indexed yet"]
 
 

@@ -111,6 +111,7 @@ class Indexer:
         self._sink = channel_sink
         self._handlers = {kind: h for h in options.handlers for kind in h.kinds}
         self._limits_key = f"{options.limits.max_pixels}:{options.limits.max_bytes}"
+        self._had_failed: set[str] = set()  # pending paths with a failure row, to drop when they index
 
     def run(self, roots: Sequence[str], on_problem: Callable[[IndexProblem], None] | None = None) -> IndexReport:
         """Index every file below ``roots``; remove catalogued files that no longer exist there."""
@@ -159,6 +160,8 @@ class Indexer:
                 unchanged += 1
                 continue
             failure = failures.lookup(catalog, entry.path)
+            if failure:
+                self._had_failed.add(entry.path)
             if failure and failure.still_applies(entry.size, entry.mtime, self._limits_key):
                 failed_before += 1
                 reason = f"failed before: {failure.reason} (unchanged, not retried)"
@@ -328,7 +331,8 @@ class Indexer:
         entry = item.entry
         with self._db_lock:
             media_id = self.store.put(entry.path, entry.kind, entry.size, entry.mtime, item.sha1, segments)
-            failures.forget(self.store.catalog, entry.path)
+            if entry.path in self._had_failed:  # a write per file only where there is something to drop
+                failures.forget(self.store.catalog, entry.path)
         if item.record is None:
             counts.added += 1
         else:
@@ -339,7 +343,8 @@ class Indexer:
         if item.record is not None and item.record.sha1 == item.sha1:
             with self._db_lock:
                 self.store.touch(item.record.id, item.entry.size, item.entry.mtime)
-                failures.forget(self.store.catalog, item.entry.path)
+                if item.entry.path in self._had_failed:
+                    failures.forget(self.store.catalog, item.entry.path)
             counts.touched += 1
             return
         with self._db_lock:

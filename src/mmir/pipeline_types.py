@@ -34,12 +34,12 @@ class MediaHandler(Protocol):
 
     ``analyse`` runs in a pipeline worker thread; it may call ``encoder()`` (and then
     ``encode_batch``) from there. It must bound its own memory (e.g. decode frames at a reduced rate).
-
-    Attributes:
-        kinds: The media kinds it handles.
     """
 
-    kinds: frozenset[MediaKind]
+    @property
+    def kinds(self) -> frozenset[MediaKind]:
+        """The media kinds it handles (a plain or frozen-dataclass attribute satisfies this)."""
+        ...
 
     def analyse(
         self, path: str, data: bytes | None, encoder: EncoderSource, limits: ImageLimits
@@ -65,7 +65,9 @@ def default_handlers() -> tuple[MediaHandler, ...]:
 
     A new media kind plugs in by adding its handler here (import it lazily inside this function).
     """
-    return ()
+    from mmir.video_indexing import VideoHandler  # PyAV itself is imported only when a video is analysed
+
+    return (VideoHandler(),)
 
 
 @dataclass(frozen=True)
@@ -130,12 +132,12 @@ class IndexOptions:
 @runtime_checkable
 class ChannelExtractor(Protocol):
     """Computes one extra descriptor channel from a decoded image, in the pipeline's worker threads.
-
-    Attributes:
-        name: The channel's name (unique within a run), e.g. ``"colour"``.
     """
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The channel's name (unique within a run), e.g. ``"colour"``."""
+        ...
 
     def extract(self, image: Image.Image) -> np.ndarray:
         """An upright RGB image (reduced-size decode: shorter side ≥ the encoder's ``input_side``, or the

@@ -140,8 +140,18 @@ def _decode(data: bytes, name: str, limits: ImageLimits, min_side: int | None) -
         if min_side is not None and im.format in ("JPEG", "MPO"):
             im.draft(im.mode, (min_side, min_side))  # decode at 1/2, 1/4 or 1/8 scale, both sides >= min_side
         im.load()
+        if _orientation(im) == 1:
+            return _to_rgb(im)  # converting makes the copy that outlives the file; no second copy needed
         upright = _apply_orientation(im)
     return _to_rgb(upright)
+
+
+def _orientation(im: Image.Image) -> int:
+    """The EXIF orientation tag (1 = upright, also when EXIF is absent or unreadable: kept as stored)."""
+    try:
+        return int(im.getexif().get(0x0112, 1))
+    except Exception:  # unreadable EXIF metadata: _apply_orientation keeps the pixels as stored too
+        return 1
 
 
 def _reason(exc: Exception) -> str:
