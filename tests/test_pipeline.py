@@ -137,3 +137,26 @@ def test_second_writer_is_refused(tmp_path: Path, lite0) -> None:
         second.lock_for_writing()
     first.close()
     second.lock_for_writing()
+
+
+def test_a_permanently_broken_file_does_not_load_the_model_on_reindex(
+    tmp_path: Path, photo_dir: Path, reuse_lite0, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found when tried: one unreadable photo made every no-change `mmir index` load the model (8–15 s)."""
+    import mmir.models
+    from mmir.api import Collection
+
+    data = (photo_dir / "rocket.jpg").read_bytes()
+    (photo_dir / "truncated.jpg").write_bytes(data[: len(data) // 3])
+    with Collection.open(tmp_path / "coll", create=True) as coll:
+        first = coll.index([photo_dir], IndexOptions(progress=False))
+    assert (first.added, [Path(p.path).name for p in first.problems]) == (6, ["truncated.jpg"])
+
+    def must_not_load(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the model was loaded for a re-index with nothing new that decodes")
+
+    monkeypatch.setattr(mmir.models, "load_encoder", must_not_load)
+    with Collection.open(tmp_path / "coll") as coll:
+        again = coll.index([photo_dir], IndexOptions(progress=False))
+    assert (again.unchanged, again.encoded, again.failed_before) == (6, 0, 1)
+    assert [p.reason.split(":")[0] for p in again.problems] == ["failed before"]
