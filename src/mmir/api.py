@@ -28,6 +28,7 @@ from mmir.search.queries import ExampleQuery, ItemQuery, TextQuery
 from mmir.types import Hit, MediaRef
 
 if TYPE_CHECKING:
+    from mmir.index.catalog import Catalog
     from mmir.search.temporal import TemporalHit
     import numpy as np
     from PIL import Image
@@ -282,6 +283,7 @@ class Collection:
             from mmir.search.spatial import verified_pairs
 
             load = self._segment_image_loader(ids, spatial.max_side)
+        ids, descriptors = _without_blank_keyframes(self.store.catalog, ids, descriptors)
             pairs = verified_pairs(self.store.project(descriptors), load, threshold, loose, spatial)
             groups = groups_from_pairs(ids, *pairs)
         rows = self.store.catalog.hits_rows([sid for group in groups for sid in group])
@@ -527,3 +529,18 @@ def _projection(directory: Path, manifest: Manifest) -> Callable[[np.ndarray], n
     from mmir.models.pca import PCAWhitening
 
     return PCAWhitening.load(directory / manifest.pca).transform
+def _without_blank_keyframes(
+    catalog: Catalog, ids: np.ndarray, descriptors: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Drop video segments whose keyframe is uniform: two videos that both open on black are not duplicates."""
+    import numpy as np
+
+    from mmir.index.frames import blank_segments
+
+    blank = blank_segments(catalog)
+    if not blank:
+        return ids, descriptors
+    keep = ~np.isin(ids, np.fromiter(blank, np.int64, len(blank)))
+    return ids[keep], descriptors[keep]
+
+

@@ -27,9 +27,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
+from mmir.errors import MissingExtraError
 from mmir.index.catalog import SegmentEncoding
 from mmir.index.frames import SegmentExtras
-from mmir.media import ImageLimits
+from mmir.media import ImageLimits, UnreadableMediaError
 from mmir.media.shot_detectors import make_detector
 from mmir.media.shots import (
     KeyframeStrategy,
@@ -40,7 +41,7 @@ from mmir.media.shots import (
     select_keyframes,
     shots_from_transitions,  # fmt: skip
 )
-from mmir.media.video import DecodeOptions, VideoLimits, VideoReader
+from mmir.media.video import DecodeOptions, VideoInfo, VideoLimits, VideoReader
 from mmir.types import MediaKind
 
 log = logging.getLogger("mmir.video")
@@ -127,7 +128,7 @@ class VideoAnalysis:
     problem: str | None
 
 
-class _ChunkedDetector:
+class ChunkedDetector:
     """Runs a detector over overlapping windows of small frames, keeping only ``chunk + 2 * context`` frames."""
 
     def __init__(self, detector: ShotDetector, chunk: int, context: int) -> None:
@@ -162,6 +163,33 @@ class _ChunkedDetector:
         self.owned_from = owned_to
 
 
+@dataclass(frozen=True)
+class DetectedShots:
+    """Shots of a video without encoding (``mmir shots``)."""
+
+    shots: tuple[Shot, ...]
+    frame_times: np.ndarray
+    info: VideoInfo
+    problem: str | None
+
+
+def detect_shots(path: str, detector: ShotDetector, options: VideoIndexOptions = VideoIndexOptions(),
+                 limits: VideoLimits = VideoLimits()) -> DetectedShots:  # fmt: skip
+    """Decode ``path`` at the analysis rate (no images) and return its shots."""
+    chunked = ChunkedDetector(detector, options.chunk_frames, options.context)
+    times: list[float] = []
+    with VideoReader(path, DecodeOptions(analysis_fps=options.analysis_fps, image_fps=0), limits) as reader:
+        for frame in reader.frames():
+            chunked.push(frame.small, frame.time_s)
+            times.append(frame.time_s)
+        problem, info = reader.problem, reader.info
+        end_s = max(reader.last_time_s + 1.0 / info.fps, times[-1])
+    stamps = np.asarray(times)
+    shots = shots_from_transitions(chunked.finish(), stamps, min_shot_s=options.min_shot_s,
+                                   max_shot_s=options.max_shot_s, end_s=end_s)  # fmt: skip
+    return DetectedShots(tuple(shots), stamps, info, problem)
+
+
 def analyse_video(
     path: str,
     encoder: EncoderSource,
@@ -182,7 +210,7 @@ def analyse_video(
     Raises:
         MediaError: the file cannot be decoded at all (partial decodes return with ``problem`` set).
     """
-    chunked = _ChunkedDetector(detector or make_detector(options.detector), options.chunk_frames, options.context)
+    chunked = ChunkedDetector(detector or make_detector(options.detector), options.chunk_frames, options.context)
     candidates = _Candidates()
     pending: list[tuple[float, np.ndarray]] = []
     times: list[float] = []
@@ -284,7 +312,10 @@ class VideoHandler:
     def analyse(self, path: str, data: bytes | None, encoder: EncoderSource,
                 limits: ImageLimits) -> Sequence[SegmentEncoding]:  # fmt: skip
         """Shots of ``path`` as catalog rows; a partial decode is logged (one line) and its shots kept."""
-        analysis = analyse_video(path, encoder, self.options, self.limits)
+        try:
+            analysis = analyse_video(path, encoder, self.options, self.limits)
+        except MissingExtraError as exc:  # reported per file and retried once PyAV is installed
+            raise UnreadableMediaError(path, f"videos need PyAV: pip install 'mmir[{exc.extra}]'") from exc
         if analysis.problem:
             log.warning("%s: %s; kept %d shots", path, analysis.problem, len(analysis.shots))
         return to_segments(analysis)

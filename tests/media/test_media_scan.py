@@ -62,6 +62,7 @@ def test_scan_lists_images_in_sorted_order_skipping_hidden_and_symlinked_dirs(tr
         "a/z.png",
         "b.jpg",
         CAFE,
+        "clip.mp4",
         "link_b.jpg",
         "link_out.png",
         "sub/d.gif",
@@ -73,7 +74,7 @@ def test_scan_lists_images_in_sorted_order_skipping_hidden_and_symlinked_dirs(tr
     paths = [e.path for e in entries]
     assert paths == sorted(paths)
     assert all(os.path.isabs(p) and os.path.normpath(p) == p for p in paths)
-    assert all(e.kind is MediaKind.IMAGE for e in entries)
+    assert all(e.kind is (MediaKind.VIDEO if e.path.endswith(".mp4") else MediaKind.IMAGE) for e in entries)
 
 
 def test_scan_is_deterministic(tree: Path) -> None:
@@ -95,14 +96,14 @@ def test_scan_keeps_symlink_name_with_target_metadata(tree: Path) -> None:
 def test_scan_reports_dangling_symlink_and_goes_on(tree: Path) -> None:
     problems: list[MediaError] = []
     entries = list(scan(tree, on_problem=problems.append))
-    assert len(entries) == 13
+    assert len(entries) == 14  # 13 images and clip.mp4
     assert len(problems) == 1
     (problem,) = problems
     assert isinstance(problem, UnreadableMediaError)
     assert problem.path == str(tree / "dangling.jpg")
     assert "dangling" in problem.reason
     assert "dangling.jpg" in str(problem)
-    assert len(list(scan(tree))) == 13  # without a handler the problem is skipped silently
+    assert len(list(scan(tree))) == 14  # without a handler the problem is skipped silently
 
 
 def test_scan_reports_unlistable_subdirectory(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -166,15 +167,19 @@ def test_scan_dangling_symlink_root(tree: Path) -> None:
         scan(tree / "dangling.jpg")
 
 
-@pytest.mark.parametrize("name", ["notes.txt", "clip.mp4"])
+@pytest.mark.parametrize("name", ["notes.txt"])
 def test_scan_non_image_file_root_raises(tree: Path, name: str) -> None:
     with pytest.raises(MediaError) as info:
         scan(tree / name)
     assert name in str(info.value)
-    assert "not an image file" in info.value.reason
+    assert "not an image or video file" in info.value.reason
 
 
 def test_extension_sets() -> None:
     assert {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"} == IMAGE_EXTENSIONS
     assert {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"} == VIDEO_EXTENSIONS
     assert all(e == e.lower() and e.startswith(".") for e in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS)
+
+
+def test_scan_lists_a_video_root_as_video(tree: Path) -> None:
+    assert [e.kind for e in scan(tree / "clip.mp4")] == [MediaKind.VIDEO]

@@ -1,4 +1,4 @@
-"""Walk a root (a directory or one image file) and list the media files under it, in sorted order."""
+"""Walk a root (a directory or one media file) and list the media files under it, in sorted order."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ IMAGE_EXTENSIONS: frozenset[str] = frozenset(
 """Extensions (lower case, with the dot) of the image files that :func:`scan` lists."""
 
 VIDEO_EXTENSIONS: frozenset[str] = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"})
-"""Extensions of video files; defined for later use, not listed by :func:`scan` yet."""
+"""Extensions (lower case, with the dot) of the video files that :func:`scan` lists."""
 
 ProblemHandler = Callable[[MediaError], None]
 
@@ -42,7 +42,9 @@ class FileEntry:
 def _media_kind(name: str) -> MediaKind | None:
     """Return the kind a file name's extension stands for, or ``None`` when it is not indexed."""
     ext = os.path.splitext(name)[1].lower()
-    return MediaKind.IMAGE if ext in IMAGE_EXTENSIONS else None
+    if ext in IMAGE_EXTENSIONS:
+        return MediaKind.IMAGE
+    return MediaKind.VIDEO if ext in VIDEO_EXTENSIONS else None
 
 
 def _entry_for(path: str, kind: MediaKind) -> FileEntry:
@@ -127,7 +129,7 @@ def scan(
     *,
     on_problem: ProblemHandler | None = None,
 ) -> Iterator[FileEntry]:
-    """List the image files under ``root`` in sorted path order.
+    """List the image and video files under ``root`` in sorted path order.
 
     Hidden files and directories (names starting with ``"."``, such as the collection's own ``.mmir``) are
     skipped, symlinked directories are not followed, symlinked files are listed under the link's path.
@@ -159,6 +161,8 @@ def scan(
     if kind is None:
         ext = os.path.splitext(path)[1] or "no extension"
         raise MediaError(
-            path, f"not an image file ({ext}); expected one of {', '.join(sorted(IMAGE_EXTENSIONS))}"
+            path,
+            f"not an image or video file ({ext}); expected one of "
+            f"{', '.join(sorted(IMAGE_EXTENSIONS | VIDEO_EXTENSIONS))}",
         )
     return iter([_entry_for(path, kind)])

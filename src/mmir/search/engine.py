@@ -78,6 +78,8 @@ class SearchEngine:
         count as 0). Scores are higher-is-better, as everywhere.
         """
         if isinstance(query, TextQuery):
+            from mmir.search.concept_scoring import score_concepts
+
             mapping = self.map_query(query)
             if not any(term.concepts for term in mapping.terms):
                 raise QueryError(f"no concept matches {query.text!r}; try other words (see `mmir concepts`)")

@@ -1,0 +1,86 @@
+"""``mmir shots`` and the temporal branch of ``mmir search --then``: thin commands over media/ and the API."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mmir.cli.groups import app
+from mmir.concepts import QueryMode
+from mmir.media import display_path, read_file
+from mmir.search.queries import ExampleQuery, TextQuery
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+SubQuery = tuple[str | None, Path | None, QueryMode]
+
+
+@app.command()
+def shots(
+    video: Annotated[Path, typer.Argument(help="A video file.")],
+    detector: Annotated[
+        str, typer.Option(help="fast (default), transnetv2, fusion, adaptive, content, scenedetect-histogram.")
+    ] = "fast",
+    min_shot: Annotated[float, typer.Option(min=0.0, help="Shortest shot, seconds.")] = 0.5,
+    max_shot: Annotated[float, typer.Option(min=0.0, help="Split longer shots (0: never).")] = 16.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Detected shots of a video: start/end seconds, how each began (cut or gradual), keyframe times."""
+    from mmir.media.shot_detectors import make_detector
+    from mmir.video_indexing import VideoIndexOptions, detect_shots
+
+    try:
+        chosen = make_detector(detector)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    found = detect_shots(str(video), chosen, VideoIndexOptions(min_shot_s=min_shot, max_shot_s=max_shot))
+    info, problem = found.info, found.problem
+    rows = [
+        {
+            "shot": number, "start": round(shot.start_s, 3), "end": round(shot.end_s, 3),
+            "transition": shot.opened_by.value if shot.opened_by else None,
+            "keyframe": round(float(found.frame_times[(shot.first + shot.last) // 2]), 3),
+        }
+        for number, shot in enumerate(found.shots, 1)
+    ]  # fmt: skip
+    if as_json:
+        typer.echo(json.dumps({"path": display_path(str(video)), "duration": info.duration_s, "fps": info.fps,
+                               "problem": problem, "shots": rows}, indent=1))  # fmt: skip
+        return
+    typer.echo(f"{display_path(str(video))}: {len(rows)} shots ({info.width}x{info.height}, {info.fps:.2f} fps)")
+    for row in rows:
+        began = row["transition"] or "start"
+        typer.echo(
+            f"{row['shot']:4d}  {row['start']:9.2f} - {row['end']:9.2f} s  ({began})  keyframe {row['keyframe']}"
+        )
+    if problem:
+        typer.echo(f"warning: {display_path(str(video))}: {problem}", err=True)
+
+
+def _sub_query(text: str | None, image: Path | None, mode: QueryMode) -> TextQuery | ExampleQuery:
+    if text is not None:
+        return TextQuery(text, mode)
+    assert image is not None
+    return ExampleQuery(read_file(image), str(image))
+
+
+def run_temporal(collection: Path, first: SubQuery, second: SubQuery, within: float, k: int, as_json: bool) -> None:
+    """``mmir search A --then B --within T``: print the best ``A then B`` pair of each video."""
+    from mmir.api import Collection
+
+    with Collection.open(collection) as coll:
+        hits = coll.search_then(_sub_query(*first), _sub_query(*second), within, k)
+    if as_json:
+        typer.echo(json.dumps([{
+            "rank": rank, "path": display_path(hit.media.path), "score": round(hit.score, 6), "why": list(hit.why),
+            "media_id": hit.media.id, "first": {"segment_id": hit.first.id, "start": hit.first.start_s,
+                                                "end": hit.first.end_s},
+            "second": {"segment_id": hit.second.id, "start": hit.second.start_s, "end": hit.second.end_s},
+        } for rank, hit in enumerate(hits, 1)], indent=1))  # fmt: skip
+        return
+    if not hits:
+        typer.echo("no results")
+    for rank, hit in enumerate(hits, 1):
+        typer.echo(f"{rank:3d}  {hit.score:.4f}  {display_path(hit.media.path)}  [{'; '.join(hit.why)}]")
