@@ -129,11 +129,12 @@ def build_index(source: VectorSource, metric: Metric, seed: int = 0) -> tuple[Fa
 
 
 def tune_nprobe(index: Probed, truth: StreamingTopK) -> tuple[int, float]:
-    """Smallest power-of-two ``nprobe`` whose recall@10 reaches :data:`TARGET_RECALL` (or all lists)."""
-    nprobe, recall = 1, 0.0
+    """Smallest ``nprobe`` (steps of about √2) whose recall@10 reaches :data:`TARGET_RECALL` (or all lists)."""
+    step, nprobe, recall = 0, 0, 0.0
     while True:
+        nprobe = min(index.plan.nlist, max(nprobe + 1, round(2 ** (step / 2))))
         _, found = index.search(truth.queries, RECALL_AT, nprobe=nprobe)
         recall = recall_at(truth.ids, found)
         if recall >= TARGET_RECALL or nprobe >= index.plan.nlist:
             return nprobe, recall
-        nprobe *= 2
+        step += 1

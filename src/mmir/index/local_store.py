@@ -48,6 +48,14 @@ class FaissStore:
         """The index structure in use and its tuning."""
         return self._plan
 
+    def override_plan(self, plan: IndexPlan) -> None:
+        """Search with other parameters (``nprobe``, ``candidates``) of the same structure (benchmarks, experiments)."""
+        if plan.kind is not self._plan.kind or plan.nlist != self._plan.nlist:
+            raise CollectionError("override_plan changes search parameters only, not the index structure")
+        self._plan = plan
+        if isinstance(self._index, IvfIndex):
+            self._index = self._index.with_plan(plan)
+
     def load(self, mmap: bool = True) -> bool:
         """Read the saved file of the recorded plan; False (leaving an empty index) if it is missing or another kind."""
         if not self.path.exists():
