@@ -1,0 +1,368 @@
+// mmir web UI: plain JavaScript, no CDN. The URL holds the search (back/forward and links work);
+// the token, when the server needs one, is asked once and kept in sessionStorage for this tab.
+"use strict";
+const $ = (id) => document.getElementById(id);
+const PAGE = 24;
+const uploads = new Map(); // in-memory query images by key (files cannot live in a URL)
+let current = null; // the state on screen
+let offset = 0;
+let marks = new Map(); // media_id -> 1 (relevant) | -1 (not relevant)
+const undoStack = [];
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  Object.assign(node, props);
+  node.append(...children);
+  return node;
+}
+
+// ---- API calls with readable errors and the token -------------------------------------------------
+function token() { return sessionStorage.getItem("mmir-token") || ""; }
+
+function askToken() {
+  return new Promise((resolve) => {
+    const dialog = $("token-dialog");
+    $("token").value = "";
+    dialog.addEventListener("close", () => resolve($("token").value.trim()), { once: true });
+    dialog.showModal();
+  });
+}
+
+async function readable(response) {
+  const text = await response.text();
+  try {
+    const body = JSON.parse(text);
+    if (typeof body.detail === "string") return body.detail;
+    if (Array.isArray(body.detail)) return body.detail.map((d) => `${(d.loc || []).slice(-1)[0] || "input"}: ${d.msg}`).join("; ");
+  } catch (_) { /* not JSON: fall through to the status text */ }
+  return `${response.status} ${response.statusText || "error"}`;
+}
+
+async function api(path, options = {}, retried = false) {
+  const headers = { ...(options.headers || {}) };
+  if (token()) headers.Authorization = "Bearer " + token();
+  let response;
+  try {
+    response = await fetch(path, { ...options, headers });
+  } catch (error) {
+    throw new Error("the server cannot be reached (" + error.message + ")");
+  }
+  if (response.status === 401 && !retried) {
+    const given = await askToken();
+    if (!given) throw new Error("this server needs a token");
+    sessionStorage.setItem("mmir-token", given);
+    await fetch("/api/session", { method: "POST", headers: { Authorization: "Bearer " + given } });
+    return api(path, options, true);
+  }
+  if (!response.ok) throw new Error(await readable(response));
+  return response.json();
+}
+
+// ---- state <-> URL ------------------------------------------------------------------------------------
+function toURL(state) {
+  const p = new URLSearchParams();
+  if (state.kind === "text") { p.set("q", state.q); p.set("mode", state.mode); }
+  if (state.kind === "similar") p.set("similar", state.id);
+  if (state.kind === "image") p.set("image", state.key);
+  if (state.fb) { p.set("fb", state.fb.method); p.set("pos", state.fb.pos.join(",")); p.set("neg", state.fb.neg.join(",")); }
+  return "?" + p.toString();
+}
+
+function fromURL() {
+  const p = new URLSearchParams(location.search);
+  let state = null;
+  if (p.get("q")) state = { kind: "text", q: p.get("q"), mode: p.get("mode") === "or" ? "or" : "and" };
+  else if (p.get("similar")) state = { kind: "similar", id: Number(p.get("similar")) };
+  else if (p.get("image")) state = { kind: "image", key: p.get("image") };
+  if (state && p.get("fb") && p.get("pos")) {
+    const ids = (name) => (p.get(name) || "").split(",").filter(Boolean).map(Number);
+    state.fb = { method: p.get("fb") === "rocchio" ? "rocchio" : "classifier", pos: ids("pos"), neg: ids("neg") };
+  }
+  return state;
+}
+
+function describe(state) {
+  const base = state.kind === "text" ? `"${state.q}" (${state.mode.toUpperCase()})`
+    : state.kind === "similar" ? `files similar to #${state.id}` : "the query image";
+  return state.fb ? `${base}, re-ranked from ${state.fb.pos.length} relevant and ${state.fb.neg.length} not relevant` : base;
+}
+
+function fetchPage(state, from) {
+  const page = `k=${PAGE}&offset=${from}`;
+  if (state.fb) {
+    const body = JSON.stringify({ positives: state.fb.pos, negatives: state.fb.neg, method: state.fb.method });
+    return api(`/api/feedback?${page}`, { method: "POST", body, headers: { "Content-Type": "application/json" } });
+  }
+  if (state.kind === "text") return api(`/api/search?${page}&mode=${state.mode}&q=${encodeURIComponent(state.q)}`);
+  if (state.kind === "similar") return api(`/api/similar/${state.id}?${page}`);
+  const file = uploads.get(state.key);
+  if (!file) return Promise.reject(new Error("the query image is not kept across page loads; pick it again"));
+  const form = new FormData();
+  form.append("image", file);
+  return api(`/api/search/image?${page}`, { method: "POST", body: form });
+}
+
+// ---- running a search ---------------------------------------------------------------------------------
+async function run(state, push = true) {
+  if (push && !(current && toURL(current) === toURL(state))) history.pushState(state, "", toURL(state));
+  current = state;
+  offset = 0;
+  marks = new Map();
+  if (state.fb) { state.fb.pos.forEach((id) => marks.set(id, 1)); state.fb.neg.forEach((id) => marks.set(id, -1)); }
+  $("error").textContent = "";
+  $("status").textContent = "searching…";
+  showQuery(state);
+  try {
+    const hits = await fetchPage(state, 0);
+    render(hits, false);
+    $("status").textContent = hits.length ? `${hits.length} results for ${describe(state)}` : `no results for ${describe(state)}`;
+  } catch (error) {
+    $("results").replaceChildren();
+    $("more").hidden = true;
+    $("status").textContent = "";
+    $("error").textContent = "Error: " + error.message;
+  }
+  updateFeedbackBar();
+}
+
+async function showQuery(state) {
+  const figure = $("query-image");
+  figure.hidden = state.kind !== "image" || !uploads.has(state.key);
+  if (!figure.hidden) {
+    const file = uploads.get(state.key);
+    figure.querySelector("img").src = URL.createObjectURL(file);
+    figure.querySelector("figcaption").textContent = `query: ${file.name || "pasted image"}`;
+  }
+  if (state.kind === "text") $("q").value = state.q, $("mode").value = state.mode;
+  $("mapping").textContent = "";
+  if (state.kind !== "text") return;
+  try {
+    const mapping = await api(`/api/concepts?mode=${state.mode}&q=${encodeURIComponent(state.q)}`);
+    const parts = mapping.terms.map((t) => `${t.term} → ${t.concepts.length ? t.concepts.slice(0, 4).map((c) => `${c.name} (${c.weight.toFixed(2)})`).join(", ") : "no concept"}`);
+    $("mapping").textContent = "Query mapped to: " + parts.join("; ");
+  } catch (_) { /* the search itself reports the error */ }
+}
+
+function timeText(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+function mediaElement(hit, big) {
+  if (hit.start !== null && hit.start !== undefined) {
+    const video = el("video", { src: `${hit.url}#t=${hit.start},${hit.end}`, preload: "metadata", muted: !big, controls: big });
+    video.setAttribute("aria-label", `video ${hit.name}, ${timeText(hit.start)} to ${timeText(hit.end)}`);
+    if (big) video.addEventListener("loadedmetadata", () => { video.currentTime = hit.start; video.play().catch(() => {}); }, { once: true });
+    return video;
+  }
+  return el("img", { src: hit.url, alt: hit.name, loading: "lazy" });
+}
+
+function markButton(hit, value, label, card) {
+  const button = el("button", { type: "button", textContent: label });
+  button.setAttribute("aria-pressed", String(marks.get(hit.media_id) === value));
+  button.setAttribute("aria-label", `${label}: ${hit.name}`);
+  button.className = value > 0 ? "mark-good" : "mark-bad";
+  button.onclick = () => {
+    if (marks.get(hit.media_id) === value) marks.delete(hit.media_id); else marks.set(hit.media_id, value);
+    for (const b of card.querySelectorAll(".mark-good, .mark-bad")) {
+      b.setAttribute("aria-pressed", String(marks.get(hit.media_id) === (b.className === "mark-good" ? 1 : -1)));
+    }
+    card.classList.toggle("relevant", marks.get(hit.media_id) === 1);
+    card.classList.toggle("irrelevant", marks.get(hit.media_id) === -1);
+    updateFeedbackBar();
+  };
+  return button;
+}
+
+function card(hit) {
+  const item = el("li", { className: "hit" });
+  item.dataset.mediaId = hit.media_id;
+  const open = el("button", { type: "button", className: "open" }, mediaElement(hit, false));
+  open.setAttribute("aria-label", `open ${hit.name}`);
+  open.onclick = () => openViewer(hit);
+  const title = el("div", { className: "name", textContent: `${hit.rank}. ${hit.name}` });
+  const score = el("div", { className: "score", textContent: `score ${hit.score.toFixed(3)}` });
+  const meta = el("div", { className: "meta" }, title, score, el("div", { className: "why", textContent: hit.why.join("; ") }));
+  if (hit.start !== null && hit.start !== undefined) meta.append(el("div", { className: "range", textContent: `shot ${timeText(hit.start)}–${timeText(hit.end)}` }));
+  const similar = el("button", { type: "button", textContent: "Similar", className: "similar" });
+  similar.setAttribute("aria-label", `files similar to ${hit.name}`);
+  similar.onclick = () => run({ kind: "similar", id: hit.media_id });
+  item.append(open, meta, el("div", { className: "actions" }, markButton(hit, 1, "Relevant", item), markButton(hit, -1, "Not relevant", item), similar));
+  item.classList.toggle("relevant", marks.get(hit.media_id) === 1);
+  item.classList.toggle("irrelevant", marks.get(hit.media_id) === -1);
+  return item;
+}
+
+function render(hits, append) {
+  const list = $("results");
+  if (!append) list.replaceChildren();
+  const top = append ? Number(list.dataset.top || 0) : (hits[0] ? hits[0].score : 0);
+  list.dataset.top = top;
+  for (const hit of hits) {
+    // A visible cut-off: keyword scores far below the best one are mostly noise.
+    if (current.kind === "text" && !current.fb && !list.querySelector(".cutoff") && top > 0 && hit.score < top * 0.25) {
+      list.append(el("li", { className: "cutoff", textContent: "weaker matches below" }));
+    }
+    list.append(card(hit));
+  }
+  $("more").hidden = hits.length < PAGE;
+}
+
+async function more() {
+  offset += PAGE;
+  try {
+    const hits = await fetchPage(current, offset);
+    render(hits, true);
+    $("status").textContent = `${$("results").querySelectorAll(".hit").length} results for ${describe(current)}`;
+  } catch (error) { $("error").textContent = "Error: " + error.message; }
+}
+
+// ---- feedback -------------------------------------------------------------------------------------------
+function updateFeedbackBar() {
+  const good = [...marks.values()].filter((v) => v > 0).length;
+  $("feedback-bar").hidden = !current;
+  $("marks-count").textContent = `${good} marked relevant, ${marks.size - good} not relevant`;
+  $("rerank").disabled = good === 0;
+  $("undo").disabled = undoStack.length === 0;
+}
+
+function rerank() {
+  const pos = [...marks].filter(([, v]) => v > 0).map(([id]) => id);
+  const neg = [...marks].filter(([, v]) => v < 0).map(([id]) => id);
+  undoStack.push(current);
+  const { fb, ...base } = current;
+  run({ ...base, fb: { method: $("method").value, pos, neg } });
+}
+
+function undo() {
+  const previous = undoStack.pop();
+  if (previous) run(previous);
+}
+
+function startOver() {
+  if (!current) return;
+  undoStack.push(current);
+  const { fb, ...base } = current;
+  run(base);
+}
+
+// ---- large view -----------------------------------------------------------------------------------------
+async function openViewer(hit) {
+  const dialog = $("viewer");
+  dialog.querySelector(".viewer-media").replaceChildren(mediaElement(hit, true));
+  $("viewer-title").textContent = hit.name;
+  $("viewer-why").textContent = hit.why.join("; ");
+  const meta = $("viewer-meta");
+  meta.replaceChildren();
+  const add = (key, value) => meta.append(el("dt", { textContent: key }), el("dd", { textContent: value }));
+  add("score", hit.score.toFixed(4));
+  if (hit.start !== null && hit.start !== undefined) add("shot", `${timeText(hit.start)}–${timeText(hit.end)}`);
+  $("viewer-similar").onclick = () => { dialog.close(); run({ kind: "similar", id: hit.media_id }); };
+  dialog.showModal();
+  try {
+    const item = await api(`/api/item/${hit.media_id}`);
+    add("path", item.path);
+    add("kind", item.kind);
+    add("size", `${(item.size / 1024).toFixed(1)} KB`);
+    add("modified", new Date(item.mtime * 1000).toLocaleString());
+  } catch (error) { add("details", "unavailable: " + error.message); }
+}
+
+// ---- query by example: pick, drop or paste ---------------------------------------------------------
+function searchFile(file) {
+  if (!file) return;
+  if (!file.type.startsWith("image/")) { $("error").textContent = `Error: ${file.name || "that"} is not an image`; return; }
+  const key = Math.random().toString(36).slice(2, 10);
+  uploads.set(key, file);
+  run({ kind: "image", key });
+}
+
+// ---- collection info and indexing -----------------------------------------------------------------
+let polling = null;
+async function showCollection() {
+  try {
+    const info = await api("/api/info");
+    const dl = $("info");
+    dl.replaceChildren();
+    for (const key of ["directory", "model", "media", "segments", "concepts", "index_type"]) {
+      dl.append(el("dt", { textContent: key }), el("dd", { textContent: String(info[key]) }));
+    }
+    showIndexStatus(await api("/api/index"));
+  } catch (error) { $("index-status").textContent = "Error: " + error.message; }
+}
+
+function showIndexStatus(status) {
+  const box = $("roots");
+  if (!box.dataset.filled && status.root_choices.length) {
+    $("roots-none").remove();
+    for (const root of status.root_choices) {
+      const input = el("input", { type: "checkbox", value: root.id, id: `root-${root.id}`, checked: true });
+      box.append(el("div", {}, input, el("label", { htmlFor: `root-${root.id}`, textContent: " " + root.name })));
+    }
+    box.dataset.filled = "1";
+  }
+  $("index-button").disabled = !status.root_choices.length || ["scanning", "indexing"].includes(status.state);
+  const bar = $("index-progress");
+  bar.hidden = !["scanning", "indexing"].includes(status.state);
+  if (status.found) { bar.max = status.found; bar.value = Math.min(status.media, status.found); } else bar.removeAttribute("value");
+  const words = {
+    idle: "", scanning: `scanning ${status.roots.join(", ")}…`,
+    indexing: `indexing: ${status.media} files in the collection, ${status.found} found (${status.seconds} s)`,
+    done: `done in ${status.seconds} s: ${status.added} added, ${status.updated} updated, ${status.removed} removed, ${status.problems} problems`,
+    failed: `indexing failed: ${status.error}`,
+  };
+  $("index-status").textContent = words[status.state] || status.state;
+  const running = ["scanning", "indexing"].includes(status.state);
+  if (running && !polling) polling = setInterval(async () => showIndexStatus(await api("/api/index")), 1000);
+  if (!running && polling) { clearInterval(polling); polling = null; }
+}
+
+async function startIndexing() {
+  const roots = [...$("roots").querySelectorAll("input:checked")].map((i) => Number(i.value));
+  try {
+    showIndexStatus(await api("/api/index", { method: "POST", body: JSON.stringify({ roots }), headers: { "Content-Type": "application/json" } }));
+  } catch (error) { $("index-status").textContent = "Error: " + error.message; }
+}
+
+// ---- wiring ---------------------------------------------------------------------------------------------
+$("text-form").onsubmit = (event) => {
+  event.preventDefault();
+  const q = $("q").value.trim();
+  if (q) run({ kind: "text", q, mode: $("mode").value });
+};
+$("image").onchange = () => searchFile($("image").files[0]);
+const drop = $("drop");
+drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("over"); });
+drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+drop.addEventListener("drop", (event) => { event.preventDefault(); drop.classList.remove("over"); searchFile(event.dataTransfer.files[0]); });
+document.addEventListener("paste", (event) => {
+  const file = [...(event.clipboardData || {}).files || []].find((f) => f.type.startsWith("image/"));
+  if (file) { event.preventDefault(); searchFile(file); }
+});
+document.addEventListener("keydown", (event) => {
+  const typing = ["INPUT", "SELECT", "TEXTAREA"].includes(document.activeElement.tagName);
+  if (event.key === "/" && !typing) { event.preventDefault(); $("q").focus(); }
+});
+$("more").onclick = more;
+$("rerank").onclick = rerank;
+$("undo").onclick = undo;
+$("start-over").onclick = startOver;
+$("viewer-close").onclick = () => $("viewer").close();
+$("index-button").onclick = startIndexing;
+$("collection-button").onclick = () => {
+  const panel = $("collection");
+  panel.hidden = !panel.hidden;
+  $("collection-button").setAttribute("aria-expanded", String(!panel.hidden));
+  if (!panel.hidden) showCollection();
+};
+window.addEventListener("popstate", (event) => {
+  const state = event.state || fromURL();
+  if (state) run(state, false);
+  else { current = null; $("results").replaceChildren(); $("status").textContent = ""; updateFeedbackBar(); }
+});
+// A link such as /?q=cat (or /?similar=12, with feedback marks) reproduces that search.
+(() => {
+  const state = fromURL();
+  if (state) { history.replaceState(state, "", toURL(state)); run(state, false); }
+})();
