@@ -206,7 +206,15 @@ class Collection:
         """
         self.store.lock_for_writing()
         indexer = Indexer(self.store, lambda: self.encoder, options or IndexOptions(), channel_sink=channel_sink)
-        return indexer.run([os.path.abspath(os.fspath(root)) for root in roots], on_problem)
+        report = indexer.run([os.path.abspath(os.fspath(root)) for root in roots], on_problem)
+        self.sync_metadata_text()
+        return report
+
+    def sync_metadata_text(self) -> None:
+        """Store the searchable text of new or changed files (names, EXIF/XMP/IPTC, sidecars) in FTS5."""
+        from mmir.index.metadata_text import sync_metadata
+
+        sync_metadata(self.store.catalog)
 
     @property
     def engine(self) -> SearchEngine:

@@ -15,6 +15,12 @@ class MatchSource(str, enum.Enum):
     USER = "user"  # the exact name of a user concept
 
 
+# Below this best cosine similarity (MiniLM, class lemma or gloss) an embedding match is reported as weak: related
+# words score ~0.55–0.8 ("kitten" → tiger cat 0.66), while a rare word that MiniLM splits into word pieces reaches
+# ~0.45 with arbitrary classes ("menorah" → mantis 0.50, "quokka" → mask 0.43; measured).
+WEAK_SIMILARITY = 0.55
+
+
 class QueryMode(str, enum.Enum):
     """How the terms of a query combine: all must be present (AND) or any (OR)."""
 
@@ -46,12 +52,22 @@ class TermMapping:
         source: How it matched, or ``None``.
         concepts: Weighted concepts, strongest first.
         senses: The WordNet synsets that contributed (``"dog.n.01"``), strongest first; empty for other sources.
+        similarity: For :attr:`MatchSource.EMBEDDING`, the best cosine similarity to a class text, else ``None``.
+        importance: The term's weight among the query's terms (informativeness × confidence, see
+            :mod:`mmir.concepts.term_weights`); 1.0 unless set.
     """
 
     term: str
     source: MatchSource | None
     concepts: tuple[ConceptWeight, ...]
     senses: tuple[str, ...] = ()
+    similarity: float | None = None
+    importance: float = 1.0
+
+    @property
+    def weak(self) -> bool:
+        """An embedding match whose nearest class is not close (``why`` says so)."""
+        return self.similarity is not None and self.similarity < WEAK_SIMILARITY
 
     @property
     def matched(self) -> bool:

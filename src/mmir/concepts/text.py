@@ -62,3 +62,17 @@ def base_forms(word: str, exceptions: dict[str, str]) -> list[str]:
         if last.endswith(suffix) and len(last) > len(suffix) + 1 and not last.endswith("ss"):
             forms.append(prefix + last[: -len(suffix)] + replacement)
     return list(dict.fromkeys(forms))
+
+
+def plural_forms(word: str) -> list[str]:
+    """Plurals of a singular noun (last word only), for lemmas WordNet lists only in the plural.
+
+    "binocular" → "binoculars" (ImageNet's class is *binoculars*, *field glasses*); tried only after the word and
+    its base forms found nothing.
+    """
+    head, _, last = word.rpartition(" ")
+    prefix = f"{head} " if head else ""
+    forms = [last + "s", last + "es"]
+    if last.endswith("y") and len(last) > 2:
+        forms.append(last[:-1] + "ies")
+    return [prefix + form for form in forms]

@@ -7,13 +7,19 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from mmir.concepts.embedding import ClassTextIndex, load_minilm
+from mmir.concepts.embedding import ClassTextIndex, bundled_class_embeddings, texts_digest
 from mmir.concepts.hierarchy import ConceptHierarchy, SenseLink, load_hierarchy
 from mmir.concepts.mapping import ConceptWeight, MatchSource, QueryMapping, QueryMode, TermMapping
-from mmir.concepts.text import STOP_WORDS, base_forms, normalise, tokenise
-from mmir.errors import MissingExtraError
+from mmir.concepts.minilm import load_numpy_minilm
+from mmir.concepts.term_weights import with_importance
+from mmir.concepts.text import STOP_WORDS, base_forms, normalise, plural_forms, tokenise
+from mmir.errors import MissingExtraError, MmirError
 
 USER_PREFIX = "user:"
+# The text fallback keeps the nearest classes within this much cosine similarity of the best one (at most
+# EMBEDDING_TOP): "kitten" → the five domestic cats, not one arbitrary breed.
+EMBEDDING_TOP = 5
+EMBEDDING_MARGIN = 0.15
 
 
 def _display_name(lemmas: str) -> str:
@@ -32,7 +38,8 @@ class ConceptVocabulary:
             user concepts (``"user:my-dog"``), or any other name (matched by exact normalised name).
         cache_dir: Where the class-name embeddings of the text fallback are cached (e.g. the collection folder).
         use_embeddings: Allow the MiniLM fallback for words WordNet cannot place.
-        embedding_loader: Builds the sentence encoder (default: the bundled MiniLM); for tests.
+        embedding_loader: Builds the sentence encoder; default: the bundled MiniLM run in NumPy, with the
+            ImageNet classes' embeddings shipped precomputed (a custom loader embeds them itself, cached).
         hierarchy: The WordNet → ImageNet data; defaults to the bundled file.
     """
 
@@ -42,7 +49,7 @@ class ConceptVocabulary:
         cache_dir: str | Path | None = None,
         *,
         use_embeddings: bool = True,
-        embedding_loader: Callable[[], Any] = load_minilm,
+        embedding_loader: Callable[[], Any] | None = None,
         hierarchy: ConceptHierarchy | None = None,
     ) -> None:
         self.concept_names = tuple(concept_names)
@@ -75,7 +82,9 @@ class ConceptVocabulary:
         """Map free query text to weighted concepts, term by term.
 
         Longest multi-word lemmas win ("golden retriever"), stop-words are dropped, plurals are reduced
-        ("dogs" → "dog"); single words no lemma places fall back to embedding similarity when available.
+        ("dogs" → "dog") and plural-only nouns found ("binocular" → "binoculars"); single words no lemma places
+        fall back to the nearest classes by text-embedding similarity. Each term's importance is set
+        (:func:`mmir.concepts.term_weights.with_importance`).
         """
         tokens = tokenise(text)
         terms: list[TermMapping] = []
@@ -90,7 +99,7 @@ class ConceptVocabulary:
             i += 1
             if word not in STOP_WORDS:
                 terms.append(self._map_phrase(word) or self._map_by_embedding(word))
-        return QueryMapping(text=text, mode=QueryMode(mode), terms=tuple(terms))
+        return with_importance(QueryMapping(text=text, mode=QueryMode(mode), terms=tuple(terms)), self.hierarchy)
 
     def _longest_phrase(self, tokens: list[str], start: int) -> tuple[TermMapping, int] | None:
         """The longest known multi-word phrase at ``start``.
@@ -111,7 +120,10 @@ class ConceptVocabulary:
 
         The term is reported in its base form, so "dogs" and "dog" map identically.
         """
-        for form in base_forms(phrase, self.hierarchy.exceptions):
+        forms = base_forms(phrase, self.hierarchy.exceptions)
+        if lemmas and not any(self.hierarchy.lookup(form) for form in forms):
+            forms += plural_forms(phrase)  # plural-only nouns: "binocular" → "binoculars"
+        for form in forms:
             user = self._named.get(form)
             if user is None and not lemmas:
                 continue
@@ -146,21 +158,32 @@ class ConceptVocabulary:
         return tuple(ConceptWeight(c, self._display[c], w) for c, w in ordered), tuple(senses)
 
     def _map_by_embedding(self, word: str) -> TermMapping:
-        """Nearest class names by MiniLM similarity; unmatched when the extra is missing or nothing is close."""
+        """Nearest class names by text-model similarity: always some concepts, unless the model is unavailable.
+
+        Each concept's weight is its cosine similarity (clipped at 0); the term records the best similarity so
+        that a distant nearest class is reported as a weak match rather than passed off as the word.
+        """
         index = self._embedding_index()
         if index is None:
             return TermMapping(word, None, ())
         try:
-            nearest = index.nearest(word)
-        except (MissingExtraError, OSError) as exc:  # extra not installed, or its model files unreadable
+            nearest = index.nearest(word, top=EMBEDDING_TOP)
+        except (MissingExtraError, MmirError, OSError) as exc:  # extra not installed, or model files unreadable
             warnings.warn(f"no text-embedding fallback for {word!r}: {exc}", RuntimeWarning, stacklevel=3)
             self._use_embeddings = False
             return TermMapping(word, None, ())
+        if not nearest:
+            return TermMapping(word, None, ())
+        best = nearest[0][1]
         columns = sorted(self._column_of_class.items())
         concepts = tuple(
-            ConceptWeight(columns[i][1], self._display[columns[i][1]], round(max(0.0, sim), 4)) for i, sim in nearest
+            ConceptWeight(columns[i][1], self._display[columns[i][1]], round(max(0.0, sim), 4))
+            for i, sim in nearest
+            if sim >= best - EMBEDDING_MARGIN and sim > 0
         )
-        return TermMapping(word, MatchSource.EMBEDDING if concepts else None, concepts)
+        if not concepts:
+            return TermMapping(word, None, ())
+        return TermMapping(word, MatchSource.EMBEDDING, concepts, similarity=round(best, 4))
 
     def _embedding_index(self) -> ClassTextIndex | None:
         """The class-name similarity index over this vocabulary's ImageNet classes (built on first need)."""
@@ -169,6 +192,14 @@ class ConceptVocabulary:
         if self._text_index is None:
             classes = sorted(self._column_of_class)
             names = [self.hierarchy.class_lemmas[c] for c in classes]
-            # Names only: short query words match names well, and skipping the glosses saves a minute of CPU.
-            self._text_index = ClassTextIndex(names, None, self.cache_dir, self._embedding_loader)
+            if self._embedding_loader is not None:
+                # Names only: short query words match names well, and skipping glosses saves a minute of CPU.
+                self._text_index = ClassTextIndex(names, None, self.cache_dir, self._embedding_loader)
+                return self._text_index
+            # The bundled MiniLM: class lemmas and glosses ship embedded; pick this vocabulary's classes.
+            h = self.hierarchy
+            shipped = bundled_class_embeddings(texts_digest(h.class_lemmas, h.class_definitions))
+            definitions = [h.class_definitions[c] for c in classes]
+            precomputed = shipped[:, classes] if shipped is not None else None
+            self._text_index = ClassTextIndex(names, definitions, self.cache_dir, load_numpy_minilm, precomputed)
         return self._text_index

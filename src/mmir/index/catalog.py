@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from mmir.errors import CollectionError
-from mmir.index import failures, frames
+from mmir.index import failures, frames, metadata_text
 from mmir.media.paths import bytes_to_path, display_path, path_to_bytes
 from mmir.types import MediaKind, MediaRef, Segment
 
@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 # Feature modules under index/ append their step here with the next free number.
 MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: failures.SCHEMA}
 MIGRATIONS[4] = frames.SCHEMA  # video: per-frame descriptors, thumbnails, blank keyframes
+MIGRATIONS[3] = metadata_text.SCHEMA  # metadata text (file/folder names, EXIF/XMP/IPTC, sidecars) in FTS5
 
 
 @dataclass(frozen=True)

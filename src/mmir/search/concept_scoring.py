@@ -2,7 +2,13 @@
 
 Per term the score is the expected relevance ``s_t = Σ_c w_tc · p_c``: ImageNet classes are mutually exclusive
 under the softmax, so summing the probabilities of the classes a term covers gives P(any of them). Terms then
-combine as independent events: AND = ``Π_t s_t``, OR (noisy-OR) = ``1 − Π_t (1 − s_t)``.
+combine with their importances ``a_t`` (informativeness × confidence, :mod:`mmir.concepts.term_weights`):
+
+- AND is a *soft* AND, the importance-weighted geometric mean with a floor,
+  ``exp(Σ_t a_t · log max(s_t, FLOOR) / Σ_t a_t)``: every term must be present for a high score, but one word
+  no photo shows ("riding") lowers all scores by the same factor instead of zeroing them (a plain product of
+  probabilities ranks everything at 0 as soon as one term is absent everywhere).
+- OR is a weighted noisy-OR, ``1 − Π_t (1 − s_t)^{a_t}``.
 """
 
 from __future__ import annotations
@@ -11,6 +17,9 @@ import numpy as np
 
 from mmir.concepts.mapping import QueryMapping, QueryMode, TermMapping
 from mmir.errors import QueryError
+
+# The soft AND's floor: a term with s_t ≤ FLOOR counts as "absent" (about one chance in a thousand), no lower.
+FLOOR = 1e-3
 
 
 def term_weights(terms: tuple[TermMapping, ...], num_concepts: int) -> np.ndarray:
@@ -55,10 +64,30 @@ def score_concepts(mapping: QueryMapping, probs: np.ndarray) -> np.ndarray:
     per_term = term_scores(mapping, probs)
     if per_term.shape[1] == 0:
         return np.zeros(per_term.shape[0], dtype=np.float32)
-    if mapping.mode is QueryMode.AND:
-        combined = np.prod(per_term, axis=1)
+    importance = np.array([t.importance for t in mapping.matched_terms], dtype=np.float64)
+    return combine_terms(per_term, importance, mapping.mode)
+
+
+def combine_terms(per_term: np.ndarray, importance: np.ndarray, mode: QueryMode) -> np.ndarray:
+    """Soft AND (weighted geometric mean with a floor) or weighted noisy-OR of per-term scores.
+
+    Args:
+        per_term: ``float[N, T]`` per-term relevance in [0, 1].
+        importance: ``float[T]`` non-negative term importances (all zero: counted equally).
+        mode: AND or OR.
+
+    Returns:
+        ``float32[N]`` scores in [0, 1].
+    """
+    per_term = np.asarray(per_term, dtype=np.float64)
+    importance = np.maximum(np.asarray(importance, dtype=np.float64), 0.0)
+    if importance.sum() <= 0:  # every term weightless (e.g. all weak matches): count them equally
+        importance = np.ones_like(importance)
+    importance = importance / importance.sum()
+    if mode is QueryMode.AND:
+        combined = np.exp(np.log(np.maximum(per_term, FLOOR)) @ importance)
     else:
-        combined = 1.0 - np.prod(1.0 - per_term, axis=1)
+        combined = 1.0 - np.exp(np.log(np.maximum(1.0 - per_term, 1e-12)) @ (importance * len(importance)))
     return np.clip(combined, 0.0, 1.0).astype(np.float32)
 
 
@@ -71,16 +100,28 @@ def explain(mapping: QueryMapping, probs_row: np.ndarray, top: int = 3) -> tuple
         top: How many concepts to list.
 
     Returns:
-        Up to ``top`` strings such as ``("tabby cat 0.81", "tiger cat 0.12")``, ranked by weight × probability.
+        Up to ``top`` strings such as ``("tabby cat 0.81", "tiger cat 0.12")``, ranked by weight × probability;
+        a concept standing in for a word through the text model says so (``"binoculars 0.91 (≈ binocular 0.62)"``),
+        and a weak stand-in is flagged (``"candle 0.40 (weak match for 'menorah', similarity 0.31)"``).
     """
     row = np.asarray(probs_row, dtype=np.float32).reshape(-1)
-    best: dict[int, tuple[float, str]] = {}  # column → (contribution, name); a concept counts once
+    best: dict[int, tuple[float, str, str]] = {}  # column → (contribution, name, note); a concept counts once
     for term in mapping.matched_terms:
+        note = _stand_in_note(term)
         for concept in term.concepts:
             if concept.index >= row.shape[0]:
                 continue
             contribution = concept.weight * float(row[concept.index])
-            if contribution > 0 and contribution > best.get(concept.index, (0.0, ""))[0]:
-                best[concept.index] = (contribution, concept.name)
+            if contribution > 0 and contribution > best.get(concept.index, (0.0, "", ""))[0]:
+                best[concept.index] = (contribution, concept.name, note)
     ranked = sorted(best.items(), key=lambda item: (-item[1][0], item[0]))[:top]
-    return tuple(f"{name} {row[index]:.2f}" for index, (_, name) in ranked)
+    return tuple(f"{name} {row[index]:.2f}{note}" for index, (_, name, note) in ranked)
+
+
+def _stand_in_note(term: TermMapping) -> str:
+    """How a text-model match is shown in ``why``: the word it stands for and how close it is."""
+    if term.similarity is None:
+        return ""
+    if term.weak:
+        return f" (weak match for {term.term!r}, similarity {term.similarity:.2f})"
+    return f" (≈ {term.term} {term.similarity:.2f})"

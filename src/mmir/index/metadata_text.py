@@ -1,0 +1,151 @@
+"""Metadata text in the catalog: one SQLite FTS5 row per file, searched with BM25.
+
+Catalog schema step 3 (:data:`SCHEMA`) adds ``media_text`` (what was extracted when: the file's size/mtime and
+its sidecars' signature) and the FTS5 table ``media_text_fts`` (rowid = media id; columns name, description,
+keywords, sidecar; Porter stemming over unicode61 so "beaches" finds "beach"). A trigger removes both rows
+when the file leaves the catalog.
+
+:func:`sync_metadata` brings the text up to date after an indexing run: a file whose size/mtime or sidecar set
+changed is re-read, so editing ``photo.txt`` is picked up although the photo itself is unchanged.
+:func:`term_matches` runs one FTS5 query per query term; every token is passed as a quoted string, so quotes,
+``OR``/``NEAR``/``*``/``:``/``^`` and parentheses in user input are plain text, never FTS5 syntax (and values
+are bound parameters, never SQL).
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mmir.media.metadata import MetadataText, TextField, extract_metadata_text, sidecar_signature
+from mmir.media.paths import bytes_to_path
+
+if TYPE_CHECKING:  # catalog.py imports this module for its schema step
+    from mmir.index.catalog import Catalog
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS media_text (
+    media_id INTEGER PRIMARY KEY REFERENCES media(id) ON DELETE CASCADE,
+    size INTEGER NOT NULL,
+    mtime REAL NOT NULL,
+    sidecars TEXT NOT NULL
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS media_text_fts USING fts5(
+    name, description, keywords, sidecar, tokenize = 'porter unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS media_text_gone AFTER DELETE ON media BEGIN
+    DELETE FROM media_text_fts WHERE rowid = old.id;
+    DELETE FROM media_text WHERE media_id = old.id;
+END;
+"""
+
+_COLUMNS = (TextField.NAME, TextField.DESCRIPTION, TextField.KEYWORDS, TextField.SIDECAR)
+# BM25 column weights: words someone typed about the photo (keywords, captions, sidecars) say more than
+# words of a file name, which are often camera counters or folder dates. A prior, not fitted to any data.
+_BM25_WEIGHTS = (1.0, 2.0, 2.0, 2.0)
+_TOKEN = re.compile(r"\w+")
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """What :func:`sync_metadata` did."""
+
+    checked: int
+    updated: int
+
+
+def _db(catalog: Catalog) -> sqlite3.Connection:
+    return catalog._db  # index/ owns the SQL; this module is the catalog's metadata-text part
+
+
+def sync_metadata(
+    catalog: Catalog, extract: Callable[[str], MetadataText] = extract_metadata_text
+) -> SyncReport:  # fmt: skip
+    """Re-extract the text of every file whose size, mtime or sidecars changed since it was last read.
+
+    Args:
+        catalog: The collection's catalog (schema ≥ 3).
+        extract: Reads one file's text (default: :func:`mmir.media.metadata.extract_metadata_text`).
+    """
+    db = _db(catalog)
+    db.executescript(SCHEMA)  # idempotent: a catalog that reached a later step before this one existed
+    rows = db.execute(
+        "SELECT m.id, m.path, m.size, m.mtime, t.size, t.mtime, t.sidecars "
+        "FROM media m LEFT JOIN media_text t ON t.media_id = m.id"
+    ).fetchall()
+    updated = 0
+    for media_id, raw_path, size, mtime, old_size, old_mtime, old_sidecars in rows:
+        path = bytes_to_path(raw_path)
+        sidecars = sidecar_signature(path)
+        if (old_size, old_mtime, old_sidecars) == (size, mtime, sidecars):
+            continue
+        text = extract(path)
+        with catalog.transaction():
+            db.execute("DELETE FROM media_text_fts WHERE rowid = ?", (media_id,))
+            db.execute(
+                "INSERT INTO media_text_fts(rowid, name, description, keywords, sidecar) VALUES (?, ?, ?, ?, ?)",
+                (media_id, *(text.get(field) for field in _COLUMNS)),
+            )
+            db.execute(
+                "INSERT OR REPLACE INTO media_text(media_id, size, mtime, sidecars) VALUES (?, ?, ?, ?)",
+                (media_id, size, mtime, sidecars),
+            )
+        updated += 1
+    return SyncReport(checked=len(rows), updated=updated)
+
+
+def fts_phrase(term: str) -> str | None:
+    """An FTS5 query matching the words of ``term`` in order, each a quoted string; ``None`` if it has none.
+
+    ``'dog" OR x'`` → ``'"dog" + "or" + "x"'``: only word characters survive, so nothing is FTS5 syntax.
+    """
+    tokens = _TOKEN.findall(term.lower())
+    if not tokens:
+        return None
+    return " + ".join(f'"{token}"' for token in tokens)  # "+" joins tokens into one phrase
+
+
+def term_matches(
+    catalog: Catalog, terms: Sequence[str], limit: int = 100_000, per_segment: bool = False
+) -> list[dict[int, float]]:  # fmt: skip
+    """Per term, ``media id → BM25 relevance`` (higher is better, > 0) of the files whose text contains it.
+
+    Args:
+        catalog: The collection's catalog.
+        terms: Normalised query terms (a term of several words must match as a phrase).
+        limit: Most files returned per term.
+        per_segment: Key the result by segment id instead (every segment of a matching file).
+    """
+    db = _db(catalog)
+    weights = ", ".join(str(w) for w in _BM25_WEIGHTS)
+    results: list[dict[int, float]] = []
+    for term in terms:
+        query = fts_phrase(term)
+        if query is None:
+            results.append({})
+            continue
+        ranked = (
+            f"SELECT rowid AS media_id, -bm25(media_text_fts, {weights}) AS score FROM media_text_fts "
+            f"WHERE media_text_fts MATCH ? ORDER BY bm25(media_text_fts, {weights}) LIMIT ?"
+        )
+        if per_segment:
+            ranked = f"SELECT s.id, r.score FROM ({ranked}) r JOIN segments s ON s.media_id = r.media_id"
+        try:
+            rows = db.execute(ranked, (query, limit)).fetchall()
+        except sqlite3.OperationalError:  # no text table yet (never synced): no metadata matches
+            rows = []
+        results.append({int(rowid): max(float(score), 1e-6) for rowid, score in rows})
+    return results
+
+
+def media_text(catalog: Catalog, media_id: int) -> dict[TextField, str]:
+    """The stored text of one file, by field (empty when it has none)."""
+    row = (
+        _db(catalog)
+        .execute("SELECT name, description, keywords, sidecar FROM media_text_fts WHERE rowid = ?", (media_id,))
+        .fetchone()
+    )
+    return {field: value for field, value in zip(_COLUMNS, row or (), strict=False) if value}

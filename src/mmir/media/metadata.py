@@ -1,0 +1,205 @@
+"""The words a photo carries besides its pixels: file and folder names, embedded metadata, sidecar files.
+
+Photo managers let people search ``IMG_2031 beach.jpg``'s "beach", an EXIF description, XMP/IPTC keywords
+and a caption in ``photo.txt`` beside the file; mmir indexes the same text (SQLite FTS5, see
+:mod:`mmir.index.metadata_text`). Everything here is best-effort: unreadable metadata yields no text rather than
+failing the file (the pixels decide whether a file is usable), and every field is bounded in size.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import re
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+from PIL import Image, ImageFile, IptcImagePlugin, UnidentifiedImageError
+
+MAX_FIELD_CHARS = 4096  # per field: captions are short, and a huge sidecar must not bloat the catalog
+MAX_SIDECAR_BYTES = 1 << 20
+FOLDER_LEVELS = 2  # the file's folder and its parent: "2019/holiday/IMG_1.jpg" → "2019 holiday"
+SIDECAR_SUFFIXES = (".txt", ".json", ".xmp")
+
+_EXIF_DESCRIPTION = 0x010E
+_EXIF_IFD = 0x8769
+_EXIF_USER_COMMENT = 0x9286
+_XP_TAGS = {0x9C9B: "title", 0x9C9C: "comment", 0x9C9E: "keywords", 0x9C9F: "subject"}  # Windows, UTF-16LE
+_IPTC_KEYWORDS, _IPTC_CAPTION, _IPTC_HEADLINE, _IPTC_OBJECT = (2, 25), (2, 120), (2, 105), (2, 5)
+_XMP_PACKET = re.compile(rb"<x:xmpmeta.*?</x:xmpmeta>", re.DOTALL)
+_XMP_TEXT_TAGS = {"subject": "keywords", "hierarchicalSubject": "keywords", "description": "description",
+                  "title": "description", "Headline": "description", "UserComment": "description"}  # fmt: skip
+_WORD_SPLIT = re.compile(r"[^\w]+|_")
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])")
+
+
+class TextField(str, enum.Enum):
+    """The kinds of metadata text kept per file (one FTS5 column each)."""
+
+    NAME = "name"  # tokenised file name and folder names
+    DESCRIPTION = "description"  # EXIF ImageDescription / UserComment, XMP/IPTC captions and titles
+    KEYWORDS = "keywords"  # XMP dc:subject, IPTC keywords, Windows XPKeywords
+    SIDECAR = "sidecar"  # .txt / .json / .xmp files beside the photo
+
+
+@dataclass(frozen=True)
+class MetadataText:
+    """The text of one file, by field; empty strings where it has none."""
+
+    fields: dict[TextField, str]
+
+    def get(self, field: TextField) -> str:
+        """The text of ``field`` ("" when absent)."""
+        return self.fields.get(field, "")
+
+
+def name_words(path: str | os.PathLike[str]) -> str:
+    """File stem and the names of its :data:`FOLDER_LEVELS` folders, split into words.
+
+    ``"/p/2019/Summer_Holiday/IMG_2031 beach.jpg"`` → ``"2019 Summer Holiday IMG 2031 beach"``: underscores,
+    punctuation, camelCase and letter–digit boundaries separate words.
+    """
+    p = Path(path)
+    parts = [*p.parent.parts[-FOLDER_LEVELS:], p.stem] if p.parent.parts else [p.stem]
+    words = [w for part in parts if part not in ("/", "") for w in _WORD_SPLIT.split(_CAMEL.sub(" ", part)) if w]
+    return " ".join(words)
+
+
+def sidecar_paths(path: str | os.PathLike[str]) -> list[Path]:
+    """Existing sidecar files of ``path``: ``photo.txt``/``.json``/``.xmp`` and ``photo.jpg.xmp`` etc."""
+    p = Path(path)
+    candidates = [p.with_suffix(s) for s in SIDECAR_SUFFIXES] + [Path(f"{p}{s}") for s in SIDECAR_SUFFIXES]
+    return [c for c in dict.fromkeys(candidates) if c != p and c.is_file()]
+
+
+def sidecar_signature(path: str | os.PathLike[str]) -> str:
+    """A string that changes whenever a sidecar of ``path`` appears, disappears or is modified."""
+    parts = []
+    for sidecar in sidecar_paths(path):
+        try:
+            stat = sidecar.stat()
+        except OSError:
+            continue
+        parts.append(f"{sidecar.name}:{stat.st_size}:{stat.st_mtime_ns}")
+    return "|".join(parts)
+
+
+def _clip(text: str) -> str:
+    return " ".join(text.split())[:MAX_FIELD_CHARS]
+
+
+def _decode_user_comment(raw: bytes | str) -> str:
+    """EXIF UserComment: an 8-byte character-code prefix, then the text."""
+    if isinstance(raw, str):
+        return raw
+    code, body = raw[:8], raw[8:]
+    encoding = "utf-8"  # ASCII, undefined (all zeros) and JIS codes: UTF-8 reads ASCII and replaces the rest
+    if code.startswith(b"UNICODE"):
+        encoding = "utf-16" if body[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-16-be"
+        if body[:1] != b"\x00" and body[1:2] == b"\x00":  # no BOM, little-endian writers (most cameras)
+            encoding = "utf-16-le"
+    return body.decode(encoding, errors="replace").strip("\x00 ")
+
+
+def _xp_text(raw: Any) -> str:
+    data = bytes(raw) if isinstance(raw, (bytes, tuple, list)) else str(raw).encode()
+    return data.decode("utf-16-le", errors="replace").strip("\x00 ")
+
+
+def _exif_fields(image: Image.Image) -> Iterator[tuple[TextField, str]]:
+    exif = image.getexif()
+    if isinstance(exif.get(_EXIF_DESCRIPTION), str):
+        yield TextField.DESCRIPTION, exif[_EXIF_DESCRIPTION]
+    comment = exif.get_ifd(_EXIF_IFD).get(_EXIF_USER_COMMENT)
+    if comment:
+        yield TextField.DESCRIPTION, _decode_user_comment(comment)
+    for tag, kind in _XP_TAGS.items():
+        if tag in exif:
+            yield TextField.KEYWORDS if kind == "keywords" else TextField.DESCRIPTION, _xp_text(exif[tag])
+
+
+def _iptc_fields(image: ImageFile.ImageFile) -> Iterator[tuple[TextField, str]]:
+    info = IptcImagePlugin.getiptcinfo(image) or {}
+    for key, field in ((_IPTC_KEYWORDS, TextField.KEYWORDS), (_IPTC_CAPTION, TextField.DESCRIPTION),
+                       (_IPTC_HEADLINE, TextField.DESCRIPTION), (_IPTC_OBJECT, TextField.DESCRIPTION)):  # fmt: skip
+        values = info.get(key)
+        for value in values if isinstance(values, list) else [values] if values else []:
+            yield field, value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def xmp_fields(packet: bytes) -> Iterator[tuple[TextField, str]]:
+    """Keywords and captions of an XMP packet (``dc:subject``, ``dc:description``, ``dc:title``, …)."""
+    match = _XMP_PACKET.search(packet)
+    if match is None:
+        return
+    try:
+        root = ElementTree.fromstring(match.group(0))  # expat refuses entity expansion bombs
+    except ElementTree.ParseError:
+        return
+    for element in root.iter():
+        local = element.tag.rpartition("}")[2]
+        field = _XMP_TEXT_TAGS.get(local)
+        if field is None:
+            continue
+        texts = [t for t in element.itertext() if t.strip()]
+        texts += [v for k, v in element.attrib.items() if k.rpartition("}")[2] == local]
+        for text in texts:
+            yield TextField(field), text
+
+
+def _embedded_fields(path: Path) -> Iterator[tuple[TextField, str]]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # PIL warns about odd EXIF; the text is best-effort
+        with Image.open(path) as image:  # header only: no pixel decoding
+            yield from _exif_fields(image)
+            yield from _iptc_fields(image)
+            xmp = image.info.get("xmp") or image.info.get("XML:com.adobe.xmp")
+            if xmp:
+                yield from xmp_fields(xmp.encode() if isinstance(xmp, str) else bytes(xmp))
+
+
+def _json_strings(value: Any, depth: int = 0) -> Iterator[str]:
+    if depth > 8:
+        return
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _json_strings(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _json_strings(item, depth + 1)
+
+
+def _sidecar_text(sidecar: Path) -> str:
+    data = sidecar.read_bytes()[:MAX_SIDECAR_BYTES]
+    if sidecar.suffix.lower() == ".xmp":
+        return " ".join(text for _, text in xmp_fields(data))
+    text = data.decode("utf-8", errors="replace")
+    if sidecar.suffix.lower() == ".json":
+        try:
+            return " ".join(_json_strings(json.loads(text)))
+        except ValueError:
+            return ""
+    return text
+
+
+def extract_metadata_text(path: str | os.PathLike[str]) -> MetadataText:
+    """All searchable text of one file (never raises for bad metadata; a missing file gives its name only)."""
+    found: dict[TextField, list[str]] = {TextField.NAME: [name_words(path)]}
+    try:
+        for field, text in _embedded_fields(Path(path)):
+            found.setdefault(field, []).append(text)
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, KeyError, TypeError):
+        pass  # metadata is optional: the pixels' decode reports a broken file, not this
+    for sidecar in sidecar_paths(path):
+        try:
+            found.setdefault(TextField.SIDECAR, []).append(_sidecar_text(sidecar))
+        except OSError:
+            continue
+    return MetadataText({field: _clip(" ".join(dict.fromkeys(texts))) for field, texts in found.items()})

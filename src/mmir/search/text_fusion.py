@@ -1,0 +1,136 @@
+"""Fusing the two evidences a text query has about an item: its concepts and the words its metadata carries.
+
+Per query term ``t`` and item ``i``:
+
+- the concept relevance ``s_ti = Σ_c w_tc · p_ic`` (:mod:`mmir.search.concept_scoring`);
+- the metadata relevance ``m_ti`` = the term's BM25 score on the item's file/folder names, embedded metadata and
+  sidecars (:mod:`mmir.index.metadata_text`), divided by the best BM25 of that term in the collection, so in
+  (0, 1] where the text contains the term and 0 elsewhere;
+- fused as two independent chances of the term being right: ``f_ti = 1 − (1 − s_ti)(1 − META_WEIGHT · m_ti)``.
+
+The terms are then combined with their importances exactly as concepts alone are (soft AND / noisy-OR). A term
+that maps to no concept but occurs in some item's metadata ("holiday", "2019", a place name) takes part with
+importance ``META_IMPORTANCE``; a term with neither is left out (it cannot tell items apart).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from mmir.concepts.mapping import QueryMapping
+from mmir.errors import QueryError
+from mmir.search.aggregate import best_per_media
+from mmir.search.concept_scoring import combine_terms, explain, term_weights
+from mmir.types import Hit
+
+if TYPE_CHECKING:
+    from mmir.index.catalog import Catalog
+
+# A metadata match alone makes a term 90 % "present": words a person attached to the photo are strong
+# evidence, but a file name can mislead, so a confident visual match plus the text still ranks above either.
+META_WEIGHT = 0.9
+META_IMPORTANCE = 0.75
+
+
+@dataclass(frozen=True)
+class FusedScores:
+    """Scores of ``N`` items and the per-term metadata relevance that went into them.
+
+    Attributes:
+        scores: ``float32[N]`` fused scores in [0, 1].
+        metadata: ``float32[N, T]`` normalised metadata relevance of each of the mapping's ``T`` terms.
+        used: Whether any term took part (some concept or metadata match).
+    """
+
+    scores: np.ndarray
+    metadata: np.ndarray
+    used: bool
+
+
+def metadata_matrix(ids: np.ndarray, matches: Sequence[dict[int, float]]) -> np.ndarray:
+    """``float32[N, T]``: per term, each item's BM25 relevance divided by the term's best, 0 where absent.
+
+    Args:
+        ids: ``int64[N]`` item (segment) ids in row order.
+        matches: Per term, ``item id → BM25 relevance > 0`` (ids not in ``ids`` are ignored).
+    """
+    out = np.zeros((len(ids), len(matches)), dtype=np.float32)
+    if not len(ids):
+        return out
+    order = np.argsort(ids, kind="stable")
+    sorted_ids = ids[order]
+    for col, found in enumerate(matches):
+        if not found:
+            continue
+        keys = np.fromiter(found.keys(), dtype=np.int64, count=len(found))
+        values = np.fromiter(found.values(), dtype=np.float64, count=len(found))
+        pos = np.clip(np.searchsorted(sorted_ids, keys), 0, len(ids) - 1)
+        known = sorted_ids[pos] == keys
+        out[order[pos[known]], col] = values[known] / values.max()
+    return out
+
+
+def fuse(mapping: QueryMapping, probs: np.ndarray, metadata: np.ndarray | None = None) -> FusedScores:
+    """Score ``N`` items for a text query from concept probabilities and (optionally) metadata relevance.
+
+    Args:
+        mapping: The query mapped to concepts, every term kept (matched or not), importances set.
+        probs: ``float32[N, C]`` concept probabilities.
+        metadata: ``float32[N, T]`` from :func:`metadata_matrix` over ``mapping.terms``, or ``None``.
+    """
+    terms = mapping.terms
+    n = probs.shape[0]
+    meta = np.zeros((n, len(terms)), np.float32) if metadata is None else np.asarray(metadata, np.float32)
+    concept = np.clip(probs @ term_weights(terms, probs.shape[1]).T, 0.0, 1.0) if terms else meta
+    fused = 1.0 - (1.0 - concept) * (1.0 - META_WEIGHT * meta)
+    importance = np.array(
+        [t.importance if t.matched else (META_IMPORTANCE if meta[:, j].any() else 0.0) for j, t in enumerate(terms)]
+    )
+    active = np.array([t.matched or bool(meta[:, j].any()) for j, t in enumerate(terms)], dtype=bool)
+    if not active.any():
+        return FusedScores(np.zeros(n, np.float32), meta, used=False)
+    scores = combine_terms(fused[:, active], importance[active], mapping.mode)
+    return FusedScores(scores, meta, used=True)
+
+
+def metadata_why(mapping: QueryMapping, metadata_row: np.ndarray) -> tuple[str, ...]:
+    """``("text: 'beach'",)``-style reasons for one item's metadata matches (``metadata_row``: ``float[T]``)."""
+    words = [term.term for term, m in zip(mapping.terms, metadata_row, strict=True) if m > 0]
+    return (f"text: {', '.join(repr(w) for w in words)}",) if words else ()
+
+
+def search_text(mapping: QueryMapping, ids: np.ndarray, probs: np.ndarray, catalog: Catalog, k: int) -> list[Hit]:
+    """The ``k`` best files for a mapped text query, from concepts fused with metadata text.
+
+    Args:
+        mapping: The query mapped to concepts (importances set).
+        ids: ``int64[N]`` segment ids.
+        probs: ``float32[N, C]`` their concept probabilities.
+        catalog: The collection's catalog (for the metadata text).
+        k: Number of files.
+
+    Raises:
+        QueryError: no term of the query maps to a concept or occurs in any file's text.
+    """
+    from mmir.index.metadata_text import term_matches
+    from mmir.search.engine import _top_k
+
+    matches = term_matches(catalog, [term.term for term in mapping.terms], per_segment=True) if len(ids) else []
+    fused = fuse(mapping, probs, metadata_matrix(ids, matches) if matches else None)
+    if not fused.used and not any(term.matched for term in mapping.terms):
+        raise QueryError(f"no concept or file text matches {mapping.text!r}; try other words (see `mmir concepts`)")
+    if not len(ids):
+        return []
+    top = _top_k(fused.scores, k)
+    rows = catalog.hits_rows(ids[top].tolist())
+    hits = [
+        Hit(*rows[int(ids[i])], score=float(fused.scores[i]),
+            why=metadata_why(mapping, fused.metadata[i]) + explain(mapping, probs[i]))
+        for i in top
+        if fused.scores[i] > 0 and int(ids[i]) in rows
+    ]  # fmt: skip
+    return best_per_media(hits, k)
