@@ -13,6 +13,7 @@ from mmir.cli.groups import app, train_app
 from mmir.concepts import QueryMode
 from mmir.errors import MmirError
 from mmir.media import display_path
+from mmir.search.feedback import FeedbackMethod
 from mmir.types import Hit
 
 CollectionOpt = Annotated[
@@ -23,8 +24,11 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON out
 
 
 def _open(collection: Path, **kwargs: object):
+    import os
+
     from mmir.api import Collection
 
+    kwargs.setdefault("backend", os.environ.get("MMIR_BACKEND") or "auto")
     return Collection.open(collection, **kwargs)  # type: ignore[arg-type]
 
 
@@ -40,6 +44,17 @@ def hit_to_dict(rank: int, hit: Hit) -> dict[str, object]:
         "kind": hit.media.kind.value,
         "start_s": hit.segment.start_s,
         "end_s": hit.segment.end_s,
+        **_time_range(hit),
+    }
+
+
+def _time_range(hit: Hit) -> dict[str, float | None]:
+    """``start``/``end``/``keyframe`` seconds of a video shot; ``None`` for photos."""
+    video = hit.media.kind.value == "video"
+    return {
+        "start": round(hit.segment.start_s, 3) if video else None,
+        "end": round(hit.segment.end_s, 3) if video else None,
+        "keyframe": round(hit.segment.keyframe_s, 3) if video else None,
     }
 
 
@@ -52,7 +67,8 @@ def print_hits(hits: list[Hit], as_json: bool) -> None:
         typer.echo("no results")
     for rank, hit in enumerate(hits, 1):
         why = "; ".join(hit.why)
-        typer.echo(f"{rank:3d}  {hit.score:.4f}  {display_path(hit.media.path)}  [{why}]")
+        span = f" @ {hit.segment.start_s:.2f}-{hit.segment.end_s:.2f} s" if hit.media.kind.value == "video" else ""
+        typer.echo(f"{rank:3d}  {hit.score:.4f}  {display_path(hit.media.path)}{span}  [{why}]")
 
 
 @app.command()
@@ -70,8 +86,17 @@ def index(
         Path | None, typer.Option(help="With --pca: learn it on this other collection (same model) instead.")
     ] = None,
     weights: Annotated[Path | None, typer.Option(help="Weights file for torchvision:/timm: models.")] = None,
-    batch_size: Annotated[int, typer.Option(min=1, max=1024)] = 16,
+    batch_size: Annotated[
+        int | None, typer.Option(min=1, max=1024, help="Images per model call (default: chosen for the backend).")
+    ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    backend: Annotated[
+        str,
+        typer.Option(
+            envvar="MMIR_BACKEND",
+            help="Encoder runtime: auto (ONNX Runtime when installed, else torch), torch, onnx, onnx-int8.",
+        ),
+    ] = "auto",
     store: Annotated[
         str | None,
         typer.Option(help="Where vectors live: faiss (default), milvus:PATH.db (Milvus Lite), milvus://HOST:PORT. "
@@ -84,7 +109,9 @@ def index(
 
     settings = (("pooling", pooling), ("weights_path", weights), ("multiscale", multiscale))
     options = {key: str(value) for key, value in settings if value}
-    with _open(collection, create=True, model=model, model_options=options) as coll:
+    if backend not in ("auto", "torch", "onnx", "onnx-int8"):
+        raise typer.BadParameter(f"unknown backend {backend!r}; choose auto, torch, onnx or onnx-int8")
+    with _open(collection, create=True, model=model, model_options=options, backend=backend) as coll:
         if store is not None:
             coll.use_store(store)
         report = coll.index(
@@ -116,13 +143,44 @@ def search(
     collection: CollectionOpt = Path(".mmir"),
     k: TopK = 10,
     as_json: JsonOpt = False,
+    feedback: Annotated[
+        tuple[Path, Path] | None,
+        typer.Option(help="Relevance feedback: GOOD BAD, two files listing indexed paths (one a line) marked "
+                     "relevant / not relevant; re-ranks the collection from them."),
+    ] = None,
+    feedback_method: Annotated[
+        FeedbackMethod, typer.Option(help="How marks re-rank: a linear classifier, or Rocchio.")
+    ] = FeedbackMethod.CLASSIFIER,
+    then: Annotated[
+        str | None, typer.Option(help="Temporal query: a later shot of the same video matching these keywords.")
+    ] = None,
+    then_image: Annotated[Path | None, typer.Option(help="Temporal query: a later shot like this image.")] = None,
+    within: Annotated[float, typer.Option(min=0.0, help="With --then: largest gap between the shots, seconds.")] = 30.0,
 ) -> None:
-    """Search by keywords (through concepts) or by an example image."""
+    """Search by keywords (through concepts) or by an example image; or re-rank from marked files (--feedback)."""
+    if feedback is not None:
+        with _open(collection) as coll:
+            print_hits(coll.feedback(_listed(feedback[0]), _listed(feedback[1]), k, feedback_method), as_json)
+        return
     if (query is None) == (image is None):
         raise MmirError("give either keywords or --image FILE")
+    if then is not None or then_image is not None:
+        from mmir.cli.video import run_temporal
+
+        run_temporal(collection, (query, image, mode), (then, then_image, mode), within, k, as_json)
+        return
     with _open(collection) as coll:
         hits = coll.search_text(query, k, mode) if query is not None else coll.search_image(image, k)
     print_hits(hits, as_json)
+
+
+def _listed(path: Path) -> list[Path]:
+    """Paths listed one a line in ``path`` (blank lines and ``#`` comments skipped)."""
+    try:
+        lines = path.read_text(encoding="utf-8", errors="surrogateescape").splitlines()
+    except OSError as exc:
+        raise MmirError(f"{display_path(path)}: cannot read the list ({exc.strerror})") from exc
+    return [Path(line.strip()) for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
 @app.command()
@@ -250,15 +308,30 @@ def serve(
     token: Annotated[
         str | None, typer.Option(envvar="MMIR_TOKEN", help="Require this bearer token on every API call.")
     ] = None,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="Allow serving beyond loopback without a token.")
+    ] = False,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option("--allow-host", help="Another name clients use for this server (LAN name, reverse proxy)."),
+    ] = None,
+    root: Annotated[
+        list[Path] | None, typer.Option("--root", help="A folder the web UI may index (repeatable).")
+    ] = None,
     max_upload_mb: Annotated[int, typer.Option(min=1, max=1024, help="Largest query image accepted.")] = 20,
 ) -> None:
     """Serve the web UI and the JSON API for a collection."""
     from mmir.errors import require
     from mmir.server import ServerSettings, create_app
 
+    settings = ServerSettings(
+        collection=collection, token=token, host=host, allowed_hosts=tuple(allow_host or ()),
+        roots=tuple(path.expanduser().absolute() for path in root or ()), insecure=insecure,
+        max_upload_bytes=max_upload_mb * 2**20,
+    )  # fmt: skip  # refuses an empty token, or an open bind without one, before anything starts
     _open(collection).close()  # fail now, with a clear message, if there is no collection
-    if host not in ("127.0.0.1", "localhost", "::1") and token is None:
-        typer.echo("warning: serving beyond loopback without --token; anyone who can reach it can search", err=True)
-    app = create_app(ServerSettings(collection=collection, token=token, max_upload_bytes=max_upload_mb * 2**20))
+    if insecure and token is None:
+        typer.echo(f"warning: serving on {host} without a token; anyone who can reach it can search", err=True)
+    app = create_app(settings)
     uvicorn = require("uvicorn", "server")
     uvicorn.run(app, host=host, port=port, log_level="warning")  # type: ignore[attr-defined]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import warnings
 from dataclasses import asdict, dataclass
@@ -154,8 +155,12 @@ def _quantize(path: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantized = path.with_name(path.stem + ".int8.onnx")
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # the quantiser logs every tensor it skips (hundreds of lines) on the root logger
     try:
         quantize_dynamic(str(path), str(quantized), weight_type=QuantType.QInt8)
         os.replace(quantized, path)
     finally:
+        root.setLevel(level)
         quantized.unlink(missing_ok=True)
