@@ -35,7 +35,7 @@ class FeedbackMethod(str, enum.Enum):
 
 @dataclass(frozen=True)
 class FeedbackConfig:
-    """Knobs of both methods (defaults chosen on the feedback benchmark's validation queries).
+    """Knobs of both methods (defaults: the best round-2 rows on ``benchmarks/feedback.py``'s validation queries).
 
     Attributes:
         alpha: Rocchio weight of the original query vector (ignored when there is none).
@@ -47,10 +47,10 @@ class FeedbackConfig:
     """
 
     alpha: float = 1.0
-    beta: float = 0.75
-    gamma: float = 0.25
+    beta: float = 2.0
+    gamma: float = 0.5
     pseudo_negatives: int = 200
-    c: float = 1.0
+    c: float = 10.0
     seed: int = 0
 
 

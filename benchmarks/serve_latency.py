@@ -1,0 +1,215 @@
+"""Web service latency: keyword and example queries over HTTP on loopback, beside the library calls they wrap.
+
+The server is the product's own ``mmir serve`` started as a subprocess (so client threads do not share its GIL);
+clients are threads with one keep-alive HTTP connection each. Reported per row: requests, throughput, and
+p50/p95/p99 latency in ms. Rows:
+
+- ``library``: ``Collection.search_text`` / ``search_image_bytes`` called in-process, sequentially (the floor).
+- ``http N clients``: N concurrent clients for ``--seconds`` each, keyword (k=24) and example (a JPEG upload).
+- ``keyword during uploads``: one keyword client while another client uploads large JPEGs back to back.
+
+The collection (unless ``--collection`` is given) is ``--images`` Fashion-MNIST test images written as PNG files and
+indexed with the default model. Run: ``python benchmarks/serve_latency.py`` (a few minutes; the machine's load
+shifts every figure, so the rows of one run are the comparison).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import io
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import quote
+
+import numpy as np
+from PIL import Image
+
+WORDS = ("shirt", "shoe", "bag", "dress", "coat", "sandal", "boot", "sweater", "trouser", "sneaker", "jersey", "sock")
+
+
+def build_collection(folder: Path, images: int) -> Path:
+    """Index ``images`` Fashion-MNIST test images (as PNG files) into ``folder / "coll"``."""
+    from mmir.api import Collection
+    from mmir.learn.idx import load_fashion_mnist
+    from mmir.pipeline import IndexOptions
+
+    data = load_fashion_mnist("test")
+    photos = folder / "photos"
+    photos.mkdir()
+    for i in range(images):
+        Image.fromarray(data.images[i]).resize((112, 112)).save(photos / f"{i:05d}.png")
+    with Collection.open(folder / "coll", create=True) as collection:
+        collection.index([photos], IndexOptions(progress=False))
+    return folder / "coll"
+
+
+def jpeg(side: tuple[int, int], seed: int) -> bytes:
+    """A noisy JPEG of ``side`` pixels (noise keeps it from compressing to nothing)."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 255, (side[1] // 16 + 1, side[0] // 16 + 1, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(small).resize(side, Image.BILINEAR).save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def multipart(data: bytes) -> tuple[bytes, str]:
+    """A ``multipart/form-data`` body with one ``image`` part, and its content type."""
+    boundary = uuid.uuid4().hex
+    head = f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="q.jpg"\r\n'
+    head += "Content-Type: image/jpeg\r\n\r\n"
+    body = head.encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+class Client:
+    """One keep-alive HTTP connection to the server."""
+
+    def __init__(self, port: int) -> None:
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+    def keyword(self, i: int) -> None:
+        self._call("GET", f"/api/search?k=24&q={quote(WORDS[i % len(WORDS)])}")
+
+    def upload(self, body: bytes, content_type: str) -> None:
+        self._call("POST", "/api/search/image?k=24", body, {"Content-Type": content_type})
+
+    def _call(self, method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> None:
+        self.connection.request(method, url, body=body, headers=headers or {})
+        response = self.connection.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{method} {url} answered {response.status}")
+
+
+def row(label: str, latencies: list[float], seconds: float) -> None:
+    """Print one result row (latencies in seconds)."""
+    ms = np.array(latencies) * 1000
+    p50, p95, p99 = np.percentile(ms, [50, 95, 99])
+    rate = len(ms) / seconds
+    print(f"  {label:<34} {len(ms):>6} {rate:>9.1f} {p50:>8.1f} {p95:>8.1f} {p99:>8.1f}")
+
+
+def concurrent(
+    port: int, clients: int, seconds: float, call: Callable[[Client, int], None]
+) -> tuple[list[float], float]:
+    """Run ``clients`` threads calling ``call`` for ``seconds``; all latencies and the elapsed time."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    deadline = time.perf_counter() + seconds
+
+    def work(worker: int) -> None:
+        client, mine, i = Client(port), [], worker
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            call(client, i)
+            mine.append(time.perf_counter() - started)
+            i += clients
+        with lock:
+            latencies.extend(mine)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies, time.perf_counter() - started
+
+
+def library_rows(collection_dir: Path, seconds: float, example: bytes) -> None:
+    """The in-process calls the endpoints wrap, sequentially."""
+    from mmir.api import Collection
+
+    with Collection.open(collection_dir) as collection:
+        collection.search_text(WORDS[0], 24)
+        collection.search_image_bytes(example, "q.jpg", 24)  # loads the encoder
+        for label, call in (
+            ("library keyword", lambda i: collection.search_text(WORDS[i % len(WORDS)], 24)),
+            ("library example", lambda i: collection.search_image_bytes(example, "q.jpg", 24)),
+        ):
+            latencies, deadline, i = [], time.perf_counter() + seconds, 0
+            started = time.perf_counter()
+            while time.perf_counter() < deadline:
+                t0 = time.perf_counter()
+                call(i)
+                latencies.append(time.perf_counter() - t0)
+                i += 1
+            row(label, latencies, time.perf_counter() - started)
+
+
+def start_server(collection_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """``mmir serve`` in a subprocess on a free loopback port, once it answers."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    command = [sys.executable, "-m", "mmir", "serve", "-c", str(collection_dir), "--port", str(port)]
+    server = subprocess.Popen(command)
+    for _ in range(600):
+        try:
+            Client(port)._call("GET", "/api/health")
+            return server, port
+        except OSError:
+            time.sleep(0.1)
+    server.kill()
+    raise RuntimeError("the server did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--collection", type=Path, help="An existing collection (default: build one).")
+    parser.add_argument("--images", type=int, default=500, help="Images in the collection built.")
+    parser.add_argument("--seconds", type=float, default=5.0, help="Duration of each row.")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        collection_dir = args.collection or build_collection(Path(scratch), args.images)
+        example = jpeg((640, 480), 1)
+        large, large_type = multipart(jpeg((6000, 4000), 2))
+        small, small_type = multipart(example)
+        print(f"collection {collection_dir}; cpus {os.cpu_count()}; load average {os.getloadavg()[0]:.1f}")
+        print(f"  {'row':<34} {'n':>6} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
+        library_rows(collection_dir, args.seconds, example)
+        server, port = start_server(collection_dir)
+        try:
+            warm = Client(port)
+            warm.upload(small, small_type)  # load the encoder before measuring
+            for i in range(50):  # and the concept matrix, vocabulary caches, thread pool
+                warm.keyword(i)
+            for clients in (1, 4, 16):
+                latencies, elapsed = concurrent(port, clients, args.seconds, lambda c, i: c.keyword(i))
+                row(f"http keyword, {clients} clients", latencies, elapsed)
+            for clients in (1, 4, 16):
+                latencies, elapsed = concurrent(port, clients, args.seconds, lambda c, _i: c.upload(small, small_type))
+                row(f"http example, {clients} clients", latencies, elapsed)
+            print(f"  (large upload: a 6000x4000 JPEG of {len(large) / 2**20:.1f} MB)")
+            stop = threading.Event()
+
+            def uploader() -> None:
+                client = Client(port)
+                while not stop.is_set():
+                    client.upload(large, large_type)
+
+            thread = threading.Thread(target=uploader)
+            thread.start()
+            latencies, elapsed = concurrent(port, 1, args.seconds, lambda c, i: c.keyword(i))
+            stop.set()
+            thread.join()
+            row("http keyword during uploads", latencies, elapsed)
+            latencies, elapsed = concurrent(port, 1, args.seconds, lambda c, i: c.keyword(i))
+            row("http keyword, 1 client, after", latencies, elapsed)
+        finally:
+            server.terminate()
+            server.wait(10)
+    print("goals: >= 400 keyword req/s with 4 clients, p99 <= 50 ms; keyword p95 <= 50 ms during uploads")
+
+
+if __name__ == "__main__":
+    main()
