@@ -91,7 +91,11 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 def create_app(settings: ServerSettings) -> Any:
-    """Build the ASGI application for ``settings`` (FastAPI wrapped in the guard middleware)."""
+    """Build the ASGI application for ``settings`` (FastAPI wrapped in the guard middleware).
+
+    Result lists are returned as ``JSONResponse`` directly: they are plain JSON already, and FastAPI's
+    generic encoder would walk every hit again on the hot keyword path.
+    """
     service = CollectionService(settings)
     job = IndexJob(settings.collection, settings.roots)
     app = FastAPI(title="mmir", version="0.2.0", docs_url=None, redoc_url=None)
@@ -117,7 +121,7 @@ def create_app(settings: ServerSettings) -> Any:
 
     @app.get("/api/search", dependencies=bearer, tags=["search"])
     def search(q: str = text_param, k: int = k_param, mode: QueryMode = QueryMode.AND, offset: int = offset_param):
-        return service.ranked(lambda c: c.search_text(q, k + offset, mode), offset)
+        return JSONResponse(service.ranked(lambda c: c.search_text(q, k + offset, mode), offset))
 
     @app.post("/api/search/image", dependencies=bearer, tags=["search"])
     async def search_image(image: UploadFile = File(...), k: int = k_param, offset: int = offset_param):
@@ -127,7 +131,7 @@ def create_app(settings: ServerSettings) -> Any:
         name = display_path(Path(image.filename or "upload").name)
         from starlette.concurrency import run_in_threadpool
 
-        return await run_in_threadpool(service.search_upload, data, name, k, offset)
+        return JSONResponse(await run_in_threadpool(service.search_upload, data, name, k, offset))
 
     @app.get("/api/similar/{media_id}", dependencies=bearer, tags=["search"])
     def similar(media_id: MediaId, k: int = k_param, offset: int = offset_param):
@@ -135,12 +139,13 @@ def create_app(settings: ServerSettings) -> Any:
             ref = collection.store.catalog.media_ref(media_id)
         if ref is None:
             raise HTTPException(status_code=404, detail=f"no media {media_id}")
-        return service.ranked(lambda c: c.similar(ref.path, k + offset), offset)
+        return JSONResponse(service.ranked(lambda c: c.similar(ref.path, k + offset), offset))
 
     @app.post("/api/feedback", dependencies=bearer, tags=["search"])
     def feedback(marks: FeedbackRequest = Body(...), k: int = k_param, offset: int = offset_param):
         """Re-rank from media marked relevant (``positives``) and not relevant (``negatives``)."""
-        return service.ranked(lambda c: c.feedback(marks.positives, marks.negatives, k + offset, marks.method), offset)
+        hits = service.ranked(lambda c: c.feedback(marks.positives, marks.negatives, k + offset, marks.method), offset)
+        return JSONResponse(hits)
 
     @app.get("/api/concepts", dependencies=bearer, tags=["search"])
     def concepts(q: str = text_param, mode: QueryMode = QueryMode.AND):
