@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from mmir.errors import CollectionError
-from mmir.index import failures, frames, metadata_text
+from mmir.index import channels, failures, frames, metadata_text
 from mmir.media.paths import bytes_to_path, display_path, path_to_bytes
 from mmir.types import MediaKind, MediaRef, Segment
 
@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: failures.SCHEMA}
 MIGRATIONS[4] = frames.SCHEMA  # video: per-frame descriptors, thumbnails, blank keyframes
 MIGRATIONS[3] = metadata_text.SCHEMA  # metadata text (file/folder names, EXIF/XMP/IPTC, sidecars) in FTS5
+MIGRATIONS[5] = channels.SCHEMA  # extra descriptor channels (colour, texture, HOG, bag of words)
 
 
 @dataclass(frozen=True)

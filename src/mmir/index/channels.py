@@ -1,0 +1,94 @@
+"""Extra descriptor channels (colour, texture, HOG, bag of words) stored per file beside the CNN descriptor.
+
+Catalog schema step 5 (registered in :data:`mmir.index.catalog.MIGRATIONS`) creates the table: one row per file
+and channel, the vector as a ``float32`` blob. Rows go away with their file (``ON DELETE CASCADE``). Writes are
+single autocommit statements made by the pipeline's writer thread right after the file's own commit (see
+:class:`mmir.pipeline_types.ChannelSink`); they do not bump the catalog generation, since the CNN vector index does
+not depend on them. Each channel's vector index is exact (a flat inner-product index, see
+:class:`ChannelIndex`), built from these rows when first searched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from mmir.index.catalog import Catalog
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS channels (
+    media_id INTEGER NOT NULL REFERENCES media(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (media_id, name)
+);
+CREATE INDEX IF NOT EXISTS channels_name ON channels(name);
+"""
+"""Schema step 5: one row per (file, extra descriptor channel)."""
+
+
+def _db(catalog: Catalog) -> sqlite3.Connection:
+    # The catalog keeps its connection private; index/ modules share it so all SQL stays inside index/.
+    return catalog._db
+
+
+class CatalogChannelSink:
+    """A :class:`~mmir.pipeline_types.ChannelSink` writing into the catalog's ``channels`` table."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    def store(self, media_id: int, vectors: Mapping[str, np.ndarray]) -> None:
+        """Store ``{name: float32[K]}`` for a file (replacing its older rows of those channels)."""
+        rows = [(media_id, name, np.asarray(v, np.float32).tobytes()) for name, v in vectors.items()]
+        _db(self.catalog).executemany("INSERT OR REPLACE INTO channels (media_id, name, vector) VALUES (?, ?, ?)", rows)
+
+    def copy(self, source_media_id: int, media_id: int) -> None:
+        """Give ``media_id`` the channels of ``source_media_id`` (a copy of the same content)."""
+        _db(self.catalog).execute(
+            "INSERT OR REPLACE INTO channels (media_id, name, vector) "
+            "SELECT ?, name, vector FROM channels WHERE media_id = ?",
+            (media_id, source_media_id),
+        )
+
+
+def channel_names(catalog: Catalog) -> list[str]:
+    """The channels stored for at least one file, sorted."""
+    return [r[0] for r in _db(catalog).execute("SELECT DISTINCT name FROM channels ORDER BY name")]
+
+
+def channel_vectors(catalog: Catalog, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(media ids int64[N], float32[N, K])`` of every file holding channel ``name``, by media id."""
+    rows = _db(catalog).execute("SELECT media_id, vector FROM channels WHERE name = ? ORDER BY media_id", (name,))
+    ids, vectors = [], []
+    for media_id, blob in rows:
+        ids.append(int(media_id))
+        vectors.append(np.frombuffer(blob, np.float32))
+    if not ids:
+        return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+    return np.asarray(ids, np.int64), np.stack(vectors)
+
+
+class ChannelIndex:
+    """An exact inner-product index over one channel's vectors (rows already transformed for search).
+
+    Args:
+        ids: ``int64[N]`` media ids.
+        vectors: ``float32[N, K]`` unit-length rows.
+    """
+
+    def __init__(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        self.ids = np.asarray(ids, np.int64)
+        self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def scores(self, query: np.ndarray) -> np.ndarray:
+        """Inner products ``float32[N]`` of every row with ``query`` (``float32[K]``)."""
+        return self.vectors @ np.asarray(query, np.float32).reshape(-1)
