@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -28,10 +29,27 @@ def _mapping(mode: QueryMode, with_unmatched: bool = False) -> QueryMapping:
     return QueryMapping("a b", mode, terms)
 
 
-def test_and_is_the_product_of_expected_relevances() -> None:
-    # Term a: 1·p0 + 0.5·p1 → [0.6, 0.15, 0]; term b: p2 → [0.3, 0.2, 0].
-    expected = np.array([0.6 * 0.3, 0.15 * 0.2, 0.0], dtype=np.float32)
+def test_and_is_the_geometric_mean_of_expected_relevances_with_a_floor() -> None:
+    # Term a: 1·p0 + 0.5·p1 → [0.6, 0.15, 0]; term b: p2 → [0.3, 0.2, 0]; absent counts as FLOOR = 0.001.
+    expected = np.array([(0.6 * 0.3) ** 0.5, (0.15 * 0.2) ** 0.5, 0.001], dtype=np.float32)
     np.testing.assert_allclose(score_concepts(_mapping(QueryMode.AND), PROBS), expected, rtol=1e-6)
+
+
+def test_and_weighs_terms_by_importance() -> None:
+    a, b = _mapping(QueryMode.AND).terms
+    mapping = QueryMapping("a b", QueryMode.AND, (replace(a, importance=3.0), replace(b, importance=1.0)))
+    expected = np.array([0.6**0.75 * 0.3**0.25, 0.15**0.75 * 0.2**0.25, 0.001], dtype=np.float32)
+    np.testing.assert_allclose(score_concepts(mapping, PROBS), expected, rtol=1e-5)
+
+
+def test_a_term_no_item_shows_lowers_scores_but_keeps_the_ranking() -> None:
+    # The old product ranked every item 0 once one term was absent everywhere ("riding" in a caption).
+    absent = TermMapping("riding", MatchSource.EMBEDDING, (ConceptWeight(3, "c3", 0.5),), similarity=0.45)
+    a, b = _mapping(QueryMode.AND).terms
+    probs = PROBS.copy()
+    probs[:, 3] = 0.0
+    scores = score_concepts(QueryMapping("a b riding", QueryMode.AND, (a, b, absent)), probs)
+    assert scores[0] > scores[1] > scores[2] and scores[1] > 0
 
 
 def test_or_is_the_noisy_or() -> None:

@@ -221,12 +221,10 @@ def concepts(
     if as_json:
         typer.echo(json.dumps(asdict(mapping), indent=1, default=str))
         return
-    typer.echo(f"query: {mapping.text!r} ({mapping.mode.value})")
-    for term in mapping.terms:
-        source = term.source.value if term.source else "no match"
-        typer.echo(f"  {term.term!r}: {len(term.concepts)} concepts via {source}")
-        for concept in sorted(term.concepts, key=lambda c: -c.weight)[:top]:
-            typer.echo(f"      {concept.weight:.3f}  {concept.name}")
+    from mmir.cli.text import describe_mapping
+
+    for line in describe_mapping(mapping, top):
+        typer.echo(line)
 
 
 @train_app.command("concepts")

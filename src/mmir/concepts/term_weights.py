@@ -21,7 +21,7 @@ from dataclasses import replace
 
 from mmir.concepts.hierarchy import ConceptHierarchy
 from mmir.concepts.mapping import MatchSource, QueryMapping, TermMapping
-from mmir.concepts.text import STOP_WORDS, base_forms, tokenise
+from mmir.concepts.text import STOP_WORDS, plural_forms, tokenise
 
 IDF_FLOOR = 0.5  # the most common word still keeps half its weight: IDF refines, it does not veto
 HYPERNYM_CONFIDENCE = 0.6
@@ -36,20 +36,21 @@ _FREQUENCIES: dict[int, tuple[ConceptHierarchy, Counter[str], int]] = {}  # id �
 def class_document_frequencies(hierarchy: ConceptHierarchy) -> tuple[Counter[str], int]:
     """``(word → number of classes whose lemmas or gloss contain it, number of classes)``, computed once.
 
-    Words are counted in their base form (``"dogs"`` → ``"dog"``), once per class.
+    Words are counted as written, once per class; :func:`idf` merges a word's plural forms at lookup.
     """
     cached = _FREQUENCIES.get(id(hierarchy))
     if cached is not None and cached[0] is hierarchy:  # the hierarchy holds dicts, so it cannot be a cache key
         return cached[1], cached[2]
     counts: Counter[str] = Counter()
     for lemmas, gloss in zip(hierarchy.class_lemmas, hierarchy.class_definitions, strict=True):
-        words = set()
-        for word in tokenise(f"{lemmas} {gloss}"):
-            forms = base_forms(word, hierarchy.exceptions)
-            words.add(forms[-1] if len(forms) > 1 and forms[-1] in hierarchy.links else word)
-        counts.update(words)
+        counts.update(set(tokenise(f"{lemmas} {gloss}")))
     _FREQUENCIES[id(hierarchy)] = (hierarchy, counts, len(hierarchy.class_lemmas))
     return counts, len(hierarchy.class_lemmas)
+
+
+def _frequency(word: str, counts: Counter[str]) -> int:
+    """Classes mentioning ``word`` or a plural of it (an upper bound when a class has both forms)."""
+    return counts.get(word, 0) + sum(counts.get(form, 0) for form in plural_forms(word))
 
 
 def idf(term: str, hierarchy: ConceptHierarchy) -> float:
@@ -58,7 +59,7 @@ def idf(term: str, hierarchy: ConceptHierarchy) -> float:
     words = [w for w in term.split() if w not in STOP_WORDS] or term.split()
     if not words:
         return 0.0
-    rarest = min(counts.get(word, 0) for word in words)
+    rarest = min(min(_frequency(word, counts), total) for word in words)
     return math.log((1 + total) / (1 + rarest)) / math.log(1 + total)
 
 

@@ -20,11 +20,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mmir.media.metadata import MetadataText, TextField, extract_metadata_text, sidecar_signature
 from mmir.media.paths import bytes_to_path
 
 if TYPE_CHECKING:  # catalog.py imports this module for its schema step
     from mmir.index.catalog import Catalog
+    from mmir.media.metadata import MetadataText, TextField
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS media_text (
@@ -42,7 +42,7 @@ CREATE TRIGGER IF NOT EXISTS media_text_gone AFTER DELETE ON media BEGIN
 END;
 """
 
-_COLUMNS = (TextField.NAME, TextField.DESCRIPTION, TextField.KEYWORDS, TextField.SIDECAR)
+_COLUMNS = ("name", "description", "keywords", "sidecar")  # TextField values, in FTS5 column order
 # BM25 column weights: words someone typed about the photo (keywords, captions, sidecars) say more than
 # words of a file name, which are often camera counters or folder dates. A prior, not fitted to any data.
 _BM25_WEIGHTS = (1.0, 2.0, 2.0, 2.0)
@@ -61,15 +61,17 @@ def _db(catalog: Catalog) -> sqlite3.Connection:
     return catalog._db  # index/ owns the SQL; this module is the catalog's metadata-text part
 
 
-def sync_metadata(
-    catalog: Catalog, extract: Callable[[str], MetadataText] = extract_metadata_text
-) -> SyncReport:  # fmt: skip
+def sync_metadata(catalog: Catalog, extract: Callable[[str], MetadataText] | None = None) -> SyncReport:
     """Re-extract the text of every file whose size, mtime or sidecars changed since it was last read.
 
     Args:
         catalog: The collection's catalog (schema ≥ 3).
         extract: Reads one file's text (default: :func:`mmir.media.metadata.extract_metadata_text`).
     """
+    # Imported here: keyword search imports this module and must not pay for PIL's metadata plugins.
+    from mmir.media.metadata import TextField, extract_metadata_text, sidecar_signature
+
+    extract = extract or extract_metadata_text
     db = _db(catalog)
     db.executescript(SCHEMA)  # idempotent: a catalog that reached a later step before this one existed
     rows = db.execute(
@@ -87,7 +89,7 @@ def sync_metadata(
             db.execute("DELETE FROM media_text_fts WHERE rowid = ?", (media_id,))
             db.execute(
                 "INSERT INTO media_text_fts(rowid, name, description, keywords, sidecar) VALUES (?, ?, ?, ?, ?)",
-                (media_id, *(text.get(field) for field in _COLUMNS)),
+                (media_id, *(text.get(TextField(field)) for field in _COLUMNS)),
             )
             db.execute(
                 "INSERT OR REPLACE INTO media_text(media_id, size, mtime, sidecars) VALUES (?, ?, ?, ?)",
@@ -148,4 +150,6 @@ def media_text(catalog: Catalog, media_id: int) -> dict[TextField, str]:
         .execute("SELECT name, description, keywords, sidecar FROM media_text_fts WHERE rowid = ?", (media_id,))
         .fetchone()
     )
-    return {field: value for field, value in zip(_COLUMNS, row or (), strict=False) if value}
+    from mmir.media.metadata import TextField
+
+    return {TextField(field): value for field, value in zip(_COLUMNS, row or (), strict=False) if value}

