@@ -125,6 +125,8 @@ def test_token_in_header_only_and_media_by_cookie(make_client) -> None:
     client = make_client(token="s3cret")
     assert client.get("/api/info").status_code == 401
     assert client.get("/api/info", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    for header in ("Bearer ", "Bearer", "", "Basic s3cret", "s3cret", "Bearer s3cret2"):
+        assert client.get("/api/info", headers={"Authorization": header}).status_code == 401, header
     assert client.get("/api/info", params={"token": "s3cret"}).status_code == 401  # never in URLs
     for scheme in ("Bearer", "bearer", "BEARER"):
         assert client.get("/api/info", headers={"Authorization": f"{scheme} s3cret"}).status_code == 200

@@ -362,7 +362,9 @@ window.addEventListener("popstate", (event) => {
   else { current = null; $("results").replaceChildren(); $("status").textContent = ""; updateFeedbackBar(); }
 });
 // A link such as /?q=cat (or /?similar=12, with feedback marks) reproduces that search.
-(() => {
+(async () => {
+  // A token kept from earlier in this tab: renew the media cookie before images load.
+  if (token()) await fetch("/api/session", { method: "POST", headers: { Authorization: "Bearer " + token() } }).catch(() => {});
   const state = fromURL();
   if (state) { history.replaceState(state, "", toURL(state)); run(state, false); }
 })();
