@@ -10,7 +10,7 @@ Example:
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -45,6 +45,7 @@ DEFAULT_COLLECTION = Path(".mmir")
 DEFAULT_MODEL = "efficientnet-lite0"
 USER_CONCEPTS = "user-concepts"  # stem of the .npz/.json pair of learned concept heads
 PCA_FILE = "pca.npz"
+BOVW_VOCABULARY = "bovw-vocabulary.npy"  # visual words of the bovw descriptor channel
 
 
 @dataclass(frozen=True)
@@ -283,6 +284,7 @@ class Collection:
         from mmir.search.duplicates import groups_from_pairs, near_duplicate_groups
 
         ids, descriptors = self.store.catalog.all_descriptors()
+        ids, descriptors = _without_blank_keyframes(self.store.catalog, ids, descriptors)
         if not len(ids):
             return []
         if spatial is None:
@@ -291,7 +293,6 @@ class Collection:
             from mmir.search.spatial import verified_pairs
 
             load = self._segment_image_loader(ids, spatial.max_side)
-        ids, descriptors = _without_blank_keyframes(self.store.catalog, ids, descriptors)
             pairs = verified_pairs(self.store.project(descriptors), load, threshold, loose, spatial)
             groups = groups_from_pairs(ids, *pairs)
         rows = self.store.catalog.hits_rows([sid for group in groups for sid in group])
@@ -445,6 +446,73 @@ class Collection:
         scored_b = temporal.candidates(*self.engine.segment_scores(second, shortlist), shortlist)
         rows = self.store.catalog.hits_rows(sorted(set(scored_a) | set(scored_b)))
         return temporal.then_within(scored_a, scored_b, rows, within_s, k)
+
+    def channel_extractors(self, names: Sequence[str], roots: Sequence[str | os.PathLike[str]] = ()) -> list:
+        """Extractors of the engineered descriptors ``names`` (``cnn`` is the encoder's own, so it is skipped).
+
+        ``bovw`` uses the collection's visual vocabulary, learned on first use from up to 200 image files under
+        ``roots`` (evenly spread over the sorted list; those files are decoded once more for it).
+        """
+        from mmir.models.engineered import Descriptor, extractors
+
+        vocabulary = None
+        if Descriptor.BOVW.value in [n.strip().lower() for n in names]:
+            vocabulary = self._bovw_vocabulary(roots)
+        return extractors(names, vocabulary)
+
+    def _bovw_vocabulary(self, roots: Sequence[str | os.PathLike[str]]) -> np.ndarray:
+        import numpy as np
+
+        from mmir.media import IMAGE_EXTENSIONS, MediaError, load_image, scan
+        from mmir.models.engineered import learn_vocabulary
+
+        path = self.directory / BOVW_VOCABULARY
+        if path.exists():
+            return np.load(path)
+        files = [e.path for root in roots for e in scan(os.fspath(root)) if Path(e.path).suffix.lower() in
+                 IMAGE_EXTENSIONS]  # fmt: skip
+        images = []
+        for index in np.linspace(0, len(files) - 1, num=min(200, len(files)), dtype=int) if files else []:
+            try:
+                images.append(load_image(files[index], min_side=512))
+            except MediaError:
+                continue  # the indexing pass reports it
+        vocabulary = learn_vocabulary(images)
+        np.save(path, vocabulary)
+        return vocabulary
+
+    def channel_sink(self) -> CatalogChannelSink:
+        """Where the pipeline stores the extra descriptor channels (pass to :meth:`index`)."""
+        from mmir.index.channels import CatalogChannelSink
+
+        return CatalogChannelSink(self.store.catalog)
+
+    def search_image_descriptor(
+        self, path: str | os.PathLike[str], k: int = 10, descriptor: str = "cnn",
+        weights: Mapping[str, float] | None = None, fusion: str = "late",
+    ) -> list[Hit]:  # fmt: skip
+        """Query by example in one descriptor channel (``cnn``, ``colour``, ``lbp``, ``hog``, ``bovw``) or fused.
+
+        ``descriptor="fused"`` combines the CNN and every stored engineered channel (``fusion`` ``late``: z-scored
+        scores, ``early``: weighted concatenation; ``weights`` default to :data:`mmir.search.fusion.DEFAULT_WEIGHTS`).
+        The query image is decoded once; see :mod:`mmir.search.channel_search`.
+        """
+        from mmir.index.channels import channel_names
+        from mmir.media import decode_image
+        from mmir.search.channel_search import Fusion, channels_for, search_channels
+
+        names = channels_for(descriptor, channel_names(self.store.catalog))
+        image = decode_image(read_file(path), os.fspath(path), min_side=self.encoder.input_side)
+
+        def query_vectors(wanted: Sequence[str]) -> dict[str, np.ndarray]:
+            engineered = [n for n in wanted if n != "cnn"]
+            vectors = {e.name: e.extract(image) for e in self.channel_extractors(engineered)}
+            if "cnn" in wanted:
+                vectors["cnn"] = self.encoder.encode([image]).descriptors[0]
+            return vectors
+
+        why = f"similar to {Path(path).name}"
+        return search_channels(self.store, names, query_vectors, k, weights or {}, Fusion(fusion), why)
 
     def search_image_bytes(self, data: bytes, name: str, k: int = 10) -> list[Hit]:
         """Query by example with an uploaded image's bytes."""

@@ -103,6 +103,10 @@ def index(
                      "Recorded; later commands reuse it."),
     ] = None,
     as_json: JsonOpt = False,
+    descriptors: Annotated[
+        str,
+        typer.Option(help="Descriptor channels to store: cnn plus any of colour, lbp, hog, bovw (comma-separated)."),
+    ] = "cnn",
 ) -> None:
     """Build or update a collection: new and changed files are encoded, deleted ones removed."""
     from mmir.pipeline import IndexOptions
@@ -114,10 +118,12 @@ def index(
     with _open(collection, create=True, model=model, model_options=options, backend=backend) as coll:
         if store is not None:
             coll.use_store(store)
+        channels = coll.channel_extractors(descriptors.split(","), [str(p) for p in paths])
         report = coll.index(
             [str(p) for p in paths],
-            IndexOptions(batch_size=batch_size, progress=progress and not as_json),
+            IndexOptions(batch_size=batch_size, progress=progress and not as_json, channels=tuple(channels)),
             on_problem=lambda problem: typer.echo(f"skipped {problem}", err=True),
+            channel_sink=coll.channel_sink() if channels else None,
         )
         if pca is not None:
             coll.learn_pca(pca, whiten=whiten, training=pca_from)
@@ -156,6 +162,18 @@ def search(
     ] = None,
     then_image: Annotated[Path | None, typer.Option(help="Temporal query: a later shot like this image.")] = None,
     within: Annotated[float, typer.Option(min=0.0, help="With --then: largest gap between the shots, seconds.")] = 30.0,
+    descriptor: Annotated[
+        str,
+        typer.Option(help="With --image: cnn, colour, lbp, hog, bovw (stored with index --descriptors), or fused."),
+    ] = "cnn",
+    fusion: Annotated[str, typer.Option(help="With --descriptor fused: late (z-scored scores) or early.")] = "late",
+    fusion_weights: Annotated[
+        str,
+        typer.Option(help="With --descriptor fused: e.g. cnn=1,colour=0.5 (default cnn 1, colour 0.5, others 0.25)."),
+    ] = "",
+    spatial: Annotated[
+        bool, typer.Option(help="With --image: re-rank the top 20 by local-feature matching (finds crops; ~0.5 s).")
+    ] = False,
 ) -> None:
     """Search by keywords (through concepts) or by an example image; or re-rank from marked files (--feedback)."""
     if feedback is not None:
@@ -169,8 +187,20 @@ def search(
 
         run_temporal(collection, (query, image, mode), (then, then_image, mode), within, k, as_json)
         return
+    if image is not None and descriptor != "cnn":
+        from mmir.search.fusion import parse_weights
+
+        with _open(collection) as coll:
+            hits = coll.search_image_descriptor(image, k, descriptor, parse_weights(fusion_weights), fusion)
+        print_hits(hits, as_json)
+        return
+    from mmir.search.spatial import SpatialConfig
+
     with _open(collection) as coll:
-        hits = coll.search_text(query, k, mode) if query is not None else coll.search_image(image, k)
+        if query is not None:
+            hits = coll.search_text(query, k, mode)
+        else:
+            hits = coll.search_image(image, k, spatial=SpatialConfig() if spatial else None)
     print_hits(hits, as_json)
 
 

@@ -40,10 +40,8 @@ def train_weak(
         typer.echo(f"  {result.heads.held_out_ap[name]:.3f}  {name}   (out-of-fold AP against the noisy labels)")
     for label, reason in sorted(report.dropped.items()):
         typer.echo(f"  skipped label {label!r}: {reason}")
-    typer.echo(
-        f"{len(result.suspects)} files look mislabelled"
-        + (" (most doubtful first):" if show_suspects else "; list them with --show-suspects N")
-    )
+    hint = " (most doubtful first):" if show_suspects else "; list them with --show-suspects N"
+    typer.echo(f"{len(result.suspects)} files look mislabelled" + (hint if result.suspects else ""))
     for suspect in result.suspects[:show_suspects]:
         better = f"; looks like {suspect.suggested!r} ({suspect.suggested_confidence:.2f})" if suspect.suggested else ""
         typer.echo(

@@ -92,3 +92,15 @@ class ChannelIndex:
     def scores(self, query: np.ndarray) -> np.ndarray:
         """Inner products ``float32[N]`` of every row with ``query`` (``float32[K]``)."""
         return self.vectors @ np.asarray(query, np.float32).reshape(-1)
+
+
+def first_segments(catalog: Catalog, media_ids: list[int]) -> dict[int, int]:
+    """``{media id: its first segment id}`` for ``media_ids`` (files without segments are absent)."""
+    if not media_ids:
+        return {}
+    marks = ",".join("?" * len(media_ids))
+    rows = _db(catalog).execute(
+        f"SELECT media_id, MIN(id) FROM segments WHERE media_id IN ({marks}) GROUP BY media_id",
+        [int(i) for i in media_ids],
+    )
+    return {int(media_id): int(segment_id) for media_id, segment_id in rows}
