@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     import numpy as np
     from PIL import Image
 
+    from mmir.index.channels import CatalogChannelSink
     from mmir.learn.concept_heads import ConceptHeads
     from mmir.learn.labels_csv import LabelledPath
     from mmir.learn.robust_heads import RobustConfig
