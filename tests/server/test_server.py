@@ -101,3 +101,19 @@ def test_server_sees_files_indexed_after_it_started(make_client, collection_dir:
     with Collection.open(collection_dir) as coll:
         coll.index([extra])
     assert client.get("/api/info").json()["media"] == 8
+
+
+def test_keyword_search_on_the_event_loop_only_when_the_lock_is_free(collection_dir: Path, reuse_lite0) -> None:
+    from mmir.server.service import CollectionService
+    from mmir.server.settings import ServerSettings
+
+    service = CollectionService(ServerSettings(collection=collection_dir))
+
+    def run(collection: Collection) -> list:
+        return collection.search_text("cat", 3)
+
+    assert service.ranked_now(run) is None  # not open yet: opening is slow, a worker does it
+    assert service.ranked(run)[0]["name"] == "chelsea.png"
+    with service.use():  # another thread holds the lock: do not wait on the event loop
+        assert service.ranked_now(run) is None
+    assert service.ranked_now(run)[0]["name"] == "chelsea.png"

@@ -23,7 +23,9 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse  # noqa: 
 from fastapi.security import HTTPBearer  # noqa: E402
 from fastapi.staticfiles import StaticFiles  # noqa: E402
 from pydantic import BaseModel, Field  # noqa: E402
+from starlette.concurrency import run_in_threadpool  # noqa: E402
 
+from mmir.api import Collection  # noqa: E402
 from mmir.concepts import QueryMode  # noqa: E402
 from mmir.errors import MmirError, QueryError  # noqa: E402
 from mmir.media import MediaError, display_path  # noqa: E402
@@ -32,7 +34,7 @@ from mmir.server.guard import MEDIA_COOKIE, GuardMiddleware, media_cookie_value 
 from mmir.server.indexing import IndexJob  # noqa: E402
 from mmir.server.service import CollectionService  # noqa: E402
 from mmir.server.settings import ServerSettings  # noqa: E402
-from mmir.types import MediaRef  # noqa: E402
+from mmir.types import Hit, MediaRef  # noqa: E402
 
 STATIC = Path(__file__).parent / "static"
 MAX_ID = 2**63 - 1  # SQLite integers are int64; larger ids cannot exist
@@ -104,6 +106,7 @@ def create_app(settings: ServerSettings) -> Any:
     k_param = Query(24, ge=1, le=settings.max_k)
     offset_param = Query(0, ge=0, le=10 * settings.max_k)
     text_param = Query(..., min_length=1, max_length=500)
+    seen: dict[tuple[str, QueryMode], None] = {}  # keyword queries answered once already (insertion-ordered)
 
     @app.get("/api/health", tags=["service"])
     def health() -> dict[str, bool]:
@@ -120,8 +123,21 @@ def create_app(settings: ServerSettings) -> Any:
         return response
 
     @app.get("/api/search", dependencies=bearer, tags=["search"])
-    def search(q: str = text_param, k: int = k_param, mode: QueryMode = QueryMode.AND, offset: int = offset_param):
-        return JSONResponse(service.ranked(lambda c: c.search_text(q, k + offset, mode), offset))
+    async def search(
+        q: str = text_param, k: int = k_param, mode: QueryMode = QueryMode.AND, offset: int = offset_param
+    ):
+        def run(collection: Collection) -> list[Hit]:
+            return collection.search_text(q, k + offset, mode)
+
+        # A query seen before maps to concepts from the vocabulary's caches: answer it on the event loop
+        # (no thread hand-offs); a new one may load or run the text model, so it goes to a worker thread.
+        hits = service.ranked_now(run, offset) if (q, mode) in seen else None
+        if hits is None:
+            hits = await run_in_threadpool(service.ranked, run, offset)
+            seen[(q, mode)] = None
+            if len(seen) > 10_000:
+                seen.pop(next(iter(seen)))
+        return JSONResponse(hits)
 
     @app.post("/api/search/image", dependencies=bearer, tags=["search"])
     async def search_image(image: UploadFile = File(...), k: int = k_param, offset: int = offset_param):
@@ -129,8 +145,6 @@ def create_app(settings: ServerSettings) -> Any:
         if len(data) > settings.max_upload_bytes:
             raise HTTPException(status_code=413, detail=f"image larger than {settings.max_upload_bytes} bytes")
         name = display_path(Path(image.filename or "upload").name)
-        from starlette.concurrency import run_in_threadpool
-
         return JSONResponse(await run_in_threadpool(service.search_upload, data, name, k, offset))
 
     @app.get("/api/similar/{media_id}", dependencies=bearer, tags=["search"])

@@ -49,6 +49,24 @@ class CollectionService:
                 self._generation = self._collection.store.catalog.generation
             yield self._collection
 
+    def ranked_now(self, run: Callable[[Collection], list[Hit]], offset: int = 0) -> list[dict[str, Any]] | None:
+        """:meth:`ranked` on the calling thread if that is quick, else ``None`` (call :meth:`ranked` in a worker).
+
+        Quick means: the lock is free and the collection open and unchanged, so no reopening or cache rebuild
+        runs here. The event loop then answers a keyword search without two thread hand-offs.
+        """
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            collection = self._collection
+            if collection is None or collection.store.catalog.generation != self._generation:
+                return None
+            hits = run(collection)
+            paths = self._mapper(collection)
+        finally:
+            self._lock.release()
+        return [hit_json(rank, hit, paths) for rank, hit in enumerate(hits, 1)][offset:]
+
     def _mapper(self, collection: Collection) -> PathMapper:
         """Configured roots, else the folder holding every indexed file (recomputed when the catalog changes)."""
         if self.settings.roots:
