@@ -183,8 +183,14 @@ class HOGExtractor:
 def orb_bits(image: Image.Image, features: int = 500, side: int = 512) -> np.ndarray:
     """ORB descriptors of ``image`` as ``float32[N, 256]`` bits (0/1), so squared L2 distance = Hamming distance."""
     cv2 = _cv2()
-    grey = np.asarray(_shrink(image, side).convert("L"), dtype=np.uint8)
-    _, descriptors = cv2.ORB_create(nfeatures=features).detectAndCompute(grey, None)
+    small = _shrink(image, side)
+    if max(small.size) < 128:
+        # ORB ignores a 31-px border and needs a patch around each keypoint: a thumbnail (CIFAR's 32 px) would
+        # give no keypoints at all, so it is enlarged first.
+        factor = 128 / max(small.size)
+        small = small.resize((max(1, round(small.width * factor)), max(1, round(small.height * factor))))
+    grey = np.asarray(small.convert("L"), dtype=np.uint8)
+    _, descriptors = cv2.ORB_create(nfeatures=features, edgeThreshold=15, patchSize=15).detectAndCompute(grey, None)
     if descriptors is None:
         return np.zeros((0, 256), np.float32)
     return np.unpackbits(descriptors, axis=1).astype(np.float32)
