@@ -7,7 +7,12 @@ with a fixed seed. Each query original gets four differently edited copies: the 
 and the other three copies are the relevant items in a database that also holds distractor photos. PCA-whitening
 is learned on a disjoint set of photos (and their edited copies). mAP over the full ranking.
 
-Run:  python benchmarks/instance_retrieval.py [--quick] [--out DIR (writes TREC qrels + runs)]
+Every row measures the product's own encoder, as ``mmir index --pooling P [--multiscale]`` builds it:
+``mmir.models.load_encoder("efficientnet-lite0", pooling=P, multiscale=...)`` with its own preprocessing
+(``enc.preprocess``) and forward pass (``enc.encode_batch``) on the default backend (``--backend`` to change it).
+No pooling or resizing is re-implemented here.
+
+Run:  python benchmarks/instance_retrieval.py [--quick] [--backend auto|torch|onnx] [--out DIR (TREC qrels + runs)]
 """
 
 from __future__ import annotations
@@ -20,14 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image, ImageDraw, ImageEnhance, ImageFont, ImageOps
 from tqdm import tqdm
 
 from mmir.evaluate.retrieval import average_precision, rank_by_score
 from mmir.evaluate.trec import write_qrels, write_run
-from mmir.models.pca import PCAWhitening, l2_normalize
-from mmir.models.pooling import Pooling, gem, pool
+from mmir.models import Encoder, load_encoder
+from mmir.models.pca import PCAWhitening
 
 COCO = Path(__file__).resolve().parents[2] / "shared" / "data" / "coco-mini"
 SKIMAGE_PHOTOS = (
@@ -42,7 +46,7 @@ SKIMAGE_PHOTOS = (
     "immunohistochemistry.png",
 )
 EDITS = ("crop", "scale", "rotate", "jpeg", "flip", "colour", "text")
-SCALES = (1.0, 2**-0.5, 0.5)
+POOLINGS = ("avg", "gem", "rmac")  # the encoder's pooling options (`mmir index --pooling`)
 
 
 def edit(image: Image.Image, kind: str, rng: np.random.Generator) -> Image.Image:
@@ -127,35 +131,41 @@ def build_sets(photos: list[tuple[str, Image.Image]], n_queries: int, n_distract
     return queries, database, training
 
 
-def describe(items: list[Item], side: int, batch: int = 16) -> dict[str, np.ndarray]:
-    """Descriptors ``float32[N, 1280]`` per method; one CNN pass per image and scale.
-
-    The whole image is resized to ``side × side`` (no centre crop, so crops and rotations keep their content;
-    a fixed size lets images be batched, which matters on 2 CPU cores).
-    """
-    from mmir.models.efficientnet import load_efficientnet_lite
-
-    net = load_efficientnet_lite("efficientnet-lite0")
-    out: dict[str, list[np.ndarray]] = {}
+def describe(encoder: Encoder, items: list[Item], label: str) -> np.ndarray:
+    """Descriptors ``float32[N, D]`` (L2-normalised) of ``items`` through the product's encoder, batch by batch."""
+    batch = getattr(encoder, "batch_size", 16)
+    parts = []
     steps = range(0, len(items), batch)
-    for start in tqdm(steps, desc="Lite0 feature maps", leave=False, disable=not sys.stderr.isatty()):
-        arrays = [
-            np.asarray(it.image.resize((side, side), Image.Resampling.BICUBIC), np.float32)
-            for it in items[start : start + batch]
-        ]
-        x = torch.from_numpy(np.stack(arrays) / 127.5 - 1.0).permute(0, 3, 1, 2).float()
-        vectors: dict[str, list[torch.Tensor]] = {m.value: [] for m in Pooling}
-        with torch.inference_mode():
-            for scale in SCALES:
-                size = max(32, round(side * scale))
-                fmap = net.extract_features(torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear"))
-                for method in Pooling:
-                    pooled = gem(fmap, 3.0) if method is Pooling.GEM else pool(fmap, method)
-                    vectors[method.value].append(torch.nn.functional.normalize(pooled, dim=-1))
-        for method, per_scale in vectors.items():
-            out.setdefault(method, []).append(per_scale[0].numpy())
-            out.setdefault(f"{method} multi-scale", []).append(torch.stack(per_scale).mean(0).numpy())
-    return {method: l2_normalize(np.concatenate(rows)) for method, rows in out.items()}
+    for start in tqdm(steps, desc=label, leave=False, disable=not sys.stderr.isatty()):
+        inputs = np.stack([encoder.preprocess(item.image) for item in items[start : start + batch]])
+        parts.append(encoder.encode_batch(inputs).descriptors)
+    return np.concatenate(parts)
+
+
+def encode_all(
+    sets: tuple[list[Item], list[Item], list[Item]], backend: str
+) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per encoder configuration: descriptors of queries, database and PCA-training items."""
+    out = {}
+    for pooling in POOLINGS:
+        for multiscale in (False, True):
+            label = f"{pooling}{' multi-scale' if multiscale else ''}"
+            start = time.perf_counter()
+            encoder = load_encoder(
+                "efficientnet-lite0", backend=backend, pooling=pooling, multiscale="true" if multiscale else "false"
+            )
+            loaded = time.perf_counter() - start
+            start = time.perf_counter()
+            out[label] = tuple(describe(encoder, items, label) for items in sets)  # type: ignore[assignment]
+            count = sum(len(items) for items in sets)
+            seconds = time.perf_counter() - start
+            print(
+                f"  encoder {encoder.fingerprint} ({getattr(encoder, 'backend', '?')}, input side "
+                f"{encoder.input_side} px): loaded in {loaded:.1f} s, {count} images in {seconds:.1f} s "
+                f"({count / seconds:.1f} img/s)",
+                flush=True,
+            )
+    return out
 
 
 def mean_ap(q: np.ndarray, db: np.ndarray, queries: list[Item], database: list[Item]) -> tuple[float, dict[str, float]]:
@@ -175,48 +185,36 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=50)
     parser.add_argument("--distractors", type=int, default=80)
     parser.add_argument("--train", type=int, default=200, help="photos (+1 edited copy each) for PCA-whitening")
-    parser.add_argument("--side", type=int, default=224, help="square size fed to the CNN (px)")
+    parser.add_argument("--backend", default="auto", help="encoder backend: auto (the product's default), torch, onnx")
     parser.add_argument("--pca-dim", type=int, default=128)
     parser.add_argument("--shrinkage", type=float, default=0.3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="write qrels.txt and one TREC run per method here")
     args = parser.parse_args()
     if args.quick:
-        args.queries, args.distractors, args.train, args.side, args.pca_dim = 6, 6, 12, 160, 16
+        args.queries, args.distractors, args.train, args.pca_dim = 6, 6, 12, 16
     photos = load_photos(limit=30 if args.quick else None)
     queries, database, training = build_sets(photos, args.queries, args.distractors, args.train, args.seed)
     print(
         f"Instance retrieval on real photos with OUR OWN edits ({', '.join(EDITS)}): {len(queries)} queries, "
         f"database of {len(database)} ({len(database) - len(queries) * 4} distractors), 4 relevant per query; "
-        f"PCA-whitening learned on {len(training)} images of {len(training) // 2} "
-        f"other photos; EfficientNet-Lite0 (ImageNet), whole image resized to {args.side}×{args.side} px; "
-        f"multi-scale = "
-        f"{', '.join(f'{s:.2f}' for s in SCALES)}",
+        f"PCA-whitening learned on {len(training)} images of {len(training) // 2} other photos; the product's "
+        f"EfficientNet-Lite0 encoder (its own preprocessing and pooling), backend {args.backend}",
         flush=True,
     )
-    start = time.perf_counter()
-    q_desc, db_desc, train_desc = (
-        describe(queries, args.side),
-        describe(database, args.side),
-        describe(training, args.side),
-    )
-    cnn_seconds = time.perf_counter() - start
-    print(
-        f"CNN feature maps for {len(queries) + len(database) + len(training)} images: {cnn_seconds:.1f} s "
-        "(shared by all rows below)\n",
-        flush=True,
-    )
+    descriptors = encode_all((queries, database, training), args.backend)
+    print()
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         qrels = {q.name: {d.name: int(d.group == q.group) for d in database if d.group == q.group} for q in queries}
         write_qrels(args.out / "qrels.txt", qrels)
-    for method in q_desc:
+    for method, (q_desc, db_desc, train_desc) in descriptors.items():
         for use_pca in (False, True):
             start = time.perf_counter()
-            q, db = q_desc[method], db_desc[method]
+            q, db = q_desc, db_desc
             label = method
             if use_pca:
-                pca = PCAWhitening.fit(train_desc[method], dim=args.pca_dim, whiten=True, shrinkage=args.shrinkage)
+                pca = PCAWhitening.fit(train_desc, dim=args.pca_dim, whiten=True, shrinkage=args.shrinkage)
                 q, db = pca.transform(q), pca.transform(db)
                 label = f"{method} + PCA-whitening {args.pca_dim}"
             value, per_kind = mean_ap(q, db, queries, database)
@@ -225,12 +223,16 @@ def main() -> None:
                 f"  {label:<40} mAP {value:.4f}  ({time.perf_counter() - start:5.2f} s)   by edit: {kinds}", flush=True
             )
             if args.out is not None:
-                scores = db @ q.T
-                run = {
-                    item.name: [(d.name, float(s)) for d, s in zip(database, scores[:, i], strict=True)]
-                    for i, item in enumerate(queries)
-                }
-                write_run(args.out / f"run-{label.replace(' ', '_')}.txt", run, tag=label.replace(" ", "_"))
+                write_trec_run(args.out, label, db @ q.T, queries, database)
+
+
+def write_trec_run(out: Path, label: str, scores: np.ndarray, queries: list[Item], database: list[Item]) -> None:
+    """One TREC run file: ``scores`` ``float[N_db, Q]``."""
+    run = {
+        item.name: [(d.name, float(s)) for d, s in zip(database, scores[:, i], strict=True)]
+        for i, item in enumerate(queries)
+    }
+    write_run(out / f"run-{label.replace(' ', '_')}.txt", run, tag=label.replace(" ", "_"))
 
 
 if __name__ == "__main__":

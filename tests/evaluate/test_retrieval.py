@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -10,7 +12,6 @@ from mmir.evaluate.retrieval import (
     average_precision_from_scores,
     class_retrieval_map,
     inferred_average_precision,
-    knn_recall,
     mean_average_precision,
     precision_at_k,
     rank_by_score,
@@ -29,9 +30,22 @@ def test_average_precision_counts_unretrieved_relevant_items() -> None:
     assert average_precision([0, 1, 0, 1], n_relevant=4) == pytest.approx((0.5 + 0.5) / 4)
 
 
-def test_no_relevant_items_give_zero_everywhere() -> None:
-    assert average_precision([0, 0, 0]) == 0.0
-    assert average_precision([]) == 0.0
+def test_average_precision_from_scores_ignores_input_order() -> None:
+    # Ranking: rel, non, rel, non, rel → precisions at hits 1/1, 2/3, 3/5 → AP = (1 + 2/3 + 3/5) / 3.
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5])
+    relevant = np.array([True, False, True, False, True])
+    assert average_precision_from_scores(scores, relevant) == pytest.approx((1 + 2 / 3 + 3 / 5) / 3)
+    perm = np.array([4, 2, 0, 3, 1])
+    assert average_precision_from_scores(scores[perm], relevant[perm]) == pytest.approx((1 + 2 / 3 + 3 / 5) / 3)
+
+
+def test_no_relevant_items_give_undefined_ap_and_zero_precision_recall() -> None:
+    # One convention for AP without a relevant item: nan (undefined), in this module and in classification's mAP.
+    assert math.isnan(average_precision([0, 0, 0]))
+    assert math.isnan(average_precision([]))
+    assert math.isnan(average_precision_from_scores(np.array([0.3, 0.1]), np.zeros(2, dtype=bool)))
+    # Relevant items exist but none was retrieved: a defined AP of 0.
+    assert average_precision([0, 0, 0], n_relevant=2) == 0.0
     assert recall_at_k([0, 0], 1) == 0.0
     assert precision_at_k([0, 0], 2) == 0.0
     assert inferred_average_precision([0, -1, -2]) == 0.0
@@ -66,7 +80,7 @@ def test_mean_average_precision_skips_queries_without_relevant_items() -> None:
     rankings = [[1, 0], [0, 1], [0, 0]]
     assert mean_average_precision(rankings) == pytest.approx((1.0 + 0.5) / 2)
     assert mean_average_precision(rankings, skip_empty=False) == pytest.approx((1.0 + 0.5 + 0.0) / 3)
-    assert mean_average_precision([]) == 0.0
+    assert math.isnan(mean_average_precision([]))
 
 
 def test_infap_equals_ap_with_complete_judgements() -> None:
@@ -85,38 +99,6 @@ def test_infap_by_hand_with_unsampled_documents() -> None:
     assert inferred_average_precision(judged) == pytest.approx((1.0 + expected_rank4) / 2)
 
 
-def test_knn_recall() -> None:
-    exact = np.array([[1, 2, 3], [4, 5, 6]])
-    approx = np.array([[3, 2, 9], [4, 5, 6]])
-    assert knn_recall(approx, exact) == pytest.approx((2 + 3) / 6)
-    assert knn_recall(np.array([[-1, -1, -1], [4, 5, 6]]), exact) == pytest.approx(3 / 6)
-
-
-def test_approximate_search_recall_against_exact() -> None:
-    faiss = pytest.importorskip("faiss")
-    rng = np.random.default_rng(0)
-    base = rng.standard_normal((4000, 32)).astype(np.float32)
-    queries = rng.standard_normal((100, 32)).astype(np.float32)
-    exact = faiss.IndexFlatL2(32)
-    exact.add(base)
-    _, truth = exact.search(queries, 10)
-    quantizer = faiss.IndexFlatL2(32)
-    ivf = faiss.IndexIVFFlat(quantizer, 32, 32)
-    ivf.train(base)
-    ivf.add(base)
-    ivf.nprobe = 1
-    _, rough = ivf.search(queries, 10)
-    ivf.nprobe = 32  # every list probed: exact
-    _, full = ivf.search(queries, 10)
-    hnsw = faiss.IndexHNSWFlat(32, 16)
-    hnsw.hnsw.efSearch = 128
-    hnsw.add(base)
-    _, graph = hnsw.search(queries, 10)
-    assert knn_recall(full, truth) == pytest.approx(1.0)
-    assert knn_recall(rough, truth) < knn_recall(full, truth)
-    assert knn_recall(graph, truth) > 0.9
-
-
 def test_class_retrieval_map_matches_per_query_ap() -> None:
     rng = np.random.default_rng(1)
     db = rng.standard_normal((50, 4)).astype(np.float32)
@@ -126,3 +108,12 @@ def test_class_retrieval_map_matches_per_query_ap() -> None:
         [average_precision_from_scores(db @ v, db_labels == c) for v, c in zip(q, q_labels, strict=True)]
     )
     assert class_retrieval_map(q, q_labels, db, db_labels, chunk=3) == pytest.approx(expected)
+
+
+def test_class_retrieval_map_skips_queries_whose_class_is_absent() -> None:
+    # Query 0 (class 0): db ranked [item 0 (class 0), item 1 (class 1)] → AP 1. Query 1 (class 7) has no
+    # relevant item: undefined, left out of the mean (not counted as 0, which would give 0.5).
+    db = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    q = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    assert class_retrieval_map(q, np.array([0, 7]), db, np.array([0, 1])) == pytest.approx(1.0)
+    assert math.isnan(class_retrieval_map(q[1:], np.array([7]), db, np.array([0, 1])))

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from mmir.errors import MmirError
-from mmir.learn.metric import LossKind, MetricConfig, MinerKind, build_criterion
+from mmir.learn.metric import MetricConfig, MetricLoss, MinerKind, build_criterion
 from mmir.learn.sampler import PKSampler
 
 pytest.importorskip("pytorch_metric_learning")
@@ -38,7 +38,7 @@ def _triplets(labels: torch.Tensor):
 def test_triplet_loss_matches_plain_loop(batch) -> None:
     embeddings, labels = batch
     margin = 0.3
-    loss_fn, _ = build_criterion(MetricConfig(loss=LossKind.TRIPLET, miner=MinerKind.ALL, margin=margin))
+    loss_fn, _ = build_criterion(MetricConfig(loss=MetricLoss.TRIPLET, miner=MinerKind.ALL, margin=margin))
     d = _distances(embeddings)
     values = [max(0.0, float(d[a, p] - d[a, q]) + margin) for a, p, q in _triplets(labels)]
     positive = [v for v in values if v > 0]  # pml averages over the triplets that still violate the margin
@@ -48,7 +48,7 @@ def test_triplet_loss_matches_plain_loop(batch) -> None:
 def test_semihard_miner_matches_plain_loop(batch) -> None:
     embeddings, labels = batch
     margin = 0.5
-    _, miner = build_criterion(MetricConfig(loss=LossKind.TRIPLET, miner=MinerKind.SEMIHARD, margin=margin))
+    _, miner = build_criterion(MetricConfig(loss=MetricLoss.TRIPLET, miner=MinerKind.SEMIHARD, margin=margin))
     assert miner is not None
     anchors, positives, negatives = miner(embeddings, labels)
     mined = set(zip(anchors.tolist(), positives.tolist(), negatives.tolist(), strict=True))
@@ -60,7 +60,7 @@ def test_semihard_miner_matches_plain_loop(batch) -> None:
 def test_contrastive_loss_matches_plain_loop(batch) -> None:
     embeddings, labels = batch
     margin = 1.2
-    loss_fn, _ = build_criterion(MetricConfig(loss=LossKind.CONTRASTIVE, miner=MinerKind.ALL, margin=margin))
+    loss_fn, _ = build_criterion(MetricConfig(loss=MetricLoss.CONTRASTIVE, miner=MinerKind.ALL, margin=margin))
     d = _distances(embeddings)
     pos, neg = [], []
     for i, j in itertools.permutations(range(len(labels)), 2):

@@ -12,11 +12,10 @@ import torch.nn.functional as F
 from mmir.errors import MmirError
 from mmir.evaluate.retrieval import class_retrieval_map
 from mmir.learn.metric import (
-    LossKind,
     MetricConfig,
+    MetricLoss,
     OptimizerKind,
     build_criterion,
-    lr_factor,
     make_optimiser,
     train_head,
 )
@@ -28,7 +27,7 @@ def test_normalized_softmax_matches_plain_computation() -> None:
     torch.manual_seed(0)
     embeddings = F.normalize(torch.randn(9, 6), dim=-1)
     labels = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1, 2])
-    config = MetricConfig(loss=LossKind.NORMALIZED_SOFTMAX, temperature=0.1)
+    config = MetricConfig(loss=MetricLoss.NORMALIZED_SOFTMAX, temperature=0.1)
     loss_fn, miner = build_criterion(config, num_classes=3, embedding_dim=6)
     assert miner is None
     proxies = F.normalize(loss_fn.W.detach(), dim=0)  # type: ignore[attr-defined]  # [E, C]
@@ -41,11 +40,11 @@ def test_normalized_softmax_matches_plain_computation() -> None:
 
 def test_proxy_loss_needs_class_count_and_size() -> None:
     with pytest.raises(MmirError, match="number of classes"):
-        build_criterion(MetricConfig(loss=LossKind.PROXY_ANCHOR))
+        build_criterion(MetricConfig(loss=MetricLoss.PROXY_ANCHOR))
 
 
 def test_optimiser_holds_the_proxies_without_weight_decay() -> None:
-    config = MetricConfig(loss=LossKind.NORMALIZED_SOFTMAX, lr=0.1, optimizer=OptimizerKind.SGD, proxy_lr_factor=10)
+    config = MetricConfig(loss=MetricLoss.NORMALIZED_SOFTMAX, lr=0.1, optimizer=OptimizerKind.SGD, proxy_lr_factor=10)
     loss_fn, _ = build_criterion(config, num_classes=4, embedding_dim=8)
     model = torch.nn.Linear(5, 8)
     optimiser = make_optimiser(model, loss_fn, config)
@@ -56,17 +55,8 @@ def test_optimiser_holds_the_proxies_without_weight_decay() -> None:
     assert model_group["lr"] == pytest.approx(0.1) and model_group["weight_decay"] == config.weight_decay
 
 
-def test_lr_factor_warms_up_then_decays() -> None:
-    assert lr_factor(0, 100, 10) == pytest.approx(0.1)
-    assert lr_factor(9, 100, 10) == pytest.approx(1.0)
-    assert lr_factor(10, 100, 10) == pytest.approx(1.0)
-    assert lr_factor(55, 100, 10) == pytest.approx(0.5)
-    assert lr_factor(100, 100, 10) == pytest.approx(0.0, abs=1e-12)
-    assert lr_factor(0, 100) == pytest.approx(1.0)
-
-
-@pytest.mark.parametrize("loss", [LossKind.COSFACE, LossKind.ARCFACE])
-def test_margin_losses_penalise_the_true_class(loss: LossKind) -> None:
+@pytest.mark.parametrize("loss", [MetricLoss.COSFACE, MetricLoss.ARCFACE])
+def test_margin_losses_penalise_the_true_class(loss: MetricLoss) -> None:
     # CosFace: s·(cos θ_y − m); ArcFace: s·cos(θ_y + m). Both equal cross-entropy over scaled cosines with the
     # true class's logit lowered by the margin.
     torch.manual_seed(0)
@@ -76,15 +66,15 @@ def test_margin_losses_penalise_the_true_class(loss: LossKind) -> None:
     loss_fn, _ = build_criterion(config, num_classes=3, embedding_dim=5)
     cosines = embeddings @ F.normalize(loss_fn.W.detach(), dim=0)  # type: ignore[attr-defined]  # [B, C]
     true = cosines[torch.arange(6), labels]
-    penalised = true - 0.35 if loss is LossKind.COSFACE else torch.cos(torch.acos(true.clamp(-1, 1)) + 0.5)
+    penalised = true - 0.35 if loss is MetricLoss.COSFACE else torch.cos(torch.acos(true.clamp(-1, 1)) + 0.5)
     logits = cosines.clone()
     logits[torch.arange(6), labels] = penalised
     expected = F.cross_entropy(10.0 * logits, labels)
     assert float(loss_fn(embeddings, labels).detach()) == pytest.approx(float(expected), rel=1e-3)
 
 
-@pytest.mark.parametrize("loss", [LossKind.NORMALIZED_SOFTMAX, LossKind.PROXY_ANCHOR, LossKind.ARCFACE])
-def test_proxy_training_improves_retrieval_with_sparse_labels(loss: LossKind) -> None:
+@pytest.mark.parametrize("loss", [MetricLoss.NORMALIZED_SOFTMAX, MetricLoss.PROXY_ANCHOR, MetricLoss.ARCFACE])
+def test_proxy_training_improves_retrieval_with_sparse_labels(loss: MetricLoss) -> None:
     # Labels 3, 7, 11, 20 (not 0..C-1): training must map them onto proxies itself.
     rng = np.random.default_rng(0)
     groups = np.repeat(np.arange(4), 60)

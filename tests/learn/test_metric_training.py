@@ -12,8 +12,8 @@ from mmir.errors import MmirError
 from mmir.evaluate.retrieval import class_retrieval_map
 from mmir.learn.metric import (
     CollapseError,
-    LossKind,
     MetricConfig,
+    MetricLoss,
     MinerKind,
     ProjectionHead,
     detect_collapse,
@@ -36,12 +36,12 @@ def _clusters(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 @pytest.mark.parametrize(
     ("loss", "miner"),
     [
-        (LossKind.TRIPLET, MinerKind.SEMIHARD),
-        (LossKind.TRIPLET, MinerKind.HARD),
-        (LossKind.CONTRASTIVE, MinerKind.ALL),
+        (MetricLoss.TRIPLET, MinerKind.SEMIHARD),
+        (MetricLoss.TRIPLET, MinerKind.HARD),
+        (MetricLoss.CONTRASTIVE, MinerKind.ALL),
     ],
 )
-def test_head_training_improves_retrieval(loss: LossKind, miner: MinerKind) -> None:
+def test_head_training_improves_retrieval(loss: MetricLoss, miner: MinerKind) -> None:
     x, labels = _clusters()
     before = class_retrieval_map(x[:40], labels[:40], x, labels)
     config = MetricConfig(loss=loss, miner=miner, epochs=5, p=4, k=8, lr=1e-2, margin=0.5, batches_per_epoch=12)
@@ -99,7 +99,7 @@ def test_instance_term_adds_nt_xent_over_two_views_and_needs_an_augmentation() -
     model = torch.nn.Linear(6, 4)
     x, labels = torch.randn(8, 6), torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
     flips = iter([1.0, -1.0] * 2)  # deterministic "augmentation": the two views differ by sign
-    config = MetricConfig(loss=LossKind.CONTRASTIVE, miner=MinerKind.ALL, instance_weight=0.5)
+    config = MetricConfig(loss=MetricLoss.CONTRASTIVE, miner=MinerKind.ALL, instance_weight=0.5)
     loss_fn, miner = build_criterion(config)
     loss, _ = _loss_step(model, loss_fn, miner, config, lambda v: v * next(flips))(x, labels)
     views = F.normalize(model(torch.cat([x, -x])), dim=-1)

@@ -40,21 +40,21 @@ def train_classify(
 ) -> None:
     """Train a classifier (from scratch, or fine-tune EfficientNet-Lite with --from)."""
     from mmir.learn.datasets import load_labelled_images
-    from mmir.learn.recipe import LossKind, RecipeError, Schedule, TrainConfig
+    from mmir.learn.recipe import ClassificationLoss, RecipeError, Schedule, TrainConfig
     from mmir.learn.trainer import train_classifier
     from mmir.models.convnets import Arch
 
     name = from_ or arch
     try:
         arch_enum, schedule_enum = Arch(name), Schedule(schedule)
-        loss_enum = LossKind(loss) if loss else None
+        loss_enum = ClassificationLoss(loss) if loss else None
     except ValueError as exc:
         raise RecipeError(str(exc)) from exc
     channels = 1 if grey else 3
     image_size = image_size or (224 if from_ else 32)
     dataset = load_labelled_images(data, split="train", size=image_size, channels=channels)
     if loss_enum is None:
-        loss_enum = LossKind.BCE if dataset.multi_label else LossKind.CROSS_ENTROPY
+        loss_enum = ClassificationLoss.BCE if dataset.multi_label else ClassificationLoss.CROSS_ENTROPY
     cfg = TrainConfig(
         arch=arch_enum,
         width=width,

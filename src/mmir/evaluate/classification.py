@@ -1,4 +1,7 @@
-"""Classification metrics: top-k error (the ILSVRC measure), confusion matrix, per-class accuracy, AP and mAP.
+"""Classification metrics: top-k error (the ILSVRC measure), confusion matrix, per-class accuracy and mAP.
+
+Per-class AP is :func:`mmir.evaluate.retrieval.average_precision_from_scores` (one AP, one convention: ``nan``
+for a class with no positive example).
 
 Pure functions on numpy arrays; no files, no plotting (see :mod:`mmir.learn.plots`).
 """
@@ -10,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mmir.evaluate.retrieval import average_precision_from_scores
+
 
 def topk_error(scores: np.ndarray, labels: np.ndarray, k: int) -> float:
     """Fraction of examples whose true class is not among the ``k`` highest scores.
@@ -19,14 +24,26 @@ def topk_error(scores: np.ndarray, labels: np.ndarray, k: int) -> float:
         labels: ``int[N]`` true class indices.
         k: How many guesses count; ``k ≥ K`` gives 0 error.
 
-    The true class is a hit when fewer than ``k`` classes score strictly higher (ties favour the true class).
+    Returns:
+        The error in ``[0, 1]``; ``nan`` when there are no examples.
+
+    Raises:
+        ValueError: if any score is NaN (a diverged model has no rank to measure).
+
+    Ties count against the true class: it is a hit only when fewer than ``k`` *other* classes score at least as
+    high. So constant scores give a top-1 error of 1, never 0 — a model that outputs nothing useful cannot look
+    perfect (with "strictly higher" ranking it would, and a diverged training run could be kept as the best).
     """
-    scores = np.asarray(scores)
+    scores = np.asarray(scores, dtype=np.float64)
     labels = np.asarray(labels, dtype=np.int64)
     if len(labels) == 0:
         return float("nan")
+    if np.isnan(scores).any():
+        rows = np.flatnonzero(np.isnan(scores).any(axis=1))
+        raise ValueError(f"top-k error: NaN scores in {len(rows)} of {len(scores)} examples (first: row {rows[0]})")
     true = scores[np.arange(len(labels)), labels]
-    rank = (scores > true[:, None]).sum(axis=1)
+    # Classes scoring >= the true class, minus the true class itself.
+    rank = (scores >= true[:, None]).sum(axis=1) - 1
     return float(np.mean(rank >= k))
 
 
@@ -44,23 +61,6 @@ def per_class_accuracy(confusion: np.ndarray) -> np.ndarray:
         return np.where(totals > 0, np.diag(confusion) / totals, np.nan)
 
 
-def average_precision(scores: np.ndarray, relevant: np.ndarray) -> float:
-    """Non-interpolated AP: the mean, over relevant items, of precision at each one's rank (``nan`` if none).
-
-    Args:
-        scores: ``float[N]``, higher = more likely relevant; ties keep input order (stable sort).
-        relevant: ``bool[N]``.
-    """
-    relevant = np.asarray(relevant, dtype=bool)
-    positives = int(relevant.sum())
-    if positives == 0:
-        return float("nan")
-    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
-    hits = relevant[order]
-    precision_at_hit = np.cumsum(hits)[hits] / (np.flatnonzero(hits) + 1)
-    return float(precision_at_hit.sum() / positives)
-
-
 def mean_average_precision(scores: np.ndarray, targets: np.ndarray) -> tuple[float, np.ndarray]:
     """mAP over classes for multi-label data: ``scores`` ``float[N, K]``, ``targets`` ``{0,1}[N, K]``.
 
@@ -68,7 +68,7 @@ def mean_average_precision(scores: np.ndarray, targets: np.ndarray) -> tuple[flo
         Mean AP over classes with a positive, and ``float64[K]`` per-class AP (``nan`` if none).
     """
     per_class = np.array(
-        [average_precision(scores[:, j], targets[:, j] > 0.5) for j in range(scores.shape[1])]
+        [average_precision_from_scores(scores[:, j], targets[:, j] > 0.5) for j in range(scores.shape[1])]
     )
     valid = per_class[~np.isnan(per_class)]
     return (float(valid.mean()) if len(valid) else float("nan")), per_class
@@ -110,9 +110,7 @@ class ClassificationReport:
         return "\n".join(lines)
 
 
-def classification_report(
-    scores: np.ndarray, labels: np.ndarray, class_names: Sequence[str]
-) -> ClassificationReport:
+def classification_report(scores: np.ndarray, labels: np.ndarray, class_names: Sequence[str]) -> ClassificationReport:
     """Top-1/5 error, per-class accuracy, confusion of ``scores`` ``float[N, K]`` vs ``labels`` ``int[N]``."""
     confusion = confusion_matrix(labels, np.argmax(scores, axis=1), len(class_names))
     return ClassificationReport(

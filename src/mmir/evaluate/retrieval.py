@@ -1,11 +1,15 @@
-"""Pure retrieval metrics: AP, mAP, P@k, R@k, inferred AP and recall of approximate search.
+"""Pure retrieval metrics: AP, mAP, P@k, R@k and inferred AP.
 
 Conventions shared by every function here:
 
 * A *ranking* is given best-first. Where a function takes scores, higher is better and ties are broken
   by position (the lower index ranks first), so results are deterministic; :func:`rank_by_score` is that order.
-* A query with no relevant item has AP = P@k = R@k = 0. :func:`mean_average_precision` skips such queries
-  by default, as ``trec_eval`` does (it only averages over queries with at least one relevant judgement).
+* AP of a query with no relevant item is undefined: ``nan`` (the one convention of :mod:`mmir.evaluate`, also
+  :func:`mmir.evaluate.classification.mean_average_precision`'s for a class with no positive). Means skip
+  undefined values, as ``trec_eval`` averages only over queries with a relevant judgement;
+  :func:`mean_average_precision` can count them as 0 instead (``skip_empty=False``). P@k and R@k of such a
+  query are 0 (nothing relevant was found). A mean over nothing is ``nan``. Inferred AP is an estimate from
+  a sample, and is 0 when the sample holds no relevant item.
 * Nothing here mutates its inputs or has side effects.
 """
 
@@ -39,11 +43,13 @@ def average_precision(ranked_relevant: np.ndarray | Sequence[bool], n_relevant: 
             when the ranking is truncated; defaults to ``ranked_relevant.sum()``.
 
     Returns:
-        ``(1/R) Σ_{relevant ranks r} P@r``, or 0.0 when ``R = 0``.
+        ``(1/R) Σ_{relevant ranks r} P@r`` (0.0 when none of the ``R`` was retrieved), or ``nan`` when ``R = 0``.
     """
     rel = np.asarray(ranked_relevant, dtype=bool)
     total = int(rel.sum()) if n_relevant is None else int(n_relevant)
-    if total <= 0 or not rel.any():
+    if total <= 0:
+        return float("nan")
+    if not rel.any():
         return 0.0
     if total < int(rel.sum()):
         raise ValueError(f"n_relevant={total} is smaller than the {int(rel.sum())} relevant items retrieved")
@@ -53,7 +59,10 @@ def average_precision(ranked_relevant: np.ndarray | Sequence[bool], n_relevant: 
 
 
 def average_precision_from_scores(scores: np.ndarray, relevant: np.ndarray) -> float:
-    """AP of the full ranking of ``N`` items by ``scores`` (``float[N]``) given ``relevant`` (``bool[N]``)."""
+    """AP of the full ranking of ``N`` items by ``scores`` (``float[N]``) given ``relevant`` (``bool[N]``).
+
+    Ties keep input order (see :func:`rank_by_score`); ``nan`` when nothing is relevant.
+    """
     rel = np.asarray(relevant, dtype=bool)
     return average_precision(rel[rank_by_score(scores)], int(rel.sum()))
 
@@ -71,15 +80,17 @@ def mean_average_precision(
         skip_empty: Leave out queries with no relevant item (trec_eval's habit); otherwise they count as 0.
 
     Returns:
-        The mean, or 0.0 when no query is left.
+        The mean, or ``nan`` when no query is left.
     """
     values: list[float] = []
     for i, ranking in enumerate(rankings):
         total = int(np.asarray(ranking, dtype=bool).sum()) if n_relevant is None else int(n_relevant[i])
-        if total == 0 and skip_empty:
+        if total == 0:
+            if not skip_empty:
+                values.append(0.0)
             continue
         values.append(average_precision(ranking, total))
-    return float(np.mean(values)) if values else 0.0
+    return float(np.mean(values)) if values else float("nan")
 
 
 def precision_at_k(ranked_relevant: np.ndarray | Sequence[bool], k: int) -> float:
@@ -141,26 +152,6 @@ def inferred_average_precision(ranked_judgements: np.ndarray | Sequence[int], ep
     return total / n_sampled_rel
 
 
-def knn_recall(approx_ids: np.ndarray, exact_ids: np.ndarray) -> float:
-    """Recall of approximate ``k``-NN against exact ``k``-NN: mean of ``|approx ∩ exact| / k`` over queries.
-
-    Args:
-        approx_ids: ``int64[Q, k]`` ids from the approximate index (-1 for a missing result).
-        exact_ids: ``int64[Q, k]`` ids from exact search.
-
-    Returns:
-        A value in ``[0, 1]``; 1.0 means the approximate index found every true neighbour.
-    """
-    approx = np.asarray(approx_ids)
-    exact = np.asarray(exact_ids)
-    if approx.shape[0] != exact.shape[0]:
-        raise ValueError(f"{approx.shape[0]} approximate result rows but {exact.shape[0]} exact ones")
-    if exact.size == 0:
-        return 0.0
-    found = [len(set(a[a >= 0].tolist()) & set(e[e >= 0].tolist())) for a, e in zip(approx, exact, strict=True)]
-    return float(np.sum(found) / exact.size)
-
-
 def class_retrieval_map(
     query_vectors: np.ndarray,
     query_labels: np.ndarray,
@@ -170,7 +161,8 @@ def class_retrieval_map(
 ) -> float:
     """mAP of class-level retrieval over the full ranking of the database (relevant = same label).
 
-    Scores are inner products (cosine for L2-normalised rows), ties broken by database position.
+    Scores are inner products (cosine for L2-normalised rows), ties broken by database position. Queries whose
+    label is absent from the database have no AP and are left out of the mean (``nan`` if no query is left).
 
     Args:
         query_vectors: ``float32[Q, D]``.
@@ -187,5 +179,6 @@ def class_retrieval_map(
         order = np.argsort(-scores, axis=1, kind="stable")
         for row, label in zip(order, query_labels[start : start + chunk], strict=True):
             rel = db_labels[row] == label
-            aps.append(average_precision(rel))
-    return float(np.mean(aps)) if aps else 0.0
+            if rel.any():
+                aps.append(average_precision(rel))
+    return float(np.mean(aps)) if aps else float("nan")

@@ -181,7 +181,7 @@ def evaluate_query(ranking: Sequence[str], judgements: Mapping[str, int], ks: Se
     # -2 marks documents outside the judged pool (not in the qrels at all).
     sampled = np.array([min(judgements[doc], 1) if doc in judgements else -2 for doc in ranking], dtype=np.int64)
     return QueryScores(
-        ap=average_precision(rel, n_relevant) if n_relevant else 0.0,
+        ap=average_precision(rel, n_relevant),  # nan without a relevant judgement (evaluate_run skips those)
         infap=inferred_average_precision(sampled),
         precision={k: precision_at_k(rel, k) for k in ks},
         recall={k: recall_at_k(rel, k, n_relevant) for k in ks},

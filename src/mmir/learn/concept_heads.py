@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from mmir.errors import MmirError
-from mmir.evaluate.classification import average_precision
+from mmir.evaluate.retrieval import average_precision_from_scores
 
 
 class ConceptError(MmirError):
@@ -218,7 +218,7 @@ def train_concept_heads(
                 f"got {int(positive.sum())} and {int((~positive).sum())}"
             )
         scores = _out_of_fold(x, positive, min(folds, int(positive.sum())), kind, seed)
-        held_out_ap[name] = average_precision(scores, positive)
+        held_out_ap[name] = average_precision_from_scores(scores, positive)
         w_all, b_all = _fit_linear(x, positive, kind, seed)
         # The final head is refitted on all examples; rescale its scores to the spread of the out-of-fold scores
         # so that the Platt fit made on those still applies.

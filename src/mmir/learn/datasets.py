@@ -15,8 +15,7 @@ import torch
 
 from mmir.learn.idx import FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, IdxError, load_idx_pair
 from mmir.learn.labels_csv import DataError, read_label_csv
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+from mmir.media.scan import IMAGE_EXTENSIONS
 
 
 @dataclass(frozen=True)
@@ -85,23 +84,37 @@ def load_image_folder(
         DataError: if ``root`` is missing, has no class folders, a class folder has no images, a
             folder names a class outside ``class_names``, or an image cannot be decoded.
     """
+    pairs = image_folder_files(root)
+    found = sorted({name for _, name in pairs})
+    _check_known(found, class_names, str(root))
+    names = tuple(class_names) if class_names is not None else tuple(found)
+    paths = [path for path, _ in pairs]
+    labels = [names.index(name) for _, name in pairs]
+    return LabelledImages(_stack(paths, size, channels), torch.tensor(labels, dtype=torch.int64), names, str(root))
+
+
+def image_folder_files(root: Path) -> list[tuple[Path, str]]:
+    """``(image file, class name)`` of every image under ``root/<class>/`` (any depth), both in sorted order.
+
+    The one reader of class-per-folder data (``mmir train classify`` and ``mmir train metric`` use it); image
+    files are those :data:`mmir.media.IMAGE_EXTENSIONS` names; hidden folders are skipped.
+
+    Raises:
+        DataError: if ``root`` is missing, has no class folders, or a class folder has no images.
+    """
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: data folder not found")
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not folders:
         raise DataError(f"{root}: no class folders (expected one sub-folder of images per class)")
-    _check_known([f.name for f in folders], class_names, str(root))
-    names = tuple(class_names) if class_names is not None else tuple(f.name for f in folders)
-    paths: list[Path] = []
-    labels: list[int] = []
+    pairs: list[tuple[Path, str]] = []
     for folder in folders:
-        files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
         if not files:
             raise DataError(f"{folder}: class {folder.name!r} has no images")
-        paths += files
-        labels += [names.index(folder.name)] * len(files)
-    return LabelledImages(_stack(paths, size, channels), torch.tensor(labels, dtype=torch.int64), names, str(root))
+        pairs += [(path, folder.name) for path in files]
+    return pairs
 
 
 def load_label_csv_images(

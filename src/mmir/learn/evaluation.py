@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from mmir.evaluate.classification import ClassificationReport, classification_report, mean_average_precision
-from mmir.learn.checkpoint import load_classifier
+from mmir.learn.checkpoint import CheckpointError, load_classifier
 from mmir.learn.datasets import load_labelled_images
 from mmir.learn.labels_csv import DataError
 from mmir.learn.plots import plot_confusion
@@ -67,6 +67,7 @@ def evaluate_checkpoint(
 
     Raises:
         DataError: if the data holds labels the model does not know, or its kind (multi-label or not) differs.
+        CheckpointError: if the model's scores are not finite (a diverged run has no error rate to report).
     """
     model, meta = load_classifier(checkpoint)
     test = load_labelled_images(
@@ -78,6 +79,8 @@ def evaluate_checkpoint(
     if len(test) == 0:
         raise DataError(f"{data}: no test examples")
     logits = predict_logits(model, test.images, Normaliser(meta.mean, meta.std)).numpy()
+    if not np.isfinite(logits).all():
+        raise CheckpointError(f"{checkpoint}: the model gives NaN or infinite scores (did its training diverge?)")
     if test.multi_label:
         mean_ap, per_class = mean_average_precision(logits, test.targets.numpy())
         return MultiLabelReport(meta.class_names, mean_ap, per_class)

@@ -26,9 +26,7 @@ class Normaliser:
 
 
 @torch.no_grad()
-def predict_logits(
-    model: nn.Module, images: torch.Tensor, norm: Normaliser, batch_size: int = 256
-) -> torch.Tensor:
+def predict_logits(model: nn.Module, images: torch.Tensor, norm: Normaliser, batch_size: int = 256) -> torch.Tensor:
     """Logits ``float32[N, K]`` of ``model`` (put in eval mode) on ``uint8[N, C, H, W]`` images."""
     model.eval()
     chunks = [
@@ -41,10 +39,17 @@ def predict_logits(
 def evaluate_split(
     model: nn.Module, data: LabelledImages, norm: Normaliser, loss_fn: LossFn, batch_size: int = 256
 ) -> dict[str, float]:
-    """Validation loss plus top-1/top-5 error (exclusive classes) or mAP (multi-label); ``nan`` when empty."""
+    """Validation loss plus top-1/top-5 error (exclusive classes) or mAP (multi-label).
+
+    Every figure is ``nan`` when the split is empty or the model has diverged (a non-finite logit): such an epoch
+    has no error to rank, and :func:`mmir.learn.trainer.train_classifier` never keeps it as the best one.
+    """
     if len(data) == 0:
         return {"val_loss": math.nan, "val_error": math.nan}
     logits = predict_logits(model, data.images, norm, batch_size)
+    if not bool(torch.isfinite(logits).all()):
+        undefined = ("val_map",) if data.multi_label else ("val_top5_error",)
+        return {"val_loss": math.nan, "val_error": math.nan, **{key: math.nan for key in undefined}}
     row = {"val_loss": float(loss_fn(logits, data.targets))}
     scores = logits.numpy()
     if data.multi_label:

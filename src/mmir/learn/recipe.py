@@ -8,27 +8,22 @@ from enum import Enum, StrEnum
 from typing import Any
 
 from mmir.errors import MmirError
+from mmir.learn.schedule import Schedule
 from mmir.models.convnets import Arch
+
+__all__ = ["ClassificationLoss", "RecipeError", "Schedule", "TrainConfig"]
 
 
 class RecipeError(MmirError):
     """A training option is out of range or inconsistent."""
 
 
-class LossKind(StrEnum):
+class ClassificationLoss(StrEnum):
     """Softmax cross-entropy (exclusive classes), sigmoid BCE (multi-label) or mean squared error."""
 
     CROSS_ENTROPY = "cross-entropy"
     BCE = "bce"
     MSE = "mse"
-
-
-class Schedule(StrEnum):
-    """Learning-rate schedules, applied per iteration after the optional linear warm-up."""
-
-    CONSTANT = "constant"
-    STEP = "step"
-    COSINE = "cosine"
 
 
 @dataclass(frozen=True)
@@ -58,7 +53,7 @@ class TrainConfig:
     crop_padding: int = 2
     flip: bool = True
     erasing: float = 0.25
-    loss: LossKind = LossKind.CROSS_ENTROPY
+    loss: ClassificationLoss = ClassificationLoss.CROSS_ENTROPY
     label_smoothing: float = 0.0
     validation_fraction: float = 0.1
     image_size: int = 32
@@ -94,7 +89,7 @@ class TrainConfig:
         unknown = set(values) - set(fields)
         if unknown:
             raise RecipeError(f"unknown training options: {sorted(unknown)}")
-        enums: dict[str, Any] = {"arch": Arch, "schedule": Schedule, "loss": LossKind}
+        enums: dict[str, Any] = {"arch": Arch, "schedule": Schedule, "loss": ClassificationLoss}
         return cls(**{k: (enums[k](v) if k in enums else v) for k, v in values.items()})
 
     @classmethod

@@ -1,25 +1,50 @@
-"""Learning-rate schedules as a multiplier of the base rate, evaluated per iteration."""
+"""The learning-rate schedule, as a multiplier of the base rate evaluated per iteration.
+
+One function serves both training loops (classification in :mod:`mmir.learn.trainer`, metric learning in
+:mod:`mmir.learn.metric`). This module imports nothing from mmir, so either can use it without an import cycle.
+"""
 
 from __future__ import annotations
 
 import math
+from enum import StrEnum
 
-from mmir.learn.recipe import Schedule, TrainConfig
+
+class Schedule(StrEnum):
+    """Learning-rate schedules, applied per iteration after the optional linear warm-up."""
+
+    CONSTANT = "constant"
+    STEP = "step"
+    COSINE = "cosine"
 
 
-def lr_factor(step: int, steps_per_epoch: int, cfg: TrainConfig) -> float:
-    """The factor applied to ``cfg.lr`` at iteration ``step`` (0-based, counted over the whole run).
+def lr_factor(
+    step: int,
+    total_steps: int,
+    warmup_steps: int = 0,
+    schedule: Schedule = Schedule.COSINE,
+    *,
+    decay_every: int = 0,
+    gamma: float = 0.1,
+) -> float:
+    """The factor applied to the base learning rate at iteration ``step`` (0-based, counted over the whole run).
 
-    Warm-up ramps linearly from ~0 to 1 over ``cfg.warmup_epochs``; then ``STEP`` multiplies by ``cfg.gamma``
-    every ``cfg.step_size`` epochs and ``COSINE`` decays to 0 over the remaining iterations.
+    Args:
+        step: The iteration.
+        total_steps: Iterations in the whole run (cosine reaches 0 there).
+        warmup_steps: Linear warm-up from ``1/warmup_steps`` to 1 over these first iterations.
+        schedule: After warm-up: ``CONSTANT`` (1), ``STEP`` (× ``gamma`` every ``decay_every`` iterations) or
+            ``COSINE`` (half a cosine from 1 to 0 over the remaining iterations).
+        decay_every: Iterations between two ``STEP`` decays (must be ≥ 1 for ``STEP``).
+        gamma: The ``STEP`` decay factor.
     """
-    warmup = round(cfg.warmup_epochs * steps_per_epoch)
-    if step < warmup:
-        return (step + 1) / warmup
-    if cfg.schedule is Schedule.STEP:
-        return float(cfg.gamma ** (step // (cfg.step_size * steps_per_epoch)))
-    if cfg.schedule is Schedule.COSINE:
-        total = max(cfg.epochs * steps_per_epoch - warmup, 1)
-        progress = min((step - warmup) / total, 1.0)
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    if schedule is Schedule.STEP:
+        if decay_every < 1:
+            raise ValueError(f"a step schedule needs decay_every ≥ 1, got {decay_every}")
+        return float(gamma ** (step // decay_every))
+    if schedule is Schedule.COSINE:
+        progress = min((step - warmup_steps) / max(total_steps - warmup_steps, 1), 1.0)
         return 0.5 * (1.0 + math.cos(math.pi * progress))
     return 1.0

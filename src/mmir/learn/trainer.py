@@ -94,7 +94,7 @@ def _train_epoch(
         x = augment(norm(train.images[index]), gen, padding=cfg.crop_padding, flip=cfg.flip, erasing=cfg.erasing)
         y = train.targets[index]
         for group in opt.param_groups:
-            group["lr"] = cfg.lr * lr_factor(epoch * steps + step, steps, cfg)
+            group["lr"] = cfg.lr * _lr_factor(cfg, epoch * steps + step, steps)
         logits = model(x.contiguous(memory_format=torch.channels_last))
         loss = loss_fn(logits, y)
         opt.zero_grad(set_to_none=True)
@@ -109,6 +109,18 @@ def _train_epoch(
         "train_loss": total_loss / seen,
         "train_error": total_wrong / seen if not train.multi_label else math.nan,
     }
+
+
+def _lr_factor(cfg: TrainConfig, step: int, steps_per_epoch: int) -> float:
+    """The recipe's schedule (warm-up and step size given in epochs) at iteration ``step``."""
+    return lr_factor(
+        step,
+        cfg.epochs * steps_per_epoch,
+        round(cfg.warmup_epochs * steps_per_epoch),
+        cfg.schedule,
+        decay_every=cfg.step_size * steps_per_epoch,
+        gamma=cfg.gamma,
+    )
 
 
 def _write_reports(out_dir: Path, history: list[dict[str, float]]) -> None:
@@ -179,19 +191,17 @@ def train_classifier(
         row["lr"] = float(opt.param_groups[0]["lr"])
         row["seconds"] = time.perf_counter() - started
         history.append(row)
-        # Without a validation split the training loss picks the best epoch.
-        score = row["val_error"] if len(val) else row["train_loss"]
+        score = _selection_score(row, has_validation=len(val) > 0)
+        if score < best[0]:
+            best = (score, epoch + 1)
         state = {
             "model": model.state_dict(),
             "optimizer": opt.state_dict(),
             "meta": meta.to_json(),
             "history": history,
-            "best_val": min(best[0], score),
+            "best_val": best[0],
             "best_epoch": best[1],
         }
-        if score < best[0]:
-            best = (score, epoch + 1)
-            state["best_epoch"] = epoch + 1
         save_checkpoint(out_dir / "last.pt", state)
         if best[1] == epoch + 1:
             shutil.copyfile(out_dir / "last.pt", out_dir / "best.pt")
@@ -199,6 +209,18 @@ def train_classifier(
         if progress:
             print(_summary(row), flush=True)
     return TrainResult(model.eval(), meta, history, best[1], out_dir)
+
+
+def _selection_score(row: dict[str, float], *, has_validation: bool) -> float:
+    """What picks ``best.pt`` (lower is better): the validation error, or the training loss without a validation split.
+
+    A diverged epoch (NaN or infinite loss or error) scores ``inf``, so it is never kept as the best one — with
+    ``nan`` a plain ``<`` happens to say no too, but that is an accident of IEEE comparisons, not a rule.
+    """
+    values = [row["train_loss"]] + ([row["val_error"], row["val_loss"]] if has_validation else [])
+    if not all(math.isfinite(v) for v in values):
+        return math.inf
+    return row["val_error"] if has_validation else row["train_loss"]
 
 
 def _summary(row: dict[str, float]) -> str:
