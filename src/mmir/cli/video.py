@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from mmir.cli.groups import app
+from mmir.cli.groups import app, eval_app, train_app
 from mmir.concepts import QueryMode
 from mmir.media import display_path, read_file
 from mmir.search.queries import ExampleQuery, TextQuery
@@ -84,3 +84,66 @@ def run_temporal(collection: Path, first: SubQuery, second: SubQuery, within: fl
         typer.echo("no results")
     for rank, hit in enumerate(hits, 1):
         typer.echo(f"{rank:3d}  {hit.score:.4f}  {display_path(hit.media.path)}  [{'; '.join(hit.why)}]")
+
+
+ClipsArg = Annotated[Path, typer.Argument(help="A folder per label of video clips, or a CSV of path,label rows.")]
+EncoderOpt = Annotated[str, typer.Option("--encoder", help="Frame encoder (a model name or directory).")]
+FpsOpt = Annotated[float, typer.Option(min=0.1, max=30.0, help="Frames per second fed to the model.")]
+
+
+def _clip_sequences(clips: Path, encoder_name: str, fps: float) -> tuple[list, list[str]]:
+    from mmir.learn.sequence import clip_descriptors, list_clips
+    from mmir.models import load_encoder
+
+    paths, labels = list_clips(clips)
+    encoder = load_encoder(encoder_name)
+    return [clip_descriptors(path, encoder, fps) for path in paths], labels
+
+
+@train_app.command("sequence")
+def train_sequence(
+    clips: ClipsArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the trained model.")] = Path("sequence-model"),
+    arch: Annotated[str, typer.Option(help="rnn (Elman), lstm, gru, or bag (order-free baseline).")] = "lstm",
+    hidden: Annotated[int, typer.Option(min=4, max=4096)] = 128,
+    epochs: Annotated[int, typer.Option(min=1, max=10_000)] = 40,
+    lr: Annotated[float, typer.Option(min=1e-6, max=1.0)] = 3e-3,
+    encoder: EncoderOpt = "efficientnet-lite0",
+    fps: FpsOpt = 2.0,
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Train an event classifier over per-frame descriptor sequences of labelled clips."""
+    from mmir.learn.sequence import SequenceTraining, arch_from_name, save_sequence_model, train_sequence_model
+    from mmir.models.sequence import SequenceConfig
+
+    chosen = arch_from_name(arch)
+    sequences, labels = _clip_sequences(clips, encoder, fps)
+    classes = tuple(sorted(set(labels)))
+    config = SequenceConfig(chosen, input_dim=sequences[0].shape[1], classes=classes, hidden=hidden)
+    targets = [classes.index(label) for label in labels]
+    model = train_sequence_model(
+        sequences, targets, config, SequenceTraining(epochs=epochs, lr=lr, seed=seed),
+        on_epoch=lambda epoch, loss: typer.echo(f"epoch {epoch + 1:3d}  loss {loss:.4f}") if epoch % 10 == 9 else None,
+    )  # fmt: skip
+    save_sequence_model(model, config, out)
+    typer.echo(f"trained {chosen.value} on {len(sequences)} clips, {len(classes)} classes; saved to {out}")
+
+
+@eval_app.command("sequence")
+def eval_sequence(
+    clips: ClipsArg,
+    model: Annotated[Path, typer.Option("--model", "-m", help="A directory written by `mmir train sequence`.")],
+    encoder: EncoderOpt = "efficientnet-lite0",
+    fps: FpsOpt = 2.0,
+) -> None:
+    """Accuracy, top-k error and confusion matrix of a sequence model on labelled clips."""
+    from mmir.learn.labels_csv import DataError
+    from mmir.learn.sequence import evaluate_sequence_model, load_sequence_model
+
+    net, config = load_sequence_model(model)
+    sequences, labels = _clip_sequences(clips, encoder, fps)
+    unknown = sorted(set(labels) - set(config.classes))
+    if unknown:
+        raise DataError(f"{clips}: labels the model was not trained on: {', '.join(unknown)}")
+    report = evaluate_sequence_model(net, sequences, [config.classes.index(x) for x in labels], config.classes)
+    typer.echo(report.format())
