@@ -57,7 +57,7 @@ def jpeg(side: tuple[int, int], seed: int) -> bytes:
     rng = np.random.default_rng(seed)
     small = rng.integers(0, 255, (side[1] // 16 + 1, side[0] // 16 + 1, 3), dtype=np.uint8)
     buffer = io.BytesIO()
-    Image.fromarray(small).resize(side, Image.BILINEAR).save(buffer, "JPEG", quality=90)
+    Image.fromarray(small).resize(side, Image.Resampling.BILINEAR).save(buffer, "JPEG", quality=90)
     return buffer.getvalue()
 
 
