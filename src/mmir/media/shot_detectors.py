@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import enum
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
