@@ -201,13 +201,20 @@ class Collection:
     def index(
         self, roots: Sequence[str | os.PathLike[str]], options: IndexOptions | None = None,
         on_problem: Callable[[IndexProblem], None] | None = None, channel_sink: ChannelSink | None = None,
+        executor: str | None = None,
     ) -> IndexReport:  # fmt: skip
         """Index (or update) every image below ``roots``; see :class:`mmir.pipeline.Indexer`.
 
         ``channel_sink`` stores the extra descriptor channels of ``options.channels`` (see :mod:`mmir.pipeline_types`).
+        ``executor``: ``None``/``local`` in this process, ``ray`` a local Ray cluster, ``ray://host:port`` a Ray
+        cluster (see :mod:`mmir.executors.ray_executor`; the files must be readable by its workers).
         """
         self.store.lock_for_writing()
         indexer = Indexer(self.store, lambda: self.encoder, options or IndexOptions(), channel_sink=channel_sink)
+        if executor not in (None, "local"):
+            from mmir.executors.ray_executor import ray_indexer
+
+            indexer = ray_indexer(executor, self.store, lambda: self.encoder, options or IndexOptions())
         report = indexer.run([os.path.abspath(os.fspath(root)) for root in roots], on_problem)
         self.sync_metadata_text()
         return report

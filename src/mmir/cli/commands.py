@@ -102,6 +102,11 @@ def index(
         typer.Option(help="Where vectors live: faiss (default), milvus:PATH.db (Milvus Lite), milvus://HOST:PORT. "
                      "Recorded; later commands reuse it."),
     ] = None,
+    executor: Annotated[
+        str | None,
+        typer.Option(help="Where images are decoded and encoded: local (default), ray (a local Ray cluster) or "
+                     "ray://HOST:PORT (files must be readable by the workers at the same path)."),
+    ] = None,
     as_json: JsonOpt = False,
     descriptors: Annotated[
         str,
@@ -124,6 +129,7 @@ def index(
             IndexOptions(batch_size=batch_size, progress=progress and not as_json, channels=tuple(channels)),
             on_problem=lambda problem: typer.echo(f"skipped {problem}", err=True),
             channel_sink=coll.channel_sink() if channels else None,
+            executor=executor,
         )
         if pca is not None:
             coll.learn_pca(pca, whiten=whiten, training=pca_from)

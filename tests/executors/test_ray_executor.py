@@ -1,0 +1,82 @@
+"""The Ray executor (local cluster, 2 CPUs) stores the same catalog and descriptors as the in-process path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mmir.executors import ExecutorKind, parse_executor
+
+pytest.importorskip("ray", reason="needs the `distributed` extra (ray[data])")
+
+pytestmark = pytest.mark.slow  # starting a Ray cluster takes tens of seconds on a busy 2-core machine
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():  # type: ignore[no-untyped-def]
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def _catalog(directory: Path) -> dict[str, tuple[str, np.ndarray]]:
+    from mmir.api import Collection
+
+    with Collection.open(directory) as coll:
+        ids, descriptors = coll.store.catalog.all_descriptors()
+        rows = coll.store.catalog.hits_rows(ids.tolist())
+        return {rows[int(i)][0].path: (rows[int(i)][0].sha1, d) for i, d in zip(ids, descriptors, strict=True)}
+
+
+def _index(directory: Path, roots: list[Path], ray: bool):  # type: ignore[no-untyped-def]
+    from mmir.api import Collection
+    from mmir.executors.ray_executor import RayIndexer
+    from mmir.pipeline import Indexer, IndexOptions
+
+    with Collection.open(directory, create=True) as coll:
+        coll.store.lock_for_writing()
+        options = IndexOptions(batch_size=2, progress=False)
+        kind = RayIndexer if ray else Indexer
+        return kind(coll.store, lambda: coll.encoder, options).run([str(r) for r in roots])
+
+
+def test_ray_index_matches_in_process_and_survives_a_killed_worker(
+    tmp_path: Path, photo_dir: Path, reuse_lite0, ray_cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (photo_dir / "copy-of-chelsea.png").write_bytes((photo_dir / "chelsea.png").read_bytes())
+    (photo_dir / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
+    local = _index(tmp_path / "local", [photo_dir], ray=False)
+    marker = tmp_path / "kill-once"
+    marker.write_text("the first actor batch that finds this file deletes it and dies")
+    monkeypatch.setenv("MMIR_TEST_KILL_ACTOR_ONCE", str(marker))  # actors read it from their environment
+    remote = _index(tmp_path / "ray", [photo_dir], ray=True)
+    assert not marker.exists()  # a worker really died mid-run
+    counts = (local.added, local.reused, len(local.problems), local.encoded)
+    assert counts == (remote.added, remote.reused, len(remote.problems), remote.encoded) == (7, 1, 1, 6)
+    expected, got = _catalog(tmp_path / "local"), _catalog(tmp_path / "ray")
+    assert set(got) == set(expected)
+    for path, (sha1, descriptor) in expected.items():
+        assert got[path][0] == sha1
+        np.testing.assert_allclose(got[path][1], descriptor, atol=1e-5)
+    again = _index(tmp_path / "ray", [photo_dir], ray=True)  # resumable: nothing left to do
+    assert again.unchanged == 7 and again.encoded == 0
+
+
+def test_unreachable_files_are_refused_in_one_line(tmp_path: Path, ray_cluster) -> None:
+    from mmir.errors import CollectionError
+    from mmir.executors.ray_executor import check_reachable
+
+    with pytest.raises(CollectionError, match="not readable from the Ray workers"):
+        check_reachable(ray_cluster, [str(tmp_path / "on-another-machine.jpg")])
+
+
+def test_executor_addresses() -> None:
+    assert parse_executor(None) == (ExecutorKind.LOCAL, None)
+    assert parse_executor("ray") == (ExecutorKind.RAY, None)
+    assert parse_executor("ray://head:10001") == (ExecutorKind.RAY, "ray://head:10001")
+    with pytest.raises(ValueError, match="expected local, ray or ray://"):
+        parse_executor("spark://x")
