@@ -30,16 +30,26 @@ def _mapping(mode: QueryMode, with_unmatched: bool = False) -> QueryMapping:
 
 
 def test_and_is_the_geometric_mean_of_expected_relevances_with_a_floor() -> None:
-    # Term a: 1·p0 + 0.5·p1 → [0.6, 0.15, 0]; term b: p2 → [0.3, 0.2, 0]; absent counts as FLOOR = 0.001.
-    expected = np.array([(0.6 * 0.3) ** 0.5, (0.15 * 0.2) ** 0.5, 0.001], dtype=np.float32)
+    # Term a: 1·p0 + 0.5·p1 → [0.6, 0.15, 0]; term b: p2 → [0.3, 0.2, 0]; FLOOR = 0.001 added to each.
+    f = 0.001
+    expected = np.array([((0.6 + f) * (0.3 + f)) ** 0.5, ((0.15 + f) * (0.2 + f)) ** 0.5, f], dtype=np.float32)
     np.testing.assert_allclose(score_concepts(_mapping(QueryMode.AND), PROBS), expected, rtol=1e-6)
 
 
 def test_and_weighs_terms_by_importance() -> None:
     a, b = _mapping(QueryMode.AND).terms
     mapping = QueryMapping("a b", QueryMode.AND, (replace(a, importance=3.0), replace(b, importance=1.0)))
-    expected = np.array([0.6**0.75 * 0.3**0.25, 0.15**0.75 * 0.2**0.25, 0.001], dtype=np.float32)
+    f = 0.001
+    expected = np.array([(0.6 + f) ** 0.75 * (0.3 + f) ** 0.25, (0.15 + f) ** 0.75 * (0.2 + f) ** 0.25, f], np.float32)
     np.testing.assert_allclose(score_concepts(mapping, PROBS), expected, rtol=1e-5)
+
+
+def test_one_term_keeps_its_full_order() -> None:
+    # A clipping floor tied every item below it; adding it keeps the order of tiny probabilities.
+    (a, _) = _mapping(QueryMode.AND).terms
+    probs = np.array([[1e-4, 0, 0, 0], [2e-4, 0, 0, 0], [3e-5, 0, 0, 0]], dtype=np.float32)
+    scores = score_concepts(QueryMapping("a", QueryMode.AND, (a,)), probs)
+    assert list(np.argsort(-scores)) == [1, 0, 2]
 
 
 def test_a_term_no_item_shows_lowers_scores_but_keeps_the_ranking() -> None:

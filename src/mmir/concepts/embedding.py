@@ -26,7 +26,8 @@ from mmir.errors import require
 log = logging.getLogger(__name__)
 
 MODEL_NAME = "all-minilm-l6-v2"
-BUNDLED_STEM = "class_text_minilm"  # data/<stem>.npy (float16[2, 1000, 384]) + data/<stem>.json
+BUNDLED_STEM = "class_text_minilm"
+_RECENT_PHRASES = 1024  # data/<stem>.npy (float16[2, 1000, 384]) + data/<stem>.json
 
 
 def load_minilm() -> Any:
@@ -90,6 +91,7 @@ class ClassTextIndex:
         self._loader = loader
         self._model: Any = None
         self._classes: np.ndarray | None = precomputed  # float32[V, C, D]: names (and definitions)
+        self._recent: dict[str, np.ndarray] = {}  # phrase → float32[C] similarities, oldest first
 
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
         if self._model is None:
@@ -124,9 +126,16 @@ class ClassTextIndex:
 
     def similarities(self, phrase: str) -> np.ndarray:
         """``float32[C]``: per class, the largest cosine similarity of ``phrase`` to its name or definition."""
+        cached = self._recent.get(phrase)
+        if cached is not None:
+            return cached
         classes = self.class_embeddings()
         query = self._encode([phrase])[0]
-        return np.asarray((classes @ query).max(axis=0), dtype=np.float32)
+        sims = np.asarray((classes @ query).max(axis=0), dtype=np.float32)
+        if len(self._recent) >= _RECENT_PHRASES:  # a server answers many queries: keep memory bounded
+            self._recent.pop(next(iter(self._recent)))
+        self._recent[phrase] = sims
+        return sims
 
     def nearest(self, phrase: str, top: int = 5, threshold: float = -1.0) -> list[tuple[int, float]]:
         """Up to ``top`` ``(class index, similarity)`` pairs with similarity ≥ ``threshold``, best first."""

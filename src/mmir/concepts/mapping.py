@@ -12,6 +12,7 @@ class MatchSource(str, enum.Enum):
     LEMMA = "lemma"  # a WordNet lemma (or ImageNet class name) whose senses cover classes
     HYPERNYM = "hypernym"  # the term's senses cover no class; a near, narrow hypernym's classes stand in
     EMBEDDING = "embedding"  # no usable lemma; nearest class names by sentence-embedding similarity
+    SENTENCE = "sentence"  # the whole query (a sentence or caption): nearest classes by sentence embedding
     USER = "user"  # the exact name of a user concept
 
 

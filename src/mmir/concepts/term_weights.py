@@ -7,7 +7,8 @@ matched term gets an importance ``a_t = confidence_t · (FLOOR + (1 − FLOOR) �
 - ``idf_t`` is the inverse document frequency of the term's words over the ImageNet classes' lemmas and WordNet
   glosses (1000 short documents), scaled to [0, 1]: words that appear in many class descriptions ("black",
   "large", "used") are less informative than rare ones. Nothing is fitted to any benchmark.
-- ``confidence_t`` is 1 for a lemma or user concept, :data:`HYPERNYM_CONFIDENCE` for classes borrowed from a
+- ``confidence_t`` is 1 for a lemma or user concept, for the whole-sentence term its similarity mapped from
+  [:data:`SENTENCE_ZERO`, :data:`SENTENCE_FULL`], :data:`HYPERNYM_CONFIDENCE` for classes borrowed from a
   hypernym, and for a text-model match its best cosine similarity mapped linearly from
   [:data:`EMBEDDING_ZERO`, :data:`EMBEDDING_FULL`] to [:data:`MIN_CONFIDENCE`, 1] (visualness: a word whose
   nearest class is far away is probably not something a photo shows).
@@ -28,6 +29,10 @@ HYPERNYM_CONFIDENCE = 0.6
 EMBEDDING_ZERO = 0.4
 EMBEDDING_FULL = 0.7
 MIN_CONFIDENCE = 0.05
+# A whole sentence is compared with short class names and glosses, so its similarities run lower than a single
+# word's (~0.4–0.5 for a fitting caption, e.g. "an airport filled with … jets" → airliner 0.50): a lower span.
+SENTENCE_ZERO = 0.25
+SENTENCE_FULL = 0.55
 
 
 _FREQUENCIES: dict[int, tuple[ConceptHierarchy, Counter[str], int]] = {}  # id → (kept alive, counts, N)
@@ -69,6 +74,9 @@ def confidence(term: TermMapping) -> float:
         return 0.0
     if term.source is MatchSource.HYPERNYM:
         return HYPERNYM_CONFIDENCE
+    if term.source is MatchSource.SENTENCE and term.similarity is not None:
+        span = (term.similarity - SENTENCE_ZERO) / (SENTENCE_FULL - SENTENCE_ZERO)
+        return MIN_CONFIDENCE + (1.0 - MIN_CONFIDENCE) * min(max(span, 0.0), 1.0)
     if term.source is MatchSource.EMBEDDING and term.similarity is not None:
         span = (term.similarity - EMBEDDING_ZERO) / (EMBEDDING_FULL - EMBEDDING_ZERO)
         return MIN_CONFIDENCE + (1.0 - MIN_CONFIDENCE) * min(max(span, 0.0), 1.0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ USER_PREFIX = "user:"
 # EMBEDDING_TOP): "kitten" → the five domestic cats, not one arbitrary breed.
 EMBEDDING_TOP = 5
 EMBEDDING_MARGIN = 0.15
+SENTENCE_MIN_TERMS = 3
 
 
 def _display_name(lemmas: str) -> str:
@@ -38,6 +40,10 @@ class ConceptVocabulary:
             user concepts (``"user:my-dog"``), or any other name (matched by exact normalised name).
         cache_dir: Where the class-name embeddings of the text fallback are cached (e.g. the collection folder).
         use_embeddings: Allow the MiniLM fallback for words WordNet cannot place.
+        refine_hypernyms: Add the text model's nearest classes to a word whose classes are only borrowed from a
+            hypernym ("toilet" → room → patio gains toilet seat).
+        sentence_term: For a query of :data:`SENTENCE_MIN_TERMS` or more content words, add one term for the
+            whole query's nearest classes by sentence embedding (context the single words lack).
         embedding_loader: Builds the sentence encoder; default: the bundled MiniLM run in NumPy, with the
             ImageNet classes' embeddings shipped precomputed (a custom loader embeds them itself, cached).
         hierarchy: The WordNet → ImageNet data; defaults to the bundled file.
@@ -49,6 +55,8 @@ class ConceptVocabulary:
         cache_dir: str | Path | None = None,
         *,
         use_embeddings: bool = True,
+        refine_hypernyms: bool = True,
+        sentence_term: bool = True,
         embedding_loader: Callable[[], Any] | None = None,
         hierarchy: ConceptHierarchy | None = None,
     ) -> None:
@@ -56,6 +64,8 @@ class ConceptVocabulary:
         self.hierarchy = hierarchy or load_hierarchy()
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self._use_embeddings = use_embeddings
+        self._refine_hypernyms = refine_hypernyms
+        self._sentence_term = sentence_term
         self._embedding_loader = embedding_loader
         self._text_index: ClassTextIndex | None = None
         class_of = {synset: i for i, synset in enumerate(self.hierarchy.class_synsets)}
@@ -98,7 +108,11 @@ class ConceptVocabulary:
             word = tokens[i]
             i += 1
             if word not in STOP_WORDS:
-                terms.append(self._map_phrase(word) or self._map_by_embedding(word))
+                terms.append(self._refined(self._map_phrase(word)) or self._map_by_embedding(word))
+        if self._sentence_term and len(terms) >= SENTENCE_MIN_TERMS:
+            whole = self._map_by_embedding(" ".join(tokens))
+            if whole.matched:
+                terms.append(replace(whole, source=MatchSource.SENTENCE))
         return with_importance(QueryMapping(text=text, mode=QueryMode(mode), terms=tuple(terms)), self.hierarchy)
 
     def _longest_phrase(self, tokens: list[str], start: int) -> tuple[TermMapping, int] | None:
@@ -156,6 +170,25 @@ class ConceptVocabulary:
                 weights[column] = max(weights.get(column, 0.0), link.weight)
         ordered = sorted(weights.items(), key=lambda item: (-item[1], item[0]))
         return tuple(ConceptWeight(c, self._display[c], w) for c, w in ordered), tuple(senses)
+
+    def _refined(self, term: TermMapping | None) -> TermMapping | None:
+        """A hypernym-borrowed term with the text model's nearest classes added (weights: their similarity).
+
+        WordNet's borrowed classes are the word's category mates, not the word: "giraffe" borrows oxen and
+        sheep (ruminants), and "surfboard" a scoreboard (both boards). Near neighbours by text similarity are
+        often closer in what a photo shows; both are kept, each class at its larger weight.
+        """
+        if term is None or term.source is not MatchSource.HYPERNYM or not self._refine_hypernyms:
+            return term
+        near = self._map_by_embedding(term.term)
+        if not near.matched or near.weak:
+            return term
+        weights = {c.index: c for c in term.concepts}
+        for concept in near.concepts:
+            if concept.weight > getattr(weights.get(concept.index), "weight", 0.0):
+                weights[concept.index] = concept
+        concepts = tuple(sorted(weights.values(), key=lambda c: (-c.weight, c.index)))
+        return replace(term, concepts=concepts, similarity=near.similarity)
 
     def _map_by_embedding(self, word: str) -> TermMapping:
         """Nearest class names by text-model similarity: always some concepts, unless the model is unavailable.

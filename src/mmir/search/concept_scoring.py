@@ -5,9 +5,11 @@ under the softmax, so summing the probabilities of the classes a term covers giv
 combine with their importances ``a_t`` (informativeness × confidence, :mod:`mmir.concepts.term_weights`):
 
 - AND is a *soft* AND, the importance-weighted geometric mean with a floor,
-  ``exp(Σ_t a_t · log max(s_t, FLOOR) / Σ_t a_t)``: every term must be present for a high score, but one word
+  ``exp(Σ_t a_t · log(s_t + FLOOR) / Σ_t a_t)``: every term must be present for a high score, but one word
   no photo shows ("riding") lowers all scores by the same factor instead of zeroing them (a plain product of
-  probabilities ranks everything at 0 as soon as one term is absent everywhere).
+  probabilities ranks everything at 0 as soon as one term is absent everywhere). The floor is added, not a
+  clip: ``max(s_t, FLOOR)`` tied every item below it and cost single-word queries AP in their tails (measured
+  on COCO-mini: "stop sign" 0.79 → 0.55).
 - OR is a weighted noisy-OR, ``1 − Π_t (1 − s_t)^{a_t}``.
 """
 
@@ -15,10 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from mmir.concepts.mapping import QueryMapping, QueryMode, TermMapping
+from mmir.concepts.mapping import MatchSource, QueryMapping, QueryMode, TermMapping
 from mmir.errors import QueryError
 
-# The soft AND's floor: a term with s_t ≤ FLOOR counts as "absent" (about one chance in a thousand), no lower.
+# The soft AND's floor: a term with s_t ≪ FLOOR counts as "absent" (about one chance in a thousand).
 FLOOR = 1e-3
 
 
@@ -85,7 +87,7 @@ def combine_terms(per_term: np.ndarray, importance: np.ndarray, mode: QueryMode)
         importance = np.ones_like(importance)
     importance = importance / importance.sum()
     if mode is QueryMode.AND:
-        combined = np.exp(np.log(np.maximum(per_term, FLOOR)) @ importance)
+        combined = np.exp(np.log(per_term + FLOOR) @ importance)
     else:
         combined = 1.0 - np.exp(np.log(np.maximum(1.0 - per_term, 1e-12)) @ (importance * len(importance)))
     return np.clip(combined, 0.0, 1.0).astype(np.float32)
@@ -122,6 +124,8 @@ def _stand_in_note(term: TermMapping) -> str:
     """How a text-model match is shown in ``why``: the word it stands for and how close it is."""
     if term.similarity is None:
         return ""
+    if term.source is MatchSource.SENTENCE:
+        return f" (≈ whole query {term.similarity:.2f})"
     if term.weak:
         return f" (weak match for {term.term!r}, similarity {term.similarity:.2f})"
     return f" (≈ {term.term} {term.similarity:.2f})"
