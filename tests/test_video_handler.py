@@ -120,3 +120,16 @@ def test_blank_opening_is_flagged_and_not_chosen_when_avoidable(tmp_path: Path) 
     assert analysis.blank[0]  # the black candidate at 0.0 s is flagged
     keyframe = analysis.shots[0].keyframes[0]
     assert not analysis.blank[keyframe]
+
+
+def test_closed_shots_free_their_candidates_without_changing_the_result(tmp_path: Path) -> None:
+    path = tmp_path / "six.mkv"
+    colours = [(200, 40, 40), (40, 200, 40), (40, 40, 200), (200, 200, 40), (40, 200, 200), (200, 40, 200)]
+    _shots_video(path, colours)
+    whole = analyse_video(str(path), ColourEncoder, VideoIndexOptions())
+    streamed = analyse_video(str(path), ColourEncoder, VideoIndexOptions(chunk_frames=20, context=5))
+    assert [(s.shot, s.keyframes) for s in streamed.shots] == [(s.shot, s.keyframes) for s in whole.shots]
+    assert all(np.array_equal(a.concepts, b.concepts) for a, b in zip(streamed.shots, whole.shots, strict=True))
+    freed = sum(thumb is None for thumb in streamed.thumbnails)
+    assert freed >= len(streamed.thumbnails) // 2  # only keyframes of closed shots keep concepts and thumbnails
+    assert all(streamed.thumbnails[k] is not None for s in streamed.shots for k in s.keyframes)

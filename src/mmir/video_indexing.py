@@ -4,9 +4,11 @@ One decoding pass (:class:`~mmir.media.video.VideoReader`) feeds two things at o
 
 * 48x27 frames at up to 25 fps to the shot detector, in windows of ``chunk_frames`` with ``context`` frames of
   overlap (a transition belongs to the window that holds its centre), so detection memory is bounded;
-* candidate frames at ``image_fps`` (2/s) to the encoder in batches; only their encodings (``float16``), a
-  small JPEG thumbnail and a blank flag are kept, about 7 KB per candidate, i.e. **~50 MB per hour of video**;
-  frames themselves are never accumulated.
+* candidate frames at ``image_fps`` (2/s) to the encoder in batches; frames themselves are never accumulated.
+  Each candidate keeps its ``float16`` descriptor (2.5 KB; stored as the per-frame descriptors); its concepts
+  and JPEG thumbnail (~6.5 KB more) are freed as soon as detection has closed its shot and it is not a keyframe.
+  So memory is bounded by the detection window (``chunk_frames`` x 3.9 KB ≈ 6 MB) plus the open shot's
+  candidates plus **~18 MB per hour of video** for the descriptors that go into the catalog anyway.
 
 Each shot (long shots split at ``max_shot_s``, as VISIONE caps segments at ~16 s) becomes 1–3 catalog rows, one
 per keyframe, sharing the shot's start/end: every keyframe's own descriptor goes into the vector index, so an
@@ -88,9 +90,10 @@ class _Candidates:
 
     times: list[float] = field(default_factory=list)
     descriptors: list[np.ndarray] = field(default_factory=list)
-    concepts: list[np.ndarray] = field(default_factory=list)
-    thumbnails: list[bytes] = field(default_factory=list)
+    concepts: list[np.ndarray | None] = field(default_factory=list)  # None once pruned (not a keyframe)
+    thumbnails: list[bytes | None] = field(default_factory=list)
     blank: list[bool] = field(default_factory=list)
+    closed_until: float = -1.0  # candidates before this time belong to closed shots and have been pruned
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,7 @@ class VideoAnalysis:
         shots: Analysed shots in time order.
         candidate_times: ``float64[K]`` times of the encoded candidate frames.
         descriptors: ``float32[K, D]`` their raw descriptors.
-        thumbnails: Their JPEG thumbnails.
+        thumbnails: Their JPEG thumbnails (``None`` for candidates pruned because they are no keyframe).
         blank: ``bool[K]`` which are uniform.
         transitions: The detected transitions (frame indices of the analysed frames).
         frame_times: ``float64[N]`` times of the analysed frames.
@@ -121,7 +124,7 @@ class VideoAnalysis:
     shots: tuple[AnalysedShot, ...]
     candidate_times: np.ndarray
     descriptors: np.ndarray
-    thumbnails: tuple[bytes, ...]
+    thumbnails: tuple[bytes | None, ...]
     blank: np.ndarray
     transitions: tuple[Transition, ...]
     frame_times: np.ndarray
@@ -138,6 +141,7 @@ class ChunkedDetector:
         self.base = 0
         self.owned_from = 0
         self.found: list[Transition] = []
+        self.windows = 0
 
     def push(self, small: np.ndarray, time_s: float) -> None:
         self.frames.append(small)
@@ -154,6 +158,7 @@ class ChunkedDetector:
         return self.found
 
     def _detect(self, final: bool) -> None:
+        self.windows += 1
         owned_to = self.base + len(self.frames) - (0 if final else self.context)
         local = self.detector.detect(np.stack(self.frames), np.asarray(self.times))
         for t in local:
@@ -223,12 +228,15 @@ def analyse_video(
                 decode = DecodeOptions(analysis_fps=options.analysis_fps, image_fps=options.image_fps,
                                        image_side=int(getattr(model, "input_side", 224)))  # fmt: skip
                 reader.options = decode  # later images at the encoder's own input size
+            windows = chunked.windows
             chunked.push(frame.small, frame.time_s)
             times.append(frame.time_s)
             if frame.image is not None:
                 pending.append((frame.time_s, frame.image))
-            if len(pending) >= options.batch_size:
+            if len(pending) >= options.batch_size or (chunked.windows != windows and pending):
                 _encode(model, pending, candidates, options)
+            if chunked.windows != windows:
+                _prune_closed_shots(chunked.found, np.asarray(times), candidates, options)
         if pending:
             _encode(model, pending, candidates, options)
         problem = reader.problem
@@ -258,26 +266,69 @@ def _jpeg(image: Image.Image, side: int) -> bytes:
     return buffer.getvalue()
 
 
+def _keyframes_of(shot: Shot, cand_times: np.ndarray, descriptors: np.ndarray, blank: np.ndarray,
+                  options: VideoIndexOptions) -> tuple[np.ndarray, list[int]]:  # fmt: skip
+    """``(member candidate indices, keyframe candidate indices)`` of a shot."""
+    members = np.flatnonzero((cand_times >= shot.start_s) & (cand_times < shot.end_s))
+    if len(members) == 0 and len(cand_times):  # a shot shorter than the candidate period
+        members = np.array([int(np.argmin(np.abs(cand_times - 0.5 * (shot.start_s + shot.end_s))))])
+    if len(members) == 0:
+        return members, []
+    usable = members[~blank[members]] if (~blank[members]).any() else members
+    count = min(options.max_keyframes, 1 + int((shot.end_s - shot.start_s) // options.keyframe_every_s))
+    picked = select_keyframes(descriptors[usable], cand_times[usable], count, options.strategy)
+    return members, [int(usable[i]) for i in picked]
+
+
+def _prune_closed_shots(found: list[Transition], times: np.ndarray, cand: _Candidates,
+                        options: VideoIndexOptions) -> None:  # fmt: skip
+    """Free the concepts and thumbnails of candidates that are no keyframe of an already closed shot.
+
+    Transitions returned by the chunked detector are final, so every shot before the last one is final too
+    (keyframe choice depends only on the shot's own candidates). This keeps the analysis at one descriptor
+    (2.5 KB, stored anyway) per candidate plus a few keyframes per shot, instead of every candidate's 9 KB.
+    """
+    if not found or not cand.times:
+        return
+    shots = shots_from_transitions(found, times, min_shot_s=options.min_shot_s, max_shot_s=options.max_shot_s)
+    open_index = len(shots) - 1
+    while open_index > 0 and shots[open_index].opened_by is None:  # parts of the open shot after a split
+        open_index -= 1
+    closed_until = shots[open_index].start_s
+    if closed_until <= cand.closed_until:
+        return
+    cand_times = np.asarray(cand.times, np.float64)
+    descriptors = np.stack(cand.descriptors).astype(np.float32)
+    blank = np.asarray(cand.blank, bool)
+    keep: set[int] = set()
+    for shot in shots[:open_index]:
+        if shot.end_s > cand.closed_until:
+            keep.update(_keyframes_of(shot, cand_times, descriptors, blank, options)[1])
+    for i in np.flatnonzero((cand_times >= cand.closed_until) & (cand_times < closed_until)).tolist():
+        if i not in keep:
+            cand.concepts[i] = None
+            cand.thumbnails[i] = None
+    cand.closed_until = closed_until
+
+
 def _assemble(transitions: list[Transition], times: np.ndarray, end_s: float, cand: _Candidates,
               options: VideoIndexOptions, problem: str | None) -> VideoAnalysis:  # fmt: skip
     cand_times = np.asarray(cand.times, np.float64)
     descriptors = np.stack(cand.descriptors).astype(np.float32) if cand.descriptors else np.zeros((0, 0), np.float32)
-    concepts = np.stack(cand.concepts).astype(np.float32) if cand.concepts else np.zeros((0, 0), np.float32)
     blank = np.asarray(cand.blank, bool)
+    kept = np.array([c is not None for c in cand.concepts], bool)
     shots = []
     for shot in shots_from_transitions(transitions, times, min_shot_s=options.min_shot_s,
                                        max_shot_s=options.max_shot_s, end_s=end_s):  # fmt: skip
-        members = np.flatnonzero((cand_times >= shot.start_s) & (cand_times < shot.end_s))
-        if len(members) == 0 and len(cand_times):  # a shot shorter than the candidate period
-            members = np.array([int(np.argmin(np.abs(cand_times - 0.5 * (shot.start_s + shot.end_s))))])
-        if len(members) == 0:
+        members, keyframes = _keyframes_of(shot, cand_times, descriptors, blank, options)
+        if not keyframes:
             continue
-        usable = members[~blank[members]] if (~blank[members]).any() else members
-        count = min(options.max_keyframes, 1 + int((shot.end_s - shot.start_s) // options.keyframe_every_s))
-        picked = select_keyframes(descriptors[usable], cand_times[usable], count, options.strategy)
-        keyframes = tuple(int(usable[i]) for i in picked)
-        shots.append(AnalysedShot(shot, keyframes, tuple(int(m) for m in members),
-                                  concepts[list(keyframes)].max(axis=0)))  # fmt: skip
+        # The last shots can merge at the very end (minimum length); a pruned pick falls back to a kept one.
+        alive = members[kept[members]] if kept[members].any() else np.flatnonzero(kept)
+        keyframes = sorted({k if kept[k] else int(alive[np.argmin(np.abs(cand_times[alive] - cand_times[k]))])
+                            for k in keyframes})  # fmt: skip
+        concepts = np.stack([np.asarray(cand.concepts[k], np.float32) for k in keyframes]).max(axis=0)
+        shots.append(AnalysedShot(shot, tuple(keyframes), tuple(int(m) for m in members), concepts))
     return VideoAnalysis(tuple(shots), cand_times, descriptors, tuple(cand.thumbnails), blank,
                          tuple(transitions), times, problem)  # fmt: skip
 
