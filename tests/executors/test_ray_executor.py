@@ -80,3 +80,20 @@ def test_executor_addresses() -> None:
     assert parse_executor("ray://head:10001") == (ExecutorKind.RAY, "ray://head:10001")
     with pytest.raises(ValueError, match="expected local, ray or ray://"):
         parse_executor("spark://x")
+
+
+def test_cli_index_with_the_ray_executor(tmp_path: Path, photo_dir: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    def mmir(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "mmir", *args], capture_output=True, text=True)
+
+    indexed = mmir("index", str(photo_dir), "-c", str(tmp_path / "c"), "--executor", "ray", "--no-progress")
+    assert indexed.returncode == 0 and "6 added" in indexed.stdout and "6 encoded" in indexed.stdout, indexed.stderr
+    info = json.loads(mmir("info", "-c", str(tmp_path / "c"), "--json").stdout)
+    assert info["vectors"] == 6
+    bad = mmir("index", str(photo_dir), "-c", str(tmp_path / "c"), "--executor", "spark://x", "--no-progress")
+    assert bad.returncode != 0 and "expected local, ray or ray://HOST:PORT" in bad.stderr
+    assert "Traceback" not in bad.stderr

@@ -157,6 +157,9 @@ class RayIndexer(Indexer):
         entries = dict(by_path)
         check_reachable(ray, list(by_path))
         manifest = self.store.manifest
+        context = ray.data.DataContext.get_current()
+        context.enable_progress_bars = self.options.progress  # otherwise Ray Data logs progress lines to stderr
+        context.print_on_execution_start = self.options.progress
         hook = {KILL_ENV: os.environ[KILL_ENV]} if KILL_ENV in os.environ else {}
         dataset = ray.data.from_items([{"path": path} for path in by_path]).map_batches(
             EncodeActor, batch_size=self.options.batch_size or 16, num_cpus=1,
