@@ -27,7 +27,11 @@ writer may have deleted some since the candidate index was saved)."""
 
 def uncentred_pca(sample: np.ndarray, dim: int) -> np.ndarray:
     """Top-``dim`` eigenvectors ``float32[dim, D]`` of the second-moment matrix of ``sample`` (``float32[S, D]``)."""
-    second = (sample.T.astype(np.float64) @ sample.astype(np.float64)) / max(len(sample), 1)
+    second = np.zeros((sample.shape[1], sample.shape[1]), np.float64)
+    for start in range(0, len(sample), 8192):  # float64 in chunks: no float64 copy of the whole sample
+        chunk = sample[start : start + 8192].astype(np.float64)
+        second += chunk.T @ chunk
+    second /= max(len(sample), 1)
     _, vectors = np.linalg.eigh(second)
     return np.ascontiguousarray(vectors[:, ::-1][:, :dim].T, dtype=np.float32)
 
