@@ -79,7 +79,8 @@ class Board:
         test = class_retrieval_map(vectors.test, self.test_labels, vectors.db, self.db_labels)
         self.rows.append(Row(name, kind, val, test))
         elapsed = seconds + time.perf_counter() - start
-        print(f"  {name:<86} val {val:.4f}  test {test:.4f}  ({elapsed:7.1f} s)", flush=True)
+        # Figures first, so that they line up whatever the length of the name.
+        print(f"  val {val:.4f}  test {test:.4f}  ({elapsed:7.1f} s)  {name}", flush=True)
 
     def chosen(self, kind: Kind) -> Row | None:
         """The row of ``kind`` with the best validation mAP (the first of equals), or ``None``."""
