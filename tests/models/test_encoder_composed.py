@@ -184,3 +184,13 @@ def test_collection_accepts_an_encoder_object_and_reopens_without_it(tmp_path: P
 
     with pytest.raises(CollectionError, match="not by the given encoder"):
         Collection.open(tmp_path / "c", encoder=other)
+
+
+def test_rmac_and_multiscale_encoders_export_to_onnx(lite0_torch) -> None:
+    """R-MAC's region grid and the multi-scale resizes are computed from the map size at export time."""
+    x = np.random.default_rng(3).standard_normal((2, 3, 224, 224)).astype(np.float32)
+    fast = load_encoder("efficientnet-lite0", pooling="rmac", multiscale="true")
+    eager = load_encoder("efficientnet-lite0", backend="torch", pooling="rmac", multiscale="true")
+    assert fast.backend == "onnx"  # not a silent fallback to PyTorch
+    cosine = np.sum(fast.encode_batch(x).descriptors * eager.encode_batch(x).descriptors, axis=1)
+    assert cosine.min() >= 0.999

@@ -60,7 +60,9 @@ def rmac(x: torch.Tensor, levels: int = 3, eps: float = 1e-6) -> torch.Tensor:
     Each region is max-pooled and L2-normalised; the regional vectors are summed. The result is not
     normalised (callers L2-normalise the final descriptor).
     """
-    height, width = x.shape[-2:]
+    # Plain ints: the grid depends only on the map's size, which is fixed for an exported encoder (the ONNX
+    # tracer would otherwise hand over shape tensors, which round() does not accept).
+    height, width = int(x.shape[-2]), int(x.shape[-1])
     total = torch.zeros(x.shape[:2], dtype=x.dtype, device=x.device)
     for top, left, size_h, size_w in rmac_regions(height, width, levels):
         region = x[..., top : top + size_h, left : left + size_w].amax(dim=(-2, -1))
@@ -115,7 +117,7 @@ def multiscale_pool(
     """
     if not scales:
         raise ValueError("multiscale_pool needs at least one scale")
-    height, width = batch.shape[-2:]
+    height, width = int(batch.shape[-2]), int(batch.shape[-1])  # plain ints, as in rmac()
     total: torch.Tensor | None = None
     for scale in scales:
         if scale == 1.0:
