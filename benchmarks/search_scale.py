@@ -6,14 +6,22 @@ real descriptors' mean and covariance, then L2-normalised like the encoder's out
 single Gaussian has no clusters, so nearest neighbours are harder to find than among real photos (recall here
 is a conservative estimate). Queries: 200 held-out real descriptors + 200 fresh draws, none in the collection.
 
-Every row measures the product's code path: the exact ``FaissIndex``; the collection's ``SegmentStore`` with
-the index that :mod:`mmir.index.tuning` picks (rebuilt from the SQLite catalog, no CNN pass, then reopened
-memory-mapped; every search re-ranks exactly from descriptors read from the catalog); the Milvus Lite store
-(``milvus:PATH.db``) rebuilt from the same catalog. Recall@10 is against exact search computed in the same run
-(a blocked scan of the vectors). Each row runs in its own process (``OMP_NUM_THREADS=1``, FAISS 1 thread) that
-reports its build time, query latency (one query at a time, k=10) and resident memory (VmRSS after the queries;
-VmHWM = peak, including the build). The catalog stores a 1-value concept vector per segment (concepts play no
-part in vector search) to keep the 1M catalog at ~6 GB. The machine is 2 shared cores; runs are niced.
+Every row measures the product's code path: the exact ``FaissIndex``; the collection's ``SegmentStore``
+with the index that :mod:`mmir.index.tuning` picks (rebuilt from the SQLite catalog, no CNN pass, then
+reopened memory-mapped; every search re-ranks exactly from descriptors read from the catalog); the Milvus
+Lite store (``milvus:PATH.db``) rebuilt from the same catalog. Recall@10 is against exact search computed in
+the same run (a blocked scan of the vectors). Each row runs in its own process (``OMP_NUM_THREADS=1``, FAISS
+1 thread) that reports its build time, query latency (one query at a time, k=10) and resident memory (VmRSS
+after the queries, VmHWM = peak including the build; the exact row's RSS includes the memory-mapped source
+vectors it read) and each query's CPU time beside its wall time: on this shared machine (load ~20 on 2
+cores) wall time includes waiting for a core. The catalog stores a 1-value concept vector per segment
+(concepts play no part in vector search) to keep the 1M catalog at ~6 GB. Runs are niced.
+
+Results on the development machine (2 shared cores, load ~20), p50 wall / CPU ms, recall@10, RSS:
+  100k exact 95.8 / 22.7 ms, 1.000, 1.1 GB; chosen IVF512 (nprobe 128) 3.3 / 2.6 ms, 0.980, 82 MB;
+       Milvus Lite (IVF_SQ8 + re-rank) 310 ms wall, 0.966, 1.2 GB (peak 3.1 GB), build 546 s
+  1M   exact 676 / 245 ms, 1.000, 10.3 GB; chosen IVF2048 (nprobe 362) 11.8 / 6.4 ms, 0.978, 203 MB,
+       build from the catalog 476 s (peak 1.1 GB)
 
 Usage: nice -n 10 python benchmarks/search_scale.py [--sizes 100000,1000000] [--cache /tmp/mmir-search-scale]
        [--no-milvus] [--no-exact-1m]
@@ -38,6 +46,7 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 DIM, K, REAL_CIFAR, N_QUERIES = 1280, 10, 4000, 200
 GOALS = {100_000: 10.0, 1_000_000: 50.0}  # p50 ms
 RECALL_GOAL, RSS_GOAL_1M = 0.95, 1.5e9
+CPU_MS: list[list[float]] = []  # CPU time of each timed query (the machine is shared: wall time includes waiting)
 
 
 def rss() -> tuple[int, int]:
@@ -145,13 +154,15 @@ def ground_truth(base: np.ndarray, queries: np.ndarray) -> np.ndarray:
 
 def timed_queries(search: Any, queries: np.ndarray) -> tuple[list[float], np.ndarray]:
     """Per-query latencies (ms) and found ids ``int64[Q, 10]``, one query at a time."""
-    times, found = [], []
+    times, cpu, found = [], [], []
     search(queries[:1])  # warm-up
     for query in queries:
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.thread_time()
         ids = search(query[None])
+        cpu.append((time.thread_time() - started_cpu) * 1000)
         times.append((time.perf_counter() - started) * 1000)
         found.append(np.pad(ids[0][:K], (0, K - len(ids[0][:K])), constant_values=-1))
+    CPU_MS.append(cpu)
     return times, np.stack(found)
 
 
@@ -186,7 +197,7 @@ def worker(task: dict[str, Any]) -> dict[str, Any]:
         if candidates is not None or kind == "search":
             store.vectors.override_plan(replace(tuned, candidates=candidates or tuned.candidates))  # type: ignore[attr-defined]
         times, found = timed_queries(lambda q: store.search(q, K)[1], queries)
-        rows.append({"candidates": candidates, "times": times, "found": found.tolist()})
+        rows.append({"candidates": candidates, "times": times, "cpu": CPU_MS[-1], "found": found.tolist()})
     info = store.describe_vectors()
     memory, hwm = rss()
     store.close()
@@ -202,7 +213,8 @@ def exact_row(base: np.ndarray, queries: np.ndarray, prefixes: list[int]) -> dic
     for size in prefixes:
         index = FaissIndex(DIM)
         index.add(np.arange(1, size + 1, dtype=np.int64), np.asarray(base[:size]))
-        by_size[size] = float(np.median(timed_queries(lambda q, i=index: i.search(q, K)[1], queries[:100])[0]))
+        wall = timed_queries(lambda q, i=index: i.search(q, K)[1], queries[:100])[0]
+        by_size[size] = (float(np.median(wall)), float(np.median(CPU_MS[-1])))
         del index
     started = time.perf_counter()
     index = FaissIndex(DIM)
@@ -212,7 +224,8 @@ def exact_row(base: np.ndarray, queries: np.ndarray, prefixes: list[int]) -> dic
     build_s = time.perf_counter() - started
     times, found = timed_queries(lambda q: index.search(q, K)[1], queries)
     memory, hwm = rss()
-    return {"build_s": build_s, "rows": [{"candidates": None, "times": times, "found": found.tolist()}],
+    return {"build_s": build_s, "rows": [{"candidates": None, "times": times, "cpu": CPU_MS[-1],
+                                          "found": found.tolist()}],
             "rss": memory, "hwm": hwm, "info": "Flat (exact)", "by_size": by_size}  # fmt: skip
 
 
@@ -240,7 +253,8 @@ def report(name: str, n: int, result: dict[str, Any], truth: np.ndarray) -> None
         verdict = "" if goal is None else (" meets" if met else " misses")
         print(f"{n:>9,} | {label:<34} | {np.median(times):8.2f} | {np.percentile(times, 95):8.2f} | {recall:6.3f} "
               f"({real:.3f} real q) | {result['build_s']:8.1f} | {result.get('rss', 0) / 1e6:8.0f} | "
-              f"{result.get('hwm', 0) / 1e6:8.0f} |{verdict}", flush=True)  # fmt: skip
+              f"{result.get('hwm', 0) / 1e6:8.0f} |{verdict}; CPU p50 {np.median(row['cpu']):.2f} ms",
+              flush=True)  # fmt: skip
     if result.get("info"):
         print(f"{'':>9} | index: {result['info']}" + (f"; tuned recall {result['expected_recall']:.3f}"
                                                        if "expected_recall" in result else ""))  # fmt: skip
@@ -276,8 +290,9 @@ def main() -> None:
             prefixes = [5_000, 10_000, 20_000, 50_000] if n == 100_000 else []
             exact = run_worker({"cache": str(args.cache), "n": n, "kind": "exact", "prefixes": prefixes,
                                 "queries": None if n < 1_000_000 else 100})  # fmt: skip
-            for size, p50 in exact.get("by_size", {}).items():
-                print(f"{int(size):>9,} | {'exact FaissIndex (threshold sweep)':<34} | {p50:8.2f} |")
+            for size, (p50, cpu50) in exact.get("by_size", {}).items():
+                print(f"{int(size):>9,} | {'exact FaissIndex (threshold sweep)':<34} | {p50:8.2f} | {'':>8} | "
+                      f"{'':20} | {'':>8} | {'':>8} | {'':>8} | CPU p50 {cpu50:.2f} ms")  # fmt: skip
             report("exact FaissIndex", n, exact, truth)
         build = run_worker({"cache": str(args.cache), "n": n, "kind": "build"})
         print(f"{n:>9,} | build chosen index from catalog: {build['build_s']:.1f} s, peak RSS "
