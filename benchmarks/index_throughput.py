@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -133,7 +134,9 @@ def row_model_only(folder: Path, model: str, backend: str, **_: Any) -> dict[str
     return {"images": done, "seconds": time.perf_counter() - started, "load_s": load_s, "backend": encoder.backend}
 
 
-ROWS = {"afternoon": row_afternoon, "mmir": row_mmir, "model-only": row_model_only}
+ROWS: dict[str, Callable[..., dict[str, Any]]] = {
+    "afternoon": row_afternoon, "mmir": row_mmir, "model-only": row_model_only
+}  # fmt: skip
 
 
 def child(spec: dict[str, Any]) -> None:
