@@ -24,10 +24,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from instance_retrieval import build_sets, describe, load_photos, mean_ap  # noqa: E402
-
-from mmir.models import load_encoder  # noqa: E402
-from mmir.models.backends import cpu_threads  # noqa: E402
+from instance_retrieval import build_sets, describe, load_photos, mean_ap
+from mmir.models import load_encoder
+from mmir.models.backends import cpu_threads
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
 
