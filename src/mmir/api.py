@@ -28,11 +28,10 @@ from mmir.search.queries import ExampleQuery, ItemQuery, TextQuery
 from mmir.types import Hit, MediaRef
 
 if TYPE_CHECKING:
-    from mmir.index.catalog import Catalog
-    from mmir.search.temporal import TemporalHit
     import numpy as np
     from PIL import Image
 
+    from mmir.index.catalog import Catalog
     from mmir.index.channels import CatalogChannelSink
     from mmir.learn.concept_heads import ConceptHeads
     from mmir.learn.labels_csv import LabelledPath
@@ -41,11 +40,15 @@ if TYPE_CHECKING:
     from mmir.models.encoder import Encoder
     from mmir.search.feedback import FeedbackMethod, FeedbackRanker
     from mmir.search.spatial import SpatialConfig
+    from mmir.search.temporal import TemporalHit
 
 DEFAULT_COLLECTION = Path(".mmir")
 DEFAULT_MODEL = "efficientnet-lite0"
 USER_CONCEPTS = "user-concepts"  # stem of the .npz/.json pair of learned concept heads
 PCA_FILE = "pca.npz"
+# PCA(-whitening) is learned on at most this many descriptors (~0.5 GB at 1,280-d): bounded memory at any size,
+# and far more samples than a 1,280-d covariance needs to be stable.
+PCA_SAMPLE = 100_000
 BOVW_VOCABULARY = "bovw-vocabulary.npy"  # visual words of the bovw descriptor channel
 
 
@@ -270,16 +273,19 @@ class Collection:
         self._engine = None
 
     def _training_descriptors(self, training: Path | None) -> np.ndarray:
-        """Raw descriptors ``float32[N, D]`` of this collection, or of ``training`` (same model only)."""
+        """Raw descriptors ``float32[N, D]`` of this collection, or of ``training`` (same model only).
+
+        At most :data:`PCA_SAMPLE` of them, drawn at random, so memory stays bounded on large collections.
+        """
         if training is None or Path(training).absolute() == self.directory:
-            return self.store.catalog.all_descriptors()[1]
+            return _descriptor_sample(self.store.catalog, PCA_SAMPLE)
         with Collection.open(training) as other:
             if other.manifest.fingerprint != self.manifest.fingerprint:
                 raise CollectionError(
                     f"{training}: built with {other.manifest.model!r} ({other.manifest.fingerprint}), not this "
                     f"collection's {self.manifest.fingerprint}; PCA must be learned on descriptors of the same model"
                 )
-            return other.store.catalog.all_descriptors()[1]
+            return _descriptor_sample(other.store.catalog, PCA_SAMPLE)
 
     def near_duplicates(
         self, threshold: float = 0.9, spatial: SpatialConfig | None = None, loose: float = 0.5
@@ -596,6 +602,16 @@ class Collection:
         )  # fmt: skip
 
 
+def _descriptor_sample(catalog: Catalog, limit: int, seed: int = 0) -> np.ndarray:
+    """Raw descriptors ``float32[min(N, limit), D]`` of a seeded random subset of the catalog's segments."""
+    import numpy as np
+
+    ids = catalog.segment_ids()
+    if len(ids) > limit:
+        ids = np.sort(np.random.default_rng(seed).choice(ids, size=limit, replace=False))
+    return catalog.descriptors_by_ids(ids)[1]
+
+
 def _saved_encoder(directory: Path, encoder: Encoder) -> str:
     """Save ``encoder``'s spec as a model directory inside the collection; returns its path (the manifest's model)."""
     from mmir.models.model_dir import save_model_dir
@@ -606,13 +622,6 @@ def _saved_encoder(directory: Path, encoder: Encoder) -> str:
     return str(save_model_dir(directory / "encoder", spec))
 
 
-def _projection(directory: Path, manifest: Manifest) -> Callable[[np.ndarray], np.ndarray] | None:
-    """The PCA-whitening recorded in the manifest, as a function on raw descriptors."""
-    if manifest.pca is None:
-        return None
-    from mmir.models.pca import PCAWhitening
-
-    return PCAWhitening.load(directory / manifest.pca).transform
 def _without_blank_keyframes(
     catalog: Catalog, ids: np.ndarray, descriptors: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -628,3 +637,10 @@ def _without_blank_keyframes(
     return ids[keep], descriptors[keep]
 
 
+def _projection(directory: Path, manifest: Manifest) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The PCA-whitening recorded in the manifest, as a function on raw descriptors."""
+    if manifest.pca is None:
+        return None
+    from mmir.models.pca import PCAWhitening
+
+    return PCAWhitening.load(directory / manifest.pca).transform
