@@ -9,11 +9,12 @@ Data (real, from ``../shared/data``):
 Every row indexes nothing anew: the collections are built once through ``Collection.index`` (EfficientNet-Lite0)
 and each row ranks *all* items with the product's own scoring functions. Rows, cumulative:
 
-0. before: the rules before issue 10, re-applied to today's mapping without hypernym refinement: text-model
-   matches below similarity 0.5 dropped (the old ``nearest`` threshold), a query with no matched term refused
-   (AP 0 / no hit), terms equally weighted, AND = plain product, no metadata text;
-1. + part 1: the text-model fallback always answers (concepts weighted by similarity), and words whose classes
-   are only borrowed from a hypernym gain their nearest classes by text similarity;
+0. before: the rules before issue 10, re-applied to today's mapping without hypernym refinement or word pairs:
+   text-model matches below similarity 0.5 dropped (the old ``nearest`` threshold), a query with no matched term
+   refused (AP 0 / no hit), terms equally weighted, AND = plain product, no metadata text;
+1. + part 1: the text-model fallback always answers (concepts weighted by similarity), words whose classes are
+   only borrowed from a hypernym gain their nearest classes by text similarity, and two words no lemma joins
+   may match as one phrase ("stop sign");
 2. + part 2: term importance (IDF over class glosses × mapping confidence) and the soft AND (geometric mean, floor);
 3. + part 3: metadata text (FTS5 BM25 over file/folder names, EXIF/XMP/IPTC, sidecars) fused per term — COCO and
    CIFAR files carry no such text beyond numeric names, so this row measures that it does no harm here;
@@ -270,7 +271,7 @@ def _mappings(coll: Collection, queries: list[str]) -> dict[str, list[QueryMappi
     """Per row, the queries' mappings: row 0 without hypernym refinement (as before issue 10), rows 1–3 without
     the whole-sentence term, row 4 as ``mmir search`` maps them today."""
     names = coll.engine.vocabulary.concept_names
-    old = ConceptVocabulary(names, refine_hypernyms=False, sentence_term=False)
+    old = ConceptVocabulary(names, refine_hypernyms=False, sentence_term=False, phrase_embeddings=False)
     words = ConceptVocabulary(names, sentence_term=False)
     before = [old.map_query(q) for q in queries]
     word_only = [words.map_query(q) for q in queries]

@@ -49,3 +49,12 @@ def test_sentences_gain_a_whole_query_term(text_vocab: ConceptVocabulary) -> Non
     weights = {t.term: t.importance for t in mapping.terms}
     assert "an" not in weights and "with" not in weights
     assert weights["airport"] > weights["filled"]
+
+
+def test_two_words_no_lemma_joins_can_match_as_one_phrase(text_vocab: ConceptVocabulary) -> None:
+    (term,) = text_vocab.map_query("stop sign").terms  # "stop" alone borrows a bakery and a carousel
+    assert (term.term, term.source, term.concepts[0].name) == ("stop sign", MatchSource.EMBEDDING, "street sign")
+    # Lemmas are never merged this way: "wine glass" stays two words WordNet places.
+    assert [t.term for t in text_vocab.map_query("wine glass").terms] == ["wine", "glass"]
+    plain = ConceptVocabulary(load_hierarchy().class_synsets, phrase_embeddings=False)
+    assert [t.term for t in plain.map_query("stop sign").terms] == ["stop", "sign"]

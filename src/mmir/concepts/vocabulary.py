@@ -44,6 +44,8 @@ class ConceptVocabulary:
             hypernym ("toilet" → room → patio gains toilet seat).
         sentence_term: For a query of :data:`SENTENCE_MIN_TERMS` or more content words, add one term for the
             whole query's nearest classes by sentence embedding (context the single words lack).
+        phrase_embeddings: Match two adjacent words that no lemma joins as one phrase through the text model
+            when that places them better ("fire hydrant").
         embedding_loader: Builds the sentence encoder; default: the bundled MiniLM run in NumPy, with the
             ImageNet classes' embeddings shipped precomputed (a custom loader embeds them itself, cached).
         hierarchy: The WordNet → ImageNet data; defaults to the bundled file.
@@ -57,6 +59,7 @@ class ConceptVocabulary:
         use_embeddings: bool = True,
         refine_hypernyms: bool = True,
         sentence_term: bool = True,
+        phrase_embeddings: bool = True,
         embedding_loader: Callable[[], Any] | None = None,
         hierarchy: ConceptHierarchy | None = None,
     ) -> None:
@@ -66,6 +69,7 @@ class ConceptVocabulary:
         self._use_embeddings = use_embeddings
         self._refine_hypernyms = refine_hypernyms
         self._sentence_term = sentence_term
+        self._phrase_embeddings = phrase_embeddings
         self._embedding_loader = embedding_loader
         self._text_index: ClassTextIndex | None = None
         class_of = {synset: i for i, synset in enumerate(self.hierarchy.class_synsets)}
@@ -107,8 +111,13 @@ class ConceptVocabulary:
                 continue
             word = tokens[i]
             i += 1
-            if word not in STOP_WORDS:
-                terms.append(self._refined(self._map_phrase(word)) or self._map_by_embedding(word))
+            if word in STOP_WORDS:
+                continue
+            term = self._refined(self._map_phrase(word)) or self._map_by_embedding(word)
+            pair = self._embedded_pair(term, tokens, i) if self._phrase_embeddings else None
+            if pair is not None:
+                term, i = pair, i + 1
+            terms.append(term)
         if self._sentence_term and len(terms) >= SENTENCE_MIN_TERMS:
             whole = self._map_by_embedding(" ".join(tokens))
             if whole.matched:
@@ -170,6 +179,23 @@ class ConceptVocabulary:
                 weights[column] = max(weights.get(column, 0.0), link.weight)
         ordered = sorted(weights.items(), key=lambda item: (-item[1], item[0]))
         return tuple(ConceptWeight(c, self._display[c], w) for c, w in ordered), tuple(senses)
+
+    def _embedded_pair(self, first: TermMapping, tokens: list[str], following: int) -> TermMapping | None:
+        """Two words no lemma joins, matched as one phrase when the text model places the pair better.
+
+        "fire hydrant" and "stop sign" are not lemmas that reach a class, and word by word they become "fire"
+        (fire engine) and "stop"; as a phrase the text model finds closer classes. Tried only when the first
+        word has no lemma of its own and the next one is a content word; kept when the pair's nearest class is
+        not weak and closer than the first word's.
+        """
+        if following >= len(tokens) or tokens[following] in STOP_WORDS:
+            return None
+        if first.source in (MatchSource.LEMMA, MatchSource.USER):
+            return None
+        pair = self._map_by_embedding(f"{first.term} {tokens[following]}")
+        if not pair.matched or pair.weak or (pair.similarity or 0.0) <= (first.similarity or 0.0):
+            return None
+        return pair
 
     def _refined(self, term: TermMapping | None) -> TermMapping | None:
         """A hypernym-borrowed term with the text model's nearest classes added (weights: their similarity).
