@@ -230,7 +230,9 @@ class Indexer:
         window: deque[Future[_Prepared]] = deque()
 
         def fill() -> None:
-            while len(window) < 2 * self._batch_size() + self.options.workers:
+            # Until the encoder (and so its batch size) is known, keep just the workers busy.
+            ahead = 2 * self._batch_size() if self._encoder is not None else self.options.workers
+            while len(window) < ahead + self.options.workers:
                 item = next(todo, None)
                 if item is None:
                     return
