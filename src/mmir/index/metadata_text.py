@@ -14,6 +14,7 @@ are bound parameters, never SQL).
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -69,7 +70,7 @@ def sync_metadata(catalog: Catalog, extract: Callable[[str], MetadataText] | Non
         extract: Reads one file's text (default: :func:`mmir.media.metadata.extract_metadata_text`).
     """
     # Imported here: keyword search imports this module and must not pay for PIL's metadata plugins.
-    from mmir.media.metadata import TextField, extract_metadata_text, sidecar_signature
+    from mmir.media.metadata import TextField, extract_metadata_text, folder_names, sidecar_signature
 
     extract = extract or extract_metadata_text
     db = _db(catalog)
@@ -79,9 +80,13 @@ def sync_metadata(catalog: Catalog, extract: Callable[[str], MetadataText] | Non
         "FROM media m LEFT JOIN media_text t ON t.media_id = m.id"
     ).fetchall()
     updated = 0
+    listed: dict[str, frozenset[str]] = {}  # folder → its names, listed once per sync
     for media_id, raw_path, size, mtime, old_size, old_mtime, old_sidecars in rows:
         path = bytes_to_path(raw_path)
-        sidecars = sidecar_signature(path)
+        folder = os.path.dirname(path)
+        if folder not in listed:
+            listed[folder] = folder_names(folder)
+        sidecars = sidecar_signature(path, listed[folder])
         if (old_size, old_mtime, old_sidecars) == (size, mtime, sidecars):
             continue
         text = extract(path)

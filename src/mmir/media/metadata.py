@@ -70,17 +70,33 @@ def name_words(path: str | os.PathLike[str]) -> str:
     return " ".join(words)
 
 
-def sidecar_paths(path: str | os.PathLike[str]) -> list[Path]:
-    """Existing sidecar files of ``path``: ``photo.txt``/``.json``/``.xmp`` and ``photo.jpg.xmp`` etc."""
-    p = Path(path)
-    candidates = [p.with_suffix(s) for s in SIDECAR_SUFFIXES] + [Path(f"{p}{s}") for s in SIDECAR_SUFFIXES]
-    return [c for c in dict.fromkeys(candidates) if c != p and c.is_file()]
+def sidecar_paths(path: str | os.PathLike[str], siblings: frozenset[str] | None = None) -> list[Path]:
+    """Existing sidecar files of ``path``: ``photo.txt``/``.json``/``.xmp`` and ``photo.jpg.xmp`` etc.
+
+    Args:
+        path: The photo.
+        siblings: The names in the photo's folder, if the caller listed it (one listing per folder instead of
+            six ``stat`` calls per file: a no-change re-index of a large collection checks every file).
+    """
+    folder, name = os.path.split(os.fspath(path))
+    stem = os.path.splitext(name)[0]
+    names = [n for n in dict.fromkeys([stem + s for s in SIDECAR_SUFFIXES] + [name + s for s in SIDECAR_SUFFIXES])
+             if n != name and (siblings is None or n in siblings)]  # fmt: skip
+    return [c for c in (Path(folder, n) for n in names) if c.is_file()]
 
 
-def sidecar_signature(path: str | os.PathLike[str]) -> str:
+def folder_names(folder: str | os.PathLike[str]) -> frozenset[str]:
+    """The names in ``folder`` (empty when it cannot be listed)."""
+    try:
+        return frozenset(os.listdir(folder))
+    except OSError:
+        return frozenset()
+
+
+def sidecar_signature(path: str | os.PathLike[str], siblings: frozenset[str] | None = None) -> str:
     """A string that changes whenever a sidecar of ``path`` appears, disappears or is modified."""
     parts = []
-    for sidecar in sidecar_paths(path):
+    for sidecar in sidecar_paths(path, siblings):
         try:
             stat = sidecar.stat()
         except OSError:
