@@ -34,6 +34,13 @@ def test_a_crop_matches_its_original_and_not_other_photos(photos: dict[str, Imag
     assert max(v for k, v in inliers.items() if k != "astronaut.png") < SpatialConfig().min_inliers
 
 
+def test_fits_of_implausible_scale_count_nothing(photos: dict[str, Image.Image]) -> None:
+    # The crop was shrunk to 70 %: it maps onto the original with a scale of about 1 / 0.7 ≈ 1.43.
+    query, original = extract_local(crop60(photos["astronaut.png"])), extract_local(photos["astronaut.png"])
+    assert count_inliers(query, original, SpatialConfig(scale_range=(1.2, 1.7))) >= 50
+    assert count_inliers(query, original, SpatialConfig(scale_range=(0.1, 1.2))) == 0
+
+
 def test_rerank_moves_the_original_of_a_60_percent_crop_to_the_top(photos: dict[str, Image.Image]) -> None:
     for name in ("astronaut.png", "coffee.png", "motorcycle_left.png"):
         # The global ranking put the original last: re-ranking must bring it first.

@@ -46,6 +46,7 @@ class SpatialConfig:
         ratio: Lowe's ratio test threshold.
         reprojection_px: RANSAC inlier distance, in pixels of the shrunk query.
         mirror: Also match the mirrored query (finds flipped copies; twice the matching cost).
+        scale_range: Plausible scale factors of a copy; a fit outside it is degenerate and counts 0 inliers.
     """
 
     top: int = 20
@@ -55,6 +56,7 @@ class SpatialConfig:
     ratio: float = 0.8
     reprojection_px: float = 5.0
     mirror: bool = False
+    scale_range: tuple[float, float] = (0.1, 10.0)
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,13 @@ def count_inliers(query: LocalFeatures, candidate: LocalFeatures, config: Spatia
     model, inliers = cv2.estimateAffinePartial2D(
         src, dst, method=cv2.RANSAC, ransacReprojThreshold=config.reprojection_px, maxIters=2000, confidence=0.99
     )
-    return 0 if model is None or inliers is None else int(inliers.sum())
+    if model is None or inliers is None:
+        return 0
+    # RANSAC can "agree" on a transform that squeezes the query to a point (many matches into one textured
+    # spot of an unrelated photo): on our benchmark such fits reached 35 inliers. A copy is never that small.
+    scale = float(np.sqrt(abs(np.linalg.det(model[:, :2]))))
+    low, high = config.scale_range
+    return int(inliers.sum()) if low <= scale <= high else 0
 
 
 def query_features(image: Image.Image, config: SpatialConfig) -> list[LocalFeatures]:
