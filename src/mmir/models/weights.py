@@ -54,9 +54,11 @@ class Preprocessing:
         left = round((resized.width - self.crop) / 2.0)
         if top < 0 or left < 0:  # an image thinner than the crop (only with crop > resize): pad like torchvision
             return self(_pad_to(resized, self.crop))
-        pixels = np.asarray(resized, dtype=np.float32)[top : top + self.crop, left : left + self.crop]
-        array = (pixels / 255.0 - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
-        return np.ascontiguousarray(array.transpose(2, 0, 1), dtype=np.float32)
+        # Crop as uint8 first, then one fused scale-and-shift per channel: x·(1/(255·std)) − mean/std.
+        pixels = np.asarray(resized)[top : top + self.crop, left : left + self.crop].transpose(2, 0, 1)
+        scale = (1.0 / (255.0 * np.asarray(self.std, np.float32))).reshape(3, 1, 1)
+        shift = (np.asarray(self.mean, np.float32) / np.asarray(self.std, np.float32)).reshape(3, 1, 1)
+        return np.ascontiguousarray(pixels * scale - shift, dtype=np.float32)
 
     def transform(self) -> Callable[..., Any]:
         """A torchvision transform: PIL RGB image -> float tensor ``[3, crop, crop]`` (for training code)."""
