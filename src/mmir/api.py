@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import numpy as np
     from PIL import Image
 
+    from mmir.concepts.word_models import WordModel
     from mmir.index.catalog import Catalog
     from mmir.index.channels import CatalogChannelSink
     from mmir.learn.concept_heads import ConceptHeads
@@ -87,6 +88,7 @@ class Collection:
         self.backend = backend
         self._encoder: Encoder | None = None
         self._engine: SearchEngine | None = None
+        self._word_model: WordModel | None = None  # None: the bundled MiniLM maps words to concepts
         self._feedback: FeedbackRanker | None = None
 
     @classmethod
@@ -236,7 +238,7 @@ class Collection:
             names = self.manifest.concept_names + tuple(f"user:{name}" for name in (heads.names if heads else ()))
 
             def vocabulary() -> ConceptVocabulary:
-                return ConceptVocabulary(names, cache_dir=self.directory / "cache")
+                return ConceptVocabulary(names, cache_dir=self.directory / "cache", word_model=self._word_model)
 
             extra = (lambda _ids, descriptors: heads.predict_proba(descriptors)) if heads else None
             self._engine = SearchEngine(self.store, vocabulary, lambda: self.encoder, extra_concepts=extra)
@@ -573,6 +575,17 @@ class Collection:
     def similar(self, path: str | os.PathLike[str], k: int = 10) -> list[Hit]:
         """Files similar to an indexed file (itself excluded)."""
         return self.engine.search(ItemQuery(os.fspath(path)), k)
+
+    def use_text_model(self, spec: str) -> None:
+        """Map query words to concepts with ``spec`` from now on: ``minilm`` (default), ``glove`` or ``w2v:DIR``.
+
+        Raises:
+            MmirError: an unknown model, or a ``w2v:`` folder that ``mmir train words`` did not make.
+        """
+        from mmir.concepts.word_models import load_word_model
+
+        self._word_model = load_word_model(spec)
+        self._engine = None
 
     def map_query(self, text: str, mode: QueryMode = QueryMode.AND) -> QueryMapping:
         """How a text query maps to weighted concepts."""

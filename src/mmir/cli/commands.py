@@ -180,6 +180,9 @@ def search(
     spatial: Annotated[
         bool, typer.Option(help="With --image: re-rank the top 20 by local-feature matching (finds crops; ~0.5 s).")
     ] = False,
+    text_model: Annotated[
+        str, typer.Option(help="Word → concept mapper: minilm, glove, or w2v:DIR (from `mmir train words`).")
+    ] = "minilm",
 ) -> None:
     """Search by keywords (through concepts) or by an example image; or re-rank from marked files (--feedback)."""
     if feedback is not None:
@@ -204,6 +207,7 @@ def search(
 
     with _open(collection) as coll:
         if query is not None:
+            coll.use_text_model(text_model)
             hits = coll.search_text(query, k, mode)
         else:
             hits = coll.search_image(image, k, spatial=SpatialConfig() if spatial else None)
@@ -250,9 +254,13 @@ def concepts(
     collection: CollectionOpt = Path(".mmir"),
     top: Annotated[int, typer.Option(help="Concepts shown per word.")] = 8,
     as_json: JsonOpt = False,
+    text_model: Annotated[
+        str, typer.Option(help="Word → concept mapper: minilm, glove, or w2v:DIR (from `mmir train words`).")
+    ] = "minilm",
 ) -> None:
     """Show how a query maps to weighted concepts."""
     with _open(collection) as coll:
+        coll.use_text_model(text_model)
         mapping = coll.map_query(query, mode)
     if as_json:
         typer.echo(json.dumps(asdict(mapping), indent=1, default=str))
@@ -369,3 +377,6 @@ def serve(
     app = create_app(settings)
     uvicorn = require("uvicorn", "server")
     uvicorn.run(app, host=host, port=port, log_level="warning")  # type: ignore[attr-defined]
+
+
+from mmir.cli import text as _text  # noqa: E402, F401  (registers `mmir train words`)

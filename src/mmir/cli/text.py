@@ -1,7 +1,13 @@
-"""Text-query helpers for the CLI: how ``mmir concepts`` explains a query's mapping and its scoring."""
+"""Text-query helpers for the CLI: how ``mmir concepts`` explains a query's mapping and scoring; ``train words``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mmir.cli.groups import train_app
 from mmir.concepts import QueryMapping, QueryMode
 from mmir.concepts.mapping import WEAK_SIMILARITY
 
@@ -33,3 +39,25 @@ def describe_mapping(mapping: QueryMapping, top: int = 8) -> list[str]:
     )
     lines.append(_SCORING[mapping.mode])
     return lines
+
+
+@train_app.command("words")
+def train_words(
+    corpus: Annotated[Path, typer.Argument(help="Text file, one sentence a line.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the vectors (use as --text-model w2v:OUT).")],
+    dim: Annotated[int, typer.Option(min=2, help="Vector size.")] = 100,
+    window: Annotated[int, typer.Option(min=1, help="Context words each side.")] = 5,
+    negative: Annotated[int, typer.Option(min=1, help="Negative samples per pair.")] = 5,
+    min_count: Annotated[int, typer.Option(min=1, help="Drop words seen fewer times.")] = 2,
+    epochs: Annotated[int, typer.Option(min=1, help="Passes over the corpus (small corpora need more).")] = 20,
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Train word2vec (skip-gram, negative sampling; gensim) on a corpus, for `--text-model w2v:OUT`."""
+    from mmir.learn.word2vec import Word2VecConfig, train_word2vec_file
+
+    config = Word2VecConfig(dim=dim, window=window, negative=negative, min_count=min_count, epochs=epochs, seed=seed)
+    result = train_word2vec_file(corpus, out, config)
+    typer.echo(
+        f"{result.words} words from {result.sentences} sentences ({result.tokens} tokens) in {result.seconds:.1f} s "
+        f"-> {out} (use --text-model w2v:{out})"
+    )

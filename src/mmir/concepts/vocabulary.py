@@ -14,6 +14,7 @@ from mmir.concepts.mapping import ConceptWeight, MatchSource, QueryMapping, Quer
 from mmir.concepts.minilm import load_numpy_minilm
 from mmir.concepts.term_weights import with_importance
 from mmir.concepts.text import STOP_WORDS, base_forms, normalise, plural_forms, tokenise
+from mmir.concepts.word_models import SentenceEncoderAdapter, WordModel
 from mmir.errors import MissingExtraError, MmirError
 
 USER_PREFIX = "user:"
@@ -49,6 +50,8 @@ class ConceptVocabulary:
         embedding_loader: Builds the sentence encoder; default: the bundled MiniLM run in NumPy, with the
             ImageNet classes' embeddings shipped precomputed (a custom loader embeds them itself, cached).
         hierarchy: The WordNet → ImageNet data; defaults to the bundled file.
+        word_model: Another word → concept mapper (GloVe, word2vec; :mod:`mmir.concepts.word_models`): class
+            lemmas are embedded with it (names only, in memory: cheap for word vectors) instead of MiniLM.
     """
 
     def __init__(
@@ -62,6 +65,7 @@ class ConceptVocabulary:
         phrase_embeddings: bool = True,
         embedding_loader: Callable[[], Any] | None = None,
         hierarchy: ConceptHierarchy | None = None,
+        word_model: WordModel | None = None,
     ) -> None:
         self.concept_names = tuple(concept_names)
         self.hierarchy = hierarchy or load_hierarchy()
@@ -71,6 +75,7 @@ class ConceptVocabulary:
         self._sentence_term = sentence_term
         self._phrase_embeddings = phrase_embeddings
         self._embedding_loader = embedding_loader
+        self._word_model = word_model
         self._text_index: ClassTextIndex | None = None
         class_of = {synset: i for i, synset in enumerate(self.hierarchy.class_synsets)}
         self._column_of_class: dict[int, int] = {}  # ImageNet class index → column
@@ -251,6 +256,11 @@ class ConceptVocabulary:
         if self._text_index is None:
             classes = sorted(self._column_of_class)
             names = [self.hierarchy.class_lemmas[c] for c in classes]
+            if self._word_model is not None:
+                # No disk cache: its file name is keyed to MiniLM, and word vectors embed 1000 names in ms.
+                adapter = SentenceEncoderAdapter(self._word_model)
+                self._text_index = ClassTextIndex(names, None, None, lambda: adapter)
+                return self._text_index
             if self._embedding_loader is not None:
                 # Names only: short query words match names well, and skipping glosses saves a minute of CPU.
                 self._text_index = ClassTextIndex(names, None, self.cache_dir, self._embedding_loader)
