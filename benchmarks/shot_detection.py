@@ -322,9 +322,8 @@ def _keyframe_retrieval(encoder: object, detector: ShotDetector, tests: list[tup
                 query = encoder.encode([Image.open(photo).convert("RGB")]).descriptors[0]  # type: ignore[attr-defined]
                 order = np.argsort(-(matrix @ query))
                 mid = 0.5 * (first + last) / FPS
-                hits = [
-                    r for r, i in enumerate(order) if owners[i][0] == seeds[video] and owners[i][1] <= mid < owners[i][2]
-                ]
+                shot_of = [owner[0] == seeds[video] and owner[1] <= mid < owner[2] for owner in owners]
+                hits = [rank for rank, i in enumerate(order) if shot_of[i]]
                 ranks.append(hits[0] + 1 if hits else len(order))
         ranks_a = np.asarray(ranks)
         print(
