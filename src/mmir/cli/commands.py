@@ -243,8 +243,9 @@ def info(collection: CollectionOpt = Path(".mmir"), as_json: JsonOpt = False) ->
     if as_json:
         typer.echo(json.dumps(details, indent=1))
         return
+    width = max(len(key) for key in details)
     for key, value in details.items():
-        typer.echo(f"{key:>14}: {value}")
+        typer.echo(f"{key:>{width}}: {value}")
 
 
 @app.command()

@@ -13,7 +13,7 @@ from mmir.concepts.mapping import WEAK_SIMILARITY
 
 _SCORING = {
     QueryMode.AND: (
-        "score = soft AND: importance-weighted geometric mean over terms of max(s_t, 0.001), where "
+        "score = soft AND: importance-weighted geometric mean over terms of (s_t + 0.001), where "
         "s_t = 1 - (1 - Σ_c w_c·p_c)(1 - 0.9·m_t), p_c = the photo's concept probability, "
         "m_t = the term's BM25 on the file's names/metadata/sidecars relative to the best match; "
         "a term absent from a photo lowers its score instead of zeroing it"
