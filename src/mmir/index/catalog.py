@@ -49,10 +49,13 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 # Schema steps in order: step N brings a catalog from user_version N-1 to N. Every step only adds
 # (CREATE ... IF NOT EXISTS, ALTER TABLE ... ADD COLUMN), so older catalogs open and upgrade in place.
 # Feature modules under index/ append their step here with the next free number.
-MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: failures.SCHEMA}
-MIGRATIONS[4] = frames.SCHEMA  # video: per-frame descriptors, thumbnails, blank keyframes
-MIGRATIONS[3] = metadata_text.SCHEMA  # metadata text (file/folder names, EXIF/XMP/IPTC, sidecars) in FTS5
-MIGRATIONS[5] = channels.SCHEMA  # extra descriptor channels (colour, texture, HOG, bag of words)
+MIGRATIONS: dict[int, str] = {
+    1: _SCHEMA_V1,
+    2: failures.SCHEMA,  # files that failed to decode, remembered until their size or mtime changes
+    3: metadata_text.SCHEMA,  # metadata text (file/folder names, EXIF/XMP/IPTC, sidecars) in FTS5
+    4: frames.SCHEMA,  # video: per-frame descriptors, thumbnails, blank keyframes
+    5: channels.SCHEMA,  # extra descriptor channels (colour, texture, HOG, bag of words)
+}
 
 
 @dataclass(frozen=True)
