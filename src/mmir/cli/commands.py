@@ -270,6 +270,7 @@ def concepts(
 
     for line in describe_mapping(mapping, top):
         typer.echo(line)
+    typer.echo(f"text model (words no WordNet lemma places, phrases, sentences): {text_model}")
 
 
 @train_app.command("concepts")
