@@ -20,7 +20,7 @@ from mmir.concepts import ConceptVocabulary, QueryMapping, QueryMode
 from mmir.errors import CollectionError
 from mmir.index.manifest import Manifest
 from mmir.index.store import SegmentStore
-from mmir.media import read_file
+from mmir.media import draft_side, read_file
 from mmir.pipeline import Indexer, IndexOptions, IndexProblem, IndexReport
 from mmir.pipeline_types import ChannelSink
 from mmir.search.engine import SearchEngine
@@ -426,7 +426,7 @@ class Collection:
                 known.add(record.id)
                 rows.append(self.store.catalog.descriptor_of_media(record.id).mean(axis=0))
             else:
-                image = decode_image(read_file(path), path, min_side=self.encoder.input_side)
+                image = decode_image(read_file(path), path, min_side=draft_side(self.encoder.input_side))
                 rows.append(self.encoder.encode([image]).descriptors[0])
         return np.stack(rows).astype(np.float32), known
 
@@ -518,7 +518,7 @@ class Collection:
         from mmir.search.channel_search import Fusion, channels_for, search_channels
 
         names = channels_for(descriptor, channel_names(self.store.catalog))
-        image = decode_image(read_file(path), os.fspath(path), min_side=self.encoder.input_side)
+        image = decode_image(read_file(path), os.fspath(path), min_side=draft_side(self.encoder.input_side))
 
         def query_vectors(wanted: Sequence[str]) -> dict[str, np.ndarray]:
             engineered = [n for n in wanted if n != "cnn"]

@@ -13,8 +13,7 @@ from mmir.errors import MmirError
 def main() -> None:
     """Console-script entry point."""
     # Command modules register themselves on import; importing here keeps `import mmir` light.
-    from mmir.cli import classify, commands, metric  # noqa: F401
-    from mmir.cli import video  # noqa: F401
+    from mmir.cli import classify, commands, metric, video  # noqa: F401
     from mmir.cli.groups import app
 
     try:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mmir.errors import QueryError
-from mmir.media import decode_image, display_path
+from mmir.media import decode_image, display_path, draft_side
 from mmir.search.aggregate import best_per_media
 from mmir.search.queries import ExampleQuery, ItemQuery, Query, TextQuery
 from mmir.types import Hit
@@ -60,7 +60,7 @@ class SearchEngine:
         if isinstance(query, TextQuery):
             return self._search_text(query, k)
         if isinstance(query, ExampleQuery):
-            image = decode_image(query.data, query.name, min_side=self._encoder().input_side)
+            image = decode_image(query.data, query.name, min_side=draft_side(self._encoder().input_side))
             descriptor = self._encoder().encode([image]).descriptors
             return self._search_vector(descriptor, k, why=f"similar to {display_path(query.name)}")
         return self._search_item(query, k)
@@ -85,7 +85,7 @@ class SearchEngine:
                 raise QueryError(f"no concept matches {query.text!r}; try other words (see `mmir concepts`)")
             ids, probs = self.concept_matrix()
             return ids, score_concepts(mapping, probs).astype(np.float32) if len(ids) else np.zeros(0, np.float32)
-        image = decode_image(query.data, query.name, min_side=self._encoder().input_side)
+        image = decode_image(query.data, query.name, min_side=draft_side(self._encoder().input_side))
         scores, ids = self.store.search(self._encoder().encode([image]).descriptors, limit)
         keep = ids[0] >= 0
         return ids[0][keep].astype(np.int64), scores[0][keep].astype(np.float32)
