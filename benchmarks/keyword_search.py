@@ -219,6 +219,23 @@ def _refused(coll: Collection, queries: list[str]) -> tuple[int, int]:
     return sum(not _old_rules(m).matched_terms for m in before), sum(not m.matched_terms for m in today)
 
 
+def coco_collection(coco_dir: Path, work: Path) -> tuple[dict, list, list[tuple[str, str]], Collection, list[str]]:
+    """COCO-mini copied into neutral folders and indexed: ``(labels, categories, captions, collection, paths)``.
+
+    Labels and captions are keyed by the copies' paths (the original folder names would match queries).
+    """
+    labels, categories = _coco_labels(coco_dir)
+    with (coco_dir / "captions.tsv").open(encoding="utf-8") as handle:
+        rows = csv.DictReader(handle, delimiter="\t")
+        captions = [(str((coco_dir / r["path"]).resolve()), r["caption"]) for r in rows]
+    uncaptioned = [coco_dir / line.strip() for line in (coco_dir / "uncaptioned_images.txt").read_text().split()]
+    copies = _neutral_copies(sorted({Path(p) for p, _ in captions} | set(uncaptioned)), work / "coco-photos")
+    labels = {str(copies[Path(p)]): names for p, names in labels.items()}
+    captions = [(str(copies[Path(p)]), text) for p, text in captions]
+    coco, coco_paths = _collection(work, "coco", sorted(copies.values()))
+    return labels, categories, captions, coco, coco_paths
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--coco", type=Path, default=SHARED / "coco-mini")
@@ -230,15 +247,7 @@ def main() -> None:
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
 
-    labels, categories = _coco_labels(args.coco)
-    with (args.coco / "captions.tsv").open(encoding="utf-8") as handle:
-        rows = csv.DictReader(handle, delimiter="\t")
-        captions = [(str((args.coco / r["path"]).resolve()), r["caption"]) for r in rows]
-    uncaptioned = [args.coco / line.strip() for line in (args.coco / "uncaptioned_images.txt").read_text().split()]
-    copies = _neutral_copies(sorted({Path(p) for p, _ in captions} | set(uncaptioned)), args.work / "coco-photos")
-    labels = {str(copies[Path(p)]): names for p, names in labels.items()}
-    captions = [(str(copies[Path(p)]), text) for p, text in captions]
-    coco, coco_paths = _collection(args.work, "coco", sorted(copies.values()))
+    labels, categories, captions, coco, coco_paths = coco_collection(args.coco, args.work)
     annotated = [p for p in coco_paths if p in labels]
     sub_rows = [i for i, p in enumerate(coco_paths) if p in labels]
 

@@ -21,7 +21,6 @@ nothing is tuned on the test half. Corpora this small give poor word vectors: th
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import sys
 import time
@@ -34,9 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from keyword_search import (
     SHARED,
     _cifar_files,
-    _coco_labels,
     _collection,
-    _neutral_copies,
+    coco_collection,
     score_part3,
 )
 from mmir.api import Collection
@@ -128,15 +126,7 @@ def main() -> None:
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
 
-    labels, categories = _coco_labels(args.coco)
-    with (args.coco / "captions.tsv").open(encoding="utf-8") as handle:
-        rows = csv.DictReader(handle, delimiter="\t")
-        captions = [(str((args.coco / r["path"]).resolve()), r["caption"]) for r in rows]
-    uncaptioned = [args.coco / line.strip() for line in (args.coco / "uncaptioned_images.txt").read_text().split()]
-    copies = _neutral_copies(sorted({Path(p) for p, _ in captions} | set(uncaptioned)), args.work / "coco-photos")
-    labels = {str(copies[Path(p)]): names for p, names in labels.items()}
-    captions = [(str(copies[Path(p)]), text) for p, text in captions]
-    coco, coco_paths = _collection(args.work, "coco", sorted(copies.values()))
+    labels, categories, captions, coco, coco_paths = coco_collection(args.coco, args.work)
     where = {p: i for i, p in enumerate(coco_paths)}
     corpus_captions = [text for path, text in captions if corpus_half(path)]
     test_captions = [(where[path], text) for path, text in captions if not corpus_half(path)]
