@@ -12,7 +12,7 @@ from mmir.api import Collection
 def test_pca_is_learned_on_a_bounded_random_sample(
     tmp_path: Path, photo_dir: Path, reuse_lite0, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import mmir.api
+    import mmir.collection_learning
     from mmir.models.pca import PCAWhitening
 
     seen: list[tuple[int, ...]] = []
@@ -23,7 +23,7 @@ def test_pca_is_learned_on_a_bounded_random_sample(
         return original(descriptors, *args, **kwargs)
 
     monkeypatch.setattr(PCAWhitening, "fit", staticmethod(spy))
-    monkeypatch.setattr(mmir.api, "PCA_SAMPLE", 4)
+    monkeypatch.setattr(mmir.collection_learning, "PCA_SAMPLE", 4)
     with Collection.open(tmp_path / "c", create=True) as collection:
         collection.index([photo_dir])
         assert collection.info().segments == 6

@@ -29,10 +29,8 @@ from mmir.types import Hit, MediaRef
 
 if TYPE_CHECKING:
     import numpy as np
-    from PIL import Image
 
     from mmir.concepts.word_models import WordModel
-    from mmir.index.catalog import Catalog
     from mmir.index.channels import CatalogChannelSink
     from mmir.learn.concept_heads import ConceptHeads
     from mmir.learn.labels_csv import LabelledPath
@@ -45,11 +43,6 @@ if TYPE_CHECKING:
 
 DEFAULT_COLLECTION = Path(".mmir")
 DEFAULT_MODEL = "efficientnet-lite0"
-USER_CONCEPTS = "user-concepts"  # stem of the .npz/.json pair of learned concept heads
-PCA_FILE = "pca.npz"
-# PCA(-whitening) is learned on at most this many descriptors (~0.5 GB at 1,280-d): bounded memory at any size,
-# and far more samples than a 1,280-d covariance needs to be stable.
-PCA_SAMPLE = 100_000
 BOVW_VOCABULARY = "bovw-vocabulary.npy"  # visual words of the bovw descriptor channel
 
 
@@ -247,91 +240,22 @@ class Collection:
     def learn_pca(
         self, dim: int | None, whiten: bool = True, shrinkage: float = 0.0, training: Path | None = None
     ) -> None:
-        """Learn PCA(-whitening) to ``dim`` and re-derive the vector index.
+        """Learn PCA(-whitening) to ``dim`` and re-derive the vector index, with no CNN pass.
 
-        No CNN pass: the catalog keeps the raw descriptors. ``dim=None`` removes the projection.
-
-        Args:
-            dim: Output dimension, or ``None`` to go back to the raw descriptors.
-            whiten: Whiten (else plain PCA).
-            shrinkage: Eigenvalue shrinkage of the whitening (see :class:`~mmir.models.pca.PCAWhitening`).
-            training: Another collection, built with the same model, whose descriptors the projection is
-                learned on (e.g. a large independent set, as Jégou & Chum 2012 advise); default: this one.
-
-        Raises:
-            CollectionError: if ``training`` is not a collection of the same model.
+        See :func:`mmir.collection_learning.learn_pca` (``dim=None`` removes the projection; ``training`` is
+        another collection of the same model to learn it on).
         """
-        if dim is None:
-            self.store.manifest = self.manifest.with_changes(pca=None)
-            self.store.rebuild_vectors(None)
-            return
-        from mmir.models.pca import PCAWhitening
+        from mmir.collection_learning import learn_pca
 
-        descriptors = self._training_descriptors(training)
-        pca = PCAWhitening.fit(descriptors, dim, whiten=whiten, shrinkage=shrinkage)
-        pca.save(self.directory / PCA_FILE)
-        self.store.manifest = self.manifest.with_changes(pca=PCA_FILE)
-        self.store.rebuild_vectors(pca.transform)
-        self._engine = None
-
-    def _training_descriptors(self, training: Path | None) -> np.ndarray:
-        """Raw descriptors ``float32[N, D]`` of this collection, or of ``training`` (same model only).
-
-        At most :data:`PCA_SAMPLE` of them, drawn at random, so memory stays bounded on large collections.
-        """
-        if training is None or Path(training).absolute() == self.directory:
-            return _descriptor_sample(self.store.catalog, PCA_SAMPLE)
-        with Collection.open(training) as other:
-            if other.manifest.fingerprint != self.manifest.fingerprint:
-                raise CollectionError(
-                    f"{training}: built with {other.manifest.model!r} ({other.manifest.fingerprint}), not this "
-                    f"collection's {self.manifest.fingerprint}; PCA must be learned on descriptors of the same model"
-                )
-            return _descriptor_sample(other.store.catalog, PCA_SAMPLE)
+        learn_pca(self, dim, whiten=whiten, shrinkage=shrinkage, training=training)
 
     def near_duplicates(
         self, threshold: float = 0.9, spatial: SpatialConfig | None = None, loose: float = 0.5
     ) -> list[list[MediaRef]]:
-        """Groups of near-identical files (cosine similarity of index vectors ≥ ``threshold``).
+        """Groups of near-identical files; see :func:`mmir.collection_duplicates.near_duplicates`."""
+        from mmir.collection_duplicates import near_duplicates
 
-        With ``spatial``, pairs from cosine ``loose`` up are also linked when local features verify them
-        geometrically (crops, rescales), at the cost of decoding those files (:mod:`mmir.search.spatial`).
-        """
-        from mmir.search.duplicates import groups_from_pairs, near_duplicate_groups
-
-        ids, descriptors = self.store.catalog.all_descriptors()
-        ids, descriptors = _without_blank_keyframes(self.store.catalog, ids, descriptors)
-        if not len(ids):
-            return []
-        if spatial is None:
-            groups = near_duplicate_groups(ids, self.store.project(descriptors), threshold)
-        else:
-            from mmir.search.spatial import verified_pairs
-
-            load = self._segment_image_loader(ids, spatial.max_side)
-            pairs = verified_pairs(self.store.project(descriptors), load, threshold, loose, spatial)
-            groups = groups_from_pairs(ids, *pairs)
-        rows = self.store.catalog.hits_rows([sid for group in groups for sid in group])
-        result = []
-        for group in groups:
-            media = {rows[sid][0].id: rows[sid][0] for sid in group}  # a file's segments count once
-            if len(media) > 1:
-                result.append(sorted(media.values(), key=lambda ref: ref.path))
-        return result
-
-    def _segment_image_loader(self, ids: np.ndarray, max_side: int) -> Callable[[int], Image.Image | None]:
-        """Row ``i`` → the decoded image of segment ``ids[i]``'s file (``None`` if it cannot be read now)."""
-        from mmir.media import MediaError, load_image
-
-        rows = self.store.catalog.hits_rows([int(i) for i in ids])
-
-        def load(row: int) -> Image.Image | None:
-            try:
-                return load_image(rows[int(ids[row])][0].path, min_side=max_side)
-            except (MediaError, KeyError):
-                return None
-
-        return load
+        return near_duplicates(self.store, threshold, spatial=spatial, loose=loose)
 
     def retrieval_run(self, queries: dict[str, Path], depth: int = 1000) -> dict[str, list[tuple[str, float]]]:
         """Query by example for each ``query id → image file``; the run ranks indexed files by path."""
@@ -342,37 +266,15 @@ class Collection:
 
     def user_concepts(self) -> ConceptHeads | None:
         """The concepts learned for this collection with :meth:`learn_concepts`, if any."""
-        path = self.directory / f"{USER_CONCEPTS}.json"
-        if not path.exists():
-            return None
-        from mmir.learn.concept_heads import ConceptHeads
+        from mmir.collection_learning import user_concepts
 
-        return ConceptHeads.load(path)
+        return user_concepts(self)
 
     def learn_concepts(self, examples: Sequence[LabelledPath], negatives: int = 500, seed: int = 0) -> ConceptHeads:
-        """Learn concepts from labelled files on frozen descriptors and add them to the vocabulary.
+        """Learn concepts from labelled files; see :func:`mmir.collection_learning.learn_concepts`."""
+        from mmir.collection_learning import learn_concepts
 
-        Labelled files already indexed reuse their stored descriptors; others are encoded. Up to
-        ``negatives`` random indexed items (not among the examples) are added as negatives for every
-        concept. Concepts learned earlier under other names are kept; the same name is replaced.
-        """
-        import numpy as np
-
-        from mmir.learn.concept_heads import train_concept_heads
-
-        descriptors, media_ids = self._example_descriptors([example.path for example in examples])
-        all_ids, all_descriptors = self.store.catalog.all_media_descriptors()
-        rng = np.random.default_rng(seed)
-        pool = np.flatnonzero(~np.isin(all_ids, list(media_ids)))
-        chosen = rng.choice(pool, size=min(negatives, len(pool)), replace=False) if len(pool) else pool
-        heads = train_concept_heads(
-            descriptors, [example.labels for example in examples], negatives=all_descriptors[chosen], seed=seed
-        )
-        earlier = self.user_concepts()
-        merged = earlier.merged_with(heads) if earlier is not None else heads
-        merged.save(self.directory / f"{USER_CONCEPTS}.json")
-        self._engine = None
-        return heads
+        return learn_concepts(self, examples, negatives=negatives, seed=seed)
 
     def indexed_paths(self) -> list[str]:
         """Paths of every indexed file, sorted."""
@@ -381,54 +283,14 @@ class Collection:
     def learn_weak_concepts(
         self, examples: Sequence[WeakExample], config: RobustConfig | None = None, min_examples: int = 5
     ) -> WeakTraining:
-        """Learn noise-robust concepts from weak labels (tags, folders, file names) on stored descriptors.
+        """Learn concepts from weak labels; see :func:`mmir.collection_learning.learn_weak_concepts`."""
+        from mmir.collection_learning import learn_weak_concepts
 
-        Only files already in the collection are used, through their stored descriptors: nothing is decoded.
-        The learned concepts join the user concepts (same storage as :meth:`learn_concepts`), so keyword search
-        finds them at once; see :mod:`mmir.learn.robust_heads` for the method and the suspects report.
+        return learn_weak_concepts(self, examples, config=config, min_examples=min_examples)
 
-        Raises:
-            DataError: if no label is left with ``min_examples`` indexed files.
-        """
-        import numpy as np
-
-        from mmir.learn.robust_heads import RobustConfig, train_robust_heads
-        from mmir.learn.weak_labels import WeakTraining, keep_learnable
-
-        media_ids, descriptors = self.store.catalog.all_media_descriptors()
-        row_of = {int(media_id): row for row, media_id in enumerate(media_ids)}
-        rows, indexed = [], []
-        for example in examples:
-            record = self.store.catalog.lookup(os.path.abspath(example.path))
-            if record is not None and record.id in row_of:
-                rows.append(row_of[record.id])
-                indexed.append(example)
-        kept, dropped = keep_learnable(indexed, min_examples)
-        result = train_robust_heads(
-            descriptors[np.asarray(rows, np.int64)], [e.labels for e in kept], config or RobustConfig()
-        )
-        earlier = self.user_concepts()
-        merged = earlier.merged_with(result.heads) if earlier is not None else result.heads
-        merged.save(self.directory / f"{USER_CONCEPTS}.json")
+    def invalidate_search(self) -> None:
+        """Drop the cached search engine (after the concepts or the vectors changed)."""
         self._engine = None
-        return WeakTraining(result, tuple(e.path for e in kept), dropped, len(examples) - len(indexed))
-
-    def _example_descriptors(self, paths: Sequence[Path]) -> tuple[np.ndarray, set[int]]:
-        """``float32[N, D]`` raw descriptors of ``paths`` and the media ids of those already indexed."""
-        import numpy as np
-
-        from mmir.media import decode_image
-
-        rows, known = [], set()
-        for path in paths:
-            record = self.store.catalog.lookup(os.path.abspath(path))
-            if record is not None:
-                known.add(record.id)
-                rows.append(self.store.catalog.descriptor_of_media(record.id).mean(axis=0))
-            else:
-                image = decode_image(read_file(path), path, min_side=draft_side(self.encoder.input_side))
-                rows.append(self.encoder.encode([image]).descriptors[0])
-        return np.stack(rows).astype(np.float32), known
 
     def search_text(self, text: str, k: int = 10, mode: QueryMode = QueryMode.AND) -> list[Hit]:
         """Keyword search through concepts."""
@@ -615,16 +477,6 @@ class Collection:
         )  # fmt: skip
 
 
-def _descriptor_sample(catalog: Catalog, limit: int, seed: int = 0) -> np.ndarray:
-    """Raw descriptors ``float32[min(N, limit), D]`` of a seeded random subset of the catalog's segments."""
-    import numpy as np
-
-    ids = catalog.segment_ids()
-    if len(ids) > limit:
-        ids = np.sort(np.random.default_rng(seed).choice(ids, size=limit, replace=False))
-    return catalog.descriptors_by_ids(ids)[1]
-
-
 def _saved_encoder(directory: Path, encoder: Encoder) -> str:
     """Save ``encoder``'s spec as a model directory inside the collection; returns its path (the manifest's model)."""
     from mmir.models.model_dir import save_model_dir
@@ -633,21 +485,6 @@ def _saved_encoder(directory: Path, encoder: Encoder) -> str:
     if spec is None:
         raise CollectionError("this encoder has no spec to save (built from the ONNX cache); pass a model name")
     return str(save_model_dir(directory / "encoder", spec))
-
-
-def _without_blank_keyframes(
-    catalog: Catalog, ids: np.ndarray, descriptors: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Drop video segments whose keyframe is uniform: two videos that both open on black are not duplicates."""
-    import numpy as np
-
-    from mmir.index.frames import blank_segments
-
-    blank = blank_segments(catalog)
-    if not blank:
-        return ids, descriptors
-    keep = ~np.isin(ids, np.fromiter(blank, np.int64, len(blank)))
-    return ids[keep], descriptors[keep]
 
 
 def _projection(directory: Path, manifest: Manifest) -> Callable[[np.ndarray], np.ndarray] | None:
