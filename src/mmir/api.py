@@ -20,7 +20,7 @@ from mmir.concepts import ConceptVocabulary, QueryMapping, QueryMode
 from mmir.errors import CollectionError
 from mmir.index.manifest import Manifest
 from mmir.index.store import SegmentStore
-from mmir.media import draft_side, read_file
+from mmir.media import read_file
 from mmir.pipeline import Indexer, IndexOptions, IndexProblem, IndexReport
 from mmir.pipeline_types import ChannelSink
 from mmir.search.engine import SearchEngine
@@ -43,7 +43,6 @@ if TYPE_CHECKING:
 
 DEFAULT_COLLECTION = Path(".mmir")
 DEFAULT_MODEL = "efficientnet-lite0"
-BOVW_VOCABULARY = "bovw-vocabulary.npy"  # visual words of the bovw descriptor channel
 
 
 @dataclass(frozen=True)
@@ -326,38 +325,10 @@ class Collection:
         return temporal.then_within(scored_a, scored_b, rows, within_s, k)
 
     def channel_extractors(self, names: Sequence[str], roots: Sequence[str | os.PathLike[str]] = ()) -> list:
-        """Extractors of the engineered descriptors ``names`` (``cnn`` is the encoder's own, so it is skipped).
+        """Engineered descriptor extractors; see :func:`mmir.collection_channels.channel_extractors`."""
+        from mmir.collection_channels import channel_extractors
 
-        ``bovw`` uses the collection's visual vocabulary, learned on first use from up to 200 image files under
-        ``roots`` (evenly spread over the sorted list; those files are decoded once more for it).
-        """
-        from mmir.models.engineered import Descriptor, extractors
-
-        vocabulary = None
-        if Descriptor.BOVW.value in [n.strip().lower() for n in names]:
-            vocabulary = self._bovw_vocabulary(roots)
-        return extractors(names, vocabulary)
-
-    def _bovw_vocabulary(self, roots: Sequence[str | os.PathLike[str]]) -> np.ndarray:
-        import numpy as np
-
-        from mmir.media import IMAGE_EXTENSIONS, MediaError, load_image, scan
-        from mmir.models.engineered import learn_vocabulary
-
-        path = self.directory / BOVW_VOCABULARY
-        if path.exists():
-            return np.load(path)
-        files = [e.path for root in roots for e in scan(os.fspath(root)) if Path(e.path).suffix.lower() in
-                 IMAGE_EXTENSIONS]  # fmt: skip
-        images = []
-        for index in np.linspace(0, len(files) - 1, num=min(200, len(files)), dtype=int) if files else []:
-            try:
-                images.append(load_image(files[index], min_side=512))
-            except MediaError:
-                continue  # the indexing pass reports it
-        vocabulary = learn_vocabulary(images)
-        np.save(path, vocabulary)
-        return vocabulary
+        return channel_extractors(self.directory, names, roots)
 
     def channel_sink(self) -> CatalogChannelSink:
         """Where the pipeline stores the extra descriptor channels (pass to :meth:`index`)."""
@@ -369,28 +340,10 @@ class Collection:
         self, path: str | os.PathLike[str], k: int = 10, descriptor: str = "cnn",
         weights: Mapping[str, float] | None = None, fusion: str = "late",
     ) -> list[Hit]:  # fmt: skip
-        """Query by example in one descriptor channel (``cnn``, ``colour``, ``lbp``, ``hog``, ``bovw``) or fused.
+        """Query by example in one descriptor channel or fused; see :func:`mmir.collection_channels.search_image`."""
+        from mmir.collection_channels import search_image
 
-        ``descriptor="fused"`` combines the CNN and every stored engineered channel (``fusion`` ``late``: z-scored
-        scores, ``early``: weighted concatenation; ``weights`` default to :data:`mmir.search.fusion.DEFAULT_WEIGHTS`).
-        The query image is decoded once; see :mod:`mmir.search.channel_search`.
-        """
-        from mmir.index.channels import channel_names
-        from mmir.media import decode_image
-        from mmir.search.channel_search import Fusion, channels_for, search_channels
-
-        names = channels_for(descriptor, channel_names(self.store.catalog))
-        image = decode_image(read_file(path), os.fspath(path), min_side=draft_side(self.encoder.input_side))
-
-        def query_vectors(wanted: Sequence[str]) -> dict[str, np.ndarray]:
-            engineered = [n for n in wanted if n != "cnn"]
-            vectors = {e.name: e.extract(image) for e in self.channel_extractors(engineered)}
-            if "cnn" in wanted:
-                vectors["cnn"] = self.encoder.encode([image]).descriptors[0]
-            return vectors
-
-        why = f"similar to {Path(path).name}"
-        return search_channels(self.store, names, query_vectors, k, weights or {}, Fusion(fusion), why)
+        return search_image(self.store, self.encoder, self.directory, path, k, descriptor, weights, fusion)
 
     def search_image_bytes(self, data: bytes, name: str, k: int = 10) -> list[Hit]:
         """Query by example with an uploaded image's bytes."""
