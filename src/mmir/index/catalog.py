@@ -103,6 +103,12 @@ class Catalog:
             self._db.executescript(MIGRATIONS[step])
             self._db.execute(f"PRAGMA user_version={step}")
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The SQLite connection, for the catalog's feature modules inside ``index/`` (failures, metadata text,
+        video frames, descriptor channels); nothing outside ``index/`` runs SQL."""
+        return self._db
+
     def close(self) -> None:
         """Close the database connection."""
         self._db.close()

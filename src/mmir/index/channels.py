@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    import sqlite3
 
     from mmir.index.catalog import Catalog
 
@@ -32,10 +31,6 @@ CREATE INDEX IF NOT EXISTS channels_name ON channels(name);
 """Schema step 5: one row per (file, extra descriptor channel)."""
 
 
-def _db(catalog: Catalog) -> sqlite3.Connection:
-    # The catalog keeps its connection private; index/ modules share it so all SQL stays inside index/.
-    return catalog._db
-
 
 class CatalogChannelSink:
     """A :class:`~mmir.pipeline_types.ChannelSink` writing into the catalog's ``channels`` table."""
@@ -46,11 +41,13 @@ class CatalogChannelSink:
     def store(self, media_id: int, vectors: Mapping[str, np.ndarray]) -> None:
         """Store ``{name: float32[K]}`` for a file (replacing its older rows of those channels)."""
         rows = [(media_id, name, np.asarray(v, np.float32).tobytes()) for name, v in vectors.items()]
-        _db(self.catalog).executemany("INSERT OR REPLACE INTO channels (media_id, name, vector) VALUES (?, ?, ?)", rows)
+        self.catalog.connection.executemany(
+            "INSERT OR REPLACE INTO channels (media_id, name, vector) VALUES (?, ?, ?)", rows
+        )
 
     def copy(self, source_media_id: int, media_id: int) -> None:
         """Give ``media_id`` the channels of ``source_media_id`` (a copy of the same content)."""
-        _db(self.catalog).execute(
+        self.catalog.connection.execute(
             "INSERT OR REPLACE INTO channels (media_id, name, vector) "
             "SELECT ?, name, vector FROM channels WHERE media_id = ?",
             (media_id, source_media_id),
@@ -59,12 +56,12 @@ class CatalogChannelSink:
 
 def channel_names(catalog: Catalog) -> list[str]:
     """The channels stored for at least one file, sorted."""
-    return [r[0] for r in _db(catalog).execute("SELECT DISTINCT name FROM channels ORDER BY name")]
+    return [r[0] for r in catalog.connection.execute("SELECT DISTINCT name FROM channels ORDER BY name")]
 
 
 def channel_vectors(catalog: Catalog, name: str) -> tuple[np.ndarray, np.ndarray]:
     """``(media ids int64[N], float32[N, K])`` of every file holding channel ``name``, by media id."""
-    rows = _db(catalog).execute("SELECT media_id, vector FROM channels WHERE name = ? ORDER BY media_id", (name,))
+    rows = catalog.connection.execute("SELECT media_id, vector FROM channels WHERE name = ? ORDER BY media_id", (name,))
     ids, vectors = [], []
     for media_id, blob in rows:
         ids.append(int(media_id))
@@ -99,7 +96,7 @@ def first_segments(catalog: Catalog, media_ids: list[int]) -> dict[int, int]:
     if not media_ids:
         return {}
     marks = ",".join("?" * len(media_ids))
-    rows = _db(catalog).execute(
+    rows = catalog.connection.execute(
         f"SELECT media_id, MIN(id) FROM segments WHERE media_id IN ({marks}) GROUP BY media_id",
         [int(i) for i in media_ids],
     )

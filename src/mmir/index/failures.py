@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 from mmir.media.paths import bytes_to_path, path_to_bytes
 
 if TYPE_CHECKING:
-    import sqlite3
 
     from mmir.index.catalog import Catalog
 
@@ -59,15 +58,11 @@ class Failure:
         return self.size == size and self.mtime == mtime and self.limits == limits
 
 
-def _db(catalog: Catalog) -> sqlite3.Connection:
-    # The catalog keeps its connection private; index/ modules share it so all SQL stays inside index/.
-    return catalog._db
-
 
 def lookup(catalog: Catalog, path: str) -> Failure | None:
     """The recorded failure of ``path``, or ``None``."""
     row = (
-        _db(catalog)
+        catalog.connection
         .execute("SELECT size, mtime, limits, reason FROM failures WHERE path = ?", (path_to_bytes(path),))
         .fetchone()
     )
@@ -76,7 +71,7 @@ def lookup(catalog: Catalog, path: str) -> Failure | None:
 
 def record(catalog: Catalog, path: str, size: int, mtime: float, limits: str, reason: str) -> None:
     """Remember that ``path`` (at this size and mtime, under these limits) failed for ``reason``."""
-    _db(catalog).execute(
+    catalog.connection.execute(
         "INSERT INTO failures(path, size, mtime, limits, reason, failed_at) VALUES(?, ?, ?, ?, ?, ?) "
         "ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime = excluded.mtime, "
         "limits = excluded.limits, reason = excluded.reason, failed_at = excluded.failed_at",
@@ -86,14 +81,14 @@ def record(catalog: Catalog, path: str, size: int, mtime: float, limits: str, re
 
 def forget(catalog: Catalog, path: str) -> None:
     """Drop the failure of ``path`` (it indexed, or it is gone)."""
-    _db(catalog).execute("DELETE FROM failures WHERE path = ?", (path_to_bytes(path),))
+    catalog.connection.execute("DELETE FROM failures WHERE path = ?", (path_to_bytes(path),))
 
 
 def paths_under(catalog: Catalog, root: str) -> list[str]:
     """Paths of the recorded failures at or below the directory or file ``root``."""
     prefix = path_to_bytes(root).rstrip(b"/")
     found = []
-    for (raw,) in _db(catalog).execute("SELECT path FROM failures"):
+    for (raw,) in catalog.connection.execute("SELECT path FROM failures"):
         raw = bytes(raw)
         if raw == prefix or raw.startswith(prefix + b"/"):
             found.append(bytes_to_path(raw))
@@ -102,4 +97,4 @@ def paths_under(catalog: Catalog, root: str) -> list[str]:
 
 def count(catalog: Catalog) -> int:
     """Number of recorded failures."""
-    return int(_db(catalog).execute("SELECT COUNT(*) FROM failures").fetchone()[0])
+    return int(catalog.connection.execute("SELECT COUNT(*) FROM failures").fetchone()[0])

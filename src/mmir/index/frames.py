@@ -91,7 +91,7 @@ def media_frames(catalog: Catalog, media_id: int) -> tuple[np.ndarray, np.ndarra
 
     Keyframe rows of one shot share its frames, so duplicates (same time) are dropped.
     """
-    rows = catalog._db.execute(
+    rows = catalog.connection.execute(
         "SELECT DISTINCT f.time_s, f.descriptor FROM frames f JOIN segments s ON s.id = f.segment_id "
         "WHERE s.media_id = ? ORDER BY f.time_s",
         (int(media_id),),
@@ -104,12 +104,13 @@ def media_frames(catalog: Catalog, media_id: int) -> tuple[np.ndarray, np.ndarra
 
 def blank_segments(catalog: Catalog) -> set[int]:
     """Ids of segments whose keyframe is uniform (left out of near-duplicate detection)."""
-    return {int(r[0]) for r in catalog._db.execute("SELECT segment_id FROM segment_extras WHERE blank = 1")}
+    return {int(r[0]) for r in catalog.connection.execute("SELECT segment_id FROM segment_extras WHERE blank = 1")}
 
 
 def thumbnail(catalog: Catalog, segment_id: int) -> bytes | None:
     """JPEG thumbnail of a video segment's keyframe, or ``None``."""
-    row = catalog._db.execute("SELECT thumbnail FROM segment_extras WHERE segment_id = ?", (segment_id,)).fetchone()
+    query = "SELECT thumbnail FROM segment_extras WHERE segment_id = ?"
+    row = catalog.connection.execute(query, (segment_id,)).fetchone()
     return bytes(row[0]) if row and row[0] is not None else None
 
 

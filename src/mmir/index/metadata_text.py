@@ -58,9 +58,6 @@ class SyncReport:
     updated: int
 
 
-def _db(catalog: Catalog) -> sqlite3.Connection:
-    return catalog._db  # index/ owns the SQL; this module is the catalog's metadata-text part
-
 
 def sync_metadata(catalog: Catalog, extract: Callable[[str], MetadataText] | None = None) -> SyncReport:
     """Re-extract the text of every file whose size, mtime or sidecars changed since it was last read.
@@ -73,7 +70,7 @@ def sync_metadata(catalog: Catalog, extract: Callable[[str], MetadataText] | Non
     from mmir.media.metadata import TextField, extract_metadata_text, folder_names, sidecar_signature
 
     extract = extract or extract_metadata_text
-    db = _db(catalog)
+    db = catalog.connection
     db.executescript(SCHEMA)  # idempotent: a catalog that reached a later step before this one existed
     rows = db.execute(
         "SELECT m.id, m.path, m.size, m.mtime, t.size, t.mtime, t.sidecars "
@@ -126,7 +123,7 @@ def term_matches(
         limit: Most files returned per term.
         per_segment: Key the result by segment id instead (every segment of a matching file).
     """
-    db = _db(catalog)
+    db = catalog.connection
     weights = ", ".join(str(w) for w in _BM25_WEIGHTS)
     results: list[dict[int, float]] = []
     for term in terms:
@@ -151,7 +148,7 @@ def term_matches(
 def media_text(catalog: Catalog, media_id: int) -> dict[TextField, str]:
     """The stored text of one file, by field (empty when it has none)."""
     row = (
-        _db(catalog)
+        catalog.connection
         .execute("SELECT name, description, keywords, sidecar FROM media_text_fts WHERE rowid = ?", (media_id,))
         .fetchone()
     )
