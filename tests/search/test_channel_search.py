@@ -37,3 +37,13 @@ def test_index_with_channels_then_search_each_and_fused(tmp_path: Path, photo_di
             assert len(fused) == 6 and "colour" in fused[0].why[0] and "cnn" in fused[0].why[0]
         with pytest.raises(Exception, match="unknown descriptor"):
             coll.search_image_descriptor(query, 1, "sift")
+        saved = sorted(p.name for p in (coll.directory / "channel-indexes").glob("*.faiss"))
+        assert saved == ["bovw.faiss", "cnn.faiss", "colour.faiss", "hog.faiss", "lbp.faiss"]
+
+    # A deleted file leaves every channel's index (the engineered ones through the catalog's change log).
+    (photo_dir / "coffee.png").unlink()
+    with Collection.open(tmp_path / "coll") as coll:
+        coll.index([photo_dir], IndexOptions(channels=tuple(channels)), channel_sink=coll.channel_sink())
+        for descriptor in ("colour", "fused"):
+            names = [Path(h.media.path).name for h in coll.search_image_descriptor(query, 6, descriptor)]
+            assert len(names) == 5 and "coffee.png" not in names

@@ -4,8 +4,8 @@ Catalog schema step 5 (registered in :data:`mmir.index.catalog.MIGRATIONS`) crea
 and channel, the vector as a ``float32`` blob. Rows go away with their file (``ON DELETE CASCADE``). Writes are
 single autocommit statements made by the pipeline's writer thread right after the file's own commit (see
 :class:`mmir.pipeline_types.ChannelSink`); they do not bump the catalog generation, since the CNN vector index does
-not depend on them. Each channel's vector index is exact (a flat inner-product index, see
-:class:`ChannelIndex`), built from these rows when first searched.
+not depend on them. Each channel's vector index (:mod:`mmir.index.channel_indexes`) is built from these rows
+and follows their changes through a log that triggers fill (schema step 6).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-
     from mmir.index.catalog import Catalog
 
 SCHEMA = """
@@ -29,7 +28,6 @@ CREATE TABLE IF NOT EXISTS channels (
 CREATE INDEX IF NOT EXISTS channels_name ON channels(name);
 """
 """Schema step 5: one row per (file, extra descriptor channel)."""
-
 
 
 class CatalogChannelSink:
@@ -69,26 +67,6 @@ def channel_vectors(catalog: Catalog, name: str) -> tuple[np.ndarray, np.ndarray
     if not ids:
         return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
     return np.asarray(ids, np.int64), np.stack(vectors)
-
-
-class ChannelIndex:
-    """An exact inner-product index over one channel's vectors (rows already transformed for search).
-
-    Args:
-        ids: ``int64[N]`` media ids.
-        vectors: ``float32[N, K]`` unit-length rows.
-    """
-
-    def __init__(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        self.ids = np.asarray(ids, np.int64)
-        self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def scores(self, query: np.ndarray) -> np.ndarray:
-        """Inner products ``float32[N]`` of every row with ``query`` (``float32[K]``)."""
-        return self.vectors @ np.asarray(query, np.float32).reshape(-1)
 
 
 def first_segments(catalog: Catalog, media_ids: list[int]) -> dict[int, int]:

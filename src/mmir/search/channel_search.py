@@ -1,9 +1,9 @@
 """Query by example over one descriptor channel, or over several fused (early or late).
 
 Channels are per file: the CNN channel is each file's first-segment descriptor (projected like the main index),
-the engineered ones are the stored rows of :mod:`mmir.index.channels`. Every channel's index is exact (an inner
-product over all files), so late fusion sees every file's score in every channel; the bag of words is tf-idf
-weighted with the idf of the stored counts.
+the engineered ones are the stored rows of :mod:`mmir.index.channels`. Each channel has its own persisted exact
+FAISS index (:mod:`mmir.index.channel_indexes`, kept in step with the catalog without decoding), so late fusion
+sees every file's score in every channel; the bag of words is tf-idf weighted with the idf saved with its index.
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mmir.errors import QueryError
-from mmir.index.channels import ChannelIndex, channel_vectors, first_segments
-from mmir.models.engineered import Descriptor, tfidf
-from mmir.search.fusion import early_fusion, late_fusion
+from mmir.index.channel_indexes import DIRECTORY as CHANNEL_INDEXES
+from mmir.index.channel_indexes import ChannelIndexes, CnnSource, OpenChannel
+from mmir.index.channels import first_segments
+from mmir.models.engineered import Descriptor
+from mmir.search.fusion import early_fusion_scores, late_fusion
 
 if TYPE_CHECKING:
     from mmir.index.store import SegmentStore
@@ -51,19 +53,12 @@ def channels_for(descriptor: str, stored: Sequence[str]) -> list[str]:
     return [descriptor]
 
 
-def channel_matrix(store: SegmentStore, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """``(media ids int64[N], search-ready rows float32[N, K], idf or None)`` of channel ``name``."""
-    if name == Descriptor.CNN.value:
-        ids, descriptors = store.catalog.all_media_descriptors()
-        vectors = store.project(descriptors) if len(ids) else descriptors
-        return ids, vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12), None
-    ids, vectors = channel_vectors(store.catalog, name)
-    if not len(ids):
-        raise QueryError(f"no file holds the {name!r} descriptor (index with --descriptors cnn,{name})")
-    if name == Descriptor.BOVW.value:
-        weighted, idf = tfidf(vectors)
-        return ids, weighted, idf
-    return ids, vectors, None
+def open_channels(store: SegmentStore, names: Sequence[str]) -> dict[str, OpenChannel]:
+    """Each channel's persisted index (:mod:`mmir.index.channel_indexes`), synced with the catalog first."""
+    manifest = store.manifest
+    cnn = CnnSource(store.project, f"{manifest.fingerprint}|{manifest.pca}|{manifest.dim}")
+    indexes = ChannelIndexes(store.directory / CHANNEL_INDEXES, store.catalog, cnn)
+    return {name: indexes.open(name) for name in names}
 
 
 def search_channels(
@@ -77,40 +72,52 @@ def search_channels(
 ) -> list[Hit]:
     """The ``k`` files most similar to a query in channel(s) ``names``, best first.
 
+    One channel: its index's top ``k``. Several: every file's score in every channel (a full search of each
+    exact index), fused over the files present in all of them.
+
     Args:
         store: The collection's store.
         names: Channels to search; more than one are fused.
         query_vectors: ``names → {name: float32[K]}`` the query's raw vectors (decoded and extracted once).
         k: Number of files.
         weights: Fusion weights per channel (see :mod:`mmir.search.fusion`).
-        fusion: Late (z-normalised score combination) or early (weighted concatenation).
+        fusion: Late (z-normalised score combination) or early (weighted mean of the cosines).
         why: Prefix of each hit's explanation.
     """
-    from mmir.types import Hit
-
-    matrices = {name: channel_matrix(store, name) for name in names}
-    common = _common_ids([m[0] for m in matrices.values()])
+    opened = open_channels(store, names)
     raw = query_vectors(names)
-    rows, queries = {}, {}
-    for name, (ids, vectors, idf) in matrices.items():
-        rows[name] = vectors[np.searchsorted(ids, common)]
-        query = raw[name] if name != Descriptor.CNN.value else store.project(raw[name][None, :])[0]
-        queries[name] = tfidf(query, idf)[0][0] if idf is not None else query / max(np.linalg.norm(query), 1e-12)
-    per_channel = {name: ChannelIndex(common, rows[name]).scores(queries[name]) for name in names}
+    queries = {name: opened[name].query(raw[name]) for name in names}
     if len(names) == 1:
-        scores = per_channel[names[0]]
-    elif fusion is Fusion.EARLY:  # one inner product of the fused vectors (= the weighted mean of the cosines)
-        scores = early_fusion(rows, weights) @ early_fusion({n: q[None, :] for n, q in queries.items()}, weights)[0]
+        found, ids = opened[names[0]].index.search(queries[names[0]], k)
+        keep = ids[0] >= 0
+        return _hits(store, ids[0][keep], found[0][keep], {names[0]: found[0][keep]}, why)
+    full = {name: opened[name].index.search(queries[name], len(opened[name].index)) for name in names}
+    common = _common_ids([ids[0] for _, ids in full.values()])
+    per_channel = {}
+    for name, (found, ids) in full.items():
+        order = np.argsort(ids[0], kind="stable")
+        at = order[np.searchsorted(ids[0], common, sorter=order)]
+        per_channel[name] = found[0][at]
+    if fusion is Fusion.EARLY:
+        scores = early_fusion_scores(per_channel, weights)
     else:
         scores = late_fusion(per_channel, weights)
     top = np.argsort(-scores, kind="stable")[:k]
-    segments = first_segments(store.catalog, [int(common[i]) for i in top])
+    return _hits(store, common[top], scores[top], {n: s[top] for n, s in per_channel.items()}, why)
+
+
+def _hits(
+    store: SegmentStore, media_ids: np.ndarray, scores: np.ndarray, per_channel: Mapping[str, np.ndarray], why: str
+) -> list[Hit]:
+    """Hits of ``media_ids`` (best first, ``int64[n]``) with their scores and per-channel scores ``float32[n]``."""
+    from mmir.types import Hit
+
+    segments = first_segments(store.catalog, [int(i) for i in media_ids])
     found = store.catalog.hits_rows(list(segments.values()))
     hits = []
-    for i in top:
-        media_id = int(common[i])
+    for i, media_id in enumerate(int(m) for m in media_ids):
         if media_id in segments and segments[media_id] in found:
-            detail = ", ".join(f"{name} {per_channel[name][i]:.3f}" for name in names)
+            detail = ", ".join(f"{name} {values[i]:.3f}" for name, values in per_channel.items())
             hits.append(Hit(*found[segments[media_id]], score=float(scores[i]), why=(f"{why} ({detail})",)))
     return hits
 

@@ -68,6 +68,20 @@ def early_fusion(channels: Mapping[str, np.ndarray], weights: Mapping[str, float
     return np.concatenate(parts, axis=1)
 
 
+def early_fusion_scores(scores: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> np.ndarray:
+    """Early fusion from per-channel cosines: ``Σ_c (w_c / Σw) · cos_c``, ``float32[...]``.
+
+    The inner product of two :func:`early_fusion` vectors, computed from each channel's own index (so the fused
+    vectors never need an index of their own, and the weights can change per query).
+
+    Args:
+        scores: ``{name: float32[...]}`` cosine similarities of the same items in every channel.
+        weights: Per-channel weight; see :func:`_normalised_weights`.
+    """
+    share = _normalised_weights(list(scores), weights)
+    return np.sum([share[name] * np.asarray(s, np.float32) for name, s in scores.items()], axis=0).astype(np.float32)
+
+
 def zscore(scores: np.ndarray) -> np.ndarray:
     """``float32[N]`` scores shifted to mean 0 and scaled to standard deviation 1 (constant scores → 0)."""
     s = np.asarray(scores, np.float64)
