@@ -85,7 +85,7 @@ def index(
     pca_from: Annotated[
         Path | None, typer.Option(help="With --pca: learn it on this other collection (same model) instead.")
     ] = None,
-    weights: Annotated[Path | None, typer.Option(help="Weights file for torchvision:/timm: models.")] = None,
+    weights: Annotated[Path | None, typer.Option(help="Weights file for torchvision:/timm:/open_clip: models.")] = None,
     batch_size: Annotated[
         int | None, typer.Option(min=1, max=1024, help="Images per model call (default: chosen for the backend).")
     ] = None,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from mmir.errors import ModelError
 from mmir.models.backends import Backend
 from mmir.models.encoder import ComposedEncoder
+from mmir.models.joint import is_joint, joint_backbone, joint_spec
 from mmir.models.model_dir import is_model_dir, read_model_dir
 from mmir.models.registry import backbone_builder, registered_names
 from mmir.models.spec import EncoderSpec, HeadKind, fingerprint_of, spec_from_options
@@ -57,7 +58,9 @@ def resolve_spec(model: str | os.PathLike[str] | EncoderSpec, **options: Any) ->
         if given is not None and (given.pooling, given.scales) != (spec.pooling, spec.scales):
             raise ModelError(f"{model}: the head was trained with pooling={spec.pooling.value!r}; options {options}")
         return spec
-    return spec_from_options(str(model), options)
+    spec = spec_from_options(str(model), options)
+    # open_clip:<arch>: one embedding per image, so no pooling choice
+    return joint_spec(spec, options) if is_joint(spec.backbone) else spec
 
 
 def build_backbone(spec: EncoderSpec) -> Backbone:
@@ -73,14 +76,16 @@ def build_backbone(spec: EncoderSpec) -> Backbone:
             raise ModelError(f"{spec.backbone} uses its bundled weights; --weights is for torchvision:/timm: models")
         return builder()
     prefix, _, arch = spec.backbone.partition(":")
+    if arch and is_joint(spec.backbone):
+        return joint_backbone(arch, spec.weights)
     if arch and prefix in ("torchvision", "timm"):
         from mmir.models.external import external_backbone
 
         return external_backbone(prefix, arch, spec.weights)
     known = ", ".join(registered_names())
     raise ModelError(
-        f"unknown model {spec.backbone!r}; known: {known}, torchvision:<arch> / timm:<arch> with --weights, "
-        "or a model directory"
+        f"unknown model {spec.backbone!r}; known: {known}, torchvision:<arch> / timm:<arch> / open_clip:<arch> "
+        "with --weights, or a model directory"
     )
 
 
