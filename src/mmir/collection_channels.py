@@ -63,7 +63,8 @@ def search_image(
     """Query by example in one descriptor channel (``cnn``, ``colour``, ``lbp``, ``hog``, ``bovw``) or fused.
 
     ``descriptor="fused"`` combines the CNN and every stored engineered channel (``fusion`` ``late``: z-scored
-    scores, ``early``: weighted concatenation; ``weights`` default to :data:`mmir.search.fusion.DEFAULT_WEIGHTS`).
+    scores, ``early``: weighted concatenation; missing ``weights`` default to the validated
+    :data:`mmir.search.fusion.DEFAULT_WEIGHTS` / ``DEFAULT_EARLY_WEIGHTS``; channels of weight 0 are skipped).
     The query image is decoded once; see :mod:`mmir.search.channel_search`.
     """
     from mmir.index.channels import channel_names

@@ -143,3 +143,12 @@ def test_early_fusion_from_channel_scores_equals_the_fused_vectors_inner_product
     fused = early_fusion(db, weights) @ early_fusion(q, weights)[0]
     per_channel = {name: db[name] @ q[name][0] for name in db}
     np.testing.assert_allclose(early_fusion_scores(per_channel, weights), fused, atol=1e-6)
+
+
+def test_channels_of_weight_zero_are_left_out_and_all_zero_is_refused() -> None:
+    from mmir.errors import QueryError
+    from mmir.search.fusion import late_fusion, weighted_channels
+
+    assert weighted_channels(["cnn", "colour", "hog"], {"colour": 0.0, "hog": 2.0}) == ["cnn", "hog"]
+    with pytest.raises(QueryError, match="sum to zero"):
+        late_fusion({"cnn": np.ones(3), "colour": np.zeros(3)}, {"cnn": 0.0, "colour": 0.0})

@@ -34,7 +34,14 @@ def test_index_with_channels_then_search_each_and_fused(tmp_path: Path, photo_di
         for fusion in ("late", "early"):
             fused = coll.search_image_descriptor(query, k=6, descriptor="fused", fusion=fusion)
             assert Path(fused[0].media.path).name == "coffee.png"
-            assert len(fused) == 6 and "colour" in fused[0].why[0] and "cnn" in fused[0].why[0]
+            assert len(fused) == 6 and "lbp" in fused[0].why[0] and "cnn" in fused[0].why[0]
+            assert "bovw" not in fused[0].why[0]  # weight 0 by default (validated): not searched
+        everything = {"cnn": 1.0, "colour": 0.5, "lbp": 0.25, "hog": 0.25, "bovw": 0.25}
+        fused = coll.search_image_descriptor(query, k=6, descriptor="fused", weights=everything)
+        assert Path(fused[0].media.path).name == "coffee.png"
+        assert all(name in fused[0].why[0] for name in everything)
+        no_colour = coll.search_image_descriptor(query, k=6, descriptor="fused", weights={"colour": 0})
+        assert "colour" not in no_colour[0].why[0] and "cnn" in no_colour[0].why[0]  # weight 0: not searched
         with pytest.raises(Exception, match="unknown descriptor"):
             coll.search_image_descriptor(query, 1, "sift")
         saved = sorted(p.name for p in (coll.directory / "channel-indexes").glob("*.faiss"))

@@ -19,7 +19,7 @@ from mmir.index.channel_indexes import DIRECTORY as CHANNEL_INDEXES
 from mmir.index.channel_indexes import ChannelIndexes, CnnSource, OpenChannel
 from mmir.index.channels import first_segments
 from mmir.models.engineered import Descriptor
-from mmir.search.fusion import early_fusion_scores, late_fusion
+from mmir.search.fusion import early_fusion_scores, late_fusion, weighted_channels
 
 if TYPE_CHECKING:
     from mmir.index.store import SegmentStore
@@ -84,6 +84,8 @@ def search_channels(
         fusion: Late (z-normalised score combination) or early (weighted mean of the cosines).
         why: Prefix of each hit's explanation.
     """
+    if len(names) > 1:  # a channel of weight 0 changes no score: not searched, and no file needs it
+        names = weighted_channels(list(names), weights, early=fusion is Fusion.EARLY) or names  # all 0: an error
     opened = open_channels(store, names)
     raw = query_vectors(names)
     queries = {name: opened[name].query(raw[name]) for name in names}
