@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import math
 import os
 import tempfile
 import time
@@ -47,6 +48,7 @@ CLIPS = [
 PHOTOS = sorted(glob.glob("/work/shared/data/coco-mini/val2017/*.jpg"))
 TRANSITIONS = [("cut", 0), ("cut", 0), ("cut", 0), ("dissolve", 8), ("dissolve", 16), ("dissolve", 24),
                ("fade", 12), ("fade", 20)]  # fmt: skip
+ALL_FRAMES = DecodeOptions(skip_nonref_above_fps=math.inf)  # every frame: sources, and the decoding before
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ def _fit(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def _clip_excerpt(path: str, rng: np.random.Generator, length: int) -> list[np.ndarray] | None:
     """``length`` consecutive frames (decoded at 25 fps, shorter side 360) without a sharp cut inside."""
-    options = DecodeOptions(analysis_fps=FPS, image_fps=FPS, image_side=360)
+    options = replace(ALL_FRAMES, analysis_fps=FPS, image_fps=FPS, image_side=360)
     with VideoReader(path, options) as reader:
         duration = reader.info.duration_s or 4.0
         start = float(rng.uniform(0, max(duration - length / FPS - 0.2, 0.01)))
@@ -158,11 +160,28 @@ def _join(frames: list[np.ndarray], clip: list[np.ndarray], kind: str, span: int
     return start + 2 * half
 
 
-def decode_small(path: str) -> tuple[np.ndarray, np.ndarray]:
+def decode_small(path: str, decoding: DecodeOptions = ALL_FRAMES) -> tuple[np.ndarray, np.ndarray]:
     """The product's decode: 48x27 frames and their PTS times."""
-    with VideoReader(path, DecodeOptions(analysis_fps=FPS, image_fps=0)) as reader:
+    with VideoReader(path, replace(decoding, analysis_fps=FPS, image_fps=0)) as reader:
         frames = list(reader.frames())
     return np.stack([f.small for f in frames]), np.array([f.time_s for f in frames])
+
+
+def to_source_frames(found: list[Transition], times: np.ndarray) -> list[Transition]:
+    """Detections in decoded-frame indices → frame numbers of the source video (by time).
+
+    Identity when every frame was decoded. When frames were skipped, a cut is placed at the first decoded frame
+    of the new shot (where the product starts the shot), not stretched over the skipped gap, so the 2-frame
+    tolerance is as strict as with every frame decoded.
+    """
+    frame = np.rint(times * FPS).astype(int)
+    mapped = []
+    for t in found:
+        if t.kind is TransitionKind.CUT:
+            mapped.append(Transition(int(frame[t.end]) - 1, int(frame[t.end]), t.kind))
+        else:
+            mapped.append(Transition(int(frame[t.start]), int(frame[t.end]), t.kind))
+    return mapped
 
 
 def run_detector(detector: ShotDetector, videos: list[tuple[np.ndarray, np.ndarray, list[Transition]]]
@@ -170,7 +189,7 @@ def run_detector(detector: ShotDetector, videos: list[tuple[np.ndarray, np.ndarr
     total: BoundaryScores | None = None
     started = time.perf_counter()
     for small, times, truth in videos:
-        scores = score_transitions(truth, detector.detect(small, times), tolerance=2)
+        scores = score_transitions(truth, to_source_frames(detector.detect(small, times), times), tolerance=2)
         total = scores if total is None else total + scores
     assert total is not None
     return total, time.perf_counter() - started
@@ -248,12 +267,18 @@ def main() -> None:
     parser.add_argument("--no-transnet", action="store_true", help="skip TransNetV2 (slow on a loaded CPU)")
     parser.add_argument("--segments", type=int, default=16, help="segments per test video")
     parser.add_argument("--test-seeds", type=int, default=2, help="test videos per resolution")
+    parser.add_argument("--speed-only", action="store_true", help="only the speed rows (on the seed-1 720p video)")
+    parser.add_argument("--speed-repeats", type=int, default=2, help="runs of each speed row (the machine is shared)")
     args = parser.parse_args()
     segments = 6 if args.quick else args.segments
     print(f"load average {os.getloadavg()}, {os.cpu_count()} CPUs; sources: {len(CLIPS)} clips, {len(PHOTOS)} photos")
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         sizes = [(1280, 720), (320, 180)]
+        if args.speed_only:
+            speed_video = build_videos(workdir, [1], segments, [(1280, 720)])[0][0]
+            _speed(speed_video, FastDetector(), args.speed_repeats)
+            return
         validation = build_videos(workdir, [0], segments, [(320, 180)])
         tests = build_videos(workdir, list(range(1, args.test_seeds + 1)), segments, sizes)
         val = [(*decode_small(p), f.truth) for p, f in validation]
@@ -269,40 +294,70 @@ def main() -> None:
         for detector in detectors:
             scores, seconds = run_detector(detector, test)
             print_row(detector.name, scores, seconds, frames)
+        _nonref_rows([fast] + ([transnet] if not args.no_transnet else []), tests)
         speed_path = next(p for p, _ in tests if p.endswith("720p.mp4"))
-        _speed_and_keyframes(speed_path, fast, tests)
+        _speed(speed_path, fast, args.speed_repeats)
+        _keyframe_retrieval(fast, tests)
 
 
-def _speed_and_keyframes(path: str, detector: ShotDetector, tests: list[tuple[str, Footage]]) -> None:
-    """Whole analysis speed on a 720p H.264 video, and which keyframe strategy retrieves the photos' shots."""
+def _nonref_rows(detectors: list[ShotDetector], tests: list[tuple[str, Footage]]) -> None:
+    """Detection when frames no other frame references are not decoded (``skip_frame = NONREF``)."""
+    skipping = DecodeOptions(skip_nonref_above_fps=0.0)
+    test = [(*decode_small(p, skipping), f.truth) for p, f in tests]
+    frames = sum(len(v[0]) for v in test)
+    print(f"\nsame test videos, non-reference frames not decoded: {frames} frames decoded "
+          f"(cuts placed at the first decoded frame of the new shot)")  # fmt: skip
+    for detector in detectors:
+        scores, seconds = run_detector(detector, test)
+        print_row(f"{detector.name} (NONREF skipped)", scores, seconds, frames)
+
+
+SPEED_ROWS = {
+    "every frame decoded (before)": ALL_FRAMES,
+    "non-reference frames skipped (default)": DecodeOptions(skip_nonref_above_fps=0.0),
+    "every frame, loop filter skipped": replace(ALL_FRAMES, skip_loop_filter=True),
+    "non-reference + loop filter skipped": DecodeOptions(skip_nonref_above_fps=0.0, skip_loop_filter=True),
+}
+
+
+def _speed(path: str, detector: ShotDetector, repeats: int) -> None:
+    """Whole analysis (decode + detect + keyframes + encode) of a 720p H.264 video as a multiple of real time.
+
+    Each row is the product's own path (:func:`mmir.video_indexing.analyse_video`), followed in the same run by
+    decoding alone with the same decoder settings as the reference; the 1-minute load average is printed
+    beside each figure because the machine is shared.
+    """
     from mmir.models import load_encoder
     from mmir.video_indexing import VideoIndexOptions, analyse_video
 
     encoder = load_encoder("efficientnet-lite0")
+    encoder.encode_batch(np.zeros((2, 3, encoder.input_side, encoder.input_side), np.float32))  # warm the session
     with VideoReader(path) as reader:
         duration = reader.info.duration_s
-    for strategy in KeyframeStrategy:
-        options = VideoIndexOptions(strategy=strategy)
-        load = os.getloadavg()[0]
-        started = time.perf_counter()
-        analysis = analyse_video(path, lambda: encoder, options, detector=detector)
-        seconds = time.perf_counter() - started
-        print(
-            f"speed ({strategy.value} keyframes): {duration:.1f} s of 1280x720 H.264 analysed in {seconds:.1f} s = "
-            f"{duration / seconds:.1f}x real time (decode + detect + keyframes + encode of "
-            f"{len(analysis.candidate_times)} frames at 2/s; load average {load:.1f} on {os.cpu_count()} CPUs)"
-        )
-    started = time.perf_counter()
-    with VideoReader(path, DecodeOptions(image_fps=0)) as reader:
-        count = sum(1 for _ in reader.frames())
-    decode = time.perf_counter() - started
-    print(f"  of which decoding alone (48x27 at 25 fps): {decode:.1f} s ({count / decode:.0f} frames/s)")
-    _keyframe_retrieval(encoder, detector, tests)
+    print(f"\nspeed: {duration:.1f} s of 1280x720 H.264 ({os.cpu_count()} CPUs); whole analysis, then decoding alone")
+    for repeat in range(repeats):
+        for name, decoding in SPEED_ROWS.items():
+            load = os.getloadavg()[0]
+            started, cpu = time.perf_counter(), time.process_time()
+            analysis = analyse_video(path, lambda: encoder, VideoIndexOptions(decoding=decoding), detector=detector)
+            seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+            started = time.perf_counter()
+            with VideoReader(path, replace(decoding, image_fps=0)) as reader:
+                count = sum(1 for _ in reader.frames())
+            decode = time.perf_counter() - started
+            print(
+                f"  [{repeat + 1}] {name:40s} {duration / seconds:5.1f}x real time ({seconds:5.1f} s, "
+                f"CPU {cpu:5.1f} s, {len(analysis.shots)} shots, {len(analysis.candidate_times)} frames encoded) | "
+                f"decoding alone {duration / decode:5.1f}x ({count} frames) | load {load:.1f}"
+            )
 
 
-def _keyframe_retrieval(encoder: object, detector: ShotDetector, tests: list[tuple[str, Footage]]) -> None:
+def _keyframe_retrieval(detector: ShotDetector, tests: list[tuple[str, Footage]]) -> None:
     """Query with each animated photo; is its shot's keyframe the nearest row? (recall@1, MRR) per strategy."""
+    from mmir.models import load_encoder
     from mmir.video_indexing import VideoIndexOptions, analyse_video, to_segments
+
+    encoder = load_encoder("efficientnet-lite0")
 
     photos = [(p, f) for p, f in tests if f.photos]
     # The 720p and low-resolution renderings of one seed show the same photo at the same frames: a row from

@@ -226,13 +226,14 @@ class Collection:
     def engine(self) -> SearchEngine:
         """The search engine over this collection (model concepts, then learned user concepts)."""
         if self._engine is None:
-            heads = self.user_concepts()
-            names = self.manifest.concept_names + tuple(f"user:{name}" for name in (heads.names if heads else ()))
+            from mmir.video_concepts import extra_concepts  # learned heads, then registered sequence models
+
+            extra_names, extra = extra_concepts(self, self.user_concepts())
+            names = self.manifest.concept_names + extra_names
 
             def vocabulary() -> ConceptVocabulary:
                 return ConceptVocabulary(names, cache_dir=self.directory / "cache", word_model=self._word_model)
 
-            extra = (lambda _ids, descriptors: heads.predict_proba(descriptors)) if heads else None
             self._engine = SearchEngine(self.store, vocabulary, lambda: self.encoder, extra_concepts=extra)
         return self._engine
 

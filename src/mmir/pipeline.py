@@ -303,6 +303,7 @@ class Indexer:
                 self._remember(item)
         elif item.segments is not None:
             self._put(item, list(item.segments), counts)
+            counts.encoded += _images_encoded(item.segments)
         elif item.array is None:
             self._reuse(item, counts)
         elif item.sha1 in batch.copies:
@@ -383,3 +384,12 @@ def _sha1_file(path: str) -> str:
 
 def _channel(channel: ChannelExtractor, image: Image.Image) -> np.ndarray:
     return np.asarray(channel.extract(image), dtype=np.float32).reshape(-1)
+
+
+def _images_encoded(segments: Sequence[SegmentEncoding]) -> int:
+    """Frames a media handler encoded for ``segments``: the sampled frames their video rows carry.
+
+    A video's encoded frames all hang off the first keyframe row of their shot (:mod:`mmir.index.frames`).
+    Rows without frames count 0: the Ray executor's image rows arrive here too, and it counts those itself.
+    """
+    return sum(len(seg.extras.frame_times) for seg in segments if seg.extras is not None)

@@ -4,7 +4,12 @@ One decoding pass (:class:`~mmir.media.video.VideoReader`) feeds two things at o
 
 * 48x27 frames at up to 25 fps to the shot detector, in windows of ``chunk_frames`` with ``context`` frames of
   overlap (a transition belongs to the window that holds its centre), so detection memory is bounded;
-* candidate frames at ``image_fps`` (2/s) to the encoder in batches; frames themselves are never accumulated.
+* candidate frames at ``image_fps`` (2/s) to the encoder in batches, on one worker thread so that decoding goes
+  on meanwhile (at most one batch in flight); frames themselves are never accumulated.
+
+Frames no other frame references (most B-frames) are not decoded at all (``DecodeOptions.skip_nonref_above_fps``
+is 0 here): decoding is the costliest step, the detector's F1 held on the benchmark's 720p/180p H.264 videos,
+and times still come from each decoded frame's own timestamp. Streams without such frames decode every frame.
   Each candidate keeps its ``float16`` descriptor (2.5 KB; stored as the per-frame descriptors); its concepts
   and JPEG thumbnail (~6.5 KB more) are freed as soon as detection has closed its shot and it is not a keyframe.
   So memory is bounded by the detection window (``chunk_frames`` x 3.9 KB ≈ 6 MB) plus the open shot's
@@ -24,7 +29,8 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from PIL import Image
@@ -68,6 +74,7 @@ class VideoIndexOptions:
         context: Overlap between detection windows, frames.
         thumbnail_side: Longer side of keyframe thumbnails (JPEG).
         batch_size: Candidate frames per encoder call.
+        decoding: Decoder settings (threads, frame and loop-filter skipping); rates and sizes above win.
     """
 
     detector: str = "fast"
@@ -82,6 +89,14 @@ class VideoIndexOptions:
     context: int = 50
     thumbnail_side: int = 160
     batch_size: int = 16
+    # Indexing skips non-reference frames at any rate: detection F1 held and the whole analysis ran ~2x faster
+    # on 720p H.264 (benchmarks/shot_detection.py); the reader's own default keeps them below 30 fps.
+    decoding: DecodeOptions = field(default_factory=lambda: DecodeOptions(skip_nonref_above_fps=0.0))
+
+    def decode_options(self, image_side: int = 224, images: bool = True) -> DecodeOptions:
+        """The reader's options: ``decoding`` with this analysis's rates and the encoder's input side."""
+        return replace(self.decoding, analysis_fps=self.analysis_fps, image_fps=self.image_fps if images else 0.0,
+                       image_side=image_side)  # fmt: skip
 
 
 @dataclass
@@ -183,7 +198,7 @@ def detect_shots(path: str, detector: ShotDetector, options: VideoIndexOptions =
     """Decode ``path`` at the analysis rate (no images) and return its shots."""
     chunked = ChunkedDetector(detector, options.chunk_frames, options.context)
     times: list[float] = []
-    with VideoReader(path, DecodeOptions(analysis_fps=options.analysis_fps, image_fps=0), limits) as reader:
+    with VideoReader(path, options.decode_options(images=False), limits) as reader:
         for frame in reader.frames():
             chunked.push(frame.small, frame.time_s)
             times.append(frame.time_s)
@@ -219,29 +234,60 @@ def analyse_video(
     candidates = _Candidates()
     pending: list[tuple[float, np.ndarray]] = []
     times: list[float] = []
-    decode = DecodeOptions(analysis_fps=options.analysis_fps, image_fps=options.image_fps)
     model = None
-    with VideoReader(path, decode, limits) as reader:
+    with VideoReader(path, options.decode_options(), limits) as reader, _BackgroundEncoder(options) as background:
         for frame in reader.frames():
             if model is None:
                 model = encoder()
-                decode = DecodeOptions(analysis_fps=options.analysis_fps, image_fps=options.image_fps,
-                                       image_side=int(getattr(model, "input_side", 224)))  # fmt: skip
-                reader.options = decode  # later images at the encoder's own input size
+                reader.options = options.decode_options(int(getattr(model, "input_side", 224)))  # encoder's size
             windows = chunked.windows
             chunked.push(frame.small, frame.time_s)
             times.append(frame.time_s)
             if frame.image is not None:
                 pending.append((frame.time_s, frame.image))
             if len(pending) >= options.batch_size or (chunked.windows != windows and pending):
-                _encode(model, pending, candidates, options)
+                background.submit(model, pending, candidates)
             if chunked.windows != windows:
+                background.wait()  # pruning reads every candidate of the closed shots
                 _prune_closed_shots(chunked.found, np.asarray(times), candidates, options)
         if pending:
-            _encode(model, pending, candidates, options)
+            background.submit(model, pending, candidates)
+        background.wait()
         problem = reader.problem
         end_s = max(reader.last_time_s + 1.0 / reader.info.fps, times[-1] if times else 0.0)
     return _assemble(chunked.finish(), np.asarray(times), end_s, candidates, options, problem)
+
+
+class _BackgroundEncoder:
+    """Encodes candidate batches on one worker thread while the decoder goes on.
+
+    The decoder is fed packets by the calling thread, so while that thread waited for the CNN, FFmpeg's
+    decoding threads sat idle; here decoding and encoding overlap. At most one batch is in flight (the next
+    ``submit`` waits for it), so memory stays at two batches of images, and batches finish in order.
+    """
+
+    def __init__(self, options: VideoIndexOptions) -> None:
+        self.options = options
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmir-video-encode")
+        self.future: Future[None] | None = None
+
+    def __enter__(self) -> _BackgroundEncoder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def submit(self, model: object, pending: list[tuple[float, np.ndarray]], out: _Candidates) -> None:
+        """Encode ``pending`` (taken over and cleared) into ``out`` after the batch in flight."""
+        self.wait()
+        self.future = self.pool.submit(_encode, model, list(pending), out, self.options)
+        pending.clear()
+
+    def wait(self) -> None:
+        """Block until the batch in flight is stored (re-raising its error)."""
+        if self.future is not None:
+            future, self.future = self.future, None
+            future.result()
 
 
 def _encode(model: object, pending: list[tuple[float, np.ndarray]], out: _Candidates,

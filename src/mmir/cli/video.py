@@ -111,8 +111,19 @@ def train_sequence(
     encoder: EncoderOpt = "efficientnet-lite0",
     fps: FpsOpt = 2.0,
     seed: Annotated[int, typer.Option()] = 0,
+    register: Annotated[
+        str | None, typer.Option(help="Also make the model a concept of --collection, searchable as NAME.")
+    ] = None,
+    label: Annotated[str | None, typer.Option(help="With --register: the class scored (default: NAME).")] = None,
+    collection: Annotated[
+        Path, typer.Option("--collection", "-c", help="Collection directory.", envvar="MMIR_COLLECTION")
+    ] = Path(".mmir"),
 ) -> None:
-    """Train an event classifier over per-frame descriptor sequences of labelled clips."""
+    """Train an event classifier over per-frame descriptor sequences of labelled clips.
+
+    With --register NAME the model becomes a concept detector of the collection: every indexed video shot is
+    scored from its stored frame descriptors (no decoding), and `mmir search NAME` finds the shots.
+    """
     from mmir.learn.sequence import SequenceTraining, arch_from_name, save_sequence_model, train_sequence_model
     from mmir.models.sequence import SequenceConfig
 
@@ -127,6 +138,14 @@ def train_sequence(
     )  # fmt: skip
     save_sequence_model(model, config, out)
     typer.echo(f"trained {chosen.value} on {len(sequences)} clips, {len(classes)} classes; saved to {out}")
+    if register is not None:
+        from mmir.api import Collection
+        from mmir.video_concepts import register_sequence_concept
+
+        with Collection.open(collection) as coll:
+            concept = register_sequence_concept(coll, out, register, label)
+        typer.echo(f"registered {concept.name!r} (class {concept.label!r}) in {collection}: "
+                   f"`mmir search {concept.name}` finds its shots")  # fmt: skip
 
 
 @eval_app.command("sequence")

@@ -73,6 +73,14 @@ class DecodeOptions:
         image_fps: Largest rate of ``image`` frames (keyframe candidates, per-frame descriptors); 0 for none.
         image_side: Shorter side of ``image`` frames in pixels.
         threads: FFmpeg decoding threads (frame + slice threading).
+        skip_nonref_above_fps: Above this nominal frame rate, frames no other frame references (B-frames of
+            most H.264/HEVC streams) are not decoded at all (``skip_frame = NONREF``): decoding is the costliest
+            step, and at 50/60 fps the detector still sees about 25 frames a second. ``0`` skips them at any
+            rate, ``math.inf`` never. Times still come from each decoded frame's own timestamp.
+        skip_loop_filter: Skip the in-loop deblocking filter (``skip_loop_filter = all``): decoding costs about
+            20 % less, but the images drift from the true pictures within a GOP (measured on 720p H.264:
+            descriptors at cosine 0.993 on average, 0.976 at worst, top-1 concept unchanged for 93 %), so it is
+            off by default.
     """
 
     analysis_fps: float = 25.0
@@ -80,6 +88,8 @@ class DecodeOptions:
     image_fps: float = 2.0
     image_side: int = 224
     threads: int = 2
+    skip_nonref_above_fps: float = 30.0
+    skip_loop_filter: bool = False
 
 
 @dataclass(frozen=True)
@@ -264,6 +274,10 @@ class VideoReader:
         stream = self._container.streams.video[0]
         stream.thread_type = "AUTO"  # frame + slice threads: the decode is the costliest step at 720p
         stream.codec_context.thread_count = self.options.threads
+        if self.info.fps > self.options.skip_nonref_above_fps:
+            stream.codec_context.skip_frame = "NONREF"
+        if self.options.skip_loop_filter:
+            stream.codec_context.options = {"skip_loop_filter": "all"}  # read when the decoder opens (first packet)
         in_a_row = 0
         packets = self._container.demux(stream)
         while True:

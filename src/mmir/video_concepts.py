@@ -1,0 +1,194 @@
+"""Trained sequence models as concept detectors over a collection's indexed shots, scored from stored frames.
+
+A model from ``mmir train sequence`` (:mod:`mmir.learn.sequence`) is registered under a concept name with
+one of its classes; the concept's score for a video shot is that class's probability given the shot's sampled
+frame descriptors, which indexing stored (catalog step 4, :mod:`mmir.index.frames`). Nothing is decoded: a shot
+is scored from ``float16`` descriptors already in the catalog. Photos (no frames) score 0.
+
+**Scored lazily, at query time**, through the same path as the user concepts learned with
+``mmir train concepts``: they are extra columns after the model's concepts (``user:NAME``), which the search
+engine's :class:`~mmir.search.engine.ConceptView` scores block by block and keeps for one catalog generation.
+So videos indexed later are scored the first time a query needs the column after they arrive, a model
+registered again under the same name never leaves stale scores behind, and indexing needs no hook. The cost is
+one recurrent pass per shot per catalog generation (a GRU over ~8–32 frames: well under a millisecond a shot).
+
+Layout: ``<collection>/sequence-concepts.json`` lists the concepts; each model is copied to
+``<collection>/sequence-concepts/<name>/`` so the collection does not depend on where it was trained.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mmir.errors import CollectionError
+
+if TYPE_CHECKING:
+    from mmir.api import Collection
+    from mmir.index.catalog import Catalog
+    from mmir.learn.concept_heads import ConceptHeads
+
+ExtraConcepts = Callable[[np.ndarray, np.ndarray], np.ndarray]
+REGISTRY = "sequence-concepts.json"
+MODELS = "sequence-concepts"
+USER_PREFIX = "user:"  # how the vocabulary names concepts a user added (matched by the exact name)
+# Shots are scored this many at a time (padding to the longest shot of a batch; bounded memory).
+SCORE_BATCH = 256
+
+
+@dataclass(frozen=True)
+class SequenceConcept:
+    """A registered sequence concept.
+
+    Attributes:
+        name: The concept's name (``mmir search NAME``).
+        label: The model class whose probability is the score.
+        model: Directory of the model under ``<collection>/sequence-concepts/``.
+    """
+
+    name: str
+    label: str
+    model: str
+
+
+def registered(directory: Path) -> list[SequenceConcept]:
+    """The sequence concepts of the collection in ``directory``, in registration order."""
+    path = Path(directory) / REGISTRY
+    if not path.exists():
+        return []
+    try:
+        return [SequenceConcept(**row) for row in json.loads(path.read_text(encoding="utf-8"))]
+    except (ValueError, TypeError) as exc:
+        raise CollectionError(f"{path}: not a list of sequence concepts ({exc})") from exc
+
+
+def register_sequence_concept(collection: Collection, model_dir: Path, name: str,
+                              label: str | None = None) -> SequenceConcept:  # fmt: skip
+    """Copy a trained sequence model into the collection and make class ``label`` searchable as ``name``.
+
+    Args:
+        collection: The collection (its descriptor dimension must be the model's input dimension).
+        model_dir: A directory written by :func:`mmir.learn.sequence.save_sequence_model`.
+        name: Concept name; an earlier sequence concept of that name is replaced.
+        label: The class scored; default ``name`` when it is one of the model's classes.
+
+    Raises:
+        CollectionError: the label is not a class of the model, or the model was trained on other descriptors.
+        DataError: the directory holds no usable model.
+    """
+    from mmir.learn.sequence import CONFIG_FILE, WEIGHTS_FILE, load_sequence_model
+
+    name = name.strip()
+    if not name:
+        raise CollectionError("a sequence concept needs a name")
+    _, config = load_sequence_model(Path(model_dir))
+    chosen = label if label is not None else name
+    if chosen not in config.classes:
+        raise CollectionError(f"{model_dir}: no class {chosen!r} (classes: {', '.join(config.classes)}); "
+                              "choose one with --label")  # fmt: skip
+    if config.input_dim != collection.encoder.dim:
+        raise CollectionError(f"{model_dir}: trained on {config.input_dim}-d frame descriptors, but this collection "
+                              f"stores {collection.encoder.dim}-d ones ({collection.manifest.model})")  # fmt: skip
+    folder = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "concept"
+    target = collection.directory / MODELS / folder
+    target.mkdir(parents=True, exist_ok=True)
+    for part in (CONFIG_FILE, WEIGHTS_FILE):
+        shutil.copyfile(Path(model_dir) / part, target / part)
+    concept = SequenceConcept(name, chosen, f"{MODELS}/{folder}")
+    rows = [c for c in registered(collection.directory) if c.name != name] + [concept]
+    (collection.directory / REGISTRY).write_text(json.dumps([asdict(c) for c in rows], indent=1), encoding="utf-8")
+    collection.invalidate_search()
+    return concept
+
+
+def shot_frames(catalog: Catalog, segment_ids: Sequence[int]) -> dict[int, np.ndarray]:
+    """Sampled frame descriptors ``float32[F, D]`` (time order) of the shot of each video segment.
+
+    The frames of a shot hang off its first keyframe row; the other keyframe rows of the shot (same video, same
+    start and end) share them. Segments without frames (photos) are absent from the result.
+    """
+    from mmir.index.frames import _stack_f16
+
+    ids = [int(i) for i in segment_ids]
+    found: dict[int, list[bytes]] = {}
+    for start in range(0, len(ids), 500):  # SQLite's bound-parameter limit
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        rows = catalog.connection.execute(
+            "SELECT s.id, f.descriptor FROM segments s JOIN segments t ON t.media_id = s.media_id "
+            "AND t.start_s = s.start_s AND t.end_s = s.end_s JOIN frames f ON f.segment_id = t.id "
+            f"WHERE s.id IN ({marks}) ORDER BY s.id, f.time_s",
+            chunk,
+        ).fetchall()
+        for sid, blob in rows:
+            found.setdefault(int(sid), []).append(blob)
+    return {sid: _stack_f16(blobs) for sid, blobs in found.items()}
+
+
+class SequenceScorer:
+    """``(segment ids int64[N], descriptors float32[N, D]) -> float32[N, S]`` scores of the sequence concepts.
+
+    Models are loaded (and torch imported) on the first call, not when the search engine is built.
+    """
+
+    def __init__(self, directory: Path, catalog: Catalog, concepts: Sequence[SequenceConcept]) -> None:
+        self.directory = Path(directory)
+        self.catalog = catalog
+        self.concepts = tuple(concepts)
+        self._models: list[tuple[Any, int]] | None = None
+
+    def __call__(self, ids: np.ndarray, descriptors: np.ndarray) -> np.ndarray:
+        from mmir.learn.sequence import predict_scores
+
+        out = np.zeros((len(ids), len(self.concepts)), np.float32)
+        frames = shot_frames(self.catalog, [int(i) for i in ids])
+        rows = [row for row, sid in enumerate(ids) if int(sid) in frames and len(frames[int(sid)])]
+        if not rows:
+            return out
+        models = self._load()
+        for start in range(0, len(rows), SCORE_BATCH):
+            chunk = rows[start : start + SCORE_BATCH]
+            sequences = [frames[int(ids[row])] for row in chunk]
+            for column, (model, label) in enumerate(models):
+                out[chunk, column] = predict_scores(model, sequences)[:, label]
+        return out
+
+    def _load(self) -> list[tuple[Any, int]]:
+        if self._models is None:
+            from mmir.learn.sequence import load_sequence_model
+
+            loaded = []
+            for concept in self.concepts:
+                model, config = load_sequence_model(self.directory / concept.model)
+                loaded.append((model, config.classes.index(concept.label)))
+            self._models = loaded
+        return self._models
+
+
+def extra_concepts(collection: Collection, heads: ConceptHeads | None) -> tuple[tuple[str, ...], ExtraConcepts | None]:
+    """Names (``user:NAME``) and scorer of every concept a user added: learned heads, then sequence concepts.
+
+    This is what :attr:`mmir.api.Collection.engine` appends after the model's own concepts.
+    """
+    concepts = registered(collection.directory)
+    names = tuple(f"{USER_PREFIX}{n}" for n in (heads.names if heads else ())) + tuple(
+        f"{USER_PREFIX}{c.name}" for c in concepts
+    )
+    scorer = SequenceScorer(collection.directory, collection.store.catalog, concepts) if concepts else None
+    if heads is None and scorer is None:
+        return names, None
+
+    def extra(ids: np.ndarray, descriptors: np.ndarray) -> np.ndarray:
+        parts = [np.asarray(heads.predict_proba(descriptors), np.float32)] if heads is not None else []
+        if scorer is not None:
+            parts.append(scorer(ids, descriptors))
+        return np.hstack(parts)
+
+    return names, extra

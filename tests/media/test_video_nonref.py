@@ -1,0 +1,55 @@
+"""Skipping non-reference frames: fewer frames decoded, true times kept, cuts still found where they are."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("av")
+
+from mmir.media.shots import FastDetector
+from mmir.media.video import DecodeOptions, VideoReader
+from mmir.media.video_write import write_video
+from mmir.video_indexing import VideoIndexOptions, detect_shots
+
+CUT_FRAME = 40
+
+
+def _textured(fps: int, seconds: float = 3.2) -> list[np.ndarray]:
+    """A slowly drifting texture (x264 then uses B-frames), cut to another texture at frame 40."""
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 96, (2, 72, 256, 3))
+    tints = np.array([[160, 40, 20], [20, 60, 160]])[:, None, None, :]  # a warm scene, then a cold one
+    scenes = (noise + tints).astype(np.uint8)
+    return [scenes[int(i >= CUT_FRAME)][:, i % 64 : i % 64 + 128] for i in range(int(seconds * fps))]
+
+
+def _times(path: Path, options: DecodeOptions) -> tuple[list[float], str | None]:
+    with VideoReader(path, options) as reader:
+        times = [frame.time_s for frame in reader.frames()]
+        return times, reader.problem
+
+
+def test_nonreference_frames_are_skipped_with_their_true_times(tmp_path: Path) -> None:
+    path = tmp_path / "bframes.mp4"
+    write_video(path, _textured(25), 25, preset="veryfast")  # veryfast: up to 3 B-frames in a row
+    every, problem = _times(path, DecodeOptions(skip_nonref_above_fps=math.inf))
+    skipped, skipped_problem = _times(path, DecodeOptions(skip_nonref_above_fps=0.0))
+    assert problem is None and skipped_problem is None  # not mistaken for a truncated file
+    assert len(every) == 80 and len(skipped) < 0.8 * len(every)
+    assert set(np.round(skipped, 3)) <= set(np.round(every, 3))  # each kept frame at its own timestamp
+    # At 25 fps the reader's default decodes every frame; indexing skips (and still finds the cut in time).
+    assert len(_times(path, DecodeOptions())[0]) == 80
+    shots = detect_shots(str(path), FastDetector(), VideoIndexOptions()).shots
+    assert len(shots) == 2 and shots[1].start_s == pytest.approx(CUT_FRAME / 25, abs=2 / 25)
+
+
+def test_high_frame_rates_skip_by_default(tmp_path: Path) -> None:
+    path = tmp_path / "50fps.mp4"
+    write_video(path, _textured(50, seconds=2.0), 50, preset="veryfast")
+    times, problem = _times(path, DecodeOptions(analysis_fps=50))
+    assert problem is None and len(times) < 80
+    assert times == sorted(times) and times[-1] > 1.8
