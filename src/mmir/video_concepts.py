@@ -88,6 +88,9 @@ def register_sequence_concept(collection: Collection, model_dir: Path, name: str
     name = name.strip()
     if not name:
         raise CollectionError("a sequence concept needs a name")
+    heads = collection.user_concepts()
+    if heads is not None and name in heads.names:
+        raise CollectionError(f"{name!r} is already a concept learned with `mmir train concepts`; choose another name")
     _, config = load_sequence_model(Path(model_dir))
     chosen = label if label is not None else name
     if chosen not in config.classes:
