@@ -5,6 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from mmir.errors import MmirError
+
+# Segments whose neighbours are asked for at a time. Small, because an approximate index re-ranks ~100
+# candidates a query from stored descriptors: 64 × 100 × 5 KB = 33 MB at 1,280-d.
+BATCH = 64
+
 if TYPE_CHECKING:
     import numpy as np
     from PIL import Image
@@ -23,17 +29,24 @@ def near_duplicates(
     With ``spatial``, pairs from cosine ``loose`` up are also linked when local features verify them
     geometrically (crops, rescales), at the cost of decoding those files (:mod:`mmir.search.spatial`).
     """
-    from mmir.search.duplicates import groups_from_pairs, near_duplicate_groups
+    from mmir.search.duplicates import groups_from_pairs
 
-    ids, descriptors = store.catalog.all_descriptors()
-    ids, descriptors = _without_blank_keyframes(store.catalog, ids, descriptors)
-    if not len(ids):
-        return []
+    if not -1.0 <= threshold <= 1.0:
+        raise MmirError(f"the near-duplicate threshold is a cosine similarity in [-1, 1], got {threshold}")
     if spatial is None:
-        groups = near_duplicate_groups(ids, store.project(descriptors), threshold)
+        ids = _segment_ids(store.catalog)
+        if not len(ids):
+            return []
+        groups = groups_from_pairs(ids, *_index_pairs(store, ids, threshold)[:2])
     else:
+        # Spatial verification decodes the candidate files anyway; its pair finder still takes every vector
+        # (mmir.search.spatial.verified_pairs), so this mode reads them all at once.
         from mmir.search.spatial import verified_pairs
 
+        ids, descriptors = store.catalog.all_descriptors()
+        ids, descriptors = _without_blank_keyframes(store.catalog, ids, descriptors)
+        if not len(ids):
+            return []
         load = _segment_image_loader(store, ids, spatial.max_side)
         pairs = verified_pairs(store.project(descriptors), load, threshold, loose, spatial)
         groups = groups_from_pairs(ids, *pairs)
@@ -44,6 +57,25 @@ def near_duplicates(
         if len(media) > 1:
             result.append(sorted(media.values(), key=lambda ref: ref.path))
     return result
+
+
+def _segment_ids(catalog: Catalog) -> np.ndarray:
+    """``int64[N]`` ascending ids of the segments that take part (blank video keyframes left out)."""
+    import numpy as np
+
+    from mmir.index.frames import blank_segments
+
+    ids = catalog.segment_ids()
+    blank = blank_segments(catalog)
+    return ids[~np.isin(ids, np.fromiter(blank, np.int64, len(blank)))] if blank else ids
+
+
+def _index_pairs(store: SegmentStore, ids: np.ndarray, threshold: float) -> tuple[np.ndarray, ...]:
+    """Pairs of positions in ``ids`` with similarity ≥ ``threshold``: each segment's neighbours in the vector
+    index, :data:`BATCH` segments at a time (the index re-ranks its candidates exactly)."""
+    from mmir.search.duplicates import neighbour_pairs
+
+    return neighbour_pairs(ids, store.source().batches(BATCH), store.vectors.search, threshold)
 
 
 def _segment_image_loader(store: SegmentStore, ids: np.ndarray, max_side: int) -> Callable[[int], Image.Image | None]:

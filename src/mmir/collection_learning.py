@@ -104,12 +104,13 @@ def learn_concepts(
     from mmir.learn.concept_heads import train_concept_heads
 
     descriptors, media_ids = _example_descriptors(collection, [example.path for example in examples])
-    all_ids, all_descriptors = collection.store.catalog.all_media_descriptors()
+    all_ids = collection.store.catalog.media_ids()  # ids only (8 bytes a file); descriptors of the chosen alone
     rng = np.random.default_rng(seed)
     pool = np.flatnonzero(~np.isin(all_ids, list(media_ids)))
     chosen = rng.choice(pool, size=min(negatives, len(pool)), replace=False) if len(pool) else pool
+    _, negative_descriptors = collection.store.catalog.media_descriptors_by_ids(all_ids[chosen])
     heads = train_concept_heads(
-        descriptors, [example.labels for example in examples], negatives=all_descriptors[chosen], seed=seed
+        descriptors, [example.labels for example in examples], negatives=negative_descriptors, seed=seed
     )
     _add_user_concepts(collection, heads)
     return heads
@@ -132,18 +133,18 @@ def learn_weak_concepts(
     from mmir.learn.robust_heads import RobustConfig, train_robust_heads
     from mmir.learn.weak_labels import WeakTraining, keep_learnable
 
-    media_ids, descriptors = collection.store.catalog.all_media_descriptors()
-    row_of = {int(media_id): row for row, media_id in enumerate(media_ids)}
+    catalog = collection.store.catalog
+    records = [catalog.lookup(os.path.abspath(example.path)) for example in examples]
+    wanted = [record.id for record in records if record is not None]
+    found_ids, found = catalog.media_descriptors_by_ids(wanted)  # only the labelled files' descriptors
+    row_of = {int(media_id): row for row, media_id in enumerate(found_ids)}
     rows, indexed = [], []
-    for example in examples:
-        record = collection.store.catalog.lookup(os.path.abspath(example.path))
+    for example, record in zip(examples, records, strict=True):
         if record is not None and record.id in row_of:
             rows.append(row_of[record.id])
             indexed.append(example)
     kept, dropped = keep_learnable(indexed, min_examples)
-    result = train_robust_heads(
-        descriptors[np.asarray(rows, np.int64)], [e.labels for e in kept], config or RobustConfig()
-    )
+    result = train_robust_heads(found[np.asarray(rows, np.int64)], [e.labels for e in kept], config or RobustConfig())
     _add_user_concepts(collection, result.heads)
     return WeakTraining(result, tuple(e.path for e in kept), dropped, len(examples) - len(indexed))
 

@@ -272,6 +272,59 @@ class Catalog:
             last = int(rows[-1][0])
             yield _stack([r[0] for r in rows], [r[1] for r in rows], np.float32)
 
+    def iter_concepts(self, batch: int, after: int = -1) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Concept probabilities of the segments with id > ``after`` in id order, ``batch`` rows at a time.
+
+        Yields ``(ids int64[B], float16[B, C])``: float16 as stored, so a chunk costs half of float32.
+        """
+        last = after
+        while True:
+            rows = self._db.execute(
+                "SELECT id, concepts FROM segments WHERE id > ? ORDER BY id LIMIT ?", (last, batch)
+            ).fetchall()
+            if not rows:
+                return
+            last = int(rows[-1][0])
+            yield _stack([r[0] for r in rows], [r[1] for r in rows], np.float16)
+
+    def concepts_by_ids(self, segment_ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """``segment id → float32[C]`` concept probabilities of some segments (unknown ids are absent)."""
+        wanted = [int(i) for i in segment_ids]
+        found: dict[int, np.ndarray] = {}
+        for start in range(0, len(wanted), 10_000):  # stay below SQLite's bound-variable limit
+            chunk = wanted[start : start + 10_000]
+            marks = ",".join("?" * len(chunk))
+            for sid, blob in self._db.execute(f"SELECT id, concepts FROM segments WHERE id IN ({marks})", chunk):
+                found[int(sid)] = np.frombuffer(blob, np.float16).astype(np.float32)
+        return found
+
+    def count_segments_up_to(self, last_id: int) -> int:
+        """Number of segments with id ``<= last_id`` (ids only grow, so a drop means rows were removed)."""
+        return int(self._db.execute("SELECT COUNT(*) FROM segments WHERE id <= ?", (int(last_id),)).fetchone()[0])
+
+    def media_ids(self) -> np.ndarray:
+        """Every media id that has a segment, ``int64[M]`` ascending (8 bytes each)."""
+        rows = self._db.execute("SELECT DISTINCT media_id FROM segments ORDER BY media_id").fetchall()
+        return np.asarray([r[0] for r in rows], np.int64)
+
+    def media_descriptors_by_ids(self, media_ids: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One descriptor per file (its first segment's) for some files: ``(media ids int64[M], float32[M, D])``.
+
+        Rows follow the order of ``media_ids``; files without segments are left out. The same rows as
+        :meth:`all_media_descriptors` gives, reading only the files asked for.
+        """
+        wanted = [int(i) for i in media_ids]
+        found: dict[int, bytes] = {}
+        for start in range(0, len(wanted), 10_000):
+            chunk = wanted[start : start + 10_000]
+            marks = ",".join("?" * len(chunk))
+            found.update(self._db.execute(
+                "SELECT media_id, descriptor FROM segments WHERE id IN "
+                f"(SELECT MIN(id) FROM segments WHERE media_id IN ({marks}) GROUP BY media_id)", chunk,
+            ))  # fmt: skip
+        ids = [i for i in wanted if i in found]
+        return _stack(ids, [found[i] for i in ids], np.float32)
+
     def all_media_descriptors(self) -> tuple[np.ndarray, np.ndarray]:
         """One descriptor per file (the first segment's): ``(media ids int64[M], float32[M, D])``."""
         rows = self._db.execute(

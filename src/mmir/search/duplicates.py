@@ -7,6 +7,8 @@ near-identical edits ends up in one group even if its ends are further apart tha
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 import numpy as np
 
 from mmir.errors import MmirError
@@ -62,6 +64,64 @@ def similar_pairs(vectors: np.ndarray, threshold: float) -> tuple[np.ndarray, np
     rows = np.repeat(np.arange(len(x)), (limits[1:] - limits[:-1]).astype(np.int64))
     keep = rows < neighbours
     return rows[keep], neighbours[keep].astype(np.int64), sims[keep]
+
+
+Search = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]
+
+
+def neighbour_pairs(
+    ids: np.ndarray, batches: Iterable[tuple[np.ndarray, np.ndarray]], search: Search, threshold: float,
+    first_k: int = 32,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """The pairs of :func:`similar_pairs`, found by asking a vector index for each item's neighbours.
+
+    Memory is bounded by one batch and the pairs found: no ``[N, D]`` matrix is built. Each item asks for its
+    ``first_k`` nearest; an item whose ``k``-th neighbour is still at or above ``threshold`` asks again for
+    four times as many, so every neighbour above the threshold is found (all of them with an exact index; as
+    many as the index's recall finds with an approximate one).
+
+    Args:
+        ids: ``int64[N]`` ascending ids of the items that take part (others returned by ``search`` are ignored).
+        batches: ``(ids int64[B], vectors float32[B, D])`` of the items, in any order, each batch bounded.
+        search: ``(float32[Q, D], k) → (scores float32[Q, k], ids int64[Q, k])``, best first, ``-1`` for none.
+        threshold: Minimum similarity.
+        first_k: Neighbours asked for at first.
+
+    Returns:
+        ``(i int64[M], j int64[M], similarity float32[M])`` positions in ``ids`` with ``i < j``, each pair once.
+    """
+    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for batch_ids, vectors in batches:
+        rows = np.searchsorted(ids, batch_ids)
+        member = (rows < len(ids)) & (ids[np.minimum(rows, len(ids) - 1)] == batch_ids)
+        rows, pending = rows[member], np.ascontiguousarray(vectors[member], np.float32)
+        k = min(first_k, len(ids))
+        while len(rows):
+            scores, neighbours = search(pending, k)
+            more = (scores[:, -1] >= threshold) & (k < len(ids))  # the k-th is still close: there may be more
+            done = ~more
+            found.append(_pairs_of(ids, rows[done], scores[done], neighbours[done], threshold))
+            rows, pending, k = rows[more], pending[more], min(k * 4, len(ids))
+    if not found:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, np.zeros(0, np.float32)
+    first, second, sims = (np.concatenate(part) for part in zip(*found, strict=True))
+    # A pair is usually found from both ends (with an approximate index, maybe from one): keep it once.
+    _, once = np.unique(first * len(ids) + second, return_index=True)
+    return first[once], second[once], sims[once].astype(np.float32)
+
+
+def _pairs_of(
+    ids: np.ndarray, rows: np.ndarray, scores: np.ndarray, neighbours: np.ndarray, threshold: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs of positions ``(lower, higher)`` of each row and its neighbours with similarity ≥ threshold."""
+    positions = np.searchsorted(ids, neighbours)
+    valid = (neighbours >= 0) & (positions < len(ids)) & (scores >= threshold)
+    valid &= ids[np.minimum(positions, len(ids) - 1)] == neighbours
+    row_of = np.broadcast_to(rows[:, None], neighbours.shape)
+    keep = valid & (row_of != positions)
+    a, b = row_of[keep].astype(np.int64), positions[keep].astype(np.int64)
+    return np.minimum(a, b), np.maximum(a, b), scores[keep]
 
 
 def near_duplicate_groups(ids: np.ndarray, vectors: np.ndarray, threshold: float = 0.9) -> list[list[int]]:

@@ -12,7 +12,7 @@ Two methods on descriptors:
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -20,6 +20,7 @@ import numpy as np
 
 from mmir.errors import QueryError
 from mmir.search.aggregate import best_per_media
+from mmir.search.running_top import RunningTop
 from mmir.types import Hit
 
 if TYPE_CHECKING:
@@ -87,26 +88,45 @@ def rocchio_vector(marks: Marks, config: FeedbackConfig = FeedbackConfig()) -> n
     return _unit(vector)
 
 
+Scorer = Callable[[np.ndarray], np.ndarray]
+
+
 def classifier_scores(marks: Marks, candidates: np.ndarray, config: FeedbackConfig = FeedbackConfig()) -> np.ndarray:
     """Decision values ``float32[N]`` of a logistic regression for ``candidates`` ``float32[N, D]``.
 
     Pseudo-negatives are drawn from ``candidates`` (seeded); the rare relevant item among them costs less
     than having no negatives at all when the user marked only positives.
     """
+    rows = pseudo_negative_rows(len(candidates), config)
+    return fit_classifier(marks, candidates[rows], config)(candidates)
+
+
+def pseudo_negative_rows(count: int, config: FeedbackConfig = FeedbackConfig()) -> np.ndarray:
+    """Positions ``int64[P]`` among ``count`` candidates drawn (seeded) as pseudo-negatives."""
+    size = min(config.pseudo_negatives, count)
+    return np.random.default_rng(config.seed).choice(count, size=size, replace=False) if size else np.zeros(0, np.int64)
+
+
+def fit_classifier(marks: Marks, pseudo: np.ndarray, config: FeedbackConfig = FeedbackConfig()) -> Scorer:
+    """The classifier's scoring function ``float32[N, D] → float32[N]``, trained on the marks and ``pseudo``.
+
+    Args:
+        marks: The marked items.
+        pseudo: ``float32[P, D]`` pseudo-negatives (random collection items).
+        config: Regularisation.
+    """
     from sklearn.linear_model import LogisticRegression
 
-    rng = np.random.default_rng(config.seed)
-    count = min(config.pseudo_negatives, len(candidates))
-    pseudo = candidates[rng.choice(len(candidates), size=count, replace=False)] if count else candidates[:0]
     pseudo = pseudo[(pseudo @ marks.positives.T).max(axis=1) < 0.9999]  # a marked item is never its own negative
-    negatives = np.vstack([marks.negatives.reshape(-1, candidates.shape[1]), pseudo])
+    negatives = np.vstack([marks.negatives.reshape(-1, marks.positives.shape[1]), pseudo])
     if not len(negatives):
-        return candidates @ rocchio_vector(marks, config)  # nothing to contrast with: fall back
+        vector = rocchio_vector(marks, config)  # nothing to contrast with: fall back
+        return lambda candidates: candidates @ vector
     x = np.vstack([marks.positives, negatives])
     y = np.r_[np.ones(len(marks.positives)), np.zeros(len(negatives))]
     model = LogisticRegression(C=config.c, class_weight="balanced", max_iter=200)
     model.fit(x, y)
-    return model.decision_function(candidates).astype(np.float32)
+    return lambda candidates: model.decision_function(candidates).astype(np.float32)
 
 
 def feedback_scores(
@@ -119,25 +139,21 @@ def feedback_scores(
 
 
 class FeedbackRanker:
-    """Ranks a collection's segments from marks, exactly (all descriptors scored), cached per generation.
+    """Ranks a collection's segments from marks, exactly: every segment is scored, ``batch`` at a time.
+
+    Memory is bounded by the batch and the top list, whatever the collection's size: descriptors are read from
+    the catalog in id order, projected like the vector index (PCA-whitening when the collection has one),
+    scored, and only the best ``3k`` are kept. Pseudo-negatives are drawn by position among the segment ids
+    and only those rows are read, so the ranking is the one a full matrix gave.
 
     Args:
-        store: The collection's store; descriptors are taken raw from the catalog and projected like the
-            vector index (PCA-whitening when the collection has one).
+        store: The collection's store.
+        batch: Segments scored at a time (``batch × D`` float32 in memory).
     """
 
-    def __init__(self, store: SegmentStore) -> None:
+    def __init__(self, store: SegmentStore, batch: int = 8192) -> None:
         self.store = store
-        self._cache: tuple[int, np.ndarray, np.ndarray] | None = None
-
-    def segments(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(segment ids int64[N], projected descriptors float32[N, D'])``."""
-        generation = self.store.catalog.generation
-        if self._cache is None or self._cache[0] != generation:
-            ids, descriptors = self.store.catalog.all_descriptors()
-            projected = self.store.project(descriptors) if len(ids) else descriptors
-            self._cache = (generation, ids, np.ascontiguousarray(projected, np.float32))
-        return self._cache[1], self._cache[2]
+        self.batch = batch
 
     def media_vectors(self, media_ids: Sequence[int]) -> np.ndarray:
         """Projected mean descriptor ``float32[len(media_ids), D']`` of each file (its segments averaged)."""
@@ -154,19 +170,35 @@ class FeedbackRanker:
         query: np.ndarray | None = None, config: FeedbackConfig = FeedbackConfig(),
     ) -> list[Hit]:  # fmt: skip
         """The ``k`` best files after feedback on media ids ``positives``/``negatives``."""
-        ids, vectors = self.segments()
+        ids = self.store.catalog.segment_ids()  # 8 bytes a segment
         if not len(ids):
             return []
-        negative_vectors = self.media_vectors(negatives) if negatives else np.zeros((0, vectors.shape[1]), np.float32)
+        dim = int(self.store.project(np.zeros((1, self.store.manifest.dim), np.float32)).shape[1])
+        empty = np.zeros((0, dim), np.float32)
+        negative_vectors = self.media_vectors(negatives) if negatives else empty
         projected_query = self.store.project(query.reshape(1, -1))[0] if query is not None else None
-        marks = Marks(self.media_vectors(positives) if positives else vectors[:0], negative_vectors, projected_query)
-        scores = feedback_scores(method, marks, vectors, config)
-        top = np.argsort(-scores, kind="stable")[: k * 3]
-        rows = self.store.catalog.hits_rows(ids[top].tolist())
+        marks = Marks(self.media_vectors(positives) if positives else empty, negative_vectors, projected_query)
+        top = RunningTop(k * 3, 0)
+        for batch_ids, descriptors in self._stream(self._scorer(method, marks, ids, config)):
+            top.offer(batch_ids, descriptors)
+        rows = self.store.catalog.hits_rows(top.ids.tolist())
         why = f"feedback ({method.value}): {len(positives)} relevant, {len(negatives)} not"
         hits = [
-            Hit(*rows[int(ids[i])], score=float(scores[i]), why=(f"{why} (score {scores[i]:.3f})",))
-            for i in top
-            if int(ids[i]) in rows
+            Hit(*rows[int(sid)], score=float(score), why=(f"{why} (score {score:.3f})",))
+            for sid, score in zip(top.ids, top.scores, strict=True)
+            if int(sid) in rows
         ]
         return best_per_media(hits, k)
+
+    def _scorer(self, method: FeedbackMethod, marks: Marks, ids: np.ndarray, config: FeedbackConfig) -> Scorer:
+        if method is FeedbackMethod.ROCCHIO:
+            vector = rocchio_vector(marks, config)
+            return lambda candidates: (candidates @ vector).astype(np.float32)
+        _, pseudo = self.store.catalog.descriptors_by_ids(ids[pseudo_negative_rows(len(ids), config)])
+        pseudo = self.store.project(pseudo) if len(pseudo) else pseudo.reshape(0, marks.positives.shape[1])
+        return fit_classifier(marks, np.ascontiguousarray(pseudo, np.float32), config)
+
+    def _stream(self, score: Scorer) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """``(ids int64[B], scores float32[B])`` of every segment, ``batch`` at a time."""
+        for batch_ids, descriptors in self.store.catalog.iter_descriptors(self.batch):
+            yield batch_ids, score(np.ascontiguousarray(self.store.project(descriptors), np.float32))

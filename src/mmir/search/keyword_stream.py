@@ -1,0 +1,155 @@
+"""Keyword search streamed over concept blocks: bounded memory at any collection size.
+
+The scores are those of :func:`mmir.search.text_fusion.search_text` (concepts fused with metadata text, terms
+combined by soft AND / noisy-OR); only the order of work differs. Instead of a ``float32[N, C]`` matrix of every
+segment's concepts, each block of segments (:mod:`mmir.index.concept_columns`) gives just the ``K`` concept
+columns the query's terms use, is scored, and leaves its best rows in a running top list. Two things are
+global and so are settled before the first block: the metadata matches (one FTS5 query per term, normalised by
+the term's best BM25 over the collection, as before) and which terms take part (a term with no concept counts
+only if *some* segment's text holds it). Ties rank the lower segment id first, as the full sort did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from mmir.concepts.mapping import QueryMapping, QueryMode
+from mmir.errors import QueryError
+from mmir.search.aggregate import best_per_media
+from mmir.search.concept_scoring import combine_terms, explain
+from mmir.search.running_top import RunningTop
+from mmir.search.text_fusion import META_IMPORTANCE, META_WEIGHT, metadata_matrix, metadata_why
+from mmir.types import Hit
+
+if TYPE_CHECKING:
+    from mmir.index.catalog import Catalog
+    from mmir.index.concept_columns import ConceptBlock
+
+# Block → float32[B, K] values of the requested concept columns (model columns, then user concepts after them).
+Columns = Callable[["ConceptBlock", np.ndarray], np.ndarray]
+# Segment ids → their full concept rows float32[M, C + U], for the ``why`` of the few hits shown.
+Rows = Callable[[Sequence[int]], dict[int, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class TermPlan:
+    """What a mapped query needs from each block.
+
+    Attributes:
+        concepts: ``int64[K]`` the concept columns any term uses (ascending).
+        weights: ``float32[T, K]`` each term's weight on them (a concept listed twice in a term keeps its max).
+        importance: ``float64[T]`` term importances (:data:`META_IMPORTANCE` for a metadata-only term).
+        active: ``bool[T]`` terms that take part (a concept, or a metadata match somewhere).
+    """
+
+    concepts: np.ndarray
+    weights: np.ndarray
+    importance: np.ndarray
+    active: np.ndarray
+
+
+def plan_terms(mapping: QueryMapping, width: int, metadata_any: Sequence[bool]) -> TermPlan:
+    """The :class:`TermPlan` of ``mapping`` over ``width`` concept columns.
+
+    Args:
+        mapping: The query mapped to concepts, every term kept (matched or not).
+        width: Concept columns available (model + user concepts).
+        metadata_any: Per term, whether any segment's metadata text contains it.
+
+    Raises:
+        QueryError: a term points to a column ``≥ width`` (a mapping made for another vocabulary).
+    """
+    terms = mapping.terms
+    used = sorted({c.index for t in terms for c in t.concepts})
+    if used and not (used[0] >= 0 and used[-1] < width):
+        bad = next(c for t in terms for c in t.concepts if not 0 <= c.index < width)
+        raise QueryError(f"concept {bad.name!r} (column {bad.index}) is not among {width}")
+    position = {column: j for j, column in enumerate(used)}
+    weights = np.zeros((len(terms), len(used)), np.float32)
+    for row, term in enumerate(terms):
+        for concept in term.concepts:
+            j = position[concept.index]
+            weights[row, j] = max(weights[row, j], concept.weight)
+    importance = np.array(
+        [
+            t.importance if t.matched else (META_IMPORTANCE if m else 0.0)
+            for t, m in zip(terms, metadata_any, strict=True)
+        ]
+    )
+    active = np.array([t.matched or bool(m) for t, m in zip(terms, metadata_any, strict=True)], dtype=bool)
+    return TermPlan(np.asarray(used, np.int64), weights, importance, active)
+
+
+def score_block(plan: TermPlan, mode: QueryMode, probs: np.ndarray, metadata: np.ndarray) -> np.ndarray:
+    """Fused scores ``float32[B]`` of one block from its ``float32[B, K]`` columns and ``float32[B, T]`` metadata."""
+    concept = np.clip(probs @ plan.weights.T, 0.0, 1.0)
+    fused = 1.0 - (1.0 - concept) * (1.0 - META_WEIGHT * metadata)
+    return combine_terms(fused[:, plan.active], plan.importance[plan.active], mode)
+
+
+def search_blocks(
+    mapping: QueryMapping, blocks: Iterable[ConceptBlock], width: int, columns: Columns, rows: Rows,
+    catalog: Catalog, k: int,
+) -> list[Hit]:  # fmt: skip
+    """The ``k`` best files for a mapped text query, one block of segments at a time.
+
+    Args:
+        mapping: The query mapped to concepts (importances set).
+        blocks: Every segment's concepts, block by block in id order.
+        width: Concept columns (model + user).
+        columns: Reads a block's requested columns.
+        rows: Full concept rows of the hits shown (for ``why``).
+        catalog: The collection's catalog (metadata text, hit rows).
+        k: Number of files.
+
+    Raises:
+        QueryError: no term of the query maps to a concept or occurs in any file's text.
+    """
+    from mmir.index.metadata_text import term_matches
+
+    count = catalog.counts()[1]
+    matches = term_matches(catalog, [term.term for term in mapping.terms], per_segment=True) if count else []
+    metadata_any = [bool(found) for found in matches] if matches else [False] * len(mapping.terms)
+    plan = plan_terms(mapping, width, metadata_any)
+    if not plan.active.any() and not any(term.matched for term in mapping.terms):
+        raise QueryError(f"no concept or file text matches {mapping.text!r}; try other words (see `mmir concepts`)")
+    if not count or not plan.active.any():
+        return []
+    top = RunningTop(min(k * 2, count), len(mapping.terms))
+    for block in blocks:
+        meta = metadata_matrix(block.ids, matches) if matches else np.zeros((len(block.ids), len(mapping.terms)))
+        meta = np.asarray(meta, np.float32)
+        probs = columns(block, plan.concepts) if len(plan.concepts) else np.zeros((len(block.ids), 0), np.float32)
+        top.offer(block.ids, score_block(plan, mapping.mode, probs, meta), meta)
+    hit_rows, concept_rows = catalog.hits_rows(top.ids.tolist()), rows(top.ids.tolist())
+    hits = [
+        Hit(*hit_rows[int(sid)], score=float(score),
+            why=metadata_why(mapping, meta_row) + explain(mapping, concept_rows[int(sid)]))
+        for sid, score, meta_row in zip(top.ids, top.scores, top.payload, strict=True)
+        if score > 0 and int(sid) in hit_rows and int(sid) in concept_rows
+    ]  # fmt: skip
+    return best_per_media(hits, k)
+
+
+def concept_scores(
+    mapping: QueryMapping, blocks: Iterable[ConceptBlock], width: int, columns: Columns
+) -> tuple[np.ndarray, np.ndarray]:
+    """Concept-only scores of every segment (as :func:`mmir.search.concept_scoring.score_concepts`), streamed.
+
+    Returns:
+        ``(ids int64[N], scores float32[N])``: 12 bytes a segment, whatever the number of concepts.
+    """
+    matched = QueryMapping(mapping.text, mapping.mode, mapping.matched_terms)
+    plan = plan_terms(matched, width, [False] * len(matched.terms))
+    ids, scores = [], []
+    for block in blocks:
+        per_term = np.clip(columns(block, plan.concepts) @ plan.weights.T, 0.0, 1.0)
+        ids.append(block.ids)
+        scores.append(combine_terms(per_term, plan.importance, mapping.mode))
+    if not ids:
+        return np.zeros(0, np.int64), np.zeros(0, np.float32)
+    return np.concatenate(ids).astype(np.int64), np.concatenate(scores).astype(np.float32)
