@@ -115,24 +115,36 @@ def shot_frames(catalog: Catalog, segment_ids: Sequence[int]) -> dict[int, np.nd
     """Sampled frame descriptors ``float32[F, D]`` (time order) of the shot of each video segment.
 
     The frames of a shot hang off its first keyframe row; the other keyframe rows of the shot (same video, same
-    start and end) share them. Segments without frames (photos) are absent from the result.
+    start and end) share them and map to the same array object, so callers can score each shot once.
+    Segments without frames (photos) are absent from the result.
     """
     from mmir.index.frames import _stack_f16
 
-    ids = [int(i) for i in segment_ids]
-    found: dict[int, list[bytes]] = {}
-    for start in range(0, len(ids), 500):  # SQLite's bound-parameter limit
-        chunk = ids[start : start + 500]
+    owner: dict[int, int] = {}  # segment id → id of the row of its shot that holds the frames
+    for chunk in _chunks([int(i) for i in segment_ids]):
+        marks = ",".join("?" * len(chunk))
+        owner.update(catalog.connection.execute(
+            "SELECT s.id, t.id FROM segments s JOIN segments t ON t.media_id = s.media_id AND t.start_s = s.start_s "
+            f"AND t.end_s = s.end_s WHERE s.id IN ({marks}) "
+            "AND EXISTS (SELECT 1 FROM frames f WHERE f.segment_id = t.id)",
+            chunk,
+        ).fetchall())  # fmt: skip
+    blobs: dict[int, list[bytes]] = {}
+    for chunk in _chunks(sorted(set(owner.values()))):
         marks = ",".join("?" * len(chunk))
         rows = catalog.connection.execute(
-            "SELECT s.id, f.descriptor FROM segments s JOIN segments t ON t.media_id = s.media_id "
-            "AND t.start_s = s.start_s AND t.end_s = s.end_s JOIN frames f ON f.segment_id = t.id "
-            f"WHERE s.id IN ({marks}) ORDER BY s.id, f.time_s",
+            f"SELECT segment_id, descriptor FROM frames WHERE segment_id IN ({marks}) ORDER BY segment_id, time_s",
             chunk,
         ).fetchall()
-        for sid, blob in rows:
-            found.setdefault(int(sid), []).append(blob)
-    return {sid: _stack_f16(blobs) for sid, blobs in found.items()}
+        for holder, blob in rows:
+            blobs.setdefault(int(holder), []).append(blob)
+    stacked = {holder: _stack_f16(parts) for holder, parts in blobs.items()}
+    return {int(sid): stacked[int(holder)] for sid, holder in owner.items()}
+
+
+def _chunks(values: list[int], size: int = 500) -> list[list[int]]:
+    """``values`` in runs of ``size`` (SQLite's bound-parameter limit)."""
+    return [values[start : start + size] for start in range(0, len(values), size)]
 
 
 class SequenceScorer:
@@ -152,15 +164,24 @@ class SequenceScorer:
 
         out = np.zeros((len(ids), len(self.concepts)), np.float32)
         frames = shot_frames(self.catalog, [int(i) for i in ids])
-        rows = [row for row, sid in enumerate(ids) if int(sid) in frames and len(frames[int(sid)])]
-        if not rows:
+        shots: dict[int, list[int]] = {}  # one entry per shot (keyframe rows of a shot share its frames)
+        sequences: dict[int, np.ndarray] = {}
+        for row, sid in enumerate(ids):
+            found = frames.get(int(sid))
+            if found is not None and len(found):
+                shots.setdefault(id(found), []).append(row)
+                sequences[id(found)] = found
+        if not shots:
             return out
         models = self._load()
-        for start in range(0, len(rows), SCORE_BATCH):
-            chunk = rows[start : start + SCORE_BATCH]
-            sequences = [frames[int(ids[row])] for row in chunk]
+        keys = list(shots)
+        for start in range(0, len(keys), SCORE_BATCH):
+            chunk = keys[start : start + SCORE_BATCH]
+            batch = [sequences[key] for key in chunk]
             for column, (model, label) in enumerate(models):
-                out[chunk, column] = predict_scores(model, sequences)[:, label]
+                scores = predict_scores(model, batch)[:, label]
+                for key, score in zip(chunk, scores, strict=True):
+                    out[shots[key], column] = score
         return out
 
     def _load(self) -> list[tuple[Any, int]]:
