@@ -41,6 +41,7 @@ from mmir.index.frames import SegmentExtras
 from mmir.media import ImageLimits, UnreadableMediaError
 from mmir.media.shot_detectors import make_detector
 from mmir.media.shots import (
+    ChunkedDetector,
     KeyframeStrategy,
     Shot,
     ShotDetector,
@@ -144,43 +145,6 @@ class VideoAnalysis:
     transitions: tuple[Transition, ...]
     frame_times: np.ndarray
     problem: str | None
-
-
-class ChunkedDetector:
-    """Runs a detector over overlapping windows of small frames, keeping only ``chunk + 2 * context`` frames."""
-
-    def __init__(self, detector: ShotDetector, chunk: int, context: int) -> None:
-        self.detector, self.chunk, self.context = detector, chunk, context
-        self.frames: list[np.ndarray] = []
-        self.times: list[float] = []
-        self.base = 0
-        self.owned_from = 0
-        self.found: list[Transition] = []
-        self.windows = 0
-
-    def push(self, small: np.ndarray, time_s: float) -> None:
-        self.frames.append(small)
-        self.times.append(time_s)
-        if len(self.frames) >= self.chunk + 2 * self.context:
-            self._detect(final=False)
-            keep = 2 * self.context
-            self.base += len(self.frames) - keep
-            del self.frames[:-keep], self.times[:-keep]
-
-    def finish(self) -> list[Transition]:
-        if len(self.frames) > 1:
-            self._detect(final=True)
-        return self.found
-
-    def _detect(self, final: bool) -> None:
-        self.windows += 1
-        owned_to = self.base + len(self.frames) - (0 if final else self.context)
-        local = self.detector.detect(np.stack(self.frames), np.asarray(self.times))
-        for t in local:
-            centre = self.base + 0.5 * (t.start + t.end)
-            if self.owned_from <= centre < owned_to:
-                self.found.append(Transition(t.start + self.base, t.end + self.base, t.kind))
-        self.owned_from = owned_to
 
 
 @dataclass(frozen=True)
