@@ -89,6 +89,7 @@ def test_streamed_keyword_search_matches_the_full_matrix(tmp_path: Path, block_r
             new = search_blocks(mapping, view.blocks(), view.width(), view.columns, view.rows, store.catalog, k)
             _same(new, search_text(mapping, ids, probs, store.catalog, k))
     assert isinstance(engine.concepts().source, ConceptColumns)
+    assert store.sizes()["concepts"] >= 72 * C * 4  # the column files count in the collection's size on disk
     assert len(list(engine.concepts().blocks())) == -(-72 // block_rows)  # 60 files, 12 with two segments
 
 

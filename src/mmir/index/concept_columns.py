@@ -198,8 +198,8 @@ class ConceptColumns:
                     stale.unlink(missing_ok=True)
 
     def _write_block(self, number: int, ids: np.ndarray, rows: np.ndarray) -> None:
-        _write_atomic(self._path(number, "ids"), np.ascontiguousarray(ids, np.int64).tobytes())
-        _write_atomic(self._path(number, "f32"), np.ascontiguousarray(rows.T, np.float32).tobytes())
+        _write_atomic(self._path(number, "ids"), np.ascontiguousarray(ids, np.int64))
+        _write_atomic(self._path(number, "f32"), np.ascontiguousarray(rows.T, np.float32))
 
     def _path(self, number: int, kind: str) -> Path:
         return self.directory / f"block-{number:05d}.{kind}"
@@ -214,9 +214,15 @@ class ConceptColumns:
         return state if usable else None
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` beside ``path`` and rename it into place (readers never see half a file)."""
+def _write_atomic(path: Path, data: bytes | np.ndarray) -> None:
+    """Write ``data`` beside ``path`` and rename it into place (readers never see half a file).
+
+    An array is written straight from its buffer (``tofile``): no second copy of a block in memory.
+    """
     # A name of its own per process and thread: two searches syncing at once never write into one file.
     partial = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.partial")
-    partial.write_bytes(data)
+    if isinstance(data, np.ndarray):
+        data.tofile(partial)
+    else:
+        partial.write_bytes(data)
     os.replace(partial, path)

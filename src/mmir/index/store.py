@@ -211,9 +211,21 @@ class SegmentStore:
         self.catalog.close()
 
     def sizes(self) -> dict[str, int]:
-        """Bytes on disk of the collection's files."""
-        return {
+        """Bytes on disk of the collection's files (the keyword-search concept columns count as ``concepts``)."""
+        sizes = {
             name: os.path.getsize(self.directory / name)
             for name in (self.CATALOG, self.VECTORS, self.MANIFEST)
             if (self.directory / name).exists()
         }
+        columns = self.directory / "concepts"
+        if columns.is_dir():
+            sizes["concepts"] = sum(_size(path) for path in columns.iterdir())
+        return sizes
+
+
+def _size(path: Path) -> int:
+    """Bytes of a file, 0 if it went away meanwhile (a search renaming its partial files into place)."""
+    try:
+        return path.stat().st_size if path.is_file() else 0
+    except OSError:
+        return 0
