@@ -47,6 +47,7 @@ class ConceptView:
         self.generation = generation
         self._extra = extra
         self._extra_cache: dict[tuple[int, int], np.ndarray] = {}
+        self._width: int | None = None
         columns = ConceptColumns(store.directory / "concepts", block_rows)
         try:
             columns.sync(store.catalog)
@@ -60,10 +61,11 @@ class ConceptView:
 
     def width(self) -> int:
         """``C + U``: model concept columns, then user concepts (0 when the collection is empty)."""
-        first = next(iter(self.blocks()), None)
-        if first is None:
-            return 0
-        return first.width + (self._extra_scores(first.ids[:1]).shape[1] if self._extra is not None else 0)
+        if self._width is None:  # once per generation
+            first = next(iter(self.blocks()), None)
+            extra = self._extra_scores(first.ids[:1]).shape[1] if first is not None and self._extra else 0
+            self._width = 0 if first is None else first.width + extra
+        return self._width
 
     def columns(self, block: ConceptBlock, concepts: np.ndarray) -> np.ndarray:
         """``float32[B, K]`` of columns ``concepts``: model ones read from the block, user ones scored."""
