@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from mmir.learn.robust_heads import RobustConfig
     from mmir.learn.weak_labels import WeakExample, WeakTraining
     from mmir.models.encoder import Encoder
-    from mmir.models.joint import TextTower
     from mmir.search.feedback import FeedbackMethod, FeedbackRanker
     from mmir.search.spatial import SpatialConfig
     from mmir.search.temporal import TemporalHit
@@ -227,6 +226,7 @@ class Collection:
     def engine(self) -> SearchEngine:
         """The search engine over this collection (model concepts, then learned user concepts)."""
         if self._engine is None:
+            from mmir.models.joint import manifest_text_tower
             from mmir.video_concepts import extra_concepts  # learned heads, then registered sequence models
 
             extra_names, extra = extra_concepts(self, self.user_concepts())
@@ -235,17 +235,9 @@ class Collection:
             def vocabulary() -> ConceptVocabulary:
                 return ConceptVocabulary(names, cache_dir=self.directory / "cache", word_model=self._word_model)
 
-            self._engine = SearchEngine(
-                self.store, vocabulary, lambda: self.encoder, extra_concepts=extra, text_tower=self._text_tower
-            )
+            tower = lambda: manifest_text_tower(self.manifest)  # noqa: E731  (None, torch-free, unless a joint model)
+            self._engine = SearchEngine(self.store, vocabulary, lambda: self.encoder, extra, text_tower=tower)
         return self._engine
-
-    def _text_tower(self) -> TextTower | None:
-        """The text tower of the joint text–image model that built this collection, or ``None`` (no torch import)."""
-        from mmir.models.joint import text_tower_for
-
-        manifest = self.manifest
-        return text_tower_for(manifest.model, manifest.model_options, manifest.fingerprint)
 
     def learn_pca(
         self, dim: int | None, whiten: bool = True, shrinkage: float = 0.0, training: Path | None = None

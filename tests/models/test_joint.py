@@ -143,7 +143,7 @@ def test_collection_fuses_the_text_tower_with_concepts(tiny, tmp_path: Path) -> 
     opts = {"weights_path": str(weights)}
     with Collection.open(tmp_path / "c", create=True, model=name, model_options=opts, backend="torch") as coll:
         coll.index([photos])
-        tower = coll._text_tower()
+        tower = coll.engine._text_tower()
         assert tower is not None
         ids, probs = coll.engine.concept_matrix()
         desc_ids, descriptors = coll.store.catalog.all_descriptors()

@@ -35,6 +35,7 @@ from mmir.models.weights import Preprocessing, file_sha256
 if TYPE_CHECKING:
     from types import ModuleType
 
+    from mmir.index.manifest import Manifest
     from mmir.models.backbone import Backbone
 
 log = logging.getLogger(__name__)
@@ -268,6 +269,11 @@ def text_tower_for(model: str, options: Mapping[str, str], fingerprint: str) -> 
             "re-index into a new collection"
         )
     return TextTower(loaded)
+
+
+def manifest_text_tower(manifest: Manifest) -> TextTower | None:
+    """:func:`text_tower_for` the model recorded in a collection's manifest."""
+    return text_tower_for(manifest.model, manifest.model_options, manifest.fingerprint)
 
 
 def _joint_spec_of(model: str, options: Mapping[str, str]) -> EncoderSpec | None:
