@@ -23,6 +23,16 @@ For each: p50 / p95 wall ms and CPU ms per query (the machine is shared: wall ti
 VmRSS after the queries and VmHWM (peak, including building or loading). The streamed rows' answers are checked
 against the old path's (same top-10 segment ids per query) where both ran.
 
+Results on the development machine (2 shared cores, busy; p50 / p95 wall ms, CPU p50 ms, VmRSS / VmHWM MB):
+  100k  full matrix (old)  load 4.5 s     47.4 / 104.1, CPU 30.9   688 /   886
+        columns            build 2.9 s    10.2 /  76.5, CPU  5.9   140 /   399   same top-10 16/16, files 0.40 GB
+        catalog stream     -             622.2 / 1567,  CPU 405    150 /   484   same top-10 16/16
+  1M    full matrix (old)  load 43.4 s   471.2 / 1200,  CPU 301   6202 /  8201
+        columns            build 105 s    69.0 / 574.6, CPU 40.2   204 /   401   files 4.01 GB
+  (1M: old and columns ran in separate invocations; in an earlier run of both in one invocation the columns
+  path gave the same top-10 for 16/16 queries.) The slowest queries are the broad ones: "animal" maps to 398
+  concepts and reads 398 columns (~57 ms CPU at 100k); "airplane" reads one.
+
 Usage: nice -n 10 python benchmarks/keyword_scale.py [--sizes 100000,1000000] [--cache /tmp/mmir-keyword-scale]
 """
 
