@@ -165,6 +165,7 @@ def test_collection_fuses_the_text_tower_with_concepts(tiny, tmp_path: Path) -> 
 
 @pytest.mark.slow
 def test_cli_indexes_and_searches_with_an_open_clip_checkpoint(tiny, tmp_path: Path) -> None:
+    """Relative --model/--weights paths still work when later commands run from another folder (found when tried)."""
     name, weights, _ = tiny
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -173,13 +174,15 @@ def test_cli_indexes_and_searches_with_an_open_clip_checkpoint(tiny, tmp_path: P
     coll = str(tmp_path / "c")
     env = os.environ | {"HF_HUB_OFFLINE": "1"}
 
-    def mmir(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "mmir", *args], capture_output=True, text=True, env=env)
+    def mmir(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "mmir", *args]
+        return subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd)
 
-    made = mmir("index", str(photos), "-c", coll, "--model", name, "--weights", str(weights), "--backend", "torch",
-                "--no-progress")  # fmt: skip
+    config = Path(name.partition(":")[2])
+    relative = ("--model", f"open_clip:{config.name}", "--weights", weights.name, "--backend", "torch")
+    made = mmir("index", str(photos), "-c", coll, *relative, "--no-progress", cwd=config.parent)
     assert made.returncode == 0, made.stderr
-    found = mmir("search", "xyzzy quux", "-c", coll, "--json")
+    found = mmir("search", "xyzzy quux", "-c", coll, "--json", cwd=tmp_path)
     assert found.returncode == 0, found.stderr
     hits = json.loads(found.stdout)
     assert len(hits) == 3 and "joint model" in hits[0]["why"][0]
