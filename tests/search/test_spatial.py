@@ -96,3 +96,23 @@ def test_collection_query_by_a_crop_finds_its_original_first(tmp_path: Path, pho
         assert Path(hits[0].media.path).name == "motorcycle_left.png"
         assert "matching local features" in hits[0].why[-1]
         assert len(hits) == 3
+
+
+def test_deeper_candidates_are_verified_only_while_none_verified() -> None:
+    from mmir.search.spatial import rerank_by_inliers
+
+    config = SpatialConfig(top=6, first=2, min_inliers=10)
+    asked: list[int] = []
+
+    def inliers_of(candidate: int) -> int:
+        asked.append(candidate)
+        return {4: 40, 5: 90}.get(candidate, 3)
+
+    # The copy the global descriptor ranked 5th is found: batches 0-1 and 2-3 verify nothing, 4-5 does.
+    ranked = rerank_by_inliers(list(range(8)), inliers_of, config)
+    assert asked == [0, 1, 2, 3, 4, 5]
+    assert ranked == [(5, 90), (4, 40), (0, 3), (1, 3), (2, 3), (3, 3), (6, 0), (7, 0)]
+    asked.clear()
+    # A copy verified in the first batch: nothing deeper is decoded.
+    assert rerank_by_inliers([5, 0, 1, 2, 3, 4], inliers_of, config)[0] == (5, 90)
+    assert asked == [5, 0]

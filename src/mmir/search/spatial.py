@@ -7,13 +7,18 @@ those of each of the top candidates (Hamming distance, Lowe's ratio test), and R
 matches says how much of the query is a geometric copy of the candidate (Philbin et al. 2007 re-rank the same way).
 
 Re-ranking rule: a candidate with at least ``min_inliers`` inliers moves above every unverified one (ordered among
-the verified by inliers, then by the global score); the others keep their global order. An edit without
-geometric support for any candidate (e.g. a mirror image, which ORB does not match) therefore keeps the CNN
-ranking, and the option never makes those edits worse. With ``mirror=True`` the mirrored query is matched too.
+the verified by inliers, then by the global score); the others keep their global order. The first ``first`` (20)
+candidates are verified; while none of them verifies, the next 20, up to ``top`` (50): the CNN ranked the
+original of some 40 % crops 21st to 93rd, and no number of keypoints helps a candidate that is never verified
+(with 3000 keypoints those originals had 13–315 inliers, wrong photos at most 4). A query whose copy is near the
+top costs no more than before. An edit without geometric support for any candidate (e.g. a mirror image, which
+ORB does not match) keeps the CNN ranking unless a wrong candidate reaches ``min_inliers`` by chance (on the
+benchmark's validation queries: never at depth 50, one flip in 20 at depth 100). With ``mirror=True`` the
+mirrored query is matched too. The defaults were chosen on validation queries (``benchmarks/descriptors.py``).
 
-Cost per query: one ORB extraction of the query plus one decode + ORB extraction + match + RANSAC per candidate,
-about 15–40 ms per candidate at ``max_side=640`` on one CPU core: ``benchmarks/descriptors.py`` measured 0.4–0.65 s
-per query for the default 20 candidates (images already in memory; decoding the files adds to it).
+Cost per query: one ORB extraction of the query plus one decode + ORB extraction + match + RANSAC per verified
+candidate (20 for most queries, up to 50); ``benchmarks/descriptors.py`` measures it per query on its test
+queries (images already in memory; decoding the files adds to it).
 Needs OpenCV (``pip install 'mmir[features]'``).
 """
 
@@ -40,8 +45,14 @@ class SpatialConfig:
     """Settings of spatial verification.
 
     Attributes:
-        top: Candidates (by global score) that are verified.
-        min_inliers: Inliers from which a candidate counts as a verified copy.
+        top: Candidates (by global score) that may be verified: the first ``first`` always, the next ones
+            ``first`` at a time only while none of those before verified (a copy the global descriptor ranked
+            low, e.g. a small crop, is still found; a query with a copy near the top costs no more).
+        first: Candidates verified in every case; also the most loose neighbours each file verifies when
+            :func:`verified_pairs` groups a collection.
+        min_inliers: Inliers from which a candidate counts as a verified copy when re-ranking.
+        pair_min_inliers: Inliers that link two files in :func:`verified_pairs`: stricter, since a false link
+            merges two groups, while a false re-rank moves one hit (not validated separately).
         features: ORB keypoints per image.
         max_side: Images are shrunk to this longer side before extracting keypoints.
         ratio: Lowe's ratio test threshold.
@@ -50,9 +61,13 @@ class SpatialConfig:
         scale_range: Plausible scale factors of a copy; a fit outside it is degenerate and counts 0 inliers.
     """
 
-    top: int = 20
-    min_inliers: int = 15
-    features: int = 1000
+    # Chosen on validation queries by benchmarks/descriptors.py (R@1 over 10 edits of COCO-mini photos):
+    # top 50 / 3000 keypoints / 10 inliers found every validation 40 % crop; top 20 and 1000 keypoints, 90 %.
+    top: int = 50
+    first: int = 20
+    min_inliers: int = 10
+    pair_min_inliers: int = 15
+    features: int = 3000
     max_side: int = 640
     ratio: float = 0.8
     reprojection_px: float = 5.0
@@ -147,22 +162,45 @@ def rerank(
         config: Settings.
 
     Returns:
-        ``(candidate, inliers)`` for every candidate: the verified ones (``inliers ≥ min_inliers``) first by
-        inliers, then the rest in their original order; candidates beyond ``top`` are not verified (0).
+        ``(candidate, inliers)`` for every candidate: see :func:`rerank_by_inliers`.
     """
     views = query_features(query, config)
-    scored = []
-    for rank, candidate in enumerate(candidates):
-        inliers = 0
-        if rank < config.top:
-            image = load(candidate)
-            if image is not None:
-                features = extract_local(image, config)
-                inliers = max(count_inliers(view, features, config) for view in views)
-        scored.append((rank, candidate, inliers))
+
+    def inliers_of(candidate: T) -> int:
+        image = load(candidate)
+        if image is None:
+            return 0
+        features = extract_local(image, config)
+        return max(count_inliers(view, features, config) for view in views)
+
+    return rerank_by_inliers(candidates, inliers_of, config)
+
+
+def rerank_by_inliers(
+    candidates: Sequence[T], inliers_of: Callable[[T], int], config: SpatialConfig = SpatialConfig()
+) -> list[tuple[T, int]]:
+    """The re-ranking rule, given how to count a candidate's inliers with the query.
+
+    The first ``config.first`` candidates are verified; then, while none verified (``inliers ≥
+    min_inliers``), the next ``config.first``, up to ``config.top`` in all.
+
+    Returns:
+        ``(candidate, inliers)`` for every candidate: the verified ones first by inliers (ties: global order),
+        then the rest in their original order; candidates never verified count 0.
+    """
+    inliers = [0] * len(candidates)
+    limit, start = min(config.top, len(candidates)), 0
+    while start < limit:
+        end = min(start + max(1, config.first), limit)
+        for rank in range(start, end):
+            inliers[rank] = inliers_of(candidates[rank])
+        if any(count >= config.min_inliers for count in inliers[:end]):
+            break
+        start = end
+    scored = list(zip(range(len(candidates)), candidates, inliers, strict=True))
     verified = sorted((s for s in scored if s[2] >= config.min_inliers), key=lambda s: (-s[2], s[0]))
     rest = [s for s in scored if s[2] < config.min_inliers]
-    return [(candidate, inliers) for _, candidate, inliers in verified + rest]
+    return [(candidate, count) for _, candidate, count in verified + rest]
 
 
 def rerank_hits(query: Image.Image, hits: Sequence[Hit], config: SpatialConfig = SpatialConfig()) -> list[Hit]:
@@ -190,7 +228,7 @@ def verified_pairs(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Near-duplicate pairs: cosine ≥ ``strict``, or cosine ≥ ``loose`` and spatially verified.
 
-    Every row's local features are extracted at most once. Each row verifies at most ``config.top`` of its
+    Every row's local features are extracted at most once. Each row verifies at most ``config.first`` of its
     loose neighbours (the most similar first), which bounds the cost on large collections.
 
     Args:
@@ -221,11 +259,11 @@ def verified_pairs(
         a, b = int(first[p]), int(second[p])
         if similarity[p] >= strict:
             keep.append(p)
-        elif checked[a] < config.top and checked[b] < config.top:
+        elif checked[a] < config.first and checked[b] < config.first:
             checked[a] += 1
             checked[b] += 1
             fa, fb = local(a), local(b)
-            if fa is not None and fb is not None and count_inliers(fa, fb, config) >= config.min_inliers:
+            if fa is not None and fb is not None and count_inliers(fa, fb, config) >= config.pair_min_inliers:
                 keep.append(p)
     kept = np.sort(np.asarray(keep, dtype=np.int64))
     return first[kept], second[kept]
