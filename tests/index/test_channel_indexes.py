@@ -109,6 +109,17 @@ def test_the_index_survives_reopening_and_the_log_is_pruned(tmp_path: Path, cata
         reopened.close()
 
 
+def test_a_current_index_is_not_written_again(
+    tmp_path: Path, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    indexes = ChannelIndexes(tmp_path / "ci", catalog)
+    indexes.open("colour")
+    CatalogChannelSink(catalog).store(_id(catalog, "/p/1.jpg"), {"colour": _unit(np.ones(K, np.float32))})
+    indexes.open("colour")  # follows the change, saves, prunes the log
+    monkeypatch.setattr(ChannelIndexes, "_save", lambda *a: pytest.fail("a current index was written again"))
+    indexes.open("colour")  # the pruned log holds nothing newer: loaded as is
+
+
 def test_a_damaged_index_file_is_rebuilt_from_stored_rows(tmp_path: Path, catalog: Catalog) -> None:
     ChannelIndexes(tmp_path / "ci", catalog).open("colour")
     (tmp_path / "ci" / "colour.faiss").write_bytes(b"not faiss")

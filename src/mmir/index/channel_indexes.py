@@ -143,7 +143,7 @@ class ChannelIndexes:
         saved = self._load(name)
         if saved is not None:
             state, opened = saved
-            if state.seq == latest:
+            if state.seq >= latest:  # seqs only grow: a smaller latest means its entries were pruned, none new
                 return opened
             changed = self._changed_since(name, state.seq, latest)
             if len(changed) <= max(_REBUILD_MIN, len(opened.index) // _REBUILD_SHARE):
