@@ -163,3 +163,19 @@ def test_channels_of_weight_zero_are_left_out_and_all_zero_is_refused() -> None:
     assert weighted_channels(["cnn", "colour", "hog"], {"colour": 0.0, "hog": 2.0}) == ["cnn", "hog"]
     with pytest.raises(QueryError, match="sum to zero"):
         late_fusion({"cnn": np.ones(3), "colour": np.zeros(3)}, {"cnn": 0.0, "colour": 0.0})
+
+
+def test_a_relearned_pca_with_the_same_file_name_changes_the_cnn_channel_key(tmp_path: Path) -> None:
+    import os
+    from types import SimpleNamespace
+
+    from mmir.search.channel_search import projection_key
+
+    store = SimpleNamespace(directory=tmp_path, manifest=SimpleNamespace(fingerprint="f", dim=4, pca="pca.npz"))
+    (tmp_path / "pca.npz").write_bytes(b"first")
+    before = projection_key(store)  # type: ignore[arg-type]
+    (tmp_path / "pca.npz").write_bytes(b"second")
+    os.utime(tmp_path / "pca.npz", ns=(1, 1))
+    assert projection_key(store) != before  # type: ignore[arg-type]
+    store.manifest.pca = None
+    assert projection_key(store) == "f|4|None"  # type: ignore[arg-type]
