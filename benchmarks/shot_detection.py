@@ -49,6 +49,7 @@ PHOTOS = sorted(glob.glob("/work/shared/data/coco-mini/val2017/*.jpg"))
 TRANSITIONS = [("cut", 0), ("cut", 0), ("cut", 0), ("dissolve", 8), ("dissolve", 16), ("dissolve", 24),
                ("fade", 12), ("fade", 20)]  # fmt: skip
 ALL_FRAMES = DecodeOptions(skip_nonref_above_fps=math.inf)  # every frame: sources, and the decoding before
+PRODUCT = DecodeOptions(skip_nonref_above_fps=0.0)  # what indexing decodes (mmir.video_indexing.VideoIndexOptions)
 
 
 @dataclass(frozen=True)
@@ -203,7 +204,8 @@ def print_row(name: str, scores: BoundaryScores, seconds: float, frames: int) ->
 
 def tune_fast(validation: list[tuple[np.ndarray, np.ndarray, list[Transition]]]) -> FastDetector:
     """Grid over the fast detector's thresholds on the validation video; prints every row tried."""
-    print("validation (seed 0): mmir-fast settings tried (ties keep the defaults)")
+    print("validation (seed 0, non-reference frames skipped as indexing does): mmir-fast settings tried "
+          "(ties keep the defaults)")
     frames = sum(len(v[0]) for v in validation)
     default_scores, _ = run_detector(FastDetector(), validation)
     best, best_key = FastDetector(), default_scores.cuts.f1 + default_scores.gradual.f1
@@ -281,7 +283,7 @@ def main() -> None:
             return
         validation = build_videos(workdir, [0], segments, [(320, 180)])
         tests = build_videos(workdir, list(range(1, args.test_seeds + 1)), segments, sizes)
-        val = [(*decode_small(p), f.truth) for p, f in validation]
+        val = [(*decode_small(p, PRODUCT), f.truth) for p, f in validation]  # tuned on the decoding indexing uses
         test = [(*decode_small(p), f.truth) for p, f in tests]
         fast = tune_fast(val)
         detectors: list[ShotDetector] = [fast] + [SceneDetectDetector(k) for k in SceneDetectKind]
@@ -302,8 +304,7 @@ def main() -> None:
 
 def _nonref_rows(detectors: list[ShotDetector], tests: list[tuple[str, Footage]]) -> None:
     """Detection when frames no other frame references are not decoded (``skip_frame = NONREF``)."""
-    skipping = DecodeOptions(skip_nonref_above_fps=0.0)
-    test = [(*decode_small(p, skipping), f.truth) for p, f in tests]
+    test = [(*decode_small(p, PRODUCT), f.truth) for p, f in tests]
     frames = sum(len(v[0]) for v in test)
     print(f"\nsame test videos, non-reference frames not decoded: {frames} frames decoded "
           f"(cuts placed at the first decoded frame of the new shot)")  # fmt: skip
@@ -331,7 +332,7 @@ def _speed(path: str, detector: ShotDetector, repeats: int) -> None:
     from mmir.video_indexing import VideoIndexOptions, analyse_video
 
     encoder = load_encoder("efficientnet-lite0")
-    encoder.encode_batch(np.zeros((2, 3, encoder.input_side, encoder.input_side), np.float32))  # warm the session
+    encoder.encode([Image.new("RGB", (320, 240))] * 2)  # warm the session (first runs are slower)
     with VideoReader(path) as reader:
         duration = reader.info.duration_s
     print(f"\nspeed: {duration:.1f} s of 1280x720 H.264 ({os.cpu_count()} CPUs); whole analysis, then decoding alone")
