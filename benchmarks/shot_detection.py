@@ -314,7 +314,7 @@ def _nonref_rows(detectors: list[ShotDetector], tests: list[tuple[str, Footage]]
 
 
 SPEED_ROWS = {
-    "every frame decoded (before)": ALL_FRAMES,
+    "every frame decoded": ALL_FRAMES,
     "non-reference frames skipped (default)": DecodeOptions(skip_nonref_above_fps=0.0),
     "every frame, loop filter skipped": replace(ALL_FRAMES, skip_loop_filter=True),
     "non-reference + loop filter skipped": DecodeOptions(skip_nonref_above_fps=0.0, skip_loop_filter=True),
