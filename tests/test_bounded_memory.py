@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from mmir.api import Collection
 from mmir.index import tuning
@@ -177,3 +178,42 @@ def test_learning_user_concepts_reads_only_the_files_it_uses(
         hits = collection.search_text("mine", k=2)  # user-concept columns scored block by block
         assert {Path(hit.media.path).name for hit in hits} == {"horse.png", "coffee.png"}
         assert max(sizes, default=0) <= 4
+
+
+def test_spatial_near_duplicates_take_candidates_from_the_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.conftest import skimage_data_dir
+
+    import mmir.collection_duplicates
+    from mmir.collection_duplicates import near_duplicates
+    from mmir.search.spatial import SpatialConfig
+
+    photo = Image.open(skimage_data_dir() / "astronaut.png").convert("RGB")
+    width, height = photo.size
+    crop = photo.crop((width // 5, height // 5, width * 4 // 5, height * 4 // 5))  # a 60 % crop
+    vectors = _clusters(40, seed=3, spread=2.0)
+    # The crop's descriptor is only loosely like its original's (cosine ~0.7): below the strict threshold.
+    twin = 0.7 * vectors[0] + np.sqrt(1 - 0.7**2) * _clusters(1, seed=9)[0]
+    vectors = np.vstack([vectors, twin[None] / np.linalg.norm(twin)]).astype(np.float32)
+    store = _store(tmp_path / "c", vectors)
+    ids = store.catalog.segment_ids()
+    images = {int(ids[0]): photo, int(ids[-1]): crop}
+    decoded: list[int] = []
+
+    def loader(store_: SegmentStore, rows: np.ndarray, max_side: int):
+        def load(row: int) -> Image.Image | None:
+            decoded.append(int(rows[row]))
+            return images.get(int(rows[row]))
+
+        return load
+
+    monkeypatch.setattr(mmir.collection_duplicates, "_segment_image_loader", loader)
+    _no_full_reads(monkeypatch, 64)
+    groups = near_duplicates(store, 0.9, spatial=SpatialConfig(), loose=0.5)
+    paths = store.catalog.hits_rows([int(ids[0]), int(ids[-1])])
+    assert [sorted(ref.path for ref in group) for group in groups] == [
+        sorted(paths[int(i)][0].path for i in (ids[0], ids[-1]))
+    ]
+    assert set(decoded) <= {int(i) for i in ids}  # only files of loose pairs are decoded, never all of them
+    assert int(ids[0]) in decoded and len(set(decoded)) < len(ids)

@@ -33,23 +33,19 @@ def near_duplicates(
 
     if not -1.0 <= threshold <= 1.0:
         raise MmirError(f"the near-duplicate threshold is a cosine similarity in [-1, 1], got {threshold}")
+    ids = _segment_ids(store.catalog)
+    if not len(ids):
+        return []
     if spatial is None:
-        ids = _segment_ids(store.catalog)
-        if not len(ids):
-            return []
         groups = groups_from_pairs(ids, *_index_pairs(store, ids, threshold)[:2])
     else:
-        # Spatial verification decodes the candidate files anyway; its pair finder still takes every vector
-        # (mmir.search.spatial.verified_pairs), so this mode reads them all at once.
-        from mmir.search.spatial import verified_pairs
+        # Candidates from cosine `loose` up come from the vector index like the plain mode's pairs; only the
+        # files of pairs below `threshold` are decoded, to verify them geometrically.
+        from mmir.search.spatial import verify_pairs
 
-        ids, descriptors = store.catalog.all_descriptors()
-        ids, descriptors = _without_blank_keyframes(store.catalog, ids, descriptors)
-        if not len(ids):
-            return []
+        candidates = _index_pairs(store, ids, min(loose, threshold))
         load = _segment_image_loader(store, ids, spatial.max_side)
-        pairs = verified_pairs(store.project(descriptors), load, threshold, loose, spatial)
-        groups = groups_from_pairs(ids, *pairs)
+        groups = groups_from_pairs(ids, *verify_pairs(candidates, len(ids), load, threshold, spatial))
     rows = store.catalog.hits_rows([sid for group in groups for sid in group])
     result = []
     for group in groups:
@@ -82,27 +78,11 @@ def _segment_image_loader(store: SegmentStore, ids: np.ndarray, max_side: int) -
     """Row ``i`` → the decoded image of segment ``ids[i]``'s file (``None`` if it cannot be read now)."""
     from mmir.media import MediaError, load_image
 
-    rows = store.catalog.hits_rows([int(i) for i in ids])
-
     def load(row: int) -> Image.Image | None:
-        try:
-            return load_image(rows[int(ids[row])][0].path, min_side=max_side)
+        segment = int(ids[row])
+        try:  # one catalog row per file decoded: only files with a pair to verify are looked up
+            return load_image(store.catalog.hits_rows([segment])[segment][0].path, min_side=max_side)
         except (MediaError, KeyError):
             return None
 
     return load
-
-
-def _without_blank_keyframes(
-    catalog: Catalog, ids: np.ndarray, descriptors: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Drop video segments whose keyframe is uniform: two videos that both open on black are not duplicates."""
-    import numpy as np
-
-    from mmir.index.frames import blank_segments
-
-    blank = blank_segments(catalog)
-    if not blank:
-        return ids, descriptors
-    keep = ~np.isin(ids, np.fromiter(blank, np.int64, len(blank)))
-    return ids[keep], descriptors[keep]

@@ -179,3 +179,24 @@ def test_a_relearned_pca_with_the_same_file_name_changes_the_cnn_channel_key(tmp
     assert projection_key(store) != before  # type: ignore[arg-type]
     store.manifest.pca = None
     assert projection_key(store) == "f|4|None"  # type: ignore[arg-type]
+
+
+def test_the_cnn_channel_is_built_from_bounded_reads(
+    tmp_path: Path, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mmir.index.channel_indexes as channel_indexes
+
+    whole = ChannelIndexes(tmp_path / "whole", catalog, CnnSource(lambda x: x, "raw")).open("cnn").index
+    monkeypatch.setattr(channel_indexes, "_CNN_BATCH", 7)
+    monkeypatch.setattr(Catalog, "all_media_descriptors", lambda self: pytest.fail("read every file at once"))
+    calls: list[int] = []
+
+    def project(x: np.ndarray) -> np.ndarray:
+        calls.append(len(x))
+        return x
+
+    chunked = ChannelIndexes(tmp_path / "chunked", catalog, CnnSource(project, "raw")).open("cnn").index
+    assert calls == [7, 7, 7, 7, 2]
+    query = np.ones((1, whole.dim), np.float32) / np.sqrt(whole.dim)
+    for got, expected in zip(chunked.search(query, 30), whole.search(query, 30), strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-6)

@@ -60,6 +60,7 @@ BOVW = "bovw"
 _REBUILD_SHARE = 4  # more changed files than 1/4 of the index (and more than _REBUILD_MIN): rebuild instead
 _REBUILD_MIN = 64
 _SQL_BATCH = 500
+_CNN_BATCH = 8192  # files whose descriptors are read at a time when the cnn channel index is rebuilt
 
 
 @dataclass(frozen=True)
@@ -159,12 +160,16 @@ class ChannelIndexes:
         saved = self._load(CNN)
         if saved is not None and saved[0] == wanted:
             return OpenChannel(CNN, saved[1].index, project=self.cnn.project)
-        ids, descriptors = self.catalog.all_media_descriptors()
-        if not len(ids):
+        media = self.catalog.media_ids()
+        if not len(media):
             raise QueryError("the collection holds no file yet")
-        vectors = _unit(self.cnn.project(descriptors))
-        index = FaissIndex(vectors.shape[1], Metric.INNER_PRODUCT)
-        index.add(ids, vectors)
+        index: FaissIndex | None = None
+        for start in range(0, len(media), _CNN_BATCH):  # bounded reads: the index holds the vectors, not a copy
+            ids, descriptors = self.catalog.media_descriptors_by_ids(media[start : start + _CNN_BATCH])
+            vectors = _unit(self.cnn.project(descriptors))
+            index = index or FaissIndex(vectors.shape[1], Metric.INNER_PRODUCT)
+            index.add(ids, vectors)
+        assert index is not None
         opened = OpenChannel(CNN, index, project=self.cnn.project)
         self._save(opened, wanted)
         return opened

@@ -243,10 +243,33 @@ def verified_pairs(
     """
     from mmir.search.duplicates import similar_pairs
 
-    first, second, similarity = similar_pairs(vectors, min(loose, strict))
+    return verify_pairs(similar_pairs(vectors, min(loose, strict)), len(vectors), load, strict, config)
+
+
+def verify_pairs(
+    candidates: tuple[np.ndarray, np.ndarray, np.ndarray],
+    rows: int,
+    load: Callable[[int], Image.Image | None],
+    strict: float,
+    config: SpatialConfig = SpatialConfig(),
+) -> tuple[np.ndarray, np.ndarray]:
+    """The linked pairs among ``candidates``: similarity ≥ ``strict``, or spatially verified.
+
+    Args:
+        candidates: ``(i int64[M], j int64[M], similarity float32[M])`` row pairs, e.g. from a vector index
+            (:func:`mmir.search.duplicates.neighbour_pairs`), so no ``[N, D]`` matrix is needed.
+        rows: ``N``, the number of rows the pairs index into.
+        load: Decodes row ``i``'s image (``None`` if unreadable: its pairs are not verified).
+        strict: Similarity that links two rows without verification.
+        config: Verification settings (each row verifies at most ``config.first`` pairs, most similar first).
+
+    Returns:
+        ``(i int64[K], j int64[K])`` linked pairs, in the order of ``candidates``.
+    """
+    first, second, similarity = candidates
     order = np.argsort(-similarity, kind="stable")
     features: dict[int, LocalFeatures | None] = {}
-    checked = np.zeros(len(vectors), dtype=np.int64)
+    checked = np.zeros(rows, dtype=np.int64)
 
     def local(row: int) -> LocalFeatures | None:
         if row not in features:
