@@ -66,7 +66,9 @@ def _segment_ids(catalog: Catalog) -> np.ndarray:
     return ids[~np.isin(ids, np.fromiter(blank, np.int64, len(blank)))] if blank else ids
 
 
-def _index_pairs(store: SegmentStore, ids: np.ndarray, threshold: float) -> tuple[np.ndarray, ...]:
+def _index_pairs(
+    store: SegmentStore, ids: np.ndarray, threshold: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pairs of positions in ``ids`` with similarity ≥ ``threshold``: each segment's neighbours in the vector
     index, :data:`BATCH` segments at a time (the index re-ranks its candidates exactly)."""
     from mmir.search.duplicates import neighbour_pairs
