@@ -44,7 +44,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tarfile
 import time
 from pathlib import Path
 from typing import Any
@@ -76,13 +75,10 @@ def real_concepts(cache: Path) -> tuple[np.ndarray, tuple[str, ...]]:
         return np.load(path), tuple(encoder.concept_names)
     from PIL import Image
 
+    from search_scale import cifar_test_images  # the same real images as the vector benchmark
+
     images = [Image.open(p).convert("RGB") for p in sorted((DATA / "coco-mini").rglob("*.jpg"))][:REAL_COCO]
-    with tarfile.open(DATA / "cifar10-jpg.tar") as tar:
-        members = sorted((m for m in tar.getmembers() if m.name.startswith("test/") and m.isfile()),
-                         key=lambda m: m.name)[:REAL_CIFAR]  # fmt: skip
-        for member in members:
-            with tar.extractfile(member) as handle:  # type: ignore[union-attr]
-                images.append(Image.open(handle).convert("RGB"))
+    images += cifar_test_images(REAL_CIFAR)
     out = [encoder.encode(images[i : i + 32]).concepts for i in range(0, len(images), 32)]
     real = np.concatenate(out).astype(np.float32)
     np.save(path, real)

@@ -55,6 +55,20 @@ def rss() -> tuple[int, int]:
     return int(fields["VmRSS"].split()[0]) * 1024, int(fields["VmHWM"].split()[0]) * 1024
 
 
+def cifar_test_images(count: int) -> list[Any]:
+    """The first ``count`` CIFAR-10 test images (by archive name) of ../shared/data, as RGB PIL images."""
+    from PIL import Image
+
+    images = []
+    with tarfile.open(DATA / "cifar10-jpg.tar") as tar:
+        members = sorted((m for m in tar.getmembers() if m.name.startswith("test/") and m.isfile()),
+                         key=lambda m: m.name)[:count]  # fmt: skip
+        for member in members:
+            with tar.extractfile(member) as handle:  # type: ignore[union-attr]
+                images.append(Image.open(handle).convert("RGB"))
+    return images
+
+
 def real_descriptors(cache: Path) -> np.ndarray:
     """``float32[R, 1280]`` Lite0 descriptors of real photos (cached)."""
     path = cache / "real.npy"
@@ -65,13 +79,7 @@ def real_descriptors(cache: Path) -> np.ndarray:
     from mmir.models import load_encoder
 
     encoder = load_encoder("efficientnet-lite0")
-    images = []
-    with tarfile.open(DATA / "cifar10-jpg.tar") as tar:
-        members = sorted((m for m in tar.getmembers() if m.name.startswith("test/") and m.isfile()),
-                         key=lambda m: m.name)[:REAL_CIFAR]  # fmt: skip
-        for member in members:
-            with tar.extractfile(member) as handle:  # type: ignore[union-attr]
-                images.append(Image.open(handle).convert("RGB"))
+    images = cifar_test_images(REAL_CIFAR)
     images += [Image.open(p).convert("RGB") for p in sorted((DATA / "coco-mini").rglob("*.jpg"))]
     out = [encoder.encode(images[i : i + 32]).descriptors for i in range(0, len(images), 32)]
     real = np.concatenate(out).astype(np.float32)
