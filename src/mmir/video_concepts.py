@@ -111,6 +111,24 @@ def register_sequence_concept(collection: Collection, model_dir: Path, name: str
     return concept
 
 
+def unregister_sequence_concept(collection: Collection, name: str) -> SequenceConcept:
+    """Forget the sequence concept ``name`` and delete its copy of the model; returns what was removed.
+
+    Raises:
+        CollectionError: no sequence concept has that name.
+    """
+    concepts = registered(collection.directory)
+    gone = next((c for c in concepts if c.name == name), None)
+    if gone is None:
+        known = ", ".join(c.name for c in concepts) or "none"
+        raise CollectionError(f"{collection.directory}: no sequence concept {name!r} (registered: {known})")
+    rows = [asdict(c) for c in concepts if c is not gone]
+    (collection.directory / REGISTRY).write_text(json.dumps(rows, indent=1), encoding="utf-8")
+    shutil.rmtree(collection.directory / gone.model, ignore_errors=True)  # the registry no longer points at it
+    collection.invalidate_search()
+    return gone
+
+
 def shot_frames(catalog: Catalog, segment_ids: Sequence[int]) -> dict[int, np.ndarray]:
     """Sampled frame descriptors ``float32[F, D]`` (time order) of the shot of each video segment.
 

@@ -38,3 +38,36 @@ def test_register_checks_label_and_dimension_and_replaces_by_name(tmp_path: Path
         vocabulary = coll.engine.vocabulary
         assert vocabulary.display_name(len(vocabulary) - 1) == "user:party"  # after the model's own concepts
         assert shot_frames(coll.store.catalog, np.array([1, 2])) == {}  # nothing indexed: no frames
+
+
+def test_sequence_concepts_are_listed_and_removed_through_the_cli(tmp_path: Path, reuse_lite0: object) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from mmir.api import Collection
+    from mmir.video_concepts import unregister_sequence_concept
+
+    with Collection.open(tmp_path / "coll", create=True) as coll:
+        model = _model(tmp_path / "model", coll.encoder.dim)
+        register_sequence_concept(coll, model, "party", label="event")
+        register_sequence_concept(coll, model, "calm", label="other")
+        with pytest.raises(CollectionError, match="no sequence concept 'picnic'.*party, calm"):
+            unregister_sequence_concept(coll, "picnic")
+
+    def mmir(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "mmir", "sequence-concepts", "-c", str(tmp_path / "coll"), *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+    listed = json.loads(mmir("--json").stdout)
+    assert [(c["name"], c["label"]) for c in listed] == [("party", "event"), ("calm", "other")]
+    removed = mmir("--remove", "party")
+    assert removed.returncode == 0, removed.stderr
+    assert not (tmp_path / "coll" / listed[0]["model"]).exists()  # its model copy is gone too
+    assert [c.name for c in registered(tmp_path / "coll")] == ["calm"]
+    with Collection.open(tmp_path / "coll") as coll:
+        names = coll.engine.vocabulary.concept_names
+        assert "user:calm" in names and "user:party" not in names  # no longer searchable
+    unknown = mmir("--remove", "party")
+    assert unknown.returncode != 0 and "no sequence concept 'party'" in unknown.stderr + unknown.stdout
+    assert "Traceback" not in unknown.stderr

@@ -148,6 +148,34 @@ def train_sequence(
                    f"`mmir search {concept.name}` finds its shots")  # fmt: skip
 
 
+@app.command("sequence-concepts")
+def sequence_concepts(
+    collection: Annotated[
+        Path, typer.Option("--collection", "-c", help="Collection directory.", envvar="MMIR_COLLECTION")
+    ] = Path(".mmir"),
+    remove: Annotated[str | None, typer.Option(help="Forget this concept and delete its copy of the model.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the sequence models registered as concepts (`mmir train sequence --register`), or remove one."""
+    from dataclasses import asdict
+
+    from mmir.api import Collection
+    from mmir.video_concepts import registered, unregister_sequence_concept
+
+    with Collection.open(collection) as coll:
+        if remove is not None:
+            gone = unregister_sequence_concept(coll, remove)
+            typer.echo(f"removed sequence concept {gone.name!r} from {collection}")
+            return
+        concepts = registered(coll.directory)
+    if as_json:
+        typer.echo(json.dumps([asdict(concept) for concept in concepts], indent=1))
+    elif not concepts:
+        typer.echo("no sequence concepts (register one with `mmir train sequence CLIPS --register NAME`)")
+    for concept in [] if as_json else concepts:
+        typer.echo(f"{concept.name}\tclass {concept.label}\t{concept.model}")
+
+
 @eval_app.command("sequence")
 def eval_sequence(
     clips: ClipsArg,
