@@ -172,7 +172,7 @@ def _decode_jpeg_scaled(data: bytes, mode: str, width: int, height: int, min_sid
         return None
     if pixels.shape[0] > height or pixels.shape[1] > width:  # never upscaled; guards a surprising decoder
         return None
-    return Image.fromarray(pixels, "RGB")
+    return Image.fromarray(pixels)  # uint8[H, W, 3]: RGB
 
 
 # EXIF orientation tag value -> the transpose that makes the stored pixels upright (EXIF 2.3, tag 0x0112).

@@ -91,7 +91,6 @@ class OnnxRunner:
         self._session: Any = None
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
-        self._pool_size = 0
 
     def session(self) -> Any:
         """The ONNX Runtime session (one intra-op thread; ``run`` is safe from several threads at once)."""
@@ -110,7 +109,7 @@ class OnnxRunner:
         # pipeline's decode threads share the same cores, and intra-op threads meet at a barrier after every
         # operator, so one preempted thread stalls all of them; a lane that is preempted delays only its chunk.
         chunks = np.array_split(batch, lanes)
-        results = list(self._lanes(lanes).map(self._run_chunk, chunks))
+        results = list(self._lanes().map(self._run_chunk, chunks))
         return (
             np.concatenate([descriptors for descriptors, _ in results]),
             np.concatenate([concepts for _, concepts in results]),
@@ -121,11 +120,11 @@ class OnnxRunner:
         concepts = outputs[1] if self._concepts else np.zeros((len(chunk), 0), np.float32)
         return outputs[0], concepts
 
-    def _lanes(self, lanes: int) -> ThreadPoolExecutor:
+    def _lanes(self) -> ThreadPoolExecutor:
+        """One pool for every batch, a thread per core (a short last batch just leaves some idle)."""
         with self._lock:
-            if self._pool is None or self._pool_size != lanes:
-                self._pool = ThreadPoolExecutor(lanes, thread_name_prefix="mmir-onnx")
-                self._pool_size = lanes
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(cpu_threads(), thread_name_prefix="mmir-onnx")
             return self._pool
 
 
