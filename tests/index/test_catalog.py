@@ -78,3 +78,22 @@ def test_newer_schema_and_garbage_file_are_refused(tmp_path) -> None:
     junk.write_bytes(b"this is not a database" * 100)
     with pytest.raises(CollectionError, match="junk.sqlite"):
         Catalog(junk)
+
+
+def test_readers_by_id_keep_order_and_span_bound_variable_chunks(tmp_path) -> None:
+    # More ids than one SQL IN-list chunk (10,000), most unknown: the rows found are the same as read one by one.
+    catalog = Catalog(tmp_path / "c.sqlite")
+    with catalog.transaction():
+        first, (a,), _ = catalog.put_media("/p/a.jpg", MediaKind.IMAGE, 1, 1.0, "aa", [_seg(1.0)])
+        second, (b, c), _ = catalog.put_media("/p/v.mp4", MediaKind.VIDEO, 1, 1.0, "bb", [_seg(2.0), _seg(3.0)])
+    asked = [c, *range(1_000, 26_000), a]  # the known ids at both ends, in separate chunks
+    ids, descriptors = catalog.descriptors_by_ids(asked)
+    assert ids.tolist() == [c, a] and descriptors[:, 0].tolist() == [3.0, 1.0]
+    concepts = catalog.concepts_by_ids(asked)
+    assert sorted(concepts) == [a, c] and np.allclose(concepts[c], 0.3, atol=1e-3)
+    assert sorted(catalog.hits_rows(asked)) == [a, c] and catalog.hits_rows([]) == {}
+    media, first_descriptors = catalog.media_descriptors_by_ids([second, *range(1_000, 21_000), first])
+    assert media.tolist() == [second, first] and first_descriptors[:, 0].tolist() == [2.0, 1.0]
+    assert catalog.media_ids().tolist() == sorted([first, second]) and catalog.count_segments_up_to(b) == 2
+    chunks = [ids.tolist() for ids, _ in catalog.iter_concepts(2, after=a)]
+    assert chunks == [[b, c]] and [ids.tolist() for ids, _ in catalog.iter_descriptors(2)] == [[a, b], [c]]

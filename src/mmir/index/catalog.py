@@ -252,51 +252,42 @@ class Catalog:
         Rows come back in the order of ``segment_ids``; unknown ids are left out (so ``M`` may be smaller).
         """
         wanted = [int(i) for i in segment_ids]
-        found: dict[int, bytes] = {}
-        for start in range(0, len(wanted), 10_000):  # stay below SQLite's bound-variable limit
-            chunk = wanted[start : start + 10_000]
-            marks = ",".join("?" * len(chunk))
-            found.update(self._db.execute(f"SELECT id, descriptor FROM segments WHERE id IN ({marks})", chunk))
+        found = dict(self._rows_in("SELECT id, descriptor FROM segments WHERE id IN ({marks})", wanted))
         ids = [i for i in wanted if i in found]
         return _stack(ids, [found[i] for i in ids], np.float32)
 
     def iter_descriptors(self, batch: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Every raw descriptor in id order, ``batch`` rows at a time: ``(ids int64[B], float32[B, D])``."""
-        last = -1
-        while True:
-            rows = self._db.execute(
-                "SELECT id, descriptor FROM segments WHERE id > ? ORDER BY id LIMIT ?", (last, batch)
-            ).fetchall()
-            if not rows:
-                return
-            last = int(rows[-1][0])
-            yield _stack([r[0] for r in rows], [r[1] for r in rows], np.float32)
+        return self._iter_segments("descriptor", np.float32, batch, after=-1)
 
     def iter_concepts(self, batch: int, after: int = -1) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Concept probabilities of the segments with id > ``after`` in id order, ``batch`` rows at a time.
 
         Yields ``(ids int64[B], float16[B, C])``: float16 as stored, so a chunk costs half of float32.
         """
+        return self._iter_segments("concepts", np.float16, batch, after)
+
+    def _iter_segments(
+        self, column: str, dtype: type, batch: int, after: int
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """``(ids int64[B], dtype[B, X])`` of ``column`` for ids > ``after``, in id order, ``batch`` rows at a time.
+
+        Keyset pagination (``id > last``), not OFFSET: each page costs the same however far the scan is.
+        """
         last = after
         while True:
             rows = self._db.execute(
-                "SELECT id, concepts FROM segments WHERE id > ? ORDER BY id LIMIT ?", (last, batch)
+                f"SELECT id, {column} FROM segments WHERE id > ? ORDER BY id LIMIT ?", (last, batch)
             ).fetchall()
             if not rows:
                 return
             last = int(rows[-1][0])
-            yield _stack([r[0] for r in rows], [r[1] for r in rows], np.float16)
+            yield _stack([r[0] for r in rows], [r[1] for r in rows], dtype)
 
     def concepts_by_ids(self, segment_ids: Sequence[int]) -> dict[int, np.ndarray]:
         """``segment id → float32[C]`` concept probabilities of some segments (unknown ids are absent)."""
-        wanted = [int(i) for i in segment_ids]
-        found: dict[int, np.ndarray] = {}
-        for start in range(0, len(wanted), 10_000):  # stay below SQLite's bound-variable limit
-            chunk = wanted[start : start + 10_000]
-            marks = ",".join("?" * len(chunk))
-            for sid, blob in self._db.execute(f"SELECT id, concepts FROM segments WHERE id IN ({marks})", chunk):
-                found[int(sid)] = np.frombuffer(blob, np.float16).astype(np.float32)
-        return found
+        rows = self._rows_in("SELECT id, concepts FROM segments WHERE id IN ({marks})", [int(i) for i in segment_ids])
+        return {int(sid): np.frombuffer(blob, np.float16).astype(np.float32) for sid, blob in rows}
 
     def count_segments_up_to(self, last_id: int) -> int:
         """Number of segments with id ``<= last_id`` (ids only grow, so a drop means rows were removed)."""
@@ -314,16 +305,21 @@ class Catalog:
         :meth:`all_media_descriptors` gives, reading only the files asked for.
         """
         wanted = [int(i) for i in media_ids]
-        found: dict[int, bytes] = {}
-        for start in range(0, len(wanted), 10_000):
-            chunk = wanted[start : start + 10_000]
-            marks = ",".join("?" * len(chunk))
-            found.update(self._db.execute(
-                "SELECT media_id, descriptor FROM segments WHERE id IN "
-                f"(SELECT MIN(id) FROM segments WHERE media_id IN ({marks}) GROUP BY media_id)", chunk,
-            ))  # fmt: skip
+        found = dict(self._rows_in(
+            "SELECT media_id, descriptor FROM segments WHERE id IN "
+            "(SELECT MIN(id) FROM segments WHERE media_id IN ({marks}) GROUP BY media_id)", wanted,
+        ))  # fmt: skip
         ids = [i for i in wanted if i in found]
         return _stack(ids, [found[i] for i in ids], np.float32)
+
+    def _rows_in(self, sql: str, ids: list[int], chunk: int = 10_000) -> Iterator[tuple]:
+        """The rows of ``sql`` whose ``IN ({marks})`` list is ``ids``, run ``chunk`` ids at a time.
+
+        Chunked to stay below SQLite's bound-variable limit (999 before SQLite 3.32, 32,766 after).
+        """
+        for start in range(0, len(ids), chunk):
+            part = ids[start : start + chunk]
+            yield from self._db.execute(sql.format(marks=",".join("?" * len(part))), part)
 
     def all_media_descriptors(self) -> tuple[np.ndarray, np.ndarray]:
         """One descriptor per file (the first segment's): ``(media ids int64[M], float32[M, D])``."""
@@ -342,12 +338,9 @@ class Catalog:
 
     def hits_rows(self, segment_ids: Sequence[int]) -> dict[int, tuple[MediaRef, Segment]]:
         """Media and segment for each segment id (unknown ids are absent)."""
-        if not segment_ids:
-            return {}
-        marks = ",".join("?" * len(segment_ids))
-        rows = self._db.execute(
+        rows = self._rows_in(
             "SELECT s.id, s.start_s, s.end_s, s.keyframe_s, m.id, m.path, m.kind, m.size, m.mtime, m.sha1 "
-            f"FROM segments s JOIN media m ON m.id = s.media_id WHERE s.id IN ({marks})",
+            "FROM segments s JOIN media m ON m.id = s.media_id WHERE s.id IN ({marks})",
             [int(i) for i in segment_ids],
         )
         result = {}
