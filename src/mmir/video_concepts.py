@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mmir.errors import CollectionError
+from mmir.index.frames import shot_frames
 
 if TYPE_CHECKING:
     from mmir.api import Collection
@@ -127,42 +128,6 @@ def unregister_sequence_concept(collection: Collection, name: str) -> SequenceCo
     shutil.rmtree(collection.directory / gone.model, ignore_errors=True)  # the registry no longer points at it
     collection.invalidate_search()
     return gone
-
-
-def shot_frames(catalog: Catalog, segment_ids: Sequence[int]) -> dict[int, np.ndarray]:
-    """Sampled frame descriptors ``float32[F, D]`` (time order) of the shot of each video segment.
-
-    The frames of a shot hang off its first keyframe row; the other keyframe rows of the shot (same video, same
-    start and end) share them and map to the same array object, so callers can score each shot once.
-    Segments without frames (photos) are absent from the result.
-    """
-    from mmir.index.frames import _stack_f16
-
-    owner: dict[int, int] = {}  # segment id → id of the row of its shot that holds the frames
-    for chunk in _chunks([int(i) for i in segment_ids]):
-        marks = ",".join("?" * len(chunk))
-        owner.update(catalog.connection.execute(
-            "SELECT s.id, t.id FROM segments s JOIN segments t ON t.media_id = s.media_id AND t.start_s = s.start_s "
-            f"AND t.end_s = s.end_s WHERE s.id IN ({marks}) "
-            "AND EXISTS (SELECT 1 FROM frames f WHERE f.segment_id = t.id)",
-            chunk,
-        ).fetchall())  # fmt: skip
-    blobs: dict[int, list[bytes]] = {}
-    for chunk in _chunks(sorted(set(owner.values()))):
-        marks = ",".join("?" * len(chunk))
-        rows = catalog.connection.execute(
-            f"SELECT segment_id, descriptor FROM frames WHERE segment_id IN ({marks}) ORDER BY segment_id, time_s",
-            chunk,
-        ).fetchall()
-        for holder, blob in rows:
-            blobs.setdefault(int(holder), []).append(blob)
-    stacked = {holder: _stack_f16(parts) for holder, parts in blobs.items()}
-    return {int(sid): stacked[int(holder)] for sid, holder in owner.items()}
-
-
-def _chunks(values: list[int], size: int = 500) -> list[list[int]]:
-    """``values`` in runs of ``size`` (SQLite's bound-parameter limit)."""
-    return [values[start : start + size] for start in range(0, len(values), size)]
 
 
 class SequenceScorer:
