@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -46,3 +48,17 @@ def test_joint_similarities_align_with_the_ids_asked_for() -> None:
     by_id = dict(zip(stored_ids.tolist(), descriptors @ query, strict=True))
     expected = [by_id.get(i, -1.0) for i in asked.tolist()]
     np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+def test_search_joint_on_an_empty_collection_asks_the_catalog_nothing() -> None:
+    """No blocks means no segments: no COUNT(*) scan, no FTS query, no text-tower pass."""
+    from mmir.concepts.mapping import QueryMapping, QueryMode
+    from mmir.search.joint_fusion import search_joint
+
+    class _Untouchable:
+        def __getattr__(self, name: str) -> Any:
+            raise AssertionError(f"touched {name}")
+
+    untouchable: Any = _Untouchable()
+    mapping = QueryMapping("a dog", QueryMode.AND, ())
+    assert search_joint(mapping, iter(()), 0, untouchable, untouchable, untouchable, 5, untouchable) == []

@@ -17,7 +17,8 @@ text tower ranks alone: a joint collection never refuses a query.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import itertools
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -25,16 +26,13 @@ import numpy as np
 from mmir.concepts.mapping import QueryMapping
 from mmir.search.aggregate import best_per_media
 from mmir.search.concept_scoring import explain
+from mmir.search.keyword_stream import Columns, Rows, plan_terms, score_block
 from mmir.search.text_fusion import metadata_matrix, metadata_why
 from mmir.types import Hit
 
 if TYPE_CHECKING:
     from mmir.index.catalog import Catalog
     from mmir.index.concept_columns import ConceptBlock
-
-# As in mmir.search.keyword_stream: a block's requested concept columns, and full rows of the hits shown.
-Columns = Callable[["ConceptBlock", np.ndarray], np.ndarray]
-Rows = Callable[[Sequence[int]], dict[int, np.ndarray]]
 
 RRF_K = 60
 BATCH = 4096
@@ -112,21 +110,22 @@ def search_joint(
         tower: The collection's text tower.
     """
     from mmir.index.metadata_text import term_matches
-    from mmir.search.keyword_stream import plan_terms, score_block
 
-    if not catalog.counts()[1]:
+    stream = iter(blocks)
+    first = next(stream, None)  # an empty collection, known without COUNT(*) (a full-table scan)
+    if first is None:
         return []
     matches = term_matches(catalog, [term.term for term in mapping.terms], per_segment=True)
     plan = plan_terms(mapping, width, [bool(found) for found in matches])
     concept_used = bool(plan.active.any())
     id_parts, score_parts = [], []
-    for block in blocks:
+    for block in itertools.chain([first], stream):
         id_parts.append(np.asarray(block.ids, np.int64))
         if concept_used:
             meta = metadata_matrix(block.ids, matches).astype(np.float32)
             probs = columns(block, plan.concepts) if len(plan.concepts) else np.zeros((len(block.ids), 0), np.float32)
             score_parts.append(score_block(plan, mapping.mode, probs, meta))
-    ids = np.concatenate(id_parts) if id_parts else np.zeros(0, np.int64)
+    ids = np.concatenate(id_parts)
     cosines = joint_similarities(catalog, ids, tower.encode([mapping.text])[0])
     scores = rank_fusion(cosines, np.concatenate(score_parts) if concept_used else None)
     top = _top(scores, min(k * 2, len(ids)))
