@@ -200,3 +200,17 @@ def test_the_cnn_channel_is_built_from_bounded_reads(
     query = np.ones((1, whole.dim), np.float32) / np.sqrt(whole.dim)
     for got, expected in zip(chunked.search(query, 30), whole.search(query, 30), strict=True):
         np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+def test_channel_vectors_of_some_files_match_their_rows_in_every_batch(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mmir.index.channels as channels
+
+    every_id, every_row = channel_vectors(catalog, "colour")
+    monkeypatch.setattr(channels, "_SQL_BATCH", 4)  # 11 ids: three statements
+    wanted = [int(i) for i in every_id[::-3]] + [10**9]  # unsorted, and one file that does not exist
+    ids, rows = channel_vectors(catalog, "colour", wanted)
+    assert ids.tolist() == sorted(wanted[:-1])
+    np.testing.assert_array_equal(rows, every_row[np.searchsorted(every_id, ids)])
+    assert channel_vectors(catalog, "colour", [])[0].shape == (0,)

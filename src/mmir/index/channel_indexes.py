@@ -59,7 +59,6 @@ CNN = "cnn"
 BOVW = "bovw"
 _REBUILD_SHARE = 4  # more changed files than 1/4 of the index (and more than _REBUILD_MIN): rebuild instead
 _REBUILD_MIN = 64
-_SQL_BATCH = 500
 _CNN_BATCH = 8192  # files whose descriptors are read at a time when the cnn channel index is rebuilt
 
 
@@ -194,17 +193,9 @@ class ChannelIndexes:
         from mmir.models.engineered import tfidf
 
         opened.index.remove(changed)
-        rows = []
-        for start in range(0, len(changed), _SQL_BATCH):  # SQLite caps the number of bound parameters
-            part = [int(i) for i in changed[start : start + _SQL_BATCH]]
-            rows += self.catalog.connection.execute(
-                f"SELECT media_id, vector FROM channels WHERE name = ? AND media_id IN ({','.join('?' * len(part))})",
-                [opened.name, *part],
-            ).fetchall()
-        if not rows:
+        ids, vectors = channel_vectors(self.catalog, opened.name, changed)
+        if not len(ids):
             return
-        ids = np.asarray([r[0] for r in rows], np.int64)
-        vectors = np.stack([np.frombuffer(r[1], np.float32) for r in rows])
         if opened.idf is not None:
             vectors = tfidf(vectors, opened.idf)[0]
         opened.index.add(ids, _unit(vectors))

@@ -10,7 +10,7 @@ and follows their changes through a log that triggers fill (schema step 6).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -28,6 +28,8 @@ CREATE TABLE IF NOT EXISTS channels (
 CREATE INDEX IF NOT EXISTS channels_name ON channels(name);
 """
 """Schema step 5: one row per (file, extra descriptor channel)."""
+
+_SQL_BATCH = 500  # media ids bound per statement
 
 
 class CatalogChannelSink:
@@ -57,16 +59,28 @@ def channel_names(catalog: Catalog) -> list[str]:
     return [r[0] for r in catalog.connection.execute("SELECT DISTINCT name FROM channels ORDER BY name")]
 
 
-def channel_vectors(catalog: Catalog, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """``(media ids int64[N], float32[N, K])`` of every file holding channel ``name``, by media id."""
-    rows = catalog.connection.execute("SELECT media_id, vector FROM channels WHERE name = ? ORDER BY media_id", (name,))
-    ids, vectors = [], []
-    for media_id, blob in rows:
-        ids.append(int(media_id))
-        vectors.append(np.frombuffer(blob, np.float32))
-    if not ids:
+def channel_vectors(
+    catalog: Catalog, name: str, media_ids: Iterable[int] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(media ids int64[N], float32[N, K])`` of the files holding channel ``name``, by media id.
+
+    Args:
+        catalog: The collection's catalog.
+        name: The channel.
+        media_ids: Only these files (those without the channel are absent); ``None``: every file.
+    """
+    select = "SELECT media_id, vector FROM channels WHERE name = ?"
+    if media_ids is None:
+        rows = catalog.connection.execute(f"{select} ORDER BY media_id", (name,)).fetchall()
+    else:
+        wanted, rows = sorted({int(i) for i in media_ids}), []
+        for start in range(0, len(wanted), _SQL_BATCH):  # SQLite caps the number of bound parameters
+            part = wanted[start : start + _SQL_BATCH]
+            marks = ",".join("?" * len(part))
+            rows += catalog.connection.execute(f"{select} AND media_id IN ({marks}) ORDER BY media_id", [name, *part])
+    if not rows:
         return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
-    return np.asarray(ids, np.int64), np.stack(vectors)
+    return np.asarray([r[0] for r in rows], np.int64), np.stack([np.frombuffer(r[1], np.float32) for r in rows])
 
 
 def first_segments(catalog: Catalog, media_ids: list[int]) -> dict[int, int]:
