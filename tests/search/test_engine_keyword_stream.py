@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tracemalloc
 from pathlib import Path
 
@@ -154,6 +155,26 @@ def test_column_files_follow_additions_and_removals(tmp_path: Path) -> None:
             store.catalog.remove_media(media_id)
     check()  # fewer blocks than before: no stale block is listed
     assert not list(columns.blocks())
+
+
+def test_column_files_are_rewritten_only_when_rows_change(tmp_path: Path) -> None:
+    store = _store(tmp_path / "c", 10)  # 12 segments
+    columns = ConceptColumns(tmp_path / "cols", block_rows=5)
+    columns.sync(store.catalog)
+    first = (tmp_path / "cols" / "block-00000.f32").stat().st_ino
+    with store.catalog.transaction():  # a new generation, no row added or removed (e.g. a file only touched)
+        pass
+    columns.sync(store.catalog)
+    assert (tmp_path / "cols" / "block-00000.f32").stat().st_ino == first  # no block rewritten
+    assert json.loads((tmp_path / "cols" / "state.json").read_text())["generation"] == store.catalog.generation
+    with store.catalog.transaction():  # one segment replaced: same count, fewer ids up to the last one
+        store.catalog.remove_media(2)
+    _add(store.catalog, range(21, 22), seed=2)  # one segment: the count is 12 again
+    columns.sync(store.catalog)
+    assert (tmp_path / "cols" / "block-00000.f32").stat().st_ino != first  # rebuilt from the start
+    want_ids, want = store.catalog.all_concepts()
+    np.testing.assert_array_equal(np.concatenate([b.ids for b in columns.blocks()]), want_ids)
+    np.testing.assert_array_equal(np.concatenate([b.columns(np.arange(C)) for b in columns.blocks()]), want)
 
 
 def test_a_collection_whose_directory_cannot_be_written_streams_from_the_catalog(
