@@ -75,6 +75,7 @@ class SegmentStore:
     CATALOG = "catalog.sqlite"
     VECTORS = "vectors.faiss"
     MANIFEST = "manifest.json"
+    CONCEPTS = "concepts"  # directory of the keyword-search concept columns (mmir.index.concept_columns)
 
     def __init__(self, directory: Path, manifest: Manifest, projection: Projection | None = None) -> None:
         self.directory = Path(directory)
@@ -217,9 +218,9 @@ class SegmentStore:
             for name in (self.CATALOG, self.VECTORS, self.MANIFEST)
             if (self.directory / name).exists()
         }
-        columns = self.directory / "concepts"
+        columns = self.directory / self.CONCEPTS
         if columns.is_dir():
-            sizes["concepts"] = sum(_size(path) for path in columns.iterdir())
+            sizes[self.CONCEPTS] = sum(_size(path) for path in columns.iterdir())
         return sizes
 
 

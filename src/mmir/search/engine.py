@@ -48,7 +48,7 @@ class ConceptView:
         self._extra = extra
         self._extra_cache: dict[tuple[int, int], np.ndarray] = {}
         self._width: int | None = None
-        columns = ConceptColumns(store.directory / "concepts", block_rows)
+        columns = ConceptColumns(store.directory / store.CONCEPTS, block_rows)
         try:
             columns.sync(store.catalog)
             self.source: ConceptSource = columns
