@@ -53,8 +53,8 @@ def parse_weights(text: str) -> dict[str, float]:
 def _normalised_weights(
     names: list[str], weights: Mapping[str, float], defaults: Mapping[str, float] = DEFAULT_WEIGHTS
 ) -> dict[str, float]:
-    """The weights of ``names`` (missing → ``defaults``, else 1) divided by their sum."""
-    chosen = {name: float(weights.get(name, defaults.get(name, 1.0))) for name in names}
+    """The weights of ``names`` (see :func:`_chosen_weights`) divided by their sum."""
+    chosen = _chosen_weights(names, weights, defaults)
     total = sum(chosen.values())
     if total <= 0:
         raise QueryError(f"fusion weights of {names} sum to zero")
@@ -63,8 +63,13 @@ def _normalised_weights(
 
 def weighted_channels(names: list[str], weights: Mapping[str, float], early: bool = False) -> list[str]:
     """The channels of ``names`` whose weight (given, else the default of that fusion, else 1) is above 0."""
-    defaults = DEFAULT_EARLY_WEIGHTS if early else DEFAULT_WEIGHTS
-    return [name for name in names if weights.get(name, defaults.get(name, 1.0)) > 0]
+    chosen = _chosen_weights(names, weights, DEFAULT_EARLY_WEIGHTS if early else DEFAULT_WEIGHTS)
+    return [name for name, weight in chosen.items() if weight > 0]
+
+
+def _chosen_weights(names: list[str], weights: Mapping[str, float], defaults: Mapping[str, float]) -> dict[str, float]:
+    """The weight of each of ``names``: given in ``weights``, else in ``defaults``, else 1."""
+    return {name: float(weights.get(name, defaults.get(name, 1.0))) for name in names}
 
 
 def early_fusion(channels: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> np.ndarray:
