@@ -97,18 +97,17 @@ def register_sequence_concept(collection: Collection, model_dir: Path, name: str
     if chosen not in config.classes:
         raise CollectionError(f"{model_dir}: no class {chosen!r} (classes: {', '.join(config.classes)}); "
                               "choose one with --label")  # fmt: skip
-    if config.input_dim != collection.encoder.dim:
+    stored = collection.manifest  # its dim is the frame descriptors' (pre-PCA): no need to load the encoder
+    if config.input_dim != stored.dim:
         raise CollectionError(f"{model_dir}: trained on {config.input_dim}-d frame descriptors, but this collection "
-                              f"stores {collection.encoder.dim}-d ones ({collection.manifest.model})")  # fmt: skip
+                              f"stores {stored.dim}-d ones ({stored.model})")  # fmt: skip
     folder = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "concept"
     target = collection.directory / MODELS / folder
     target.mkdir(parents=True, exist_ok=True)
     for part in (CONFIG_FILE, WEIGHTS_FILE):
         shutil.copyfile(Path(model_dir) / part, target / part)
     concept = SequenceConcept(name, chosen, f"{MODELS}/{folder}")
-    rows = [c for c in registered(collection.directory) if c.name != name] + [concept]
-    (collection.directory / REGISTRY).write_text(json.dumps([asdict(c) for c in rows], indent=1), encoding="utf-8")
-    collection.invalidate_search()
+    _save_registry(collection, [c for c in registered(collection.directory) if c.name != name] + [concept])
     return concept
 
 
@@ -123,11 +122,16 @@ def unregister_sequence_concept(collection: Collection, name: str) -> SequenceCo
     if gone is None:
         known = ", ".join(c.name for c in concepts) or "none"
         raise CollectionError(f"{collection.directory}: no sequence concept {name!r} (registered: {known})")
-    rows = [asdict(c) for c in concepts if c is not gone]
-    (collection.directory / REGISTRY).write_text(json.dumps(rows, indent=1), encoding="utf-8")
+    _save_registry(collection, [c for c in concepts if c is not gone])
     shutil.rmtree(collection.directory / gone.model, ignore_errors=True)  # the registry no longer points at it
-    collection.invalidate_search()
     return gone
+
+
+def _save_registry(collection: Collection, concepts: Sequence[SequenceConcept]) -> None:
+    """Write the collection's list of sequence concepts and make search see it at once."""
+    rows = [asdict(c) for c in concepts]
+    (collection.directory / REGISTRY).write_text(json.dumps(rows, indent=1), encoding="utf-8")
+    collection.invalidate_search()
 
 
 class SequenceScorer:

@@ -71,3 +71,18 @@ def test_sequence_concepts_are_listed_and_removed_through_the_cli(tmp_path: Path
     unknown = mmir("--remove", "party")
     assert unknown.returncode != 0 and "no sequence concept 'party'" in unknown.stderr + unknown.stdout
     assert "Traceback" not in unknown.stderr
+
+
+def test_register_reads_the_dimension_from_the_manifest_without_loading_the_encoder(
+    tmp_path: Path, reuse_lite0: object
+) -> None:
+    from mmir.api import Collection
+
+    with Collection.open(tmp_path / "coll", create=True) as coll:
+        dim = coll.encoder.dim
+    with Collection.open(tmp_path / "coll") as coll:
+        with pytest.raises(CollectionError, match=f"8-d frame descriptors, but this collection stores {dim}-d"):
+            register_sequence_concept(coll, _model(tmp_path / "small", 8), "event")
+        register_sequence_concept(coll, _model(tmp_path / "model", dim), "event")
+        assert coll._encoder is None  # registering needs no CNN (the manifest knows the stored dimension)
+        assert [c.name for c in registered(coll.directory)] == ["event"]
