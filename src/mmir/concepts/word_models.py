@@ -192,22 +192,6 @@ def load_glove(cache: Path | None = None) -> WordVectors:
     return read_word_vectors(folder, "glove-6b-50d")
 
 
-class MiniLMWords:
-    """The bundled MiniLM (NumPy) behind the :class:`WordModel` interface."""
-
-    name = "all-minilm-l6-v2"
-
-    def __init__(self) -> None:
-        from mmir.concepts.minilm import load_numpy_minilm
-
-        self._model = load_numpy_minilm()
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """``float32[N, 384]`` unit vectors."""
-        vectors = self._model.encode(list(texts), normalize_embeddings=True, show_progress_bar=False)
-        return np.asarray(vectors, np.float32)
-
-
 class SentenceEncoderAdapter:
     """A :class:`WordModel` seen through the ``encode`` call :class:`~mmir.concepts.embedding.ClassTextIndex` makes."""
 
