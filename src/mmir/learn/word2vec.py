@@ -9,7 +9,7 @@ them without gensim.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -89,8 +89,9 @@ def train_word2vec(sentences: list[list[str]], out: Path, config: Word2VecConfig
     config = config or Word2VecConfig()
     gensim_models: Any = require("gensim.models", "text")
     started = time.perf_counter()
-    tokens = sum(len(s) for s in sentences)
-    if not any(True for _ in _frequent(sentences, config.min_count)):
+    counts = Counter(word for sentence in sentences for word in sentence)
+    tokens = sum(counts.values())
+    if not any(n >= config.min_count for n in counts.values()):
         raise MmirError(f"{source or 'corpus'}: no word occurs {config.min_count} times (lower --min-count)")
     model = gensim_models.Word2Vec(
         sentences=sentences, vector_size=config.dim, window=config.window, negative=config.negative, hs=0, sg=1,
@@ -103,14 +104,6 @@ def train_word2vec(sentences: list[list[str]], out: Path, config: Word2VecConfig
             "sentences": len(sentences), "tokens": tokens, "words": len(words)}  # fmt: skip
     save_word_vectors(out, words, vectors, meta)
     return Word2VecResult(out, len(words), len(sentences), tokens, time.perf_counter() - started)
-
-
-def _frequent(sentences: list[list[str]], min_count: int) -> Iterator[str]:
-    counts: dict[str, int] = {}
-    for sentence in sentences:
-        for word in sentence:
-            counts[word] = counts.get(word, 0) + 1
-    return (word for word, n in counts.items() if n >= min_count)
 
 
 def train_word2vec_file(corpus: Path, out: Path, config: Word2VecConfig | None = None) -> Word2VecResult:
