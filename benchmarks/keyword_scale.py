@@ -87,34 +87,20 @@ def real_concepts(cache: Path) -> tuple[np.ndarray, tuple[str, ...]]:
 
 def fill(cache: Path, n: int, real: np.ndarray, names: tuple[str, ...]) -> Path:
     """A collection of ``n`` one-segment files whose concept rows mix two real rows each (cached)."""
-    from mmir.index.catalog import SegmentEncoding
     from mmir.index.manifest import Manifest
-    from mmir.index.store import SegmentStore
-    from mmir.types import MediaKind
+    from search_scale import fill_collection  # the same catalog filling as the vector benchmark
 
-    directory = cache / f"collection_{n}"
-    if (directory / "filled").exists():
-        return directory
-    directory.mkdir(parents=True, exist_ok=True)
-    for name in os.listdir(directory):
-        os.remove(directory / name)
-    manifest = Manifest(model="benchmark", fingerprint="benchmark", dim=1, concept_names=names)
-    manifest.save(directory / SegmentStore.MANIFEST)
-    store = SegmentStore(directory, manifest)
     rng = np.random.default_rng(n)
-    started, descriptor = time.perf_counter(), np.ones(1, np.float32)
-    for start in range(0, n, 5_000):
-        count = min(n, start + 5_000) - start
+    descriptor = np.ones(1, np.float32)  # keyword search never reads descriptors
+
+    def rows(start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        count = stop - start
         mix = rng.random((count, 1)).astype(np.float32)
-        rows = mix * real[rng.integers(0, len(real), count)] + (1 - mix) * real[rng.integers(0, len(real), count)]
-        with store.catalog.transaction():
-            for offset, row in enumerate(rows):
-                segment = SegmentEncoding(descriptor, row)
-                store.catalog.put_media(f"/bench/{start + offset:07d}.jpg", MediaKind.IMAGE, 1, 0.0, "x", [segment])
-    store.close()
-    print(f"  catalog of {n:,} filled in {time.perf_counter() - started:.0f} s", flush=True)
-    (directory / "filled").write_text("ok")
-    return directory
+        mixed = mix * real[rng.integers(0, len(real), count)] + (1 - mix) * real[rng.integers(0, len(real), count)]
+        return np.broadcast_to(descriptor, (count, 1)), mixed
+
+    manifest = Manifest(model="benchmark", fingerprint="benchmark", dim=1, concept_names=names)
+    return fill_collection(cache / f"collection_{n}", n, manifest, rows)
 
 
 def worker(task: dict[str, Any]) -> dict[str, Any]:
@@ -128,6 +114,7 @@ def worker(task: dict[str, Any]) -> dict[str, Any]:
     from mmir.search.text_fusion import search_text
 
     directory = Path(task["directory"])
+    columns = directory / SegmentStore.CONCEPTS
     store = SegmentStore(directory, Manifest.load(directory / SegmentStore.MANIFEST))
     vocabulary = ConceptVocabulary(store.manifest.concept_names, use_embeddings=False)
     engine = SearchEngine(store, vocabulary, lambda: None)  # type: ignore[arg-type, return-value]
@@ -142,7 +129,7 @@ def worker(task: dict[str, Any]) -> dict[str, Any]:
         def run(i: int) -> list:
             return search_text(mappings[i], ids, probs, store.catalog, K)
     else:
-        shutil.rmtree(directory / "concepts", ignore_errors=True)  # measure building them from the catalog
+        shutil.rmtree(columns, ignore_errors=True)  # measure building them from the catalog
         engine.concepts()  # brings the column files up to date (the first query would)
 
         def run(i: int) -> list:
@@ -161,7 +148,7 @@ def worker(task: dict[str, Any]) -> dict[str, Any]:
     return {
         "build_s": build_s, "p50": float(np.percentile(times, 50)), "p95": float(np.percentile(times, 95)),
         "cpu_p50": float(np.percentile(cpu, 50)), "rss": now, "hwm": peak, "answers": answers,
-        "disk": sum(f.stat().st_size for f in (directory / "concepts").glob("block-*")) if mode == "columns" else 0,
+        "disk": sum(f.stat().st_size for f in columns.glob("block-*")) if mode == "columns" else 0,
     }  # fmt: skip
 
 

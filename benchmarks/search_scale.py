@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tarfile
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -119,26 +120,43 @@ def base_vectors(cache: Path, n: int, real: np.ndarray, gauss: Gaussian) -> np.n
 
 def fill_catalog(cache: Path, n: int, base: np.ndarray) -> Path:
     """A collection whose catalog holds the ``n`` vectors as one-segment files (segment id = row + 1)."""
-    from mmir.index.catalog import SegmentEncoding
     from mmir.index.manifest import Manifest
+
+    def rows(start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        return base[start:stop], np.zeros((stop - start, 1), np.float32)  # concepts play no part here
+
+    manifest = Manifest(model="benchmark", fingerprint="benchmark", dim=DIM)
+    return fill_collection(cache / f"collection_{n}", n, manifest, rows)
+
+
+def fill_collection(directory: Path, n: int, manifest: Any, rows: Callable[[int, int], tuple[Any, Any]]) -> Path:
+    """A collection of ``n`` one-segment files ``/bench/NNNNNNN.jpg`` through the product's catalog (cached).
+
+    Args:
+        directory: The collection; a ``filled`` marker in it means it is complete and is reused as it is.
+        n: Number of files (segment id = row + 1).
+        manifest: The collection's manifest.
+        rows: ``(start, stop) → (descriptors float32[B, D], concepts float32[B, C])`` of rows ``start:stop``,
+            called once per chunk of 5,000 in order (so a seeded generator inside gives the same data each time).
+    """
+    from mmir.index.catalog import SegmentEncoding
     from mmir.index.store import SegmentStore
     from mmir.types import MediaKind
 
-    directory = cache / f"collection_{n}"
     if (directory / "filled").exists():
         return directory
     directory.mkdir(parents=True, exist_ok=True)
     for name in os.listdir(directory):
         os.remove(directory / name)
-    manifest = Manifest(model="benchmark", fingerprint="benchmark", dim=DIM)
     manifest.save(directory / SegmentStore.MANIFEST)
     store = SegmentStore(directory, manifest)
-    concepts = np.zeros(1, np.float32)
     started = time.perf_counter()
     for start in range(0, n, 5_000):
+        stop = min(n, start + 5_000)
+        descriptors, concepts = rows(start, stop)
         with store.catalog.transaction():
-            for row in range(start, min(n, start + 5_000)):
-                segment = SegmentEncoding(np.asarray(base[row]), concepts)
+            for row in range(start, stop):
+                segment = SegmentEncoding(np.asarray(descriptors[row - start]), np.asarray(concepts[row - start]))
                 store.catalog.put_media(f"/bench/{row:07d}.jpg", MediaKind.IMAGE, 1, 0.0, str(row), [segment])
     store.close()
     print(f"  catalog of {n:,} filled in {time.perf_counter() - started:.0f} s", flush=True)
