@@ -254,8 +254,9 @@ class _BackgroundEncoder:
             future.result()
 
 
-def _encode(model: object, pending: list[tuple[float, np.ndarray]], out: _Candidates,
+def _encode(model: object, pending: Sequence[tuple[float, np.ndarray]], out: _Candidates,
             options: VideoIndexOptions) -> None:  # fmt: skip
+    """Encode ``(time, uint8[H, W, 3] frame)`` candidates and append them to ``out`` (on the worker thread)."""
     images = [Image.fromarray(image) for _, image in pending]
     batch = np.stack([model.preprocess(image) for image in images])  # type: ignore[attr-defined]
     encoded = model.encode_batch(batch)  # type: ignore[attr-defined]
@@ -265,7 +266,6 @@ def _encode(model: object, pending: list[tuple[float, np.ndarray]], out: _Candid
         out.concepts.append(np.asarray(encoded.concepts[row], np.float16))
         out.blank.append(is_uniform(image))
         out.thumbnails.append(_jpeg(pil, options.thumbnail_side))
-    pending.clear()
 
 
 def _jpeg(image: Image.Image, side: int) -> bytes:
