@@ -8,12 +8,12 @@ from typing import Annotated
 
 import typer
 
+from mmir.cli.commands import CollectionOpt, JsonOpt
 from mmir.cli.groups import app, eval_app, train_app
 from mmir.concepts import QueryMode
 from mmir.media import display_path, read_file
 from mmir.search.queries import ExampleQuery, TextQuery
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 SubQuery = tuple[str | None, Path | None, QueryMode]
 
 
@@ -115,9 +115,7 @@ def train_sequence(
         str | None, typer.Option(help="Also make the model a concept of --collection, searchable as NAME.")
     ] = None,
     label: Annotated[str | None, typer.Option(help="With --register: the class scored (default: NAME).")] = None,
-    collection: Annotated[
-        Path, typer.Option("--collection", "-c", help="Collection directory.", envvar="MMIR_COLLECTION")
-    ] = Path(".mmir"),
+    collection: CollectionOpt = Path(".mmir"),
 ) -> None:
     """Train an event classifier over per-frame descriptor sequences of labelled clips.
 
@@ -150,9 +148,7 @@ def train_sequence(
 
 @app.command("sequence-concepts")
 def sequence_concepts(
-    collection: Annotated[
-        Path, typer.Option("--collection", "-c", help="Collection directory.", envvar="MMIR_COLLECTION")
-    ] = Path(".mmir"),
+    collection: CollectionOpt = Path(".mmir"),
     remove: Annotated[str | None, typer.Option(help="Forget this concept and delete its copy of the model.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -170,9 +166,10 @@ def sequence_concepts(
         concepts = registered(coll.directory)
     if as_json:
         typer.echo(json.dumps([asdict(concept) for concept in concepts], indent=1))
-    elif not concepts:
+        return
+    if not concepts:
         typer.echo("no sequence concepts (register one with `mmir train sequence CLIPS --register NAME`)")
-    for concept in [] if as_json else concepts:
+    for concept in concepts:
         typer.echo(f"{concept.name}\tclass {concept.label}\t{concept.model}")
 
 
