@@ -169,7 +169,7 @@ def test_a_relearned_pca_with_the_same_file_name_changes_the_cnn_channel_key(tmp
     import os
     from types import SimpleNamespace
 
-    from mmir.search.channel_search import projection_key
+    from mmir.index.channel_indexes import projection_key
 
     store = SimpleNamespace(directory=tmp_path, manifest=SimpleNamespace(fingerprint="f", dim=4, pca="pca.npz"))
     (tmp_path / "pca.npz").write_bytes(b"first")

@@ -37,6 +37,7 @@ from mmir.index.vectors import FaissIndex, Metric
 
 if TYPE_CHECKING:
     from mmir.index.catalog import Catalog
+    from mmir.index.store import SegmentStore
 
 CHANGES_SCHEMA = """
 CREATE TABLE IF NOT EXISTS channel_changes (
@@ -112,6 +113,20 @@ class OpenChannel:
         return _unit(x)
 
 
+def projection_key(store: SegmentStore) -> str:
+    """Names the CNN channel's projection: model, dimension and PCA file (its size and time: a re-learned PCA
+    keeps the file name)."""
+    manifest = store.manifest
+    key = f"{manifest.fingerprint}|{manifest.dim}|{manifest.pca}"
+    if manifest.pca:
+        try:
+            stat = (store.directory / manifest.pca).stat()
+        except OSError:
+            return key
+        key += f"|{stat.st_size}|{stat.st_mtime_ns}"
+    return key
+
+
 def _unit(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, np.float32)
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
@@ -130,6 +145,11 @@ class ChannelIndexes:
         self.directory = Path(directory)
         self.catalog = catalog
         self.cnn = cnn
+
+    @classmethod
+    def of_store(cls, store: SegmentStore) -> ChannelIndexes:
+        """The channel indexes of a collection's store (the ``cnn`` channel projected like its main index)."""
+        return cls(store.directory / DIRECTORY, store.catalog, CnnSource(store.project, projection_key(store)))
 
     def open(self, name: str) -> OpenChannel:
         """The index of channel ``name``, up to date with the catalog.

@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mmir.errors import QueryError
-from mmir.index.channel_indexes import DIRECTORY as CHANNEL_INDEXES
-from mmir.index.channel_indexes import ChannelIndexes, CnnSource, OpenChannel
+from mmir.index.channel_indexes import ChannelIndexes, OpenChannel
 from mmir.index.channels import first_segments
 from mmir.models.engineered import Descriptor
 from mmir.search.fusion import early_fusion_scores, late_fusion, weighted_channels
@@ -55,23 +54,8 @@ def channels_for(descriptor: str, stored: Sequence[str]) -> list[str]:
 
 def open_channels(store: SegmentStore, names: Sequence[str]) -> dict[str, OpenChannel]:
     """Each channel's persisted index (:mod:`mmir.index.channel_indexes`), synced with the catalog first."""
-    cnn = CnnSource(store.project, projection_key(store))
-    indexes = ChannelIndexes(store.directory / CHANNEL_INDEXES, store.catalog, cnn)
+    indexes = ChannelIndexes.of_store(store)
     return {name: indexes.open(name) for name in names}
-
-
-def projection_key(store: SegmentStore) -> str:
-    """Names the CNN channel's projection: model, dimension and PCA file (its size and time: a re-learned PCA
-    keeps the file name)."""
-    manifest = store.manifest
-    key = f"{manifest.fingerprint}|{manifest.dim}|{manifest.pca}"
-    if manifest.pca:
-        try:
-            stat = (store.directory / manifest.pca).stat()
-        except OSError:
-            return key
-        key += f"|{stat.st_size}|{stat.st_mtime_ns}"
-    return key
 
 
 def search_channels(
