@@ -340,7 +340,15 @@ def is_uniform(image: np.ndarray, max_std: float = 8.0) -> bool:
 
 
 class ChunkedDetector:
-    """Runs a detector over overlapping windows of small frames, keeping only ``chunk + 2 * context`` frames."""
+    """Runs a detector over overlapping windows of small frames, keeping only ``chunk + 2 * context`` frames.
+
+    A transition belongs to the window that holds its centre, so one found near a window edge is kept once.
+
+    Attributes:
+        found: Transitions so far, in frame indices of the whole video; final once reported (a later window
+            never changes them).
+        windows: Detection runs so far (a change tells the caller that ``found`` may have grown).
+    """
 
     def __init__(self, detector: ShotDetector, chunk: int, context: int) -> None:
         self.detector, self.chunk, self.context = detector, chunk, context
@@ -352,6 +360,7 @@ class ChunkedDetector:
         self.windows = 0
 
     def push(self, small: np.ndarray, time_s: float) -> None:
+        """Add the next analysed frame ``uint8[h, w, 3]`` at ``time_s``; detects when a window is full."""
         self.frames.append(small)
         self.times.append(time_s)
         if len(self.frames) >= self.chunk + 2 * self.context:
@@ -361,6 +370,7 @@ class ChunkedDetector:
             del self.frames[:-keep], self.times[:-keep]
 
     def finish(self) -> list[Transition]:
+        """Detect over the frames left and return every transition of the video."""
         if len(self.frames) > 1:
             self._detect(final=True)
         return self.found
