@@ -37,6 +37,7 @@ from mmir.learn.robust_heads import (
     out_of_fold_logits,
     probabilities,
 )
+from noisy_labels import accuracy, one_hot
 from small_datasets import cnn_descriptors, load_all
 
 RATE = 0.4
@@ -44,11 +45,6 @@ PLAIN = RobustConfig(loss=RobustLoss.CROSS_ENTROPY, weight_decay=0.1)
 GCE = RobustConfig(loss=RobustLoss.GCE, weight_decay=0.1)
 # A method maps (descriptors float32[N, D], noisy labels int[N], classes, seed) to heads (W [K, D], b [K]).
 Method = Callable[[np.ndarray, np.ndarray, int, int], tuple[np.ndarray, np.ndarray]]
-
-
-def one_hot(labels: np.ndarray, classes: int) -> np.ndarray:
-    """``bool[N, K]`` from ``int[N]``."""
-    return np.eye(classes, dtype=bool)[labels]
 
 
 def trained(config: RobustConfig) -> Method:
@@ -86,11 +82,6 @@ METHODS: dict[str, Method] = {
 }
 
 
-def accuracy(x: np.ndarray, y: np.ndarray, heads: tuple[np.ndarray, np.ndarray]) -> float:
-    """Top-1 accuracy of linear heads ``(W [K, D], b [K])`` on ``x [N, D]`` against ``y [N]``."""
-    return float(((x @ heads[0].T + heads[1]).argmax(1) == y).mean())
-
-
 def cross_validated(method: Method, x: np.ndarray, y: np.ndarray, noisy: np.ndarray, classes: int) -> tuple[float, ...]:
     """5-fold accuracy of ``method`` on the training pool: against the noisy labels, and against the true ones."""
     fold = np.random.default_rng(1).permutation(np.arange(len(x)) % 5)
@@ -98,7 +89,7 @@ def cross_validated(method: Method, x: np.ndarray, y: np.ndarray, noisy: np.ndar
     for k in range(5):
         fit = fold != k
         heads = method(x[fit], noisy[fit], classes, 0)
-        hits += [accuracy(x[~fit], noisy[~fit], heads), accuracy(x[~fit], y[~fit], heads)]
+        hits += [accuracy(x[~fit], noisy[~fit], *heads), accuracy(x[~fit], y[~fit], *heads)]
     return tuple(hits / 5)  # folds are equal-sized, so the mean of fold accuracies is the pooled accuracy
 
 
@@ -108,15 +99,15 @@ def run(name: str, x: np.ndarray, y: np.ndarray, tx: np.ndarray, ty: np.ndarray,
     draws = [corrupt_labels(y, RATE, classes, NoiseKind.SYMMETRIC, seed=s) for s in range(seeds)]
     for label, method in METHODS.items():
         noisy_cv, clean_cv = cross_validated(method, x, y, draws[0].labels, classes)
-        tests = [accuracy(tx, ty, method(x, d.labels, classes, s)) for s, d in enumerate(draws)]
+        tests = [accuracy(tx, ty, *method(x, d.labels, classes, s)) for s, d in enumerate(draws)]
         print(f"{name:7s} {label:32s} CV noisy {noisy_cv:.3f} (true {clean_cv:.3f}) | test {np.mean(tests):.4f} "
               f"({' '.join(f'{t:.3f}' for t in tests)})", flush=True)  # fmt: skip
     for loss in (RobustLoss.CROSS_ENTROPY, RobustLoss.GCE):
         fit = trained(replace(PLAIN, loss=loss))
-        kept = [accuracy(tx, ty, fit(x[~d.flipped], y[~d.flipped], classes, s)) for s, d in enumerate(draws)]
+        kept = [accuracy(tx, ty, *fit(x[~d.flipped], y[~d.flipped], classes, s)) for s, d in enumerate(draws)]
         print(f"{name:7s} oracle filter: only the ~{1 - RATE:.0%} correct labels, {loss.value:3s}: test "
               f"{np.mean(kept):.4f} ({' '.join(f'{t:.3f}' for t in kept)})", flush=True)  # fmt: skip
-        clean = accuracy(tx, ty, fit(x, y, classes, 0))
+        clean = accuracy(tx, ty, *fit(x, y, classes, 0))
         print(f"{name:7s} oracle corrector: all labels true, {loss.value:3s}: test {clean:.4f}", flush=True)
 
 
