@@ -47,7 +47,7 @@ from instance_retrieval import EDITS as EDIT_KINDS
 from instance_retrieval import edit, load_photos
 from mmir.evaluate.retrieval import average_precision
 from mmir.models import load_encoder
-from mmir.models.engineered import extractors, learn_vocabulary, tfidf
+from mmir.models.engineered import extractors, l2_rows, learn_vocabulary, tfidf
 from mmir.search.fusion import DEFAULT_EARLY_WEIGHTS, DEFAULT_WEIGHTS, early_fusion_scores, late_fusion
 from mmir.search.spatial import LocalFeatures, SpatialConfig, count_inliers, extract_local, rerank, rerank_by_inliers
 from small_datasets import CACHE, cnn_descriptors, load_all
@@ -123,8 +123,7 @@ def similarities(db: dict[str, np.ndarray], q: dict[str, np.ndarray]) -> dict[st
     db, q = dict(db), dict(q)
     db["bovw"], idf = tfidf(db["bovw"])
     q["bovw"] = tfidf(q["bovw"], idf)[0]
-    unit = {n: x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12) for n, x in q.items()}
-    return {n: (unit[n] @ (db[n] / np.maximum(np.linalg.norm(db[n], axis=1, keepdims=True), 1e-12)).T) for n in db}
+    return {n: l2_rows(q[n]) @ l2_rows(db[n]).T for n in db}
 
 
 def category_task(name: str, train: int, test: int, seed: int) -> Task:
