@@ -12,7 +12,7 @@ Two methods on descriptors:
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -24,7 +24,7 @@ from mmir.search.running_top import RunningTop
 from mmir.types import Hit
 
 if TYPE_CHECKING:
-    from mmir.index.store import SegmentStore
+    from mmir.index.store import CatalogVectors, SegmentStore
 
 
 class FeedbackMethod(str, enum.Enum):
@@ -173,14 +173,15 @@ class FeedbackRanker:
         ids = self.store.catalog.segment_ids()  # 8 bytes a segment
         if not len(ids):
             return []
-        dim = int(self.store.project(np.zeros((1, self.store.manifest.dim), np.float32)).shape[1])
-        empty = np.zeros((0, dim), np.float32)
+        source = self.store.source()  # the index vectors, read from the catalog and projected like the index
+        empty = np.zeros((0, source.dim), np.float32)
         negative_vectors = self.media_vectors(negatives) if negatives else empty
         projected_query = self.store.project(query.reshape(1, -1))[0] if query is not None else None
         marks = Marks(self.media_vectors(positives) if positives else empty, negative_vectors, projected_query)
+        score = self._scorer(method, marks, source, ids, config)
         top = RunningTop(k * 3, 0)
-        for batch_ids, descriptors in self._stream(self._scorer(method, marks, ids, config)):
-            top.offer(batch_ids, descriptors)
+        for batch_ids, vectors in source.batches(self.batch):
+            top.offer(batch_ids, score(np.ascontiguousarray(vectors, np.float32)))
         rows = self.store.catalog.hits_rows(top.ids.tolist())
         why = f"feedback ({method.value}): {len(positives)} relevant, {len(negatives)} not"
         hits = [
@@ -190,15 +191,13 @@ class FeedbackRanker:
         ]
         return best_per_media(hits, k)
 
-    def _scorer(self, method: FeedbackMethod, marks: Marks, ids: np.ndarray, config: FeedbackConfig) -> Scorer:
+    @staticmethod
+    def _scorer(
+        method: FeedbackMethod, marks: Marks, source: CatalogVectors, ids: np.ndarray, config: FeedbackConfig
+    ) -> Scorer:
+        """The scoring function of ``method``; the classifier's pseudo-negatives are the only rows read here."""
         if method is FeedbackMethod.ROCCHIO:
             vector = rocchio_vector(marks, config)
             return lambda candidates: (candidates @ vector).astype(np.float32)
-        _, pseudo = self.store.catalog.descriptors_by_ids(ids[pseudo_negative_rows(len(ids), config)])
-        pseudo = self.store.project(pseudo) if len(pseudo) else pseudo.reshape(0, marks.positives.shape[1])
+        _, pseudo = source.fetch(ids[pseudo_negative_rows(len(ids), config)])
         return fit_classifier(marks, np.ascontiguousarray(pseudo, np.float32), config)
-
-    def _stream(self, score: Scorer) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """``(ids int64[B], scores float32[B])`` of every segment, ``batch`` at a time."""
-        for batch_ids, descriptors in self.store.catalog.iter_descriptors(self.batch):
-            yield batch_ids, score(np.ascontiguousarray(self.store.project(descriptors), np.float32))
