@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 from mmir.media.paths import bytes_to_path, path_to_bytes
 
 if TYPE_CHECKING:
-
     from mmir.index.catalog import Catalog
 
 SCHEMA = """
@@ -58,14 +57,11 @@ class Failure:
         return self.size == size and self.mtime == mtime and self.limits == limits
 
 
-
 def lookup(catalog: Catalog, path: str) -> Failure | None:
     """The recorded failure of ``path``, or ``None``."""
-    row = (
-        catalog.connection
-        .execute("SELECT size, mtime, limits, reason FROM failures WHERE path = ?", (path_to_bytes(path),))
-        .fetchone()
-    )
+    row = catalog.connection.execute(
+        "SELECT size, mtime, limits, reason FROM failures WHERE path = ?", (path_to_bytes(path),)
+    ).fetchone()
     return Failure(path, int(row[0]), float(row[1]), str(row[2]), str(row[3])) if row else None
 
 
