@@ -226,7 +226,7 @@ class Collection:
 
     @property
     def engine(self) -> SearchEngine:
-        """The search engine over this collection (model concepts, then learned user concepts)."""
+        """The search engine over this collection (model concepts, then learned heads and sequence concepts)."""
         if self._engine is None:
             from mmir.models.joint import manifest_text_tower
             from mmir.video_concepts import extra_concepts  # learned heads, then registered sequence models
