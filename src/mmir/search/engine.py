@@ -203,23 +203,13 @@ class SearchEngine:
         from mmir.search.keyword_stream import search_blocks  # concepts fused with metadata text, block by block
 
         view = self.concepts()
+        route = (self.map_query(query), view.blocks(), view.width(), view.columns, view.rows, self.store.catalog, k)
         tower = self._text_tower() if self._text_tower is not None else None
         if tower is not None:  # a joint text–image model built the collection: its text tower joins in
             from mmir.search.joint_fusion import search_joint
 
-            return search_joint(
-                self.map_query(query),
-                view.blocks(),
-                view.width(),
-                view.columns,
-                view.rows,
-                self.store.catalog,
-                k,
-                tower,
-            )
-        return search_blocks(
-            self.map_query(query), view.blocks(), view.width(), view.columns, view.rows, self.store.catalog, k
-        )
+            return search_joint(*route, tower)
+        return search_blocks(*route)
 
     def _search_vector(self, descriptors: np.ndarray, k: int, why: str, exclude: int | None = None) -> list[Hit]:
         # Over-fetch: several segments may belong to one file, and the query item itself is dropped.
