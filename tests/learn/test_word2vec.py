@@ -75,3 +75,18 @@ def test_empty_corpus_and_rare_words_are_one_line_errors(tmp_path: Path) -> None
         train_word2vec([["a", "b"]], tmp_path / "out", Word2VecConfig(min_count=5))
     with pytest.raises(MmirError, match="cannot read the corpus"):
         train_word2vec_file(tmp_path / "missing.txt", tmp_path / "out")
+
+
+def test_cli_train_words_is_registered_and_writes_a_folder(tmp_path: Path) -> None:
+    """``mmir train words`` is reachable from the real entry point (registered when the CLI loads)."""
+    import subprocess
+    import sys
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(synthetic_corpus(2)) + "\n", encoding="utf-8")
+    out = tmp_path / "vectors"
+    args = ["train", "words", str(corpus), "--out", str(out), "--dim", "8", "--epochs", "1", "--min-count", "1"]
+    result = subprocess.run([sys.executable, "-m", "mmir", *args], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert f"--text-model w2v:{out}" in result.stdout
+    assert read_word_vectors(out, "w2v").dim == 8

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from mmir.cli.groups import app, train_app
+from mmir.cli.text import TextModelOpt  # importing it also registers `mmir train words`
 from mmir.concepts import QueryMode
 from mmir.errors import MmirError
 from mmir.media import display_path
@@ -187,9 +188,7 @@ def search(
             "while none matches (finds crops; ~1-2 s)."
         )
     ] = False,
-    text_model: Annotated[
-        str, typer.Option(help="Word → concept mapper: minilm, glove, or w2v:DIR (from `mmir train words`).")
-    ] = "minilm",
+    text_model: TextModelOpt = "minilm",
 ) -> None:
     """Search by keywords (through concepts) or by an example image; or re-rank from marked files (--feedback)."""
     if feedback is not None:
@@ -262,9 +261,7 @@ def concepts(
     collection: CollectionOpt = Path(".mmir"),
     top: Annotated[int, typer.Option(help="Concepts shown per word.")] = 8,
     as_json: JsonOpt = False,
-    text_model: Annotated[
-        str, typer.Option(help="Word → concept mapper: minilm, glove, or w2v:DIR (from `mmir train words`).")
-    ] = "minilm",
+    text_model: TextModelOpt = "minilm",
 ) -> None:
     """Show how a query maps to weighted concepts."""
     with _open(collection) as coll:
@@ -386,6 +383,3 @@ def serve(
     app = create_app(settings)
     uvicorn = require("uvicorn", "server")
     uvicorn.run(app, host=host, port=port, log_level="warning")  # type: ignore[attr-defined]
-
-
-from mmir.cli import text as _text  # noqa: E402, F401  (registers `mmir train words`)

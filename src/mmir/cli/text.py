@@ -11,6 +11,10 @@ from mmir.cli.groups import train_app
 from mmir.concepts import QueryMapping, QueryMode
 from mmir.concepts.mapping import WEAK_SIMILARITY
 
+TextModelOpt = Annotated[
+    str, typer.Option(help="Word → concept mapper: minilm, glove, or w2v:DIR (from `mmir train words`).")
+]
+
 _SCORING = {
     QueryMode.AND: (
         "score = soft AND: importance-weighted geometric mean over terms of (s_t + 0.001), where "
