@@ -261,3 +261,20 @@ def test_streamed_scoring_peak_memory_stays_below_one_full_matrix(tmp_path: Path
     assert full_peak > 12_000_000
     assert sync_peak < 4_500_000, (sync_peak, full_peak)
     assert query_peak < 1_000_000, (query_peak, full_peak)
+
+
+def test_a_query_matching_nothing_is_refused_and_an_empty_collection_gives_no_hits(tmp_path: Path) -> None:
+    from mmir.errors import QueryError
+    from mmir.search.keyword_stream import concept_scores, search_blocks
+
+    nothing = QueryMapping("zebra", QueryMode.AND, (_term("zebra"),))  # no concept, in no file name
+    for files in (12, 0):
+        store = _store(tmp_path / f"c{files}", files)
+        view = SearchEngine(store, lambda: pytest.fail("no vocabulary"), lambda: pytest.fail("no encoder")).concepts()
+        with pytest.raises(QueryError, match="no concept or file text matches 'zebra'"):
+            search_blocks(nothing, view.blocks(), view.width(), view.columns, view.rows, store.catalog, 5)
+    # Empty (width 0) and a term matched: no hits (what text_fusion.search_text means by its `if not len(ids)`,
+    # though its column check fires first), not "concept 'c3' (column 3) is not among 0".
+    assert search_blocks(QUERIES[0], view.blocks(), view.width(), view.columns, view.rows, store.catalog, 5) == []
+    empty_ids, scores = concept_scores(QUERIES[0], view.blocks(), view.width(), view.columns)
+    assert empty_ids.dtype == np.int64 and scores.dtype == np.float32 and len(empty_ids) == len(scores) == 0

@@ -114,13 +114,14 @@ def search_blocks(
 
     stream = iter(blocks)
     first = next(stream, None)  # no COUNT(*): it scans the whole table (~30 ms at a million segments)
-    matches = term_matches(catalog, [term.term for term in mapping.terms], per_segment=True) if first else []
-    metadata_any = [bool(found) for found in matches] if matches else [False] * len(mapping.terms)
-    plan = plan_terms(mapping, width, metadata_any)
-    if not plan.active.any() and not any(term.matched for term in mapping.terms):
-        raise QueryError(f"no concept or file text matches {mapping.text!r}; try other words (see `mmir concepts`)")
-    if first is None or not plan.active.any():
+    if first is None:  # an empty collection (width 0): no hits, and no columns to check the terms against
+        if not any(term.matched for term in mapping.terms):
+            raise _nothing_matches(mapping)
         return []
+    matches = term_matches(catalog, [term.term for term in mapping.terms], per_segment=True)
+    plan = plan_terms(mapping, width, [bool(found) for found in matches])
+    if not plan.active.any():  # a matched term is always active: nothing matched at all
+        raise _nothing_matches(mapping)
     top = RunningTop(k * 2, len(mapping.terms))
     for block in itertools.chain([first], stream):
         meta = metadata_matrix(block.ids, matches) if matches else np.zeros((len(block.ids), len(mapping.terms)))
@@ -145,13 +146,19 @@ def concept_scores(
     Returns:
         ``(ids int64[N], scores float32[N])``: 12 bytes a segment, whatever the number of concepts.
     """
+    stream = iter(blocks)
+    first = next(stream, None)
+    if first is None:  # an empty collection (width 0): no columns to check the terms against
+        return np.zeros(0, np.int64), np.zeros(0, np.float32)
     matched = QueryMapping(mapping.text, mapping.mode, mapping.matched_terms)
     plan = plan_terms(matched, width, [False] * len(matched.terms))
     ids, scores = [], []
-    for block in blocks:
+    for block in itertools.chain([first], stream):
         per_term = np.clip(columns(block, plan.concepts) @ plan.weights.T, 0.0, 1.0)
         ids.append(block.ids)
         scores.append(combine_terms(per_term, plan.importance, mapping.mode))
-    if not ids:
-        return np.zeros(0, np.int64), np.zeros(0, np.float32)
     return np.concatenate(ids).astype(np.int64), np.concatenate(scores).astype(np.float32)
+
+
+def _nothing_matches(mapping: QueryMapping) -> QueryError:
+    return QueryError(f"no concept or file text matches {mapping.text!r}; try other words (see `mmir concepts`)")
