@@ -58,7 +58,6 @@ class SyncReport:
     updated: int
 
 
-
 def sync_metadata(catalog: Catalog, extract: Callable[[str], MetadataText] | None = None) -> SyncReport:
     """Re-extract the text of every file whose size, mtime or sidecars changed since it was last read.
 
@@ -147,11 +146,9 @@ def term_matches(
 
 def media_text(catalog: Catalog, media_id: int) -> dict[TextField, str]:
     """The stored text of one file, by field (empty when it has none)."""
-    row = (
-        catalog.connection
-        .execute("SELECT name, description, keywords, sidecar FROM media_text_fts WHERE rowid = ?", (media_id,))
-        .fetchone()
-    )
+    row = catalog.connection.execute(
+        "SELECT name, description, keywords, sidecar FROM media_text_fts WHERE rowid = ?", (media_id,)
+    ).fetchone()
     from mmir.media.metadata import TextField
 
     return {TextField(field): value for field, value in zip(_COLUMNS, row or (), strict=False) if value}
