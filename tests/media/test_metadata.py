@@ -70,3 +70,19 @@ def test_bad_metadata_gives_names_only(tmp_path: Path) -> None:
     text = extract_metadata_text(broken)
     assert text.get(TextField.NAME).endswith(" broken")
     assert text.get(TextField.SIDECAR) == "" and text.get(TextField.DESCRIPTION) == ""
+
+
+def test_sidecars_from_a_folder_listing_match_the_stat_path(tmp_path: Path) -> None:
+    """One listing per folder (re-index of many files) finds exactly the sidecars the per-file checks find."""
+    from mmir.media.metadata import folder_names, sidecar_paths
+
+    path = _jpeg(tmp_path / "e.jpg")
+    (tmp_path / "e.txt").write_text("sea")
+    (tmp_path / "e.jpg.xmp").write_bytes(_XMP)
+    (tmp_path / "e.json").mkdir()  # a folder with a sidecar's name is no sidecar
+    (tmp_path / "other.txt").write_text("not ours")
+    listed = folder_names(tmp_path)
+    assert sidecar_paths(path, listed) == sidecar_paths(path) == [tmp_path / "e.txt", tmp_path / "e.jpg.xmp"]
+    assert sidecar_signature(path, listed) == sidecar_signature(path)
+    assert sidecar_paths(path, frozenset()) == []  # the listing is trusted: nothing listed, nothing stat'ed
+    assert folder_names(tmp_path / "missing") == frozenset()
