@@ -92,8 +92,7 @@ def neighbour_pairs(
     """
     found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for batch_ids, vectors in batches:
-        rows = np.searchsorted(ids, batch_ids)
-        member = (rows < len(ids)) & (ids[np.minimum(rows, len(ids) - 1)] == batch_ids)
+        rows, member = _find(ids, batch_ids)
         rows, pending = rows[member], np.ascontiguousarray(vectors[member], np.float32)
         k = min(first_k, len(ids))
         while len(rows):
@@ -115,13 +114,18 @@ def _pairs_of(
     ids: np.ndarray, rows: np.ndarray, scores: np.ndarray, neighbours: np.ndarray, threshold: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pairs of positions ``(lower, higher)`` of each row and its neighbours with similarity ≥ threshold."""
-    positions = np.searchsorted(ids, neighbours)
-    valid = (neighbours >= 0) & (positions < len(ids)) & (scores >= threshold)
-    valid &= ids[np.minimum(positions, len(ids) - 1)] == neighbours
+    positions, valid = _find(ids, neighbours)
+    valid &= (neighbours >= 0) & (scores >= threshold)
     row_of = np.broadcast_to(rows[:, None], neighbours.shape)
     keep = valid & (row_of != positions)
     a, b = row_of[keep].astype(np.int64), positions[keep].astype(np.int64)
     return np.minimum(a, b), np.maximum(a, b), scores[keep]
+
+
+def _find(ids: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of ``values`` (any shape) in the ascending ``ids int64[N]``, and whether each is there."""
+    positions = np.searchsorted(ids, values)
+    return positions, (positions < len(ids)) & (ids[np.minimum(positions, len(ids) - 1)] == values)
 
 
 def near_duplicate_groups(ids: np.ndarray, vectors: np.ndarray, threshold: float = 0.9) -> list[list[int]]:
