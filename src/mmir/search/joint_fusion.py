@@ -122,7 +122,7 @@ def search_joint(
     for block in itertools.chain([first], stream):
         id_parts.append(np.asarray(block.ids, np.int64))
         if concept_used:
-            meta = metadata_matrix(block.ids, matches).astype(np.float32)
+            meta = metadata_matrix(block.ids, matches)  # float32 already
             probs = columns(block, plan.concepts) if len(plan.concepts) else np.zeros((len(block.ids), 0), np.float32)
             score_parts.append(score_block(plan, mapping.mode, probs, meta))
     ids = np.concatenate(id_parts)
