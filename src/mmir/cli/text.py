@@ -1,4 +1,4 @@
-"""Text-query helpers for the CLI: how ``mmir concepts`` explains a query's mapping and scoring; ``train words``."""
+"""CLI text helpers: the ``--text-model`` option, how ``mmir concepts`` explains a query, ``train words``."""
 
 from __future__ import annotations
 
