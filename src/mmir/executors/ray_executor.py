@@ -160,15 +160,14 @@ class RayIndexer(Indexer):
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = self.options.progress  # otherwise Ray Data logs progress lines to stderr
         context.print_on_execution_start = self.options.progress
-        # Test hook only: forward the kill marker to the actors' environment.
-        extra = {"runtime_env": {"env_vars": {KILL_ENV: os.environ[KILL_ENV]}}} if KILL_ENV in os.environ else {}
+        # Test hook only: forward the kill marker to the actors' environment (no runtime_env otherwise).
+        runtime_env = {"env_vars": {KILL_ENV: os.environ[KILL_ENV]}} if KILL_ENV in os.environ else None
         dataset = ray.data.from_items([{"path": path} for path in by_path]).map_batches(
             EncodeActor, batch_size=self.options.batch_size or 16, num_cpus=1,
-            compute=ray.data.ActorPoolStrategy(size=self.workers),
+            compute=ray.data.ActorPoolStrategy(size=self.workers), runtime_env=runtime_env,
             fn_constructor_kwargs={"model": manifest.model, "options": dict(manifest.model_options),
                                    "fingerprint": manifest.fingerprint, "limits": self.options.limits},
             max_restarts=-1, max_task_retries=-1,  # a dead actor is restarted and its batch retried
-            **extra,
         )  # fmt: skip
         for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
             for row in range(len(batch["path"])):
