@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mmir.media import draft_side, read_file
+from mmir.media import load_for_model
 
 if TYPE_CHECKING:
     import numpy as np
@@ -68,11 +68,10 @@ def search_image(
     The query image is decoded once; see :mod:`mmir.search.channel_search`.
     """
     from mmir.index.channels import channel_names
-    from mmir.media import decode_image
     from mmir.search.channel_search import Fusion, channels_for, search_channels
 
     names = channels_for(descriptor, channel_names(store.catalog))
-    image = decode_image(read_file(path), os.fspath(path), min_side=draft_side(encoder.input_side))
+    image = load_for_model(path, encoder.input_side)
 
     def query_vectors(wanted: Sequence[str]) -> dict[str, np.ndarray]:
         engineered = [n for n in wanted if n != "cnn"]

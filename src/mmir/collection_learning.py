@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mmir.errors import CollectionError
-from mmir.media import draft_side, read_file
+from mmir.media import load_for_model
 
 if TYPE_CHECKING:
     import numpy as np
@@ -161,8 +161,6 @@ def _example_descriptors(collection: Collection, paths: Sequence[Path]) -> tuple
     """``float32[N, D]`` raw descriptors of ``paths`` and the media ids of those already indexed."""
     import numpy as np
 
-    from mmir.media import decode_image
-
     rows, known = [], set()
     for path in paths:
         record = collection.store.catalog.lookup(os.path.abspath(path))
@@ -170,7 +168,7 @@ def _example_descriptors(collection: Collection, paths: Sequence[Path]) -> tuple
             known.add(record.id)
             rows.append(collection.store.catalog.descriptor_of_media(record.id).mean(axis=0))
         else:
-            image = decode_image(read_file(path), path, min_side=draft_side(collection.encoder.input_side))
+            image = load_for_model(path, collection.encoder.input_side)
             rows.append(collection.encoder.encode([image]).descriptors[0])
     return np.stack(rows).astype(np.float32), known
 

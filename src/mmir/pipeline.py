@@ -31,9 +31,9 @@ from mmir.media import (
     FileEntry,
     MediaError,
     UnreadableMediaError,
+    decode_for_model,
     decode_image,
     display_path,
-    draft_side,
     read_file,
     scan,
     sha1_bytes,
@@ -283,7 +283,7 @@ class Indexer:
         if self._encoder is None:  # prove the file decodes before the model is loaded for it
             decode_image(data, entry.path, limits=limits, min_side=_PROBE_SIDE)
         encoder = self._encoder_now()
-        image = decode_image(data, entry.path, limits=limits, min_side=draft_side(encoder.input_side))
+        image = decode_for_model(data, entry.path, encoder.input_side, limits=limits)
         channels = {channel.name: _channel(channel, image) for channel in self.options.channels}
         return _Prepared(entry, record, sha1, array=encoder.preprocess(image), channels=channels)
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from mmir.executors import ExecutorKind, parse_executor
 
@@ -49,6 +50,8 @@ def test_ray_index_matches_in_process_and_survives_a_killed_worker(
 ) -> None:
     (photo_dir / "copy-of-chelsea.png").write_bytes((photo_dir / "chelsea.png").read_bytes())
     (photo_dir / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
+    # A 640×480 JPEG decodes at a reduced DCT scale, and only the shared decoding rule gives both paths one vector.
+    Image.open(photo_dir / "chelsea.png").convert("RGB").resize((640, 480)).save(photo_dir / "cat-640.jpg")
     local = _index(tmp_path / "local", [photo_dir], ray=False)
     marker = tmp_path / "kill-once"
     marker.write_text("the first actor batch that finds this file deletes it and dies")
@@ -56,14 +59,14 @@ def test_ray_index_matches_in_process_and_survives_a_killed_worker(
     remote = _index(tmp_path / "ray", [photo_dir], ray=True)
     assert not marker.exists()  # a worker really died mid-run
     counts = (local.added, local.reused, len(local.problems), local.encoded)
-    assert counts == (remote.added, remote.reused, len(remote.problems), remote.encoded) == (7, 1, 1, 6)
+    assert counts == (remote.added, remote.reused, len(remote.problems), remote.encoded) == (8, 1, 1, 7)
     expected, got = _catalog(tmp_path / "local"), _catalog(tmp_path / "ray")
     assert set(got) == set(expected)
     for path, (sha1, descriptor) in expected.items():
         assert got[path][0] == sha1
         np.testing.assert_allclose(got[path][1], descriptor, atol=1e-5)
     again = _index(tmp_path / "ray", [photo_dir], ray=True)  # resumable: nothing left to do
-    assert again.unchanged == 7 and again.encoded == 0
+    assert again.unchanged == 8 and again.encoded == 0
 
 
 def test_unreachable_files_are_refused_in_one_line(tmp_path: Path, ray_cluster) -> None:

@@ -27,7 +27,7 @@ from mmir.media import (
     ImageLimits,
     MediaError,
     UnreadableMediaError,
-    decode_image,
+    decode_for_model,
     display_path,
     read_file,
     sha1_bytes,
@@ -67,7 +67,7 @@ class EncodeActor:
             try:
                 data = read_file(path, limits=self.limits)
                 sha1s[row] = sha1_bytes(data)
-                image = decode_image(data, path, limits=self.limits, min_side=self.encoder.input_side)
+                image = decode_for_model(data, path, self.encoder.input_side, limits=self.limits)
                 arrays[row] = self.encoder.preprocess(image)
             except MediaError as error:
                 problems[row], remember[row] = error.reason, not isinstance(error, UnreadableMediaError)

@@ -10,7 +10,7 @@ from mmir.media.errors import (
     UnreadableMediaError,
 )
 from mmir.media.fingerprint import sha1_bytes
-from mmir.media.image import ImageLimits, decode_image, draft_side, load_image, read_file
+from mmir.media.image import ImageLimits, decode_for_model, decode_image, load_for_model, load_image, read_file
 from mmir.media.paths import bytes_to_path, display_path, path_to_bytes
 from mmir.media.scan import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, FileEntry, scan
 
@@ -25,9 +25,10 @@ __all__ = [
     "TooLargeMediaError",
     "UnreadableMediaError",
     "bytes_to_path",
+    "decode_for_model",
     "decode_image",
     "display_path",
-    "draft_side",
+    "load_for_model",
     "load_image",
     "path_to_bytes",
     "read_file",

@@ -299,3 +299,20 @@ def load_image(
     """
     data = read_file(path, limits=limits)
     return decode_image(data, path, limits=limits, min_side=min_side)
+
+
+def decode_for_model(
+    data: bytes, name: PathArg, input_side: int, *, limits: ImageLimits = ImageLimits()
+) -> Image.Image:
+    """:func:`decode_image` for a model whose preprocessing resizes the shorter side to ``input_side``.
+
+    The one decoding rule that indexing and queries share (JPEGs at :func:`draft_side`), so a file and the same
+    file given as a query give the same vector, whichever path decodes them.
+    """
+    return decode_image(data, name, limits=limits, min_side=draft_side(input_side))
+
+
+def load_for_model(path: PathArg, input_side: int, *, limits: ImageLimits = ImageLimits()) -> Image.Image:
+    """:func:`read_file` then :func:`decode_for_model`."""
+    return decode_for_model(read_file(path, limits=limits), path, input_side, limits=limits)
+

@@ -10,7 +10,7 @@ import numpy as np
 
 from mmir.errors import QueryError
 from mmir.index.concept_columns import BLOCK_ROWS, CatalogConcepts, ConceptBlock, ConceptColumns, ConceptSource
-from mmir.media import decode_image, display_path, draft_side
+from mmir.media import decode_for_model, display_path
 from mmir.search.aggregate import best_per_media
 from mmir.search.queries import ExampleQuery, ItemQuery, Query, TextQuery
 from mmir.types import Hit
@@ -145,7 +145,7 @@ class SearchEngine:
         if isinstance(query, TextQuery):
             return self._search_text(query, k)
         if isinstance(query, ExampleQuery):
-            image = decode_image(query.data, query.name, min_side=draft_side(self._encoder().input_side))
+            image = decode_for_model(query.data, query.name, self._encoder().input_side)
             descriptor = self._encoder().encode([image]).descriptors
             return self._search_vector(descriptor, k, why=f"similar to {display_path(query.name)}")
         return self._search_item(query, k)
@@ -170,7 +170,7 @@ class SearchEngine:
                 raise QueryError(f"no concept matches {query.text!r}; try other words (see `mmir concepts`)")
             view = self.concepts()
             return concept_scores(mapping, view.blocks(), view.width(), view.columns)
-        image = decode_image(query.data, query.name, min_side=draft_side(self._encoder().input_side))
+        image = decode_for_model(query.data, query.name, self._encoder().input_side)
         scores, ids = self.store.search(self._encoder().encode([image]).descriptors, limit)
         keep = ids[0] >= 0
         return ids[0][keep].astype(np.int64), scores[0][keep].astype(np.float32)
