@@ -104,10 +104,9 @@ class Collection:
             CollectionError: if it does not exist (and ``create`` is false), or was built by another model.
         """
         directory = Path(directory).expanduser().absolute()
-        if model is not None and Path(model).is_dir():  # a model directory (e.g. a metric-learning run)
-            model = str(Path(model).resolve())
-        elif model is not None and model.endswith(".json") and Path(model.partition(":")[2]).is_file():
-            model = f"{model.partition(':')[0]}:{Path(model.partition(':')[2]).resolve()}"  # open_clip:CONFIG.json
+        from mmir.models.spec import with_absolute_paths
+
+        model, model_options = with_absolute_paths(model, model_options)
         manifest_path = directory / SegmentStore.MANIFEST
         if manifest_path.exists():
             manifest = Manifest.load(manifest_path)

@@ -117,8 +117,7 @@ def index(
     """Build or update a collection: new and changed files are encoded, deleted ones removed."""
     from mmir.pipeline import IndexOptions
 
-    # Absolute: the manifest records the options, and later commands may run from another folder.
-    settings = (("pooling", pooling), ("weights_path", weights and weights.absolute()), ("multiscale", multiscale))
+    settings = (("pooling", pooling), ("weights_path", weights), ("multiscale", multiscale))
     options = {key: str(value) for key, value in settings if value}
     if backend not in ("auto", "torch", "onnx", "onnx-int8"):
         raise typer.BadParameter(f"unknown backend {backend!r}; choose auto, torch, onnx or onnx-int8")

@@ -144,6 +144,25 @@ def spec_from_options(model: str, options: dict[str, Any]) -> EncoderSpec:
     )  # fmt: skip
 
 
+def with_absolute_paths(
+    model: str | None, options: dict[str, str] | None
+) -> tuple[str | None, dict[str, str] | None]:
+    """A model reference and its options with the local files they name made absolute.
+
+    A collection's manifest records both, and later commands may run from another folder: a model directory
+    (e.g. a metric-learning run), an ``open_clip:CONFIG.json`` and the ``weights_path`` option.
+    """
+    if model is not None:
+        prefix, colon, rest = model.partition(":")
+        if Path(model).is_dir():
+            model = str(Path(model).resolve())
+        elif colon and rest.endswith(".json") and Path(rest).is_file():
+            model = f"{prefix}:{Path(rest).resolve()}"
+    if options and options.get("weights_path"):
+        options = {**options, "weights_path": str(Path(options["weights_path"]).absolute())}
+    return model, options
+
+
 def options_of(spec: EncoderSpec) -> dict[str, str]:
     """The option strings that rebuild ``spec`` through :func:`spec_from_options` (no head)."""
     options = {"pooling": spec.pooling.value}
