@@ -26,7 +26,7 @@ import numpy as np
 from mmir.concepts.mapping import QueryMapping
 from mmir.search.aggregate import best_per_media
 from mmir.search.concept_scoring import explain
-from mmir.search.keyword_stream import Columns, Rows, plan_terms, score_block
+from mmir.search.keyword_stream import Columns, Rows, block_scores, plan_terms
 from mmir.search.text_fusion import metadata_matrix, metadata_why
 from mmir.types import Hit
 
@@ -122,9 +122,7 @@ def search_joint(
     for block in itertools.chain([first], stream):
         id_parts.append(np.asarray(block.ids, np.int64))
         if concept_used:
-            meta = metadata_matrix(block.ids, matches)  # float32 already
-            probs = columns(block, plan.concepts) if len(plan.concepts) else np.zeros((len(block.ids), 0), np.float32)
-            score_parts.append(score_block(plan, mapping.mode, probs, meta))
+            score_parts.append(block_scores(plan, mapping.mode, block, matches, columns)[0])
     ids = np.concatenate(id_parts)
     cosines = joint_similarities(catalog, ids, tower.encode([mapping.text])[0])
     scores = rank_fusion(cosines, np.concatenate(score_parts) if concept_used else None)

@@ -92,6 +92,21 @@ def score_block(plan: TermPlan, mode: QueryMode, probs: np.ndarray, metadata: np
     return combine_terms(fused[:, plan.active], plan.importance[plan.active], mode)
 
 
+def block_scores(
+    plan: TermPlan, mode: QueryMode, block: ConceptBlock, matches: Sequence[dict[int, float]], columns: Columns
+) -> tuple[np.ndarray, np.ndarray]:
+    """One block's fused scores ``float32[B]`` and its metadata matrix ``float32[B, T]``.
+
+    ``matches`` is :func:`mmir.index.metadata_text.term_matches` per segment for the query's ``T`` terms.
+    """
+    if matches:
+        meta = np.asarray(metadata_matrix(block.ids, matches), np.float32)
+    else:
+        meta = np.zeros((len(block.ids), 0), np.float32)
+    probs = columns(block, plan.concepts) if len(plan.concepts) else np.zeros((len(block.ids), 0), np.float32)
+    return score_block(plan, mode, probs, meta), meta
+
+
 def search_blocks(
     mapping: QueryMapping, blocks: Iterable[ConceptBlock], width: int, columns: Columns, rows: Rows,
     catalog: Catalog, k: int,
@@ -124,10 +139,8 @@ def search_blocks(
         raise _nothing_matches(mapping)
     top = RunningTop(k * 2, len(mapping.terms))
     for block in itertools.chain([first], stream):
-        meta = metadata_matrix(block.ids, matches) if matches else np.zeros((len(block.ids), len(mapping.terms)))
-        meta = np.asarray(meta, np.float32)
-        probs = columns(block, plan.concepts) if len(plan.concepts) else np.zeros((len(block.ids), 0), np.float32)
-        top.offer(block.ids, score_block(plan, mapping.mode, probs, meta), meta)
+        scores, meta = block_scores(plan, mapping.mode, block, matches, columns)
+        top.offer(block.ids, scores, meta)
     hit_rows, concept_rows = catalog.hits_rows(top.ids.tolist()), rows(top.ids.tolist())
     hits = [
         Hit(*hit_rows[int(sid)], score=float(score),
