@@ -96,7 +96,7 @@ class OnnxRunner:
         """The ONNX Runtime session (one intra-op thread; ``run`` is safe from several threads at once)."""
         with self._lock:
             if self._session is None:
-                self._session = _make_session(self.path, threads=1)
+                self._session = _make_session(self.path)
             return self._session
 
     def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -128,13 +128,14 @@ class OnnxRunner:
             return self._pool
 
 
-def _make_session(path: Path, threads: int) -> Any:
+def _make_session(path: Path) -> Any:
+    """A CPU session with one intra-op thread (parallelism comes from the lanes, see :class:`OnnxRunner`)."""
     try:
         import onnxruntime as ort
     except ImportError as exc:
         raise ModelError("the ONNX backend needs onnxruntime: pip install 'mmir[onnx]'") from exc
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
+    options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     try:
