@@ -116,12 +116,46 @@ def test_workers_decode_while_a_batch_is_encoded(tmp_path: Path) -> None:
     assert sequential.decoded_during_encode == 0  # the old loop: nothing decodes while the model runs
 
 
+def test_files_are_stored_while_the_next_batch_is_encoded(tmp_path: Path) -> None:
+    folder = _photos(tmp_path / "photos", 16)
+    encoder = FakeEncoder(batch_size=4, delay_s=0.05)
+    store = _store(tmp_path / "s")
+    stored_during_encode = []
+    put = store.put
+
+    def recording_put(*args, **kwargs):  # type: ignore[no-untyped-def]
+        stored_during_encode.append(encoder._encoding)
+        return put(*args, **kwargs)
+
+    store.put = recording_put  # type: ignore[method-assign]
+    report = _index(store, folder, encoder)
+    assert report.encoded == 16 and len(stored_during_encode) == 16
+    # the old loop stored a batch only after encode_batch returned, with nothing else at the encoder
+    assert any(stored_during_encode)
+
+
+def test_a_copy_of_a_file_still_at_the_encoder_is_stored_as_its_copy(tmp_path: Path) -> None:
+    folder = _photos(tmp_path / "photos", 3)
+    shutil.copy(folder / "0001.jpg", folder / "copy0.jpg")  # sorts after the batch holding 0001.jpg
+    encoder = FakeEncoder(batch_size=2, delay_s=0.1)
+    store = _store(tmp_path / "t")
+    report = _index(store, folder, encoder)
+    assert (report.added, report.encoded, report.reused) == (4, 3, 1)
+    assert sum(encoder.batches) == 3
+    original, copy = (store.catalog.lookup(str(folder / name)) for name in ("0001.jpg", "copy0.jpg"))
+    assert original is not None and copy is not None
+    first, second = (store.catalog.segment_encodings(record.id) for record in (original, copy))
+    assert first is not None and second is not None
+    np.testing.assert_array_equal(first[0].descriptor, second[0].descriptor)
+
+
 def test_arrays_in_flight_are_bounded(tmp_path: Path) -> None:
     folder = _photos(tmp_path / "photos", 60)
     encoder = FakeEncoder(batch_size=4, delay_s=0.02)
     _index(_store(tmp_path / "c"), folder, encoder, workers=2)
-    # window (2 batches + workers) plus the batch being filled; unbounded read-ahead would reach ~60
-    assert encoder.max_alive <= 3 * 4 + 2
+    # window (2 batches + workers), the batch being filled and the batch at the encoder while the one before
+    # it is stored; unbounded read-ahead would reach ~60
+    assert encoder.max_alive <= 4 * 4 + 2
 
 
 def test_batch_size_comes_from_the_encoder_unless_given(tmp_path: Path) -> None:

@@ -1,9 +1,11 @@
 """The indexing pipeline: scan → read + hash → decode → encode → store, batched, overlapped and resumable.
 
 Worker threads read, hash and decode files (JPEG draft mode at the encoder's input side) and preprocess
-them into ``float32[3, S, S]`` arrays; the calling thread gathers those into batches, encodes a batch while
-the workers decode the next files, and stores each file in its own committed SQLite transaction. At most
-``2 * batch + workers`` files are in flight, so memory does not grow with the number of files.
+them into ``float32[3, S, S]`` arrays; the calling thread gathers those into batches and hands each batch to
+the encoder without waiting for it, then stores the previous batch's files (each in its own committed SQLite
+transaction) while the encoder runs and the workers decode the next files. At most ``4 * batch + workers``
+files are in flight (two batches at the encoder, two decoded ahead), so memory does not grow with the number
+of files.
 
 An interrupted run keeps all finished work; the next run skips what is unchanged (size + mtime, then
 content hash) and so resumes where the last one stopped. A file whose content cannot be decoded is
@@ -13,7 +15,6 @@ only once some file has decoded, so a run over unchanged and broken files never 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 import time
@@ -37,8 +38,8 @@ from mmir.media import (
     read_file,
     scan,
     sha1_bytes,
+    sha1_file,
 )
-from mmir.media._fs import os_error_reason
 from mmir.pipeline_types import ChannelExtractor, ChannelSink, IndexOptions, IndexProblem, IndexReport
 from mmir.types import MediaKind
 
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from mmir.index.store import SegmentStore
-    from mmir.models.encoder import Encoder
+    from mmir.models.encoder import Encoded, Encoder
 
 __all__ = ["IndexOptions", "IndexProblem", "IndexReport", "Indexer"]
 
@@ -78,10 +79,33 @@ class _Counts:
 
 @dataclass
 class _Batch:
-    """Items waiting to be encoded, and later items with the same content (stored as copies)."""
+    """Items waiting to be encoded, batches at the encoder, and later items with the same content (copies).
+
+    ``copies`` has an entry for every item not stored yet (gathering or at the encoder), so a later file
+    with the same content waits for it and is stored as its copy rather than encoded again.
+    """
 
     items: list[_Prepared] = field(default_factory=list)
     copies: dict[str, list[_Prepared]] = field(default_factory=dict)
+    at_encoder: deque[tuple[Future[Encoded], list[_Prepared]]] = field(default_factory=deque)
+    dispatch: ThreadPoolExecutor | None = None
+
+    def submit(self, encoder: Encoder) -> None:
+        """Hand the gathered items to the encoder (on a dispatch thread) without waiting for the vectors."""
+        if self.dispatch is None:
+            # Two dispatch threads when the runner's lanes take chunks from one queue in order (ONNX): the next
+            # batch's chunks then start as soon as a lane is free, with no barrier at the batch boundary.
+            threads = max(1, int(getattr(encoder, "concurrent_batches", 1)))
+            self.dispatch = ThreadPoolExecutor(threads, thread_name_prefix="mmir-encode")
+        arrays = np.stack([item.array for item in self.items if item.array is not None])
+        stored_later = [replace(item, array=None) for item in self.items]  # the stacked copy is enough
+        self.at_encoder.append((self.dispatch.submit(encoder.encode_batch, arrays), stored_later))
+        self.items.clear()
+
+    def close(self) -> None:
+        """Wait for the dispatch threads (their results are dropped: unstored files are indexed next run)."""
+        if self.dispatch is not None:
+            self.dispatch.shutdown(wait=True, cancel_futures=True)
 
 
 class Indexer:
@@ -200,23 +224,24 @@ class Indexer:
         last_flush = time.monotonic()
         bar = tqdm(total=len(pending), unit="file", desc="indexing", disable=not self.options.progress)
         batch = _Batch()
-        with ThreadPoolExecutor(max_workers=self.options.workers, thread_name_prefix="mmir-decode") as pool:
-            try:
-                for group in self._prepared(pool, pending):
-                    for item in group:
-                        self._take(item, batch, counts, report)
-                        if len(batch.items) >= self._batch_size():
-                            self._encode(batch, counts)
-                    if not self.options.overlap:
-                        self._encode(batch, counts)  # the old loop encoded each chunk as it came
-                    bar.update(len(group))
-                    if time.monotonic() - last_flush > self.options.flush_every_s:
-                        self.store.flush()
-                        last_flush = time.monotonic()
-                self._encode(batch, counts)
-            finally:
-                pool.shutdown(wait=True, cancel_futures=True)
-                bar.close()
+        pool = ThreadPoolExecutor(max_workers=self.options.workers, thread_name_prefix="mmir-decode")
+        try:
+            for group in self._prepared(pool, pending):
+                for item in group:
+                    self._take(item, batch, counts, report)
+                    if len(batch.items) >= self._batch_size():
+                        self._encode(batch, counts)
+                if not self.options.overlap:
+                    self._encode(batch, counts, drain=True)  # the old loop encoded each chunk as it came
+                bar.update(len(group))
+                if time.monotonic() - last_flush > self.options.flush_every_s:
+                    self.store.flush()
+                    last_flush = time.monotonic()
+            self._encode(batch, counts, drain=True)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            batch.close()
+            bar.close()
 
     def _prepared(
         self, pool: ThreadPoolExecutor, pending: list[tuple[FileEntry, MediaRecord | None]]
@@ -260,7 +285,7 @@ class Indexer:
             if entry.kind is not MediaKind.IMAGE and handler is None:
                 raise UnreadableMediaError(entry.path, f"{entry.kind.value} files are not indexed yet")
             data = read_file(entry.path, limits=self.options.limits) if handler is None else None
-            sha1 = sha1_bytes(data) if data is not None else _sha1_file(entry.path)
+            sha1 = sha1_bytes(data) if data is not None else sha1_file(entry.path)
             if self._known(record, sha1):
                 return _Prepared(entry, record, sha1)
             if handler is not None:
@@ -314,22 +339,22 @@ class Indexer:
             batch.items.append(item)
             batch.copies[item.sha1] = []
 
-    def _encode(self, batch: _Batch, counts: _Counts) -> None:
-        if not batch.items:
-            return
-        encoder = self._encoder
-        assert encoder is not None  # set by the worker that decoded these items
-        encoded = encoder.encode_batch(np.stack([item.array for item in batch.items if item.array is not None]))
-        counts.encoded += len(batch.items)
-        for row, item in enumerate(batch.items):
-            seg = SegmentEncoding(encoded.descriptors[row], encoded.concepts[row])
-            media_id = self._put(item, [seg], counts)
-            if self._sink is not None and item.channels:
-                self._sink.store(media_id, item.channels)
-            for copy in batch.copies[item.sha1]:
-                self._reuse(copy, counts)
-        batch.items.clear()
-        batch.copies.clear()
+    def _encode(self, batch: _Batch, counts: _Counts, drain: bool = False) -> None:
+        """Submit the gathered items, then store finished batches: all of them (``drain``) or all but the newest."""
+        if batch.items:
+            assert self._encoder is not None  # set by the worker that decoded these items
+            batch.submit(self._encoder)
+        while len(batch.at_encoder) > (0 if drain else 1):
+            future, items = batch.at_encoder.popleft()
+            encoded = future.result()
+            counts.encoded += len(items)
+            for row, item in enumerate(items):
+                seg = SegmentEncoding(encoded.descriptors[row], encoded.concepts[row])
+                media_id = self._put(item, [seg], counts)
+                if self._sink is not None and item.channels:
+                    self._sink.store(media_id, item.channels)
+                for copy in batch.copies.pop(item.sha1):
+                    self._reuse(copy, counts)
 
     def _put(self, item: _Prepared, segments: list[SegmentEncoding], counts: _Counts) -> int:
         entry = item.entry
@@ -368,18 +393,6 @@ class Indexer:
             failures.record(
                 self.store.catalog, entry.path, entry.size, entry.mtime, self._limits_key, item.problem.reason
             )
-
-
-def _sha1_file(path: str) -> str:
-    """SHA-1 of a file read in 1 MiB blocks (for media the pipeline does not hold in memory)."""
-    digest = hashlib.sha1(usedforsecurity=False)
-    try:
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(2**20), b""):
-                digest.update(block)
-    except OSError as exc:
-        raise UnreadableMediaError(path, os_error_reason(exc)) from exc
-    return digest.hexdigest()
 
 
 def _channel(channel: ChannelExtractor, image: Image.Image) -> np.ndarray:

@@ -9,7 +9,7 @@ from mmir.media.errors import (
     TooLargeMediaError,
     UnreadableMediaError,
 )
-from mmir.media.fingerprint import sha1_bytes
+from mmir.media.fingerprint import sha1_bytes, sha1_file
 from mmir.media.image import ImageLimits, decode_for_model, decode_image, load_for_model, load_image, read_file
 from mmir.media.paths import bytes_to_path, display_path, path_to_bytes
 from mmir.media.scan import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, FileEntry, scan
@@ -34,4 +34,5 @@ __all__ = [
     "read_file",
     "scan",
     "sha1_bytes",
+    "sha1_file",
 ]

@@ -56,6 +56,7 @@ class TorchRunner:
     """Runs an :class:`~mmir.models.network.EncoderNet` eagerly (inference mode, no autograd)."""
 
     name = "torch"
+    concurrent_batches = 1  # a forward pass already uses every core; two at once would only contend
 
     def __init__(self, net: EncoderNet) -> None:
         self.net = net.eval()
@@ -83,6 +84,10 @@ class OnnxRunner:
         name: ``"onnx"`` or ``"onnx-int8"``.
         concepts: ``C``; a network without classifier has no ``concepts`` output and gets ``float32[B, 0]``.
     """
+
+    # Two batches may be submitted at once: the lanes take their chunks from one queue in order, so the second
+    # batch's chunks start as soon as a lane is free instead of after the slower lane of the first batch.
+    concurrent_batches = 2
 
     def __init__(self, path: Path, name: str, concepts: int) -> None:
         self.path = Path(path)

@@ -115,6 +115,11 @@ class ComposedEncoder:
         """``"torch"``, ``"onnx"`` or ``"onnx-int8"``."""
         return self.runner.name
 
+    @property
+    def concurrent_batches(self) -> int:
+        """How many ``encode_batch`` calls may usefully run at once (2 for ONNX lanes, 1 for eager torch)."""
+        return int(getattr(self.runner, "concurrent_batches", 1))
+
     def encode(self, images: Sequence[Image.Image]) -> Encoded:
         """Encode RGB PIL images; ``B = len(images)`` rows."""
         if not images:
