@@ -104,3 +104,21 @@ def test_removed_file_leaves_no_text(catalog: Catalog, tmp_path: Path) -> None:
     with catalog.transaction():
         catalog.remove_media(media_id)
     assert term_matches(catalog, ["zebra"]) == [{}]
+
+
+def test_texts_are_written_in_chunks_and_a_sync_with_nothing_to_do_writes_nothing(
+    catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mmir.index.metadata_text as metadata_text
+
+    monkeypatch.setattr(metadata_text, "_SYNC_CHUNK", 2)
+    ids = [_add(catalog, tmp_path / f"koala_{i}.jpg") for i in range(5)]
+    (tmp_path / "koala_3.txt").write_text("eucalyptus")  # a sidecar found through the folder listing
+    before = catalog.generation
+    assert sync_metadata(catalog).updated == 5
+    assert catalog.generation == before + 3  # chunks of 2, 2 and 1: three commits, not five
+    assert set(term_matches(catalog, ["koala"])[0]) == set(ids)
+    assert set(term_matches(catalog, ["eucalyptus"])[0]) == {ids[3]}
+    after = catalog.generation
+    assert sync_metadata(catalog).updated == 0
+    assert catalog.generation == after  # no empty transaction: caches keyed on the generation stay valid

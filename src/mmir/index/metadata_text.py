@@ -50,6 +50,11 @@ _BM25_WEIGHTS = (1.0, 2.0, 2.0, 2.0)
 _TOKEN = re.compile(r"\w+")
 
 
+# Files whose text is written per transaction: one commit per file cost as much as reading the text. A sync
+# interrupted mid-chunk loses only that chunk, which the next sync reads again (its size/mtime rows are unchanged).
+_SYNC_CHUNK = 256
+
+
 @dataclass(frozen=True)
 class SyncReport:
     """What :func:`sync_metadata` did."""
@@ -63,12 +68,12 @@ def sync_metadata(catalog: Catalog, extract: Callable[[str], MetadataText] | Non
 
     Args:
         catalog: The collection's catalog (schema ≥ 3).
-        extract: Reads one file's text (default: :func:`mmir.media.metadata.extract_metadata_text`).
+        extract: Reads one file's text (default: :func:`mmir.media.metadata.extract_metadata_text`, given the
+            folder listing this function already made, so sidecars are not looked up again one ``stat`` each).
     """
     # Imported here: keyword search imports this module and must not pay for PIL's metadata plugins.
-    from mmir.media.metadata import TextField, extract_metadata_text, folder_names, sidecar_signature
+    from mmir.media.metadata import extract_metadata_text, folder_names, sidecar_signature
 
-    extract = extract or extract_metadata_text
     db = catalog.connection
     db.executescript(SCHEMA)  # idempotent: a catalog that reached a later step before this one existed
     rows = db.execute(
@@ -77,6 +82,7 @@ def sync_metadata(catalog: Catalog, extract: Callable[[str], MetadataText] | Non
     ).fetchall()
     updated = 0
     listed: dict[str, frozenset[str]] = {}  # folder → its names, listed once per sync
+    changed: list[tuple[int, int, float, str, MetadataText]] = []
     for media_id, raw_path, size, mtime, old_size, old_mtime, old_sidecars in rows:
         path = bytes_to_path(raw_path)
         folder = os.path.dirname(path)
@@ -85,18 +91,11 @@ def sync_metadata(catalog: Catalog, extract: Callable[[str], MetadataText] | Non
         sidecars = sidecar_signature(path, listed[folder])
         if (old_size, old_mtime, old_sidecars) == (size, mtime, sidecars):
             continue
-        text = extract(path)
-        with catalog.transaction():
-            db.execute("DELETE FROM media_text_fts WHERE rowid = ?", (media_id,))
-            db.execute(
-                "INSERT INTO media_text_fts(rowid, name, description, keywords, sidecar) VALUES (?, ?, ?, ?, ?)",
-                (media_id, *(text.get(TextField(field)) for field in _COLUMNS)),
-            )
-            db.execute(
-                "INSERT OR REPLACE INTO media_text(media_id, size, mtime, sidecars) VALUES (?, ?, ?, ?)",
-                (media_id, size, mtime, sidecars),
-            )
-        updated += 1
+        text = extract(path) if extract is not None else extract_metadata_text(path, listed[folder])
+        changed.append((media_id, size, mtime, sidecars, text))
+        if len(changed) >= _SYNC_CHUNK:
+            updated += _store_texts(catalog, changed)
+    updated += _store_texts(catalog, changed)
     return SyncReport(checked=len(rows), updated=updated)
 
 
@@ -109,6 +108,29 @@ def fts_phrase(term: str) -> str | None:
     if not tokens:
         return None
     return " + ".join(f'"{token}"' for token in tokens)  # "+" joins tokens into one phrase
+
+
+def _store_texts(catalog: Catalog, changed: list[tuple[int, int, float, str, MetadataText]]) -> int:
+    """Write the FTS5 rows and what they were read from, in one transaction; empties ``changed``."""
+    from mmir.media.metadata import TextField
+
+    if not changed:
+        return 0  # no transaction: a commit would bump the catalog generation and drop caches keyed on it
+    db = catalog.connection
+    with catalog.transaction():
+        for media_id, size, mtime, sidecars, text in changed:
+            db.execute("DELETE FROM media_text_fts WHERE rowid = ?", (media_id,))
+            db.execute(
+                "INSERT INTO media_text_fts(rowid, name, description, keywords, sidecar) VALUES (?, ?, ?, ?, ?)",
+                (media_id, *(text.get(TextField(field)) for field in _COLUMNS)),
+            )
+            db.execute(
+                "INSERT OR REPLACE INTO media_text(media_id, size, mtime, sidecars) VALUES (?, ?, ?, ?)",
+                (media_id, size, mtime, sidecars),
+            )
+    count = len(changed)
+    changed.clear()
+    return count
 
 
 def term_matches(

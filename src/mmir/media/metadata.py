@@ -205,15 +205,18 @@ def _sidecar_text(sidecar: Path) -> str:
     return text
 
 
-def extract_metadata_text(path: str | os.PathLike[str]) -> MetadataText:
-    """All searchable text of one file (never raises for bad metadata; a missing file gives its name only)."""
+def extract_metadata_text(path: str | os.PathLike[str], siblings: frozenset[str] | None = None) -> MetadataText:
+    """All searchable text of one file (never raises for bad metadata; a missing file gives its name only).
+
+    ``siblings``: the names in the file's folder, when the caller listed it (see :func:`sidecar_paths`).
+    """
     found: dict[TextField, list[str]] = {TextField.NAME: [name_words(path)]}
     try:
         for field, text in _embedded_fields(Path(path)):
             found.setdefault(field, []).append(text)
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError, KeyError, TypeError):
         pass  # metadata is optional: the pixels' decode reports a broken file, not this
-    for sidecar in sidecar_paths(path):
+    for sidecar in sidecar_paths(path, siblings):
         try:
             found.setdefault(TextField.SIDECAR, []).append(_sidecar_text(sidecar))
         except OSError:
