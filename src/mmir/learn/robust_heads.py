@@ -15,18 +15,25 @@ pass) but trained with the **generalised cross-entropy** (GCE, Zhang & Sabuncu 2
 Wrong labels are then found by *confident learning* (Northcutt et al. 2021) on out-of-fold probabilities: an
 example whose model probability for its given label is below that label's average self-confidence, while another
 label clears its own threshold, is a suspect. Out-of-fold means each example is judged by heads that never saw it.
+
+Optionally (``RobustConfig.correction``, off by default) doubtful labels are not only reported but relabelled
+before the final heads are fitted: see :mod:`mmir.learn.label_correction` for the rule, its cost, and why it is off.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mmir.errors import require
 from mmir.learn.concept_heads import ConceptError, ConceptHeads, fit_platt
+
+if TYPE_CHECKING:
+    from mmir.learn.label_correction import CorrectionConfig, Relabel
 
 
 class RobustLoss(StrEnum):
@@ -49,6 +56,8 @@ class RobustConfig:
         weight_decay: L2 penalty on the weights (decoupled, AdamW).
         folds: Folds for the out-of-fold probabilities (calibration and suspects); at least 2.
         seed: Seeds initialisation, batching and folds.
+        correction: Relabel confidently wrong labels before the final fit (exclusive labels only; multi-label
+            sets are left as given); None = off, the default.
     """
 
     loss: RobustLoss = RobustLoss.GCE
@@ -59,6 +68,28 @@ class RobustConfig:
     weight_decay: float = 1e-4
     folds: int = 3
     seed: int = 0
+    correction: CorrectionConfig | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values (enums as their strings, the correction settings as a nested dict or None)."""
+        values = asdict(self)
+        values["loss"] = self.loss.value
+        if self.correction is not None:
+            values["correction"]["final_loss"] = self.correction.final_loss.value
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> RobustConfig:
+        """The inverse of :meth:`to_dict`."""
+        from mmir.learn.label_correction import CorrectionConfig
+
+        fields = dict(values)
+        fields["loss"] = RobustLoss(fields.get("loss", RobustLoss.GCE.value))
+        if fields.get("correction") is not None:
+            nested = dict(fields["correction"])
+            nested["final_loss"] = RobustLoss(nested.get("final_loss", RobustLoss.GCE.value))
+            fields["correction"] = CorrectionConfig(**nested)
+        return cls(**fields)
 
 
 @dataclass(frozen=True)
@@ -89,12 +120,14 @@ class RobustResult:
         out_of_fold: ``float32[N, K]`` probabilities of each example from heads that never saw it.
         exclusive: True when every example had exactly one label (softmax heads), else multi-label.
         suspects: Likely mislabelled examples, most doubtful first.
+        relabelled: Examples whose label the correction stage replaced before the final fit (empty when off).
     """
 
     heads: ConceptHeads
     out_of_fold: np.ndarray
     exclusive: bool
     suspects: tuple[Suspect, ...]
+    relabelled: tuple[Relabel, ...] = ()
 
 
 def label_matrix(labels: Sequence[frozenset[str]]) -> tuple[tuple[str, ...], np.ndarray]:
@@ -241,7 +274,9 @@ def train_robust_heads(
 
     Out-of-fold logits give the suspects and, per label, a Platt calibration against the given labels; the
     final heads are refitted on all examples and rescaled to the spread of the out-of-fold logits so that the
-    calibration still applies.
+    calibration still applies. With ``config.correction`` (exclusive labels only) the final heads and the
+    calibration use the corrected labels instead; the out-of-fold fits are reused, so the correction adds only
+    the k-NN graph and label spreading (see :mod:`mmir.learn.label_correction`), not a fit.
 
     Args:
         descriptors: ``float32[N, D]`` stored descriptors of the labelled files.
@@ -262,17 +297,24 @@ def train_robust_heads(
             raise ConceptError(f"label {name!r} needs at least 2 examples and 2 non-examples, has {count} of {len(x)}")
     exclusive = bool(np.all(targets.sum(axis=1) == 1))
     oof = out_of_fold_logits(x, targets, exclusive, config)
-    w, b = fit_linear(x, targets, exclusive, config)
+    probs = probabilities(oof, exclusive)
+    fitted, final_config = targets, config
+    relabelled: tuple[Relabel, ...] = ()
+    if config.correction is not None and exclusive:
+        from mmir.learn.label_correction import correct_labels
+
+        fitted, relabelled = correct_labels(x, probs, targets, names, config.correction)
+        final_config = replace(config, loss=config.correction.final_loss)
+    w, b = fit_linear(x, fitted, exclusive, final_config)
     final = x @ w.T + b
     scale = np.std(oof, axis=0) / np.maximum(np.std(final, axis=0), 1e-12)
-    platt = [fit_platt(oof[:, k], targets[:, k]) for k in range(len(names))]
-    probs = probabilities(oof, exclusive)
+    platt = [fit_platt(oof[:, k], fitted[:, k]) for k in range(len(names))]
     heads = ConceptHeads(
         names=names, weight=(w * scale[:, None]).astype(np.float32), bias=(b * scale).astype(np.float32),
         platt_a=np.array([a for a, _ in platt], np.float32), platt_b=np.array([c for _, c in platt], np.float32),
         held_out_ap=_held_out_ap(oof, targets, names),
     )  # fmt: skip
-    return RobustResult(heads, probs, exclusive, tuple(find_suspects(probs, targets, names)))
+    return RobustResult(heads, probs, exclusive, tuple(find_suspects(probs, targets, names)), relabelled)
 
 
 def _held_out_ap(scores: np.ndarray, targets: np.ndarray, names: Sequence[str]) -> dict[str, float]:
