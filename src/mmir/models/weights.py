@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -55,28 +54,12 @@ class Preprocessing:
             size = (new_width, new_height)
             return self(_pad_to(rgb.resize(size, self._resampling()) if size != rgb.size else rgb, self.crop))
         if (new_width, new_height) == (width, height):
-            return self._normalise(np.asarray(rgb.crop((left, top, left + self.crop, top + self.crop))))
-        if _loaded_torch() is not None:  # indexing loads torch; it is never imported here, so queries stay light
-            pixels = self._torch_resized(np.array(rgb), (new_height, new_width))
-            return self._normalise(pixels[top : top + self.crop, left : left + self.crop])
-        sx, sy = width / new_width, height / new_height
-        box = (left * sx, top * sy, (left + self.crop) * sx, (top + self.crop) * sy)
-        return self._normalise(np.asarray(rgb.resize((self.crop, self.crop), self._resampling(), box=box)))
-
-    def _torch_resized(self, pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-        """``uint8[H, W, 3] -> uint8[h, w, 3]``: torch's antialiased resize, torchvision's own tensor path.
-
-        Why torch when it is loaded: its uint8 antialiased bicubic/bilinear kernel is vectorised, 4× faster than
-        PIL's (0.40 vs 1.67 ms for a 320×211 → 388×256 photo), which was the largest cost after JPEG decoding
-        when indexing with a small model; it equals PIL's within one grey level (tested against torchvision).
-        """
-        import torch
-        from torch.nn import functional
-
-        images = torch.from_numpy(pixels).permute(2, 0, 1).unsqueeze(0)  # channels-last [1, 3, H, W], no copy
-        with torch.inference_mode():
-            resized = functional.interpolate(images, size=size, mode=self.interpolation, antialias=True)
-        return resized[0].permute(1, 2, 0).numpy()
+            window = rgb.crop((left, top, left + self.crop, top + self.crop))
+        else:
+            sx, sy = width / new_width, height / new_height
+            box = (left * sx, top * sy, (left + self.crop) * sx, (top + self.crop) * sy)
+            window = rgb.resize((self.crop, self.crop), self._resampling(), box=box)
+        return self._normalise(np.asarray(window))
 
     def _resampling(self) -> Image.Resampling:
         from PIL import Image as PILImage
@@ -109,11 +92,6 @@ class Preprocessing:
                 T.Normalize(self.mean, self.std),
             ]
         )
-
-
-def _loaded_torch() -> Any:
-    """The ``torch`` module if this process has already imported it, else ``None`` (never imports it)."""
-    return sys.modules.get("torch")
 
 
 def _pad_to(image: Image.Image, side: int) -> Image.Image:
