@@ -120,18 +120,19 @@ def test_files_are_stored_while_the_next_batch_is_encoded(tmp_path: Path) -> Non
     folder = _photos(tmp_path / "photos", 16)
     encoder = FakeEncoder(batch_size=4, delay_s=0.05)
     store = _store(tmp_path / "s")
-    stored_during_encode = []
-    put = store.put
+    stored: list[tuple[int, bool]] = []  # (files in the commit, whether a batch was at the encoder meanwhile)
+    put_many = store.put_many
 
-    def recording_put(*args, **kwargs):  # type: ignore[no-untyped-def]
-        stored_during_encode.append(encoder._encoding)
-        return put(*args, **kwargs)
+    def recording_put_many(files):  # type: ignore[no-untyped-def]
+        stored.append((len(files), encoder._encoding))
+        return put_many(files)
 
-    store.put = recording_put  # type: ignore[method-assign]
+    store.put_many = recording_put_many  # type: ignore[method-assign]
     report = _index(store, folder, encoder)
-    assert report.encoded == 16 and len(stored_during_encode) == 16
+    assert report.encoded == 16 and sum(n for n, _ in stored) == 16
+    assert [n for n, _ in stored] == [4, 4, 4, 4]  # one commit per batch, not per file
     # the old loop stored a batch only after encode_batch returned, with nothing else at the encoder
-    assert any(stored_during_encode)
+    assert any(during for _, during in stored)
 
 
 def test_a_copy_of_a_file_still_at_the_encoder_is_stored_as_its_copy(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 Worker threads read, hash and decode files (JPEG draft mode at the encoder's input side) and preprocess
 them into ``float32[3, S, S]`` arrays; the calling thread gathers those into batches and hands each batch to
-the encoder without waiting for it, then stores the previous batch's files (each in its own committed SQLite
+the encoder without waiting for it, then stores the previous batch's files (in one committed SQLite
 transaction) while the encoder runs and the workers decode the next files. At most ``4 * batch + workers``
 files are in flight (two batches at the encoder, two decoded ahead), so memory does not grow with the number
 of files.
@@ -28,6 +28,7 @@ import numpy as np
 
 from mmir.index import failures
 from mmir.index.catalog import MediaRecord, SegmentEncoding
+from mmir.index.store import FileToStore
 from mmir.media import (
     FileEntry,
     MediaError,
@@ -348,25 +349,28 @@ class Indexer:
             future, items = batch.at_encoder.popleft()
             encoded = future.result()
             counts.encoded += len(items)
-            for row, item in enumerate(items):
-                seg = SegmentEncoding(encoded.descriptors[row], encoded.concepts[row])
-                media_id = self._put(item, [seg], counts)
+            segments = [[SegmentEncoding(encoded.descriptors[row], encoded.concepts[row])] for row in range(len(items))]
+            for item, media_id in zip(items, self._put_many(items, segments, counts), strict=True):
                 if self._sink is not None and item.channels:
                     self._sink.store(media_id, item.channels)
                 for copy in batch.copies.pop(item.sha1):
                     self._reuse(copy, counts)
 
     def _put(self, item: _Prepared, segments: list[SegmentEncoding], counts: _Counts) -> int:
-        entry = item.entry
+        return self._put_many([item], [segments], counts)[0]
+
+    def _put_many(self, items: list[_Prepared], segments: list[list[SegmentEncoding]], counts: _Counts) -> list[int]:
+        """Store files (one committed transaction for all of them); their media ids."""
+        files = [FileToStore(i.entry.path, i.entry.kind, i.entry.size, i.entry.mtime, i.sha1, tuple(segs))
+                 for i, segs in zip(items, segments, strict=True)]  # fmt: skip
         with self._db_lock:
-            media_id = self.store.put(entry.path, entry.kind, entry.size, entry.mtime, item.sha1, segments)
-            if entry.path in self._had_failed:  # a write per file only where there is something to drop
-                failures.forget(self.store.catalog, entry.path)
-        if item.record is None:
-            counts.added += 1
-        else:
-            counts.updated += 1
-        return media_id
+            media_ids = self.store.put_many(files)
+            for item in items:
+                if item.entry.path in self._had_failed:  # a write per file only where there is something to drop
+                    failures.forget(self.store.catalog, item.entry.path)
+        counts.added += sum(item.record is None for item in items)
+        counts.updated += sum(item.record is not None for item in items)
+        return media_ids
 
     def _reuse(self, item: _Prepared, counts: _Counts) -> None:
         if item.record is not None and item.record.sha1 == item.sha1:
