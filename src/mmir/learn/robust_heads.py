@@ -140,7 +140,9 @@ def label_matrix(labels: Sequence[frozenset[str]]) -> tuple[tuple[str, ...], np.
     return names, matrix
 
 
-def fit_linear(x: np.ndarray, targets: np.ndarray, exclusive: bool, config: RobustConfig) -> tuple[np.ndarray, ...]:
+def fit_linear(
+    x: np.ndarray, targets: np.ndarray, exclusive: bool, config: RobustConfig
+) -> tuple[np.ndarray, np.ndarray]:
     """Train linear heads ``z = x Wᵀ + b`` with the configured loss (mini-batch AdamW, plain numpy).
 
     Numpy rather than torch: the model is one matrix, and on a busy CPU torch's per-step overhead and thread
