@@ -163,7 +163,7 @@ def test_batch_size_comes_from_the_encoder_unless_given(tmp_path: Path) -> None:
     folder = _photos(tmp_path / "photos", 11)
     chosen = FakeEncoder(batch_size=5)
     _index(_store(tmp_path / "d"), folder, chosen)
-    assert chosen.batches == [5, 5, 1]
+    assert chosen.batches == [4, 5, 2]  # the first batch goes once 4 files decoded, so the encoder starts sooner
     given = FakeEncoder(batch_size=5)
     _index(_store(tmp_path / "e"), folder, given, batch_size=3)
     assert given.batches == [3, 3, 3, 2]
@@ -422,3 +422,27 @@ def test_a_killed_run_keeps_its_work_and_the_next_run_resumes(tmp_path: Path) ->
     report = _index(store, folder, encoder)
     assert (report.unchanged, report.added, report.encoded, report.problems) == (done, 30 - done, 30 - done, ())
     assert store.catalog.counts() == (30, 30) and len(store.vectors) == 30
+
+
+def test_metadata_text_comes_from_the_bytes_read_for_indexing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mmir.index.metadata_text import sync_metadata, term_matches
+    from mmir.media import metadata
+
+    folder = _photos(tmp_path / "photos", 3)
+    exif = Image.Exif()
+    exif[0x010E] = "A quokka on Rottnest"  # EXIF ImageDescription
+    Image.new("RGB", (40, 30), (90, 120, 200)).save(folder / "quokka.jpg", exif=exif)
+    (folder / "0001.txt").write_text("a lighthouse in Brittany")  # a sidecar, found through the folder listing
+    store = _store(tmp_path / "m")
+    _index(store, folder, FakeEncoder())
+    reads: list[str] = []
+    extract = metadata.extract_metadata_text
+    monkeypatch.setattr(metadata, "extract_metadata_text", lambda path, *a, **k: reads.append(path) or extract(path))
+    assert sync_metadata(store.catalog).updated == 0  # every file's text was stored with its vectors
+    assert reads == []
+    quokka, lighthouse = term_matches(store.catalog, ["quokka", "lighthouse"])
+    records = {name: store.catalog.lookup(str(folder / name)) for name in ("quokka.jpg", "0001.jpg")}
+    paths = {record.id: name for name, record in records.items() if record is not None}
+    assert [paths[i] for i in quokka] == ["quokka.jpg"] and [paths[i] for i in lighthouse] == ["0001.jpg"]
+    (folder / "0001.txt").write_text("a windmill")  # a later sidecar edit is still picked up by the sync
+    assert sync_metadata(store.catalog).updated == 1 and reads == [str(folder / "0001.jpg")]

@@ -21,7 +21,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -41,6 +41,8 @@ from mmir.media import (
     sha1_bytes,
     sha1_file,
 )
+from mmir.media.metadata import MetadataText, extract_metadata_text, folder_names, sidecar_signature
+from mmir.pipeline_batches import Batches, Prepared
 from mmir.pipeline_types import ChannelExtractor, ChannelSink, IndexOptions, IndexProblem, IndexReport
 from mmir.types import MediaKind
 
@@ -48,25 +50,12 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from mmir.index.store import SegmentStore
-    from mmir.models.encoder import Encoded, Encoder
+    from mmir.models.encoder import Encoder
 
 __all__ = ["IndexOptions", "IndexProblem", "IndexReport", "Indexer"]
 
+_FIRST_BATCH = 4  # the encoder starts once 4 files decoded, not a whole batch (~50 ms of 3.5 s for 478 photos)
 _PROBE_SIDE = 1  # a JPEG probe decode at 1/8 scale still entropy-decodes all data, so truncation shows
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    """One file after the worker stage: an array to encode, segments to store, known content, or a problem."""
-
-    entry: FileEntry
-    record: MediaRecord | None
-    sha1: str = ""
-    array: np.ndarray | None = None  # float32[3, S, S], to encode
-    segments: tuple[SegmentEncoding, ...] | None = None  # from a media handler
-    channels: dict[str, np.ndarray] = field(default_factory=dict)
-    problem: IndexProblem | None = None
-    remember: bool = False  # record the problem as a failure of this file's content
 
 
 @dataclass
@@ -76,37 +65,6 @@ class _Counts:
     reused: int = 0
     encoded: int = 0
     touched: int = 0
-
-
-@dataclass
-class _Batch:
-    """Items waiting to be encoded, batches at the encoder, and later items with the same content (copies).
-
-    ``copies`` has an entry for every item not stored yet (gathering or at the encoder), so a later file
-    with the same content waits for it and is stored as its copy rather than encoded again.
-    """
-
-    items: list[_Prepared] = field(default_factory=list)
-    copies: dict[str, list[_Prepared]] = field(default_factory=dict)
-    at_encoder: deque[tuple[Future[Encoded], list[_Prepared]]] = field(default_factory=deque)
-    dispatch: ThreadPoolExecutor | None = None
-
-    def submit(self, encoder: Encoder) -> None:
-        """Hand the gathered items to the encoder (on a dispatch thread) without waiting for the vectors."""
-        if self.dispatch is None:
-            # Two dispatch threads when the runner's lanes take chunks from one queue in order (ONNX): the next
-            # batch's chunks then start as soon as a lane is free, with no barrier at the batch boundary.
-            threads = max(1, int(getattr(encoder, "concurrent_batches", 1)))
-            self.dispatch = ThreadPoolExecutor(threads, thread_name_prefix="mmir-encode")
-        arrays = np.stack([item.array for item in self.items if item.array is not None])
-        stored_later = [replace(item, array=None) for item in self.items]  # the stacked copy is enough
-        self.at_encoder.append((self.dispatch.submit(encoder.encode_batch, arrays), stored_later))
-        self.items.clear()
-
-    def close(self) -> None:
-        """Wait for the dispatch threads (their results are dropped: unstored files are indexed next run)."""
-        if self.dispatch is not None:
-            self.dispatch.shutdown(wait=True, cancel_futures=True)
 
 
 class Indexer:
@@ -138,6 +96,7 @@ class Indexer:
         self._handlers = {kind: h for h in options.handlers for kind in h.kinds}
         self._limits_key = f"{options.limits.max_pixels}:{options.limits.max_bytes}"
         self._had_failed: set[str] = set()  # pending paths with a failure row, to drop when they index
+        self._listings: dict[str, frozenset[str]] = {}  # folder -> its names, for sidecars
 
     def run(self, roots: Sequence[str], on_problem: Callable[[IndexProblem], None] | None = None) -> IndexReport:
         """Index every file below ``roots``; remove catalogued files that no longer exist there."""
@@ -224,13 +183,13 @@ class Indexer:
 
         last_flush = time.monotonic()
         bar = tqdm(total=len(pending), unit="file", desc="indexing", disable=not self.options.progress)
-        batch = _Batch()
+        batch = Batches()
         pool = ThreadPoolExecutor(max_workers=self.options.workers, thread_name_prefix="mmir-decode")
         try:
             for group in self._prepared(pool, pending):
                 for item in group:
                     self._take(item, batch, counts, report)
-                    if len(batch.items) >= self._batch_size():
+                    if len(batch.items) >= self._submit_size(batch):
                         self._encode(batch, counts)
                 if not self.options.overlap:
                     self._encode(batch, counts, drain=True)  # the old loop encoded each chunk as it came
@@ -246,7 +205,7 @@ class Indexer:
 
     def _prepared(
         self, pool: ThreadPoolExecutor, pending: list[tuple[FileEntry, MediaRecord | None]]
-    ) -> Iterator[list[_Prepared]]:
+    ) -> Iterator[list[Prepared]]:
         """Worker results in input order; a bounded window of files is in flight while the caller encodes."""
         if not self.options.overlap:
             for start in range(0, len(pending), self._batch_size()):
@@ -254,7 +213,7 @@ class Indexer:
                 yield list(pool.map(self._prepare, chunk))
             return
         todo = iter(pending)
-        window: deque[Future[_Prepared]] = deque()
+        window: deque[Future[Prepared]] = deque()
 
         def fill() -> None:
             # Until the encoder (and so its batch size) is known, keep just the workers busy.
@@ -271,6 +230,11 @@ class Indexer:
             fill()  # before the caller encodes, so the workers stay busy meanwhile
             yield [result]
 
+    def _submit_size(self, batch: Batches) -> int:
+        """Items to gather before submitting: a batch, but the first one goes early so the encoder starts sooner."""
+        size = self._batch_size()
+        return min(size, _FIRST_BATCH) if batch.dispatch is None else size
+
     def _batch_size(self) -> int:
         if self.options.batch_size is not None:
             return self.options.batch_size
@@ -278,7 +242,7 @@ class Indexer:
 
     # -- worker side ----------------------------------------------------------------------------------
 
-    def _prepare(self, item: tuple[FileEntry, MediaRecord | None]) -> _Prepared:
+    def _prepare(self, item: tuple[FileEntry, MediaRecord | None]) -> Prepared:
         """Read, hash and (for new content) decode and preprocess one file. Runs in a worker thread."""
         entry, record = item
         handler = self._handlers.get(entry.kind)
@@ -288,15 +252,15 @@ class Indexer:
             data = read_file(entry.path, limits=self.options.limits) if handler is None else None
             sha1 = sha1_bytes(data) if data is not None else sha1_file(entry.path)
             if self._known(record, sha1):
-                return _Prepared(entry, record, sha1)
+                return Prepared(entry, record, sha1)
             if handler is not None:
                 segments = handler.analyse(entry.path, data, self._encoder_now, self.options.limits)
-                return _Prepared(entry, record, sha1, segments=tuple(segments))
+                return Prepared(entry, record, sha1, segments=tuple(segments))
             assert data is not None
             return self._decode(entry, record, sha1, data)
         except MediaError as error:
             problem = IndexProblem(display_path(entry.path), error.reason)
-            return _Prepared(entry, record, problem=problem, remember=not isinstance(error, UnreadableMediaError))
+            return Prepared(entry, record, problem=problem, remember=not isinstance(error, UnreadableMediaError))
 
     def _known(self, record: MediaRecord | None, sha1: str) -> bool:
         if record is not None and record.sha1 == sha1:
@@ -304,14 +268,23 @@ class Indexer:
         with self._db_lock:
             return self.store.catalog.media_with_sha1(sha1) is not None
 
-    def _decode(self, entry: FileEntry, record: MediaRecord | None, sha1: str, data: bytes) -> _Prepared:
+    def _decode(self, entry: FileEntry, record: MediaRecord | None, sha1: str, data: bytes) -> Prepared:
         limits = self.options.limits
         if self._encoder is None:  # prove the file decodes before the model is loaded for it
             decode_image(data, entry.path, limits=limits, min_side=_PROBE_SIDE)
         encoder = self._encoder_now()
         image = decode_for_model(data, entry.path, encoder.input_side, limits=limits)
         channels = {channel.name: _channel(channel, image) for channel in self.options.channels}
-        return _Prepared(entry, record, sha1, array=encoder.preprocess(image), channels=channels)
+        array = encoder.preprocess(image)
+        return Prepared(entry, record, sha1, array=array, channels=channels, text=self._text(entry.path, data))
+
+    def _text(self, path: str, data: bytes) -> tuple[str, MetadataText]:
+        """The file's metadata text from the bytes already read (the sync after the run then skips it)."""
+        folder = os.path.dirname(path)
+        names = self._listings.get(folder)
+        if names is None:  # two workers may list a folder at once; either listing will do
+            names = self._listings[folder] = folder_names(folder)
+        return sidecar_signature(path, names), extract_metadata_text(path, names, data)
 
     def _encoder_now(self) -> Encoder:
         with self._encoder_lock:
@@ -321,7 +294,7 @@ class Indexer:
 
     # -- writer side (the calling thread) -------------------------------------------------------------
 
-    def _take(self, item: _Prepared, batch: _Batch, counts: _Counts, report: Callable[[IndexProblem], None]) -> None:
+    def _take(self, item: Prepared, batch: Batches, counts: _Counts, report: Callable[[IndexProblem], None]) -> None:
         """Route one prepared file: report it, store it, queue it for encoding, or store it as a copy."""
         if item.problem is not None:
             report(item.problem)
@@ -340,7 +313,7 @@ class Indexer:
             batch.items.append(item)
             batch.copies[item.sha1] = []
 
-    def _encode(self, batch: _Batch, counts: _Counts, drain: bool = False) -> None:
+    def _encode(self, batch: Batches, counts: _Counts, drain: bool = False) -> None:
         """Submit the gathered items, then store finished batches: all of them (``drain``) or all but the newest."""
         if batch.items:
             assert self._encoder is not None  # set by the worker that decoded these items
@@ -356,12 +329,12 @@ class Indexer:
                 for copy in batch.copies.pop(item.sha1):
                     self._reuse(copy, counts)
 
-    def _put(self, item: _Prepared, segments: list[SegmentEncoding], counts: _Counts) -> int:
+    def _put(self, item: Prepared, segments: list[SegmentEncoding], counts: _Counts) -> int:
         return self._put_many([item], [segments], counts)[0]
 
-    def _put_many(self, items: list[_Prepared], segments: list[list[SegmentEncoding]], counts: _Counts) -> list[int]:
+    def _put_many(self, items: list[Prepared], segments: list[list[SegmentEncoding]], counts: _Counts) -> list[int]:
         """Store files (one committed transaction for all of them); their media ids."""
-        files = [FileToStore(i.entry.path, i.entry.kind, i.entry.size, i.entry.mtime, i.sha1, tuple(segs))
+        files = [FileToStore(i.entry.path, i.entry.kind, i.entry.size, i.entry.mtime, i.sha1, tuple(segs), i.text)
                  for i, segs in zip(items, segments, strict=True)]  # fmt: skip
         with self._db_lock:
             media_ids = self.store.put_many(files)
@@ -372,7 +345,7 @@ class Indexer:
         counts.updated += sum(item.record is not None for item in items)
         return media_ids
 
-    def _reuse(self, item: _Prepared, counts: _Counts) -> None:
+    def _reuse(self, item: Prepared, counts: _Counts) -> None:
         if item.record is not None and item.record.sha1 == item.sha1:
             with self._db_lock:
                 self.store.touch(item.record.id, item.entry.size, item.entry.mtime)
@@ -390,7 +363,7 @@ class Indexer:
             self._sink.copy(source, media_id)
         counts.reused += 1
 
-    def _remember(self, item: _Prepared) -> None:
+    def _remember(self, item: Prepared) -> None:
         assert item.problem is not None
         entry = item.entry
         with self._db_lock:

@@ -32,7 +32,8 @@ from mmir.media import (
     read_file,
     sha1_bytes,
 )
-from mmir.pipeline import Indexer, _Prepared
+from mmir.pipeline import Indexer
+from mmir.pipeline_batches import Prepared
 from mmir.pipeline_types import IndexOptions, IndexProblem
 from mmir.types import MediaKind
 
@@ -136,14 +137,14 @@ class RayIndexer(Indexer):
         self.workers = workers
         self._remote_encoded: set[str] = set()  # paths whose stored segments an actor encoded
 
-    def _take(self, item: _Prepared, batch: Any, counts: Any, report: Callable[[IndexProblem], None]) -> None:
+    def _take(self, item: Prepared, batch: Any, counts: Any, report: Callable[[IndexProblem], None]) -> None:
         if item.entry.path in self._remote_encoded:
             counts.encoded += 1  # the in-process path counts in its encode step, which actors replace
         super()._take(item, batch, counts, report)
 
     def _prepared(
         self, pool: ThreadPoolExecutor, pending: list[tuple[FileEntry, MediaRecord | None]]
-    ) -> Iterator[list[_Prepared]]:
+    ) -> Iterator[list[Prepared]]:
         images = [item for item in pending if item[0].kind is MediaKind.IMAGE]
         others = [item for item in pending if item[0].kind is not MediaKind.IMAGE]
         if others:  # video and other handlers keep running here, in the usual worker threads
@@ -151,7 +152,7 @@ class RayIndexer(Indexer):
         if images:
             yield from self._remote(images)
 
-    def _remote(self, items: list[tuple[FileEntry, MediaRecord | None]]) -> Iterator[list[_Prepared]]:
+    def _remote(self, items: list[tuple[FileEntry, MediaRecord | None]]) -> Iterator[list[Prepared]]:
         ray = connect(self.address, self.workers)
         by_path = {entry.path: (entry, record) for entry, record in items}
         entries = dict(by_path)
@@ -176,17 +177,17 @@ class RayIndexer(Indexer):
                     yield [self._result(entries, batch, row)]  # one at a time: a copy sees its twin stored
 
     def _result(self, by_path: dict[str, tuple[FileEntry, MediaRecord | None]], batch: dict[str, np.ndarray],
-                row: int) -> _Prepared:  # fmt: skip
+                row: int) -> Prepared:  # fmt: skip
         entry, record = by_path[str(batch["path"][row])]
         if batch["problem"][row]:
             problem = IndexProblem(display_path(entry.path), str(batch["problem"][row]))
-            return _Prepared(entry, record, problem=problem, remember=bool(batch["remember"][row]))
+            return Prepared(entry, record, problem=problem, remember=bool(batch["remember"][row]))
         sha1 = str(batch["sha1"][row])
         if self._known(record, sha1):  # unchanged content or a copy: reuse what is stored, as in-process
-            return _Prepared(entry, record, sha1)
+            return Prepared(entry, record, sha1)
         segment = SegmentEncoding(np.asarray(batch["descriptor"][row]), np.asarray(batch["concepts"][row]))
         self._remote_encoded.add(entry.path)
-        return _Prepared(entry, record, sha1, segments=(segment,))
+        return Prepared(entry, record, sha1, segments=(segment,))
 
 
 def ray_indexer(executor: str, store: SegmentStore, encoder: Callable[[], Encoder], options: IndexOptions,

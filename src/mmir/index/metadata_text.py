@@ -112,25 +112,33 @@ def fts_phrase(term: str) -> str | None:
 
 def _store_texts(catalog: Catalog, changed: list[tuple[int, int, float, str, MetadataText]]) -> int:
     """Write the FTS5 rows and what they were read from, in one transaction; empties ``changed``."""
-    from mmir.media.metadata import TextField
-
     if not changed:
         return 0  # no transaction: a commit would bump the catalog generation and drop caches keyed on it
-    db = catalog.connection
     with catalog.transaction():
-        for media_id, size, mtime, sidecars, text in changed:
-            db.execute("DELETE FROM media_text_fts WHERE rowid = ?", (media_id,))
-            db.execute(
-                "INSERT INTO media_text_fts(rowid, name, description, keywords, sidecar) VALUES (?, ?, ?, ?, ?)",
-                (media_id, *(text.get(TextField(field)) for field in _COLUMNS)),
-            )
-            db.execute(
-                "INSERT OR REPLACE INTO media_text(media_id, size, mtime, sidecars) VALUES (?, ?, ?, ?)",
-                (media_id, size, mtime, sidecars),
-            )
+        write_texts(catalog.connection, changed)
     count = len(changed)
     changed.clear()
     return count
+
+
+def write_texts(db: sqlite3.Connection, texts: Sequence[tuple[int, int, float, str, MetadataText]]) -> None:
+    """Store ``(media id, size, mtime, sidecar signature, text)`` rows (inside the caller's transaction).
+
+    The indexing pipeline calls this with the text it extracted from the bytes it had read anyway, so the
+    :func:`sync_metadata` after the run finds those files current and reads nothing again.
+    """
+    from mmir.media.metadata import TextField
+
+    for media_id, size, mtime, sidecars, text in texts:
+        db.execute("DELETE FROM media_text_fts WHERE rowid = ?", (media_id,))
+        db.execute(
+            "INSERT INTO media_text_fts(rowid, name, description, keywords, sidecar) VALUES (?, ?, ?, ?, ?)",
+            (media_id, *(text.get(TextField(field)) for field in _COLUMNS)),
+        )
+        db.execute(
+            "INSERT OR REPLACE INTO media_text(media_id, size, mtime, sidecars) VALUES (?, ?, ?, ?)",
+            (media_id, size, mtime, sidecars),
+        )
 
 
 def term_matches(

@@ -12,16 +12,20 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
 from mmir.errors import CollectionError
 from mmir.index.catalog import Catalog, SegmentEncoding
 from mmir.index.manifest import Manifest
+from mmir.index.metadata_text import write_texts
 from mmir.index.stores import StoreInfo, VectorStore
 from mmir.index.tuning import IndexPlan
 from mmir.types import MediaKind
+
+if TYPE_CHECKING:
+    from mmir.media.metadata import MetadataText
 
 Projection = Callable[[np.ndarray], np.ndarray]
 
@@ -65,7 +69,10 @@ class CatalogVectors:
 
 @dataclass(frozen=True)
 class FileToStore:
-    """One file for :meth:`SegmentStore.put_many`: where it is, what it was when read, and its segments."""
+    """One file for :meth:`SegmentStore.put_many`: where it is, what it was when read, and its segments.
+
+    ``text``: its searchable metadata text and the sidecar signature it was read with, when already extracted.
+    """
 
     path: str
     kind: MediaKind
@@ -73,6 +80,7 @@ class FileToStore:
     mtime: float
     sha1: str
     segments: tuple[SegmentEncoding, ...]
+    text: tuple[str, MetadataText] | None = None
 
 
 class SegmentStore:
@@ -183,6 +191,9 @@ class SegmentStore:
         vectors = self.vectors  # load (or rebuild) before the catalog changes, so nothing is added twice
         with self.catalog.transaction():
             stored = [self.catalog.put_media(f.path, f.kind, f.size, f.mtime, f.sha1, f.segments) for f in files]
+            pairs = zip(files, stored, strict=True)
+            texts = [(media_id, f.size, f.mtime, *f.text) for f, (media_id, _, _) in pairs if f.text]
+            write_texts(self.catalog.connection, texts)
         vectors.remove(np.asarray([seg for _, _, removed in stored for seg in removed], np.int64))
         new_ids = [seg for _, ids, _ in stored for seg in ids]
         if new_ids:

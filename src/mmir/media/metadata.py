@@ -9,6 +9,7 @@ failing the file (the pixels decide whether a file is usable), and every field i
 from __future__ import annotations
 
 import enum
+import io
 import json
 import os
 import re
@@ -168,10 +169,10 @@ def xmp_fields(packet: bytes) -> Iterator[tuple[TextField, str]]:
             yield TextField(field), text
 
 
-def _embedded_fields(path: Path) -> Iterator[tuple[TextField, str]]:
+def _embedded_fields(source: Path | io.BytesIO) -> Iterator[tuple[TextField, str]]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # PIL warns about odd EXIF; the text is best-effort
-        with Image.open(path) as image:  # header only: no pixel decoding
+        with Image.open(source) as image:  # header only: no pixel decoding
             yield from _exif_fields(image)
             yield from _iptc_fields(image)
             xmp = image.info.get("xmp") or image.info.get("XML:com.adobe.xmp")
@@ -205,14 +206,19 @@ def _sidecar_text(sidecar: Path) -> str:
     return text
 
 
-def extract_metadata_text(path: str | os.PathLike[str], siblings: frozenset[str] | None = None) -> MetadataText:
+def extract_metadata_text(
+    path: str | os.PathLike[str], siblings: frozenset[str] | None = None, data: bytes | None = None
+) -> MetadataText:
     """All searchable text of one file (never raises for bad metadata; a missing file gives its name only).
 
-    ``siblings``: the names in the file's folder, when the caller listed it (see :func:`sidecar_paths`).
+    Args:
+        path: The file.
+        siblings: The names in the file's folder, when the caller listed it (see :func:`sidecar_paths`).
+        data: The file's content when the caller has already read it (indexing), so it is not read again.
     """
     found: dict[TextField, list[str]] = {TextField.NAME: [name_words(path)]}
     try:
-        for field, text in _embedded_fields(Path(path)):
+        for field, text in _embedded_fields(Path(path) if data is None else io.BytesIO(data)):
             found.setdefault(field, []).append(text)
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError, KeyError, TypeError):
         pass  # metadata is optional: the pixels' decode reports a broken file, not this
