@@ -188,3 +188,10 @@ def test_weak_folder_labels_learn_searchable_concepts_without_decoding(
         hits = coll.search_text("zorbs", k=5)
         assert coll._encoder is None
         assert sorted(Path(h.media.path).parent.name for h in hits) == ["zorbs"] * 5
+
+
+def test_a_sidecar_that_is_not_text_is_a_clear_error_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "a.jpg").write_bytes(b"")
+    (tmp_path / "a.jpg.txt").write_bytes(b"\xff\xfe\x00 not utf-8 \x80")
+    with pytest.raises(DataError, match=r"a\.jpg\.txt: cannot read tags"):
+        from_sidecars([str(tmp_path / "a.jpg")])

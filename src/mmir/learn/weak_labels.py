@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mmir.learn.labels_csv import DataError, read_label_csv
+from mmir.media.errors import MediaError
+from mmir.media.metadata import read_sidecar
 
 if TYPE_CHECKING:
     from mmir.learn.robust_heads import RobustResult
@@ -81,19 +83,13 @@ def from_sidecars(paths: Iterable[str], suffixes: Sequence[str] = SIDECAR_SUFFIX
     """
     examples = []
     for path in paths:
-        for sidecar in _sidecar_candidates(Path(path), suffixes):
-            if sidecar.is_file():
-                try:
-                    text = sidecar.read_text(encoding="utf-8")
-                except (OSError, UnicodeDecodeError) as exc:
-                    raise DataError(f"{sidecar}: cannot read tags ({exc})") from exc
-                examples.append(WeakExample(path, _clean(_SPLIT_TAGS.split(text))))
-                break
+        try:
+            found = read_sidecar(path, tuple(suffixes))
+        except MediaError as error:
+            raise DataError(str(error)) from error
+        if found is not None:
+            examples.append(WeakExample(path, _clean(_SPLIT_TAGS.split(found[1]))))
     return examples
-
-
-def _sidecar_candidates(path: Path, suffixes: Sequence[str]) -> list[Path]:
-    return [path.with_name(path.name + s) for s in suffixes] + [path.with_suffix(s) for s in suffixes]
 
 
 def from_folders(paths: Iterable[str]) -> list[WeakExample]:

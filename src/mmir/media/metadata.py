@@ -22,6 +22,9 @@ from xml.etree import ElementTree
 
 from PIL import Image, ImageFile, IptcImagePlugin, UnidentifiedImageError
 
+from mmir.media._fs import os_error_reason
+from mmir.media.errors import CorruptMediaError, UnreadableMediaError
+
 MAX_FIELD_CHARS = 4096  # per field: captions are short, and a huge sidecar must not bloat the catalog
 MAX_SIDECAR_BYTES = 1 << 20
 FOLDER_LEVELS = 2  # the file's folder and its parent: "2019/holiday/IMG_1.jpg" → "2019 holiday"
@@ -104,6 +107,30 @@ def sidecar_signature(path: str | os.PathLike[str], siblings: frozenset[str] | N
             continue
         parts.append(f"{sidecar.name}:{stat.st_size}:{stat.st_mtime_ns}")
     return "|".join(parts)
+
+
+def read_sidecar(path: str | os.PathLike[str], suffixes: tuple[str, ...]) -> tuple[Path, str] | None:
+    """The first sidecar of ``path`` that exists (``name.jpg<suffix>``, then ``name<suffix>``) and its text.
+
+    At most :data:`MAX_SIDECAR_BYTES` are read, so a huge file cannot exhaust memory.
+
+    Raises:
+        CorruptMediaError: the sidecar is not UTF-8 text. UnreadableMediaError: it cannot be read.
+    """
+    photo = Path(path)
+    candidates = [photo.with_name(photo.name + s) for s in suffixes] + [photo.with_suffix(s) for s in suffixes]
+    for sidecar in candidates:
+        if not sidecar.is_file():
+            continue
+        try:
+            with open(sidecar, "rb") as handle:
+                data = handle.read(MAX_SIDECAR_BYTES)
+            return sidecar, data.decode("utf-8")
+        except OSError as exc:
+            raise UnreadableMediaError(str(sidecar), f"cannot read tags ({os_error_reason(exc)})") from exc
+        except UnicodeDecodeError as exc:
+            raise CorruptMediaError(str(sidecar), f"cannot read tags ({exc})") from exc
+    return None
 
 
 def _clip(text: str) -> str:
