@@ -26,6 +26,7 @@ detection leaves them out.
 
 from __future__ import annotations
 
+import bisect
 import io
 import logging
 from collections.abc import Callable, Sequence
@@ -307,18 +308,27 @@ def _prune_closed_shots(found: list[Transition], times: np.ndarray, cand: _Candi
     closed_until = shots[open_index].start_s
     if closed_until <= cand.closed_until:
         return
-    cand_times = np.asarray(cand.times, np.float64)
-    descriptors = np.stack(cand.descriptors).astype(np.float32)
-    blank = np.asarray(cand.blank, bool)
+    newly_closed = [shot for shot in shots[:open_index] if shot.end_s > cand.closed_until]
+    # Only the candidates from the last pruning point or the first newly closed shot on (and the one before, which
+    # a shot shorter than the candidate period may pick) are read: stacking all of them made long videos quadratic.
+    starts = [cand.closed_until, *(shot.start_s for shot in newly_closed)]
+    first = _first_candidate_at(cand, min(starts))
+    cand_times = np.asarray(cand.times[first:], np.float64)
+    descriptors = np.stack(cand.descriptors[first:]).astype(np.float32)
+    blank = np.asarray(cand.blank[first:], bool)
     keep: set[int] = set()
-    for shot in shots[:open_index]:
-        if shot.end_s > cand.closed_until:
-            keep.update(_keyframes_of(shot, cand_times, descriptors, blank, options)[1])
+    for shot in newly_closed:
+        keep.update(_keyframes_of(shot, cand_times, descriptors, blank, options)[1])
     for i in np.flatnonzero((cand_times >= cand.closed_until) & (cand_times < closed_until)).tolist():
         if i not in keep:
-            cand.concepts[i] = None
-            cand.thumbnails[i] = None
+            cand.concepts[first + i] = None
+            cand.thumbnails[first + i] = None
     cand.closed_until = closed_until
+
+
+def _first_candidate_at(cand: _Candidates, start_s: float) -> int:
+    """Index of the last candidate before ``start_s`` (candidates are in time order), or 0."""
+    return max(0, bisect.bisect_left(cand.times, start_s) - 1)
 
 
 def _assemble(transitions: list[Transition], times: np.ndarray, end_s: float, cand: _Candidates,
