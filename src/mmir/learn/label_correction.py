@@ -29,54 +29,10 @@ that size, growing quadratically (~6 min at 100 k examples; ``neighbours=0`` ski
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
-from mmir.errors import MmirError
-from mmir.learn.robust_heads import RobustLoss
-
-
-@dataclass(frozen=True)
-class CorrectionConfig:
-    """Settings of the relabelling stage (exclusive labels only).
-
-    Attributes:
-        ratio: Relabel when the evidence for another label is at least ``ratio`` times that for the given one
-            (``≥ 1``; higher relabels fewer, more surely).
-        neighbours: ``k`` of the descriptor k-NN graph for label spreading; 0 uses the out-of-fold
-            probabilities alone.
-        spread: Label-spreading weight ``α`` in ``[0, 1)`` of the neighbours against the example's own label.
-        iterations: Label-spreading iterations.
-        final_loss: Loss of the final heads fitted on the corrected labels.
-    """
-
-    ratio: float = 4.0
-    neighbours: int = 10
-    spread: float = 0.8
-    iterations: int = 10
-    final_loss: RobustLoss = RobustLoss.GCE
-
-    def __post_init__(self) -> None:
-        if self.ratio < 1.0 or self.neighbours < 0 or not 0.0 <= self.spread < 1.0 or self.iterations < 0:
-            raise MmirError(f"bad label-correction settings: {self}")
-
-
-@dataclass(frozen=True)
-class Relabel:
-    """One example whose given label the correction stage replaced.
-
-    Attributes:
-        index: Row of the example.
-        given: The label it came with.
-        corrected: The label the final heads were trained with.
-        evidence: ``Q`` of the corrected label (mean of out-of-fold probability and spread vote).
-    """
-
-    index: int
-    given: str
-    corrected: str
-    evidence: float
+from mmir.learn.robust_config import CorrectionConfig, Relabel
 
 
 def neighbour_graph(x: np.ndarray, k: int, block: int = 1024) -> np.ndarray:

@@ -23,73 +23,14 @@ before the final heads are fitted: see :mod:`mmir.learn.label_correction` for th
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
-from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from mmir.errors import require
 from mmir.learn.concept_heads import ConceptError, ConceptHeads, fit_platt
-
-if TYPE_CHECKING:
-    from mmir.learn.label_correction import CorrectionConfig, Relabel
-
-
-class RobustLoss(StrEnum):
-    """The training loss of the heads: plain cross-entropy or the noise-robust GCE."""
-
-    CROSS_ENTROPY = "ce"
-    GCE = "gce"
-
-
-@dataclass(frozen=True)
-class RobustConfig:
-    """Settings of :func:`train_robust_heads`; the same budget for either loss.
-
-    Attributes:
-        loss: Cross-entropy (plain) or GCE.
-        q: GCE exponent in ``(0, 1]``.
-        epochs: Passes over the examples.
-        batch_size: Examples per Adam step.
-        lr: Adam learning rate.
-        weight_decay: L2 penalty on the weights (decoupled, AdamW).
-        folds: Folds for the out-of-fold probabilities (calibration and suspects); at least 2.
-        seed: Seeds initialisation, batching and folds.
-        correction: Relabel confidently wrong labels before the final fit (exclusive labels only; multi-label
-            sets are left as given); None = off, the default.
-    """
-
-    loss: RobustLoss = RobustLoss.GCE
-    q: float = 0.7
-    epochs: int = 40
-    batch_size: int = 128
-    lr: float = 0.01
-    weight_decay: float = 1e-4
-    folds: int = 3
-    seed: int = 0
-    correction: CorrectionConfig | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready values (enums as their strings, the correction settings as a nested dict or None)."""
-        values = asdict(self)
-        values["loss"] = self.loss.value
-        if self.correction is not None:
-            values["correction"]["final_loss"] = self.correction.final_loss.value
-        return values
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> RobustConfig:
-        """The inverse of :meth:`to_dict`."""
-        from mmir.learn.label_correction import CorrectionConfig
-
-        fields = dict(values)
-        fields["loss"] = RobustLoss(fields.get("loss", RobustLoss.GCE.value))
-        if fields.get("correction") is not None:
-            nested = dict(fields["correction"])
-            nested["final_loss"] = RobustLoss(nested.get("final_loss", RobustLoss.GCE.value))
-            fields["correction"] = CorrectionConfig(**nested)
-        return cls(**fields)
+from mmir.learn.label_correction import correct_labels
+from mmir.learn.robust_config import Relabel, RobustConfig, RobustLoss
 
 
 @dataclass(frozen=True)
@@ -303,8 +244,6 @@ def train_robust_heads(
     fitted, final_config = targets, config
     relabelled: tuple[Relabel, ...] = ()
     if config.correction is not None and exclusive:
-        from mmir.learn.label_correction import correct_labels
-
         fitted, relabelled = correct_labels(x, probs, targets, names, config.correction)
         final_config = replace(config, loss=config.correction.final_loss)
     w, b = fit_linear(x, fitted, exclusive, final_config)
