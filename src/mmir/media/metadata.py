@@ -83,10 +83,23 @@ def sidecar_paths(path: str | os.PathLike[str], siblings: frozenset[str] | None 
             six ``stat`` calls per file: a no-change re-index of a large collection checks every file).
     """
     folder, name = os.path.split(os.fspath(path))
-    stem = os.path.splitext(name)[0]
-    names = [n for n in dict.fromkeys([stem + s for s in SIDECAR_SUFFIXES] + [name + s for s in SIDECAR_SUFFIXES])
-             if n != name and (siblings is None or n in siblings)]  # fmt: skip
+    names = [n for n in _sidecar_names(name, SIDECAR_SUFFIXES) if siblings is None or n in siblings]
     return [c for c in (Path(folder, n) for n in names) if c.is_file()]
+
+
+def _sidecar_names(name: str, suffixes: tuple[str, ...], full_name_first: bool = False) -> list[str]:
+    """Sidecar names of the file ``name``: ``stem<suffix>`` and ``name<suffix>`` (in that order unless
+    ``full_name_first``), without repeats and never the file itself."""
+    by_stem = [os.path.splitext(name)[0] + s for s in suffixes]
+    by_name = [name + s for s in suffixes]
+    ordered = by_name + by_stem if full_name_first else by_stem + by_name
+    return [n for n in dict.fromkeys(ordered) if n != name]
+
+
+def _read_capped(path: Path) -> bytes:
+    """At most :data:`MAX_SIDECAR_BYTES` of a sidecar, so a huge file cannot exhaust memory."""
+    with open(path, "rb") as handle:
+        return handle.read(MAX_SIDECAR_BYTES)
 
 
 def folder_names(folder: str | os.PathLike[str]) -> frozenset[str]:
@@ -117,15 +130,12 @@ def read_sidecar(path: str | os.PathLike[str], suffixes: tuple[str, ...]) -> tup
     Raises:
         CorruptMediaError: the sidecar is not UTF-8 text. UnreadableMediaError: it cannot be read.
     """
-    photo = Path(path)
-    candidates = [photo.with_name(photo.name + s) for s in suffixes] + [photo.with_suffix(s) for s in suffixes]
-    for sidecar in candidates:
+    folder, name = os.path.split(os.fspath(path))
+    for sidecar in (Path(folder, n) for n in _sidecar_names(name, suffixes, full_name_first=True)):
         if not sidecar.is_file():
             continue
         try:
-            with open(sidecar, "rb") as handle:
-                data = handle.read(MAX_SIDECAR_BYTES)
-            return sidecar, data.decode("utf-8")
+            return sidecar, _read_capped(sidecar).decode("utf-8")
         except OSError as exc:
             raise UnreadableMediaError(str(sidecar), f"cannot read tags ({os_error_reason(exc)})") from exc
         except UnicodeDecodeError as exc:
@@ -221,7 +231,7 @@ def _json_strings(value: Any, depth: int = 0) -> Iterator[str]:
 
 
 def _sidecar_text(sidecar: Path) -> str:
-    data = sidecar.read_bytes()[:MAX_SIDECAR_BYTES]
+    data = _read_capped(sidecar)
     if sidecar.suffix.lower() == ".xmp":
         return " ".join(text for _, text in xmp_fields(data))
     text = data.decode("utf-8", errors="replace")
