@@ -41,7 +41,6 @@ from mmir.media import (
     sha1_bytes,
     sha1_file,
 )
-from mmir.media.metadata import MetadataText, extract_metadata_text, folder_names, sidecar_signature
 from mmir.pipeline_batches import Batches, Prepared
 from mmir.pipeline_types import ChannelExtractor, ChannelSink, IndexOptions, IndexProblem, IndexReport
 from mmir.types import MediaKind
@@ -50,6 +49,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from mmir.index.store import SegmentStore
+    from mmir.media.metadata import MetadataText
     from mmir.models.encoder import Encoder
 
 __all__ = ["IndexOptions", "IndexProblem", "IndexReport", "Indexer"]
@@ -231,9 +231,12 @@ class Indexer:
             yield [result]
 
     def _submit_size(self, batch: Batches) -> int:
-        """Items to gather before submitting: a batch, but the first one goes early so the encoder starts sooner."""
+        """Items to gather before submitting: a batch, but the first one goes early so the encoder starts sooner.
+
+        Not in the old sequential loop (``overlap=False``), which encodes whole decoded chunks.
+        """
         size = self._batch_size()
-        return min(size, _FIRST_BATCH) if batch.dispatch is None else size
+        return min(size, _FIRST_BATCH) if batch.dispatch is None and self.options.overlap else size
 
     def _batch_size(self) -> int:
         if self.options.batch_size is not None:
@@ -280,6 +283,10 @@ class Indexer:
 
     def _text(self, path: str, data: bytes) -> tuple[str, MetadataText]:
         """The file's metadata text from the bytes already read (the sync after the run then skips it)."""
+        # Imported here, as in mmir.index.metadata_text: every command imports this module, and the metadata
+        # readers load PIL's metadata plugins and an XML parser that only indexing needs.
+        from mmir.media.metadata import extract_metadata_text, folder_names, sidecar_signature
+
         folder = os.path.dirname(path)
         names = self._listings.get(folder)
         if names is None:  # two workers may list a folder at once; either listing will do
