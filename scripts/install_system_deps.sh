@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Debian packages the tests and benchmarks read data from (never needed to run mmir itself).
 set -euo pipefail
-needed=(dataset-fashion-mnist opencv-doc chromium wordnet-base)
+needed=(dataset-fashion-mnist opencv-doc chromium wordnet-base espeak-ng)
 missing=()
 for pkg in "${needed[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

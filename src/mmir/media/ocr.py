@@ -1,0 +1,209 @@
+"""Visible text of an image (signs, slides, captions, labels): lines of text with their boxes and confidences.
+
+The engine is RapidOCR's PP-OCRv4 detector and recogniser (ONNX models inside the ``rapidocr-onnxruntime``
+wheel, run by ONNX Runtime; the ``ocr`` extra). Three things keep indexing affordable and safe:
+
+* a cheap **text-presence gate** (:func:`text_presence`): an image whose downscaled grey version has almost no
+  strong edges (a smooth sky, a blank frame, a solid colour) cannot show legible text, so the detector never runs;
+* a **detection pass at a bounded size** (``det_side``): the detector sees the image with its longer side at most
+  that many pixels; when it finds no box the image costs one small forward pass;
+* a **time budget and output caps** per image: at most ``max_lines`` boxes are read (largest first), at most
+  ``max_chars`` characters kept, and recognition stops once ``time_budget_s`` is spent, so a "text bomb"
+  (thousands of tiny glyphs) cannot stall indexing.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mmir.errors import require
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+ENGINE_NAME = "rapidocr-ppocrv4"
+ENGINE_VERSION = 1  # bump when settings change what is read, so the ledger re-runs OCR on stored items
+_REC_CHUNK = 6  # boxes per recogniser call (RapidOCR's own batch size); the time budget is checked between them
+
+
+@dataclass(frozen=True)
+class OcrSettings:
+    """How hard to look for text in one image.
+
+    Attributes:
+        det_side: Longer side (pixels) the detector sees; larger finds smaller text and costs more.
+        min_confidence: Recognised lines below this recogniser confidence are dropped.
+        min_presence: :func:`text_presence` below this skips the image (no detector pass).
+        max_lines: Most text boxes read per image (the largest ones).
+        max_chars: Most characters kept per image.
+        time_budget_s: Recognition stops once this much time has passed on one image.
+    """
+
+    det_side: int = 960
+    min_confidence: float = 0.6
+    min_presence: float = 0.01
+    max_lines: int = 64
+    max_chars: int = 2000
+    time_budget_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class TextLine:
+    """One line of visible text.
+
+    Attributes:
+        text: The recognised characters.
+        confidence: Recogniser confidence in [0, 1].
+        box: ``(x0, y0, x1, y1)`` axis-aligned bounds in the input image's pixels.
+    """
+
+    text: str
+    confidence: float
+    box: tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class OcrResult:
+    """What :meth:`OcrEngine.read` found in one image.
+
+    Attributes:
+        lines: Text lines in reading order (top to bottom, then left to right).
+        presence: The gate's text-presence score.
+        skipped: The gate said no text: no model ran.
+        note: Why the output is incomplete (time budget, caps), else ``""``.
+    """
+
+    lines: tuple[TextLine, ...]
+    presence: float
+    skipped: bool = False
+    note: str = ""
+
+    @property
+    def text(self) -> str:
+        """All lines joined by newlines."""
+        return "\n".join(line.text for line in self.lines)
+
+
+def text_presence(image: Image.Image, side: int = 256) -> float:
+    """Share of pixels of a ``side``-pixel grey thumbnail with a strong horizontal *and* vertical gradient.
+
+    Glyph strokes make sharp edges in both directions; smooth or blank regions make none. About 1 ms.
+    """
+    from PIL import Image as PILImage
+
+    grey = image.convert("L")
+    grey.thumbnail((side, side), PILImage.Resampling.BILINEAR)
+    g = np.asarray(grey, dtype=np.int16)
+    if g.shape[0] < 3 or g.shape[1] < 3:
+        return 0.0
+    dx = np.abs(np.diff(g, axis=1))[:-1, :] > 40
+    dy = np.abs(np.diff(g, axis=0))[:, :-1] > 40
+    return float(np.mean(dx | dy))
+
+
+class OcrEngine:
+    """Reads visible text; loads the ONNX models on first use (thread-safe; ONNX Runtime releases the GIL).
+
+    Args:
+        settings: Sizes, caps and thresholds.
+        threads: ONNX Runtime intra-op threads per model (1 suits the pipeline's worker threads).
+    """
+
+    def __init__(self, settings: OcrSettings = OcrSettings(), threads: int = 1) -> None:
+        self.settings = settings
+        self._threads = threads
+        self._engine: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def version(self) -> str:
+        """Producer version string (engine, its settings' revision, the detector size)."""
+        return f"{ENGINE_NAME}/{ENGINE_VERSION}/{self.settings.det_side}"
+
+    def _load(self) -> Any:
+        with self._lock:
+            if self._engine is None:
+                self._engine = _rapidocr(self.settings, self._threads)
+            return self._engine
+
+    def read(self, image: Image.Image) -> OcrResult:
+        """The visible text of an RGB image.
+
+        Raises:
+            MissingExtraError: ``rapidocr-onnxruntime`` is not installed (``pip install 'mmir[ocr]'``).
+        """
+        presence = text_presence(image)
+        if presence < self.settings.min_presence:
+            return OcrResult((), presence, skipped=True)
+        engine = self._load()
+        started = time.perf_counter()
+        bgr, scale = _bgr_at_most(image, self.settings.det_side)
+        boxes, _ = engine.text_det(bgr)
+        if boxes is None or len(boxes) == 0:
+            return OcrResult((), presence)
+        boxes = _largest(list(engine.sorted_boxes(boxes)), self.settings.max_lines)
+        lines, note = self._recognise(engine, bgr, boxes, scale, started)
+        return OcrResult(tuple(lines), presence, note=note)
+
+    def _recognise(
+        self, engine: Any, bgr: np.ndarray, boxes: list[np.ndarray], scale: float, started: float
+    ) -> tuple[list[TextLine], str]:
+        """Recognise ``boxes`` (``float32[4, 2]`` corners each) in chunks until done, out of time or characters."""
+        crops = engine.get_crop_img_list(bgr, boxes)
+        lines: list[TextLine] = []
+        chars, note = 0, ""
+        for start in range(0, len(crops), _REC_CHUNK):
+            if time.perf_counter() - started > self.settings.time_budget_s:
+                note = f"OCR stopped after {self.settings.time_budget_s:g} s ({start} of {len(crops)} text boxes read)"
+                break
+            results, _ = engine.text_rec(crops[start : start + _REC_CHUNK], False)
+            for box, result in zip(boxes[start : start + _REC_CHUNK], results, strict=False):
+                text, confidence = str(result[0]).strip(), float(result[1])
+                if not text or confidence < self.settings.min_confidence:
+                    continue
+                if chars + len(text) > self.settings.max_chars:
+                    return lines, f"OCR output capped at {self.settings.max_chars} characters"
+                chars += len(text)
+                lines.append(TextLine(text, confidence, _bounds(box, scale)))
+        return lines, note
+
+
+def _rapidocr(settings: OcrSettings, threads: int) -> Any:
+    rapidocr: Any = require("rapidocr_onnxruntime", "ocr")
+    return rapidocr.RapidOCR(
+        intra_op_num_threads=threads, inter_op_num_threads=1, det_limit_side_len=settings.det_side,
+        det_limit_type="max", det_max_candidates=max(settings.max_lines * 4, 50), print_verbose=False,
+    )  # fmt: skip
+
+
+def _bgr_at_most(image: Image.Image, side: int) -> tuple[np.ndarray, float]:
+    """``(uint8[H, W, 3] BGR with max(H, W) ≤ side, scale from the input to it)``."""
+    from PIL import Image as PILImage
+
+    rgb = image.convert("RGB")
+    scale = min(1.0, side / max(rgb.size))
+    if scale < 1.0:
+        size = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
+        rgb = rgb.resize(size, PILImage.Resampling.BILINEAR)
+    return np.ascontiguousarray(np.asarray(rgb)[:, :, ::-1]), scale
+
+
+def _largest(boxes: list[np.ndarray], limit: int) -> list[np.ndarray]:
+    """At most ``limit`` boxes, the largest by area, kept in reading order."""
+    if len(boxes) <= limit:
+        return boxes
+    areas = [float(np.ptp(b[:, 0]) * np.ptp(b[:, 1])) for b in boxes]
+    keep = sorted(sorted(range(len(boxes)), key=lambda i: -areas[i])[:limit])
+    return [boxes[i] for i in keep]
+
+
+def _bounds(box: np.ndarray, scale: float) -> tuple[int, int, int, int]:
+    corners = np.asarray(box, np.float64) / scale
+    x0, y0 = corners.min(axis=0)
+    x1, y1 = corners.max(axis=0)
+    return int(x0), int(y0), int(np.ceil(x1)), int(np.ceil(y1))
