@@ -1,80 +1,17 @@
 """The web UI in headless Chromium (Debian ``chromium`` driven by Playwright; never ``playwright install``).
 
+The ``serve``, ``browser`` and ``screens`` fixtures live in ``conftest.py`` (shared with ``test_page_*.py``).
+
 Screenshots of each step are saved under the test's tmp dir (``tmp_path / "screens"``) as artefacts.
 """
 
 from __future__ import annotations
 
-import shutil
-import socket
-import threading
-import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-LAUNCH_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
-
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture()
-def serve(collection_dir: Path, request: pytest.FixtureRequest) -> Callable[..., str]:
-    """``serve(**settings)``: a real uvicorn server over ``collection_dir`` in a thread; returns its base URL."""
-    import uvicorn
-
-    from mmir.server import ServerSettings, create_app
-
-    def start(**settings: object) -> str:
-        port = _free_port()
-        app = create_app(ServerSettings(collection=collection_dir, **settings))  # type: ignore[arg-type]
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-
-        def stop() -> None:
-            server.should_exit = True
-            thread.join(10)
-
-        request.addfinalizer(stop)
-        for _ in range(200):
-            if server.started:
-                break
-            time.sleep(0.05)
-        return f"http://127.0.0.1:{port}"
-
-    return start
-
-
-@pytest.fixture()
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}: run scripts/install_system_deps.sh (Debian package chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the dev extra's playwright package is missing")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-@pytest.fixture()
-def screens(tmp_path: Path) -> Path:
-    folder = tmp_path / "screens"
-    folder.mkdir()
-    return folder
 
 
 SIMILAR_SHOWN = """() => {
@@ -112,7 +49,7 @@ def test_search_open_similar_back_forward_feedback_upload(
     page.locator("#results .hit .open").first.click()  # large view with metadata
     page.wait_for_selector("#viewer[open]")
     page.wait_for_function("document.querySelector('#viewer-meta').textContent.includes('photos/chelsea.png')")
-    assert page.evaluate("document.querySelector('#viewer img').naturalWidth") > 0
+    page.wait_for_function("document.querySelector('#viewer img').naturalWidth > 0")  # the 1280 px preview
     page.screenshot(path=screens / "2-viewer.png")
     page.click("#viewer-similar")
     page.wait_for_url("**similar=**")

@@ -19,7 +19,7 @@ require("fastapi", "server")  # the whole module is the server; fail with the ex
 from fastapi import Body, FastAPI, File, HTTPException, Query, Request, Security, UploadFile  # noqa: E402
 from fastapi import Path as PathParam  # noqa: E402
 from fastapi.exceptions import RequestValidationError  # noqa: E402
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse  # noqa: E402
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response  # noqa: E402
 from fastapi.security import HTTPBearer  # noqa: E402
 from fastapi.staticfiles import StaticFiles  # noqa: E402
 from pydantic import BaseModel, Field  # noqa: E402
@@ -34,6 +34,7 @@ from mmir.server.guard import MEDIA_COOKIE, GuardMiddleware, media_cookie_value 
 from mmir.server.indexing import IndexJob  # noqa: E402
 from mmir.server.service import CollectionService  # noqa: E402
 from mmir.server.settings import ServerSettings  # noqa: E402
+from mmir.server.thumbnails import CACHE_FOLDER, ThumbnailCache, ThumbSize  # noqa: E402
 from mmir.types import Hit, MediaRef  # noqa: E402
 
 STATIC = Path(__file__).parent / "static"
@@ -167,6 +168,7 @@ def create_app(settings: ServerSettings) -> Any:
             return asdict(collection.map_query(q, mode))
 
     _install_collection_routes(app, service, job, bearer)
+    _install_thumbnail_route(app, service, ThumbnailCache(settings.collection / CACHE_FOLDER), bearer)
     app.get("/docs", include_in_schema=False)(_docs_page)
     app.get("/redoc", include_in_schema=False)(_docs_page)
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="ui")
@@ -217,3 +219,33 @@ def _install_collection_routes(app: FastAPI, service: CollectionService, job: In
     def index_start(request: IndexRequest = Body(...)):
         job.start(request.roots)
         return job.status()
+
+
+def _install_thumbnail_route(
+    app: FastAPI, service: CollectionService, cache: ThumbnailCache, bearer: list[Any]
+) -> None:
+    """Thumbnails and previews, under ``/api/media/`` so that ``<img>`` loads them with the media cookie."""
+
+    @app.get("/api/media/{media_id}/thumb", dependencies=bearer, tags=["collection"])
+    def thumbnail(
+        request: Request,
+        media_id: MediaId,
+        size: ThumbSize = ThumbSize.CARD,
+        segment: Annotated[int | None, Query(ge=1, le=MAX_ID, description="A video shot's id")] = None,
+    ):
+        """A 256 px (card) or 1280 px (preview) WebP of the file, or of a video shot's keyframe; ETag-validated."""
+        with service.use() as collection:
+            ref = collection.store.catalog.media_ref(media_id)
+            rows = collection.store.catalog.hits_rows([segment]) if segment is not None else {}
+        if ref is None or not _unchanged(ref):
+            raise HTTPException(status_code=404, detail=f"no media {media_id} (or it changed since indexing)")
+        shot = rows.get(segment) if segment is not None else None
+        if segment is not None and (shot is None or shot[0].id != media_id):
+            raise HTTPException(status_code=404, detail=f"no shot {segment} in media {media_id}")
+        at_s = shot[1].keyframe_s if shot is not None else None
+        etag = f'"{cache.key(ref, size, at_s)}"'
+        headers = {"Cache-Control": "private, max-age=300", "ETag": etag}
+        if etag in request.headers.get("if-none-match", ""):
+            return Response(status_code=304, headers=headers)
+        picture = cache.get(ref, size, at_s)
+        return FileResponse(picture.path, media_type=picture.media_type, headers=headers)

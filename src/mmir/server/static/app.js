@@ -8,6 +8,19 @@ let current = null; // the state on screen
 let offset = 0;
 let marks = new Map(); // media_id -> 1 (relevant) | -1 (not relevant)
 const undoStack = [];
+// Requests that cannot cross: each search (and its "More" pages and concepts mapping) belongs to one
+// generation; a newer search aborts the older one's requests and any answer of an older generation is dropped.
+let generation = 0;
+let inflight = null; // the AbortController of the newest search's requests
+
+function newGeneration() {
+  if (inflight) inflight.abort();
+  inflight = new AbortController();
+  generation += 1;
+  return { seq: generation, signal: inflight.signal };
+}
+const stale = (ticket) => ticket.seq !== generation;
+const aborted = (error) => error && error.name === "AbortError";
 
 function el(tag, props = {}, ...children) {
   const node = document.createElement(tag);
@@ -45,6 +58,7 @@ async function api(path, options = {}, retried = false) {
   try {
     response = await fetch(path, { ...options, headers });
   } catch (error) {
+    if (aborted(error)) throw error; // a newer search took over: not an error to show
     throw new Error("the server cannot be reached (" + error.message + ")");
   }
   if (response.status === 401 && !retried) {
@@ -62,20 +76,28 @@ async function api(path, options = {}, retried = false) {
 function toURL(state) {
   const p = new URLSearchParams();
   if (state.kind === "text") { p.set("q", state.q); p.set("mode", state.mode); }
-  if (state.kind === "similar") p.set("similar", state.id);
+  if (state.kind === "similar") { p.set("similar", state.id); if (state.shot) p.set("shot", state.shot); }
   if (state.kind === "image") p.set("image", state.key);
   if (state.fb) { p.set("fb", state.fb.method); p.set("pos", state.fb.pos.join(",")); p.set("neg", state.fb.neg.join(",")); }
   return "?" + p.toString();
+}
+
+// A catalog id from the URL, or null (a hand-edited "?similar=abc" must not become NaN in a request).
+function positive(text) {
+  return /^[1-9][0-9]{0,17}$/.test(text || "") ? Number(text) : null;
 }
 
 function fromURL() {
   const p = new URLSearchParams(location.search);
   let state = null;
   if (p.get("q")) state = { kind: "text", q: p.get("q"), mode: p.get("mode") === "or" ? "or" : "and" };
-  else if (p.get("similar")) state = { kind: "similar", id: Number(p.get("similar")) };
+  else if (positive(p.get("similar"))) {
+    state = { kind: "similar", id: positive(p.get("similar")) };
+    if (positive(p.get("shot"))) state.shot = positive(p.get("shot"));
+  }
   else if (p.get("image")) state = { kind: "image", key: p.get("image") };
   if (state && p.get("fb") && p.get("pos")) {
-    const ids = (name) => (p.get(name) || "").split(",").filter(Boolean).map(Number);
+    const ids = (name) => (p.get(name) || "").split(",").map(positive).filter(Boolean);
     state.fb = { method: p.get("fb") === "rocchio" ? "rocchio" : "classifier", pos: ids("pos"), neg: ids("neg") };
   }
   return state;
@@ -83,40 +105,52 @@ function fromURL() {
 
 function describe(state) {
   const base = state.kind === "text" ? `"${state.q}" (${state.mode.toUpperCase()})`
-    : state.kind === "similar" ? `files similar to #${state.id}` : "the query image";
+    : state.kind === "similar" ? (state.shot ? `shots similar to ${state.label || "#" + state.id}` : `files similar to ${state.label || "#" + state.id}`)
+    : "the query image";
   return state.fb ? `${base}, re-ranked from ${state.fb.pos.length} relevant and ${state.fb.neg.length} not relevant` : base;
 }
 
-function fetchPage(state, from) {
+function fetchPage(state, from, signal) {
   const page = `k=${PAGE}&offset=${from}`;
   if (state.fb) {
     const body = JSON.stringify({ positives: state.fb.pos, negatives: state.fb.neg, method: state.fb.method });
-    return api(`/api/feedback?${page}`, { method: "POST", body, headers: { "Content-Type": "application/json" } });
+    return api(`/api/feedback?${page}`, { method: "POST", body, signal, headers: { "Content-Type": "application/json" } });
   }
-  if (state.kind === "text") return api(`/api/search?${page}&mode=${state.mode}&q=${encodeURIComponent(state.q)}`);
-  if (state.kind === "similar") return api(`/api/similar/${state.id}?${page}`);
+  if (state.kind === "text") return api(`/api/search?${page}&mode=${state.mode}&q=${encodeURIComponent(state.q)}`, { signal });
+  if (state.kind === "similar") return api(`/api/similar/${state.id}?${page}${state.shot ? "&segment=" + state.shot : ""}`, { signal });
   const file = uploads.get(state.key);
   if (!file) return Promise.reject(new Error("the query image is not kept across page loads; pick it again"));
   const form = new FormData();
   form.append("image", file);
-  return api(`/api/search/image?${page}`, { method: "POST", body: form });
+  return api(`/api/search/image?${page}`, { method: "POST", body: form, signal });
+}
+
+// Search answers are a list of hits, or {hits, weak} where weak says nothing matches well.
+function unpack(body) {
+  if (Array.isArray(body)) return { hits: body, weak: body.length > 0 && body.every((hit) => hit.weak === true) };
+  return { hits: body.hits || [], weak: Boolean(body.weak) };
 }
 
 // ---- running a search ---------------------------------------------------------------------------------
 async function run(state, push = true) {
   if (push && !(current && toURL(current) === toURL(state))) history.pushState(state, "", toURL(state));
   current = state;
+  const ticket = newGeneration();
   offset = 0;
   marks = new Map();
   if (state.fb) { state.fb.pos.forEach((id) => marks.set(id, 1)); state.fb.neg.forEach((id) => marks.set(id, -1)); }
   $("error").textContent = "";
+  $("weak").hidden = true;
   $("status").textContent = "searching…";
-  showQuery(state);
+  showQuery(state, ticket);
   try {
-    const hits = await fetchPage(state, 0);
+    const { hits, weak } = unpack(await fetchPage(state, 0, ticket.signal));
+    if (stale(ticket)) return;
     render(hits, false);
+    $("weak").hidden = !(weak && hits.length);
     $("status").textContent = hits.length ? `${hits.length} results for ${describe(state)}` : `no results for ${describe(state)}`;
   } catch (error) {
+    if (stale(ticket) || aborted(error)) return;
     $("results").replaceChildren();
     $("more").hidden = true;
     $("status").textContent = "";
@@ -125,21 +159,41 @@ async function run(state, push = true) {
   updateFeedbackBar();
 }
 
-async function showQuery(state) {
+async function showQuery(state, ticket) {
   const figure = $("query-image");
-  figure.hidden = state.kind !== "image" || !uploads.has(state.key);
-  if (!figure.hidden) {
+  const image = figure.querySelector("img");
+  figure.hidden = true;
+  if (state.kind === "image" && uploads.has(state.key)) {
     const file = uploads.get(state.key);
-    figure.querySelector("img").src = URL.createObjectURL(file);
+    image.src = URL.createObjectURL(file);
+    image.alt = "the query image";
     figure.querySelector("figcaption").textContent = `query: ${file.name || "pasted image"}`;
+    figure.hidden = false;
   }
   if (state.kind === "text") $("q").value = state.q, $("mode").value = state.mode;
   $("mapping").textContent = "";
+  if (state.kind === "similar") return showSimilarQuery(state, ticket);
   if (state.kind !== "text") return;
   try {
-    const mapping = await api(`/api/concepts?mode=${state.mode}&q=${encodeURIComponent(state.q)}`);
+    const mapping = await api(`/api/concepts?mode=${state.mode}&q=${encodeURIComponent(state.q)}`, { signal: ticket.signal });
+    if (stale(ticket)) return;
     const parts = mapping.terms.map((t) => `${t.term} → ${t.concepts.length ? t.concepts.slice(0, 4).map((c) => `${c.name} (${c.weight.toFixed(2)})`).join(", ") : "no concept"}`);
     $("mapping").textContent = "Query mapped to: " + parts.join("; ");
+  } catch (_) { /* the search itself reports the error */ }
+}
+
+// "Similar" shows the item (or shot) it started from, not just its number.
+async function showSimilarQuery(state, ticket) {
+  try {
+    const item = await api(`/api/item/${state.id}`, { signal: ticket.signal });
+    if (stale(ticket)) return;
+    state.label = item.name;
+    const figure = $("query-image");
+    const image = figure.querySelector("img");
+    image.src = `${item.url}/thumb?size=${THUMB}` + (state.shot ? `&segment=${state.shot}` : "");
+    image.alt = `the query: ${item.name}`;
+    figure.querySelector("figcaption").textContent = state.shot ? `similar to a shot of ${item.name}` : `similar to ${item.name}`;
+    figure.hidden = false;
   } catch (_) { /* the search itself reports the error */ }
 }
 
@@ -148,14 +202,34 @@ function timeText(seconds) {
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 }
 
-function mediaElement(hit, big) {
-  if (hit.start !== null && hit.start !== undefined) {
-    const video = el("video", { src: `${hit.url}#t=${hit.start},${hit.end}`, preload: "metadata", muted: !big, controls: big });
-    video.setAttribute("aria-label", `video ${hit.name}, ${timeText(hit.start)} to ${timeText(hit.end)}`);
-    if (big) video.addEventListener("loadedmetadata", () => { video.currentTime = hit.start; video.play().catch(() => {}); }, { once: true });
-    return video;
-  }
-  return el("img", { src: hit.url, alt: hit.name, loading: "lazy" });
+const isVideo = (hit) => hit.start !== null && hit.start !== undefined;
+const THUMB = 256; // card thumbnails; the large view asks for PREVIEW
+const PREVIEW = 1280;
+
+function thumbURL(hit, size) {
+  return `${hit.url}/thumb?size=${size}` + (isVideo(hit) ? `&segment=${hit.segment_id}` : "");
+}
+
+function altText(hit) {
+  const what = isVideo(hit) ? `video ${hit.name}, shot ${timeText(hit.start)} to ${timeText(hit.end)}` : `photo ${hit.name}`;
+  return hit.why && hit.why.length ? `${what}: ${hit.why.slice(0, 2).join("; ")}` : what;
+}
+
+// A file deleted or changed since indexing: say so instead of showing a broken image.
+function gone(node, hit) {
+  const note = el("div", { className: "gone", textContent: "file missing or changed since indexing" });
+  note.setAttribute("role", "img");
+  note.setAttribute("aria-label", `${hit.name}: file missing or changed since indexing`);
+  node.replaceWith(note);
+  const item = note.closest(".hit");
+  if (item) item.classList.add("missing");
+}
+
+function cardPicture(hit) {
+  const img = el("img", { src: thumbURL(hit, THUMB), alt: altText(hit), loading: "lazy", decoding: "async", width: THUMB, height: 160 });
+  img.addEventListener("error", () => gone(img, hit), { once: true });
+  if (!isVideo(hit)) return img;
+  return el("span", { className: "poster" }, img, el("span", { className: "badge", textContent: `▶ ${timeText(hit.start)}–${timeText(hit.end)}` }));
 }
 
 function markButton(hit, value, label, card) {
@@ -175,19 +249,25 @@ function markButton(hit, value, label, card) {
   return button;
 }
 
+// "Similar" for a video shot sends the shot (segment), not the whole video.
+function similarState(hit) {
+  return isVideo(hit) ? { kind: "similar", id: hit.media_id, shot: hit.segment_id } : { kind: "similar", id: hit.media_id };
+}
+
 function card(hit) {
   const item = el("li", { className: "hit" });
   item.dataset.mediaId = hit.media_id;
-  const open = el("button", { type: "button", className: "open" }, mediaElement(hit, false));
+  item.hit = hit;
+  const open = el("button", { type: "button", className: "open" }, cardPicture(hit));
   open.setAttribute("aria-label", `open ${hit.name}`);
-  open.onclick = () => openViewer(hit);
+  open.onclick = () => openViewer(item);
   const title = el("div", { className: "name", textContent: `${hit.rank}. ${hit.name}` });
   const score = el("div", { className: "score", textContent: `score ${hit.score.toFixed(3)}` });
   const meta = el("div", { className: "meta" }, title, score, el("div", { className: "why", textContent: hit.why.join("; ") }));
-  if (hit.start !== null && hit.start !== undefined) meta.append(el("div", { className: "range", textContent: `shot ${timeText(hit.start)}–${timeText(hit.end)}` }));
+  if (isVideo(hit)) meta.append(el("div", { className: "range", textContent: `shot ${timeText(hit.start)}–${timeText(hit.end)}` }));
   const similar = el("button", { type: "button", textContent: "Similar", className: "similar" });
-  similar.setAttribute("aria-label", `files similar to ${hit.name}`);
-  similar.onclick = () => run({ kind: "similar", id: hit.media_id });
+  similar.setAttribute("aria-label", isVideo(hit) ? `similar to this shot of ${hit.name}` : `files similar to ${hit.name}`);
+  similar.onclick = () => run(similarState(hit));
   item.append(open, meta, el("div", { className: "actions" }, markButton(hit, 1, "Relevant", item), markButton(hit, -1, "Not relevant", item), similar));
   item.classList.toggle("relevant", marks.get(hit.media_id) === 1);
   item.classList.toggle("irrelevant", marks.get(hit.media_id) === -1);
@@ -211,11 +291,13 @@ function render(hits, append) {
 
 async function more() {
   offset += PAGE;
+  const seq = generation;
   try {
-    const hits = await fetchPage(current, offset);
+    const { hits } = unpack(await fetchPage(current, offset, inflight && inflight.signal));
+    if (seq !== generation) return;
     render(hits, true);
     $("status").textContent = `${$("results").querySelectorAll(".hit").length} results for ${describe(current)}`;
-  } catch (error) { $("error").textContent = "Error: " + error.message; }
+  } catch (error) { if (seq === generation && !aborted(error)) $("error").textContent = "Error: " + error.message; }
 }
 
 // ---- feedback -------------------------------------------------------------------------------------------
@@ -245,28 +327,6 @@ function startOver() {
   undoStack.push(current);
   const { fb, ...base } = current;
   run(base);
-}
-
-// ---- large view -----------------------------------------------------------------------------------------
-async function openViewer(hit) {
-  const dialog = $("viewer");
-  dialog.querySelector(".viewer-media").replaceChildren(mediaElement(hit, true));
-  $("viewer-title").textContent = hit.name;
-  $("viewer-why").textContent = hit.why.join("; ");
-  const meta = $("viewer-meta");
-  meta.replaceChildren();
-  const add = (key, value) => meta.append(el("dt", { textContent: key }), el("dd", { textContent: value }));
-  add("score", hit.score.toFixed(4));
-  if (hit.start !== null && hit.start !== undefined) add("shot", `${timeText(hit.start)}–${timeText(hit.end)}`);
-  $("viewer-similar").onclick = () => { dialog.close(); run({ kind: "similar", id: hit.media_id }); };
-  dialog.showModal();
-  try {
-    const item = await api(`/api/item/${hit.media_id}`);
-    add("path", item.path);
-    add("kind", item.kind);
-    add("size", `${(item.size / 1024).toFixed(1)} KB`);
-    add("modified", new Date(item.mtime * 1000).toLocaleString());
-  } catch (error) { add("details", "unavailable: " + error.message); }
 }
 
 // ---- query by example: pick, drop or paste ---------------------------------------------------------
@@ -348,7 +408,6 @@ $("more").onclick = more;
 $("rerank").onclick = rerank;
 $("undo").onclick = undo;
 $("start-over").onclick = startOver;
-$("viewer-close").onclick = () => $("viewer").close();
 $("index-button").onclick = startIndexing;
 $("collection-button").onclick = () => {
   const panel = $("collection");
@@ -357,7 +416,9 @@ $("collection-button").onclick = () => {
   if (!panel.hidden) showCollection();
 };
 window.addEventListener("popstate", (event) => {
-  const state = event.state || fromURL();
+  const closedViewer = viewerPopped();
+  const state = (event.state && event.state.search) || event.state || fromURL();
+  if (state && current && toURL(state) === toURL(current) && (closedViewer || (event.state && event.state.viewer))) return;
   if (state) run(state, false);
   else { current = null; $("results").replaceChildren(); $("status").textContent = ""; updateFeedbackBar(); }
 });

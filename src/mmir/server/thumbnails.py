@@ -1,0 +1,129 @@
+"""Small pictures of indexed files for the web page: 256 px card thumbnails and 1280 px previews, cached on disk.
+
+A card that loads the original of a 12-megapixel photo costs megabytes; its thumbnail costs a few kilobytes.
+Thumbnails are made on demand from the indexed file (decoded by :mod:`mmir.media`, JPEGs in draft mode at the
+size needed) and kept under the collection directory, named by the file's SHA-1, size and modification time:
+a file changed and indexed again gets a new name, so a stale picture is never served. The caller checks that
+the file is still the one indexed (served only by catalog id, as the media route does).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import io
+import os
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from mmir.media import CorruptMediaError, ImageLimits, load_image
+from mmir.media.video import DecodeOptions, VideoReader
+from mmir.types import MediaKind, MediaRef
+
+CACHE_FOLDER = "thumbnails"
+WEBP_QUALITY = 78  # visually clean at these sizes; a 256 px card is ~8-15 KB
+
+
+class ThumbSize(enum.IntEnum):
+    """The longest side, in pixels, of the two sizes the page asks for."""
+
+    CARD = 256
+    PREVIEW = 1280
+
+
+@dataclass(frozen=True)
+class Thumbnail:
+    """A cached picture ready to serve.
+
+    Attributes:
+        path: The WebP file in the cache.
+        etag: A strong validator (changes whenever the source file or the size does).
+    """
+
+    path: Path
+    etag: str
+    media_type: str = "image/webp"
+
+
+class ThumbnailCache:
+    """Makes and keeps thumbnails under ``directory`` (created on first use).
+
+    Args:
+        directory: Where the cached files live (``<collection>/thumbnails``).
+        slots: How many thumbnails may be made at once (each decodes a picture).
+        limits: Size limits for decoding source photos.
+    """
+
+    def __init__(self, directory: Path, slots: int = 2, limits: ImageLimits = ImageLimits()) -> None:
+        self.directory = directory
+        self.limits = limits
+        self._slots = threading.BoundedSemaphore(max(1, slots))
+
+    def key(self, ref: MediaRef, size: ThumbSize, at_s: float | None) -> str:
+        """The cache name: the file's identity (sha1, size, mtime), the picture size and, for a video, the time."""
+        at = "" if at_s is None else f"@{round(at_s * 1000)}"
+        identity = f"{ref.sha1}|{ref.size}|{ref.mtime!r}|{int(size)}{at}"
+        return hashlib.sha1(identity.encode()).hexdigest()
+
+    def get(self, ref: MediaRef, size: ThumbSize, at_s: float | None = None) -> Thumbnail:
+        """The thumbnail of ``ref`` at ``size`` (a video's frame at ``at_s`` seconds), made if not cached.
+
+        Raises:
+            MediaError: the file cannot be read or decoded (the message names it).
+        """
+        key = self.key(ref, size, at_s)
+        path = self.directory / key[:2] / f"{key}.webp"
+        if not path.is_file():
+            with self._slots:
+                if not path.is_file():  # another request may have made it while this one waited
+                    self._write(path, self._picture(ref, size, at_s))
+        return Thumbnail(path, f'"{key}"')
+
+    def _picture(self, ref: MediaRef, size: ThumbSize, at_s: float | None) -> Image.Image:
+        if ref.kind is MediaKind.VIDEO:
+            image = video_frame(ref.path, at_s or 0.0, min(int(size), 720))  # no upscaled previews
+        else:
+            # Draft-mode JPEG decoding at a shorter side >= size keeps the longest side >= size too.
+            image = load_image(ref.path, limits=self.limits, min_side=int(size))
+        image.thumbnail((int(size), int(size)), Image.Resampling.LANCZOS)
+        return image
+
+    def _write(self, path: Path, image: Image.Image) -> None:
+        """Write atomically (a reader never sees half a file; a crash leaves no partial entry)."""
+        buffer = io.BytesIO()
+        image.save(buffer, "WEBP", quality=WEBP_QUALITY)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".part")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(buffer.getvalue())
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+
+def video_frame(path: str, at_s: float, side: int) -> Image.Image:
+    """The first frame at or after ``at_s`` seconds (the last one if the video ends first), upright RGB.
+
+    Decodes from the start at a low sampling rate (videos in a collection are short clips or are cut into
+    shots whose keyframes are what a card shows); the frame's shorter side is ``side`` pixels.
+
+    Raises:
+        MediaError: the video cannot be opened or decoded.
+    """
+    options = DecodeOptions(analysis_fps=4.0, image_fps=4.0, image_side=side, threads=1)
+    chosen = None
+    with VideoReader(path, options) as reader:
+        for frame in reader.frames():
+            if frame.image is not None:
+                chosen = frame.image
+                if frame.time_s + 0.13 >= at_s:
+                    break
+    if chosen is None:  # frames() raises when nothing decodes; an image frame is always sampled first
+        raise CorruptMediaError(path, "no frame decoded")
+    return Image.fromarray(chosen)
