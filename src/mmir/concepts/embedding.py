@@ -13,7 +13,9 @@ import io
 import json
 import logging
 import os
-from collections.abc import Callable, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -27,7 +29,41 @@ log = logging.getLogger(__name__)
 
 MODEL_NAME = "all-minilm-l6-v2"
 BUNDLED_STEM = "class_text_minilm"
-_RECENT_PHRASES = 1024  # data/<stem>.npy (float16[2, 1000, 384]) + data/<stem>.json
+# Phrases whose class similarities are remembered (float32[C] each, 4 KB for 1000 classes: 16 MB in all), shared
+# by every index over the same class texts and model, so a reopened collection (the server reopens after every
+# change) keeps what the text model already computed. data/<stem>.npy (float16[2, 1000, 384]) + data/<stem>.json
+_RECENT_PHRASES = 4096
+
+
+class LruCache:
+    """A thread-safe least-recently-used map of at most ``size`` entries (server threads share it)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[Hashable, object] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> object | None:
+        """The value of ``key`` (now the most recently used), or ``None``."""
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: Hashable, value: object) -> None:
+        """Remember ``value`` under ``key``, forgetting the least recently used entry beyond ``size``."""
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+_SIMILARITIES = LruCache(_RECENT_PHRASES)  # (texts digest, loader, phrase) → float32[C]
 
 
 def load_minilm() -> Any:
@@ -91,11 +127,14 @@ class ClassTextIndex:
         self._loader = loader
         self._model: Any = None
         self._classes: np.ndarray | None = precomputed  # float32[V, C, D]: names (and definitions)
-        self._recent: dict[str, np.ndarray] = {}  # phrase → float32[C] similarities, oldest first
+        self._key = (texts_digest(self.names, self.definitions), loader)  # the shared cache's part for this index
+        self._loading = threading.RLock()  # server threads map queries outside the collection lock
 
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
         if self._model is None:
-            self._model = self._loader()
+            with self._loading:
+                if self._model is None:
+                    self._model = self._loader()
         vectors = self._model.encode(list(texts), normalize_embeddings=True, show_progress_bar=False)
         return np.asarray(vectors, dtype=np.float32)
 
@@ -124,18 +163,28 @@ class ClassTextIndex:
         self._classes = stacked
         return stacked
 
+    def cached(self, phrase: str) -> bool:
+        """Whether ``phrase``'s similarities are known already (no text-model call needed)."""
+        return _SIMILARITIES.get((*self._key, phrase)) is not None
+
     def similarities(self, phrase: str) -> np.ndarray:
         """``float32[C]``: per class, the largest cosine similarity of ``phrase`` to its name or definition."""
-        cached = self._recent.get(phrase)
-        if cached is not None:
-            return cached
-        classes = self.class_embeddings()
-        query = self._encode([phrase])[0]
-        sims = np.asarray((classes @ query).max(axis=0), dtype=np.float32)
-        if len(self._recent) >= _RECENT_PHRASES:  # a server answers many queries: keep memory bounded
-            self._recent.pop(next(iter(self._recent)))
-        self._recent[phrase] = sims
-        return sims
+        return self.prefetch([phrase])[0]
+
+    def prefetch(self, phrases: Sequence[str]) -> list[np.ndarray]:
+        """:meth:`similarities` of several phrases, the ones not cached embedded in one batch (one model pass)."""
+        found = [_SIMILARITIES.get((*self._key, phrase)) for phrase in phrases]
+        missing = list(dict.fromkeys(p for p, sims in zip(phrases, found, strict=True) if sims is None))
+        if missing:
+            with self._loading:
+                classes = self.class_embeddings()
+            queries = self._encode(missing)  # float32[M, D]
+            computed = {}
+            for phrase, query in zip(missing, queries, strict=True):
+                computed[phrase] = np.asarray((classes @ query).max(axis=0), dtype=np.float32)
+                _SIMILARITIES.put((*self._key, phrase), computed[phrase])
+            found = [computed[p] if sims is None else sims for p, sims in zip(phrases, found, strict=True)]
+        return [np.asarray(sims) for sims in found]
 
     def nearest(self, phrase: str, top: int = 5, threshold: float = -1.0) -> list[tuple[int, float]]:
         """Up to ``top`` ``(class index, similarity)`` pairs with similarity ≥ ``threshold``, best first."""

@@ -78,11 +78,20 @@ class TermMapping:
 
 @dataclass(frozen=True)
 class QueryMapping:
-    """A whole text query mapped to concepts, term by term."""
+    """A whole text query mapped to concepts, term by term.
+
+    Attributes:
+        text: The query as given.
+        mode: How its terms combine.
+        terms: Its terms, in query order.
+        notes: What was left out and why (a long query cut to its first words, words the text model had no
+            time for), one short sentence each; shown with the mapping and in the hits' ``why``.
+    """
 
     text: str
     mode: QueryMode
     terms: tuple[TermMapping, ...]
+    notes: tuple[str, ...] = ()
 
     @property
     def matched_terms(self) -> tuple[TermMapping, ...]:

@@ -1,8 +1,8 @@
-"""Query text → normalised tokens, and the normal form shared with the WordNet data file."""
+"""Query text → normalised tokens (the shared tokeniser, :mod:`mmir.concepts.tokens`), stop-words, noun forms."""
 
 from __future__ import annotations
 
-import re
+from mmir.concepts.tokens import words
 
 # Function words that never name something visible; dropped unless inside a multi-word lemma.
 STOP_WORDS = frozenset(
@@ -14,21 +14,17 @@ STOP_WORDS = frozenset(
     showing shows show""".split()  # noqa: SIM905 (a word block reads better than 100 quoted strings)
 )
 
-_SEPARATORS = re.compile(r"[-_/]+")
-_DROPPED = re.compile(r"[^\w\s]+")  # apostrophes, periods, commas, …: "st. bernard" == "st bernard"
-_SPACES = re.compile(r"\s+")
-
 
 def normalise(text: str) -> str:
-    """Lower case, hyphens/underscores/slashes to spaces, other punctuation removed, single spaces."""
-    text = _SEPARATORS.sub(" ", text.lower())
-    text = _DROPPED.sub("", text)
-    return _SPACES.sub(" ", text).strip()
+    """The words of ``text`` (:func:`mmir.concepts.tokens.words`: NFKC, lower case, punctuation and letter/digit
+    boundaries split, in-word apostrophes dropped) joined by single spaces: ``"St. Bernard's"`` → ``"st bernards"``.
+    """
+    return " ".join(words(text))
 
 
 def tokenise(text: str) -> list[str]:
     """The normalised words of ``text`` (stop-words kept: multi-word lemmas may contain them)."""
-    return normalise(text).split()
+    return words(text)
 
 
 # WordNet's detachment rules for nouns (morphy), tried in order after the exception list.

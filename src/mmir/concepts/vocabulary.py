@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
+import threading
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from mmir.concepts.embedding import ClassTextIndex, bundled_class_embeddings, texts_digest
+from mmir.concepts.embedding import ClassTextIndex, LruCache, bundled_class_embeddings, texts_digest
 from mmir.concepts.hierarchy import ConceptHierarchy, SenseLink, load_hierarchy
 from mmir.concepts.mapping import ConceptWeight, MatchSource, QueryMapping, QueryMode, TermMapping
 from mmir.concepts.minilm import load_numpy_minilm
@@ -23,6 +26,14 @@ USER_PREFIX = "user:"
 EMBEDDING_TOP = 5
 EMBEDDING_MARGIN = 0.15
 SENTENCE_MIN_TERMS = 3
+# Bounds on one query's cost (a client sending 100 KB of text, or 2,000 made-up words, must not hold a server thread
+# for minutes): words after the first MAX_QUERY_WORDS, or after MAX_QUERY_TERMS distinct content words, are ignored,
+# and once the text model has spent TEXT_MODEL_BUDGET_S on a query its remaining unplaced words only match file
+# text. The mapping's ``notes`` say which. Ordinary queries (a few words, a caption) are far inside all three.
+MAX_QUERY_WORDS = 128
+MAX_QUERY_TERMS = 32
+TEXT_MODEL_BUDGET_S = 2.0
+MAPPING_CACHE = 1024  # mapped queries remembered per vocabulary (a server answers the same queries again)
 
 
 def _display_name(lemmas: str) -> str:
@@ -77,6 +88,9 @@ class ConceptVocabulary:
         self._embedding_loader = embedding_loader
         self._word_model = word_model
         self._text_index: ClassTextIndex | None = None
+        self._index_lock = threading.Lock()  # server threads map queries concurrently, outside the collection lock
+        self._mappings = LruCache(MAPPING_CACHE)  # (words, mode) → QueryMapping
+        self._query = threading.local()  # this thread's query: its text-model deadline and whether it was reached
         class_of = {synset: i for i, synset in enumerate(self.hierarchy.class_synsets)}
         self._column_of_class: dict[int, int] = {}  # ImageNet class index → column
         self._named: dict[str, int] = {}  # normalised user/other concept name → column
@@ -103,9 +117,31 @@ class ConceptVocabulary:
         Longest multi-word lemmas win ("golden retriever"), stop-words are dropped, plurals are reduced
         ("dogs" → "dog") and plural-only nouns found ("binocular" → "binoculars"); single words no lemma places
         fall back to the nearest classes by text-embedding similarity. Each term's importance is set
-        (:func:`mmir.concepts.term_weights.with_importance`).
+        (:func:`mmir.concepts.term_weights.with_importance`). A query of stop-words only keeps them as terms (they
+        can still match file names). Cost is bounded (:data:`MAX_QUERY_WORDS`, :data:`MAX_QUERY_TERMS`,
+        :data:`TEXT_MODEL_BUDGET_S`; ``notes`` say what was left out) and mappings are cached, so that a server can
+        map a query outside its collection lock and find it mapped when it scores.
         """
-        tokens = tokenise(text)
+        tokens, notes = _capped_words(tokenise(text))
+        key = (tuple(tokens), QueryMode(mode))
+        cached = self._mappings.get(key)
+        if isinstance(cached, QueryMapping):
+            return replace(cached, text=text)
+        self._query.deadline = time.monotonic() + TEXT_MODEL_BUDGET_S
+        self._query.skipped = 0
+        terms = self._map_tokens(tokens)
+        if self._query.skipped:
+            notes.append(f"{self._query.skipped} word(s) only matched file text: the text model's time for one "
+                         f"query ({TEXT_MODEL_BUDGET_S:g} s) was spent")  # fmt: skip
+        mapping = QueryMapping(text=text, mode=QueryMode(mode), terms=tuple(terms), notes=tuple(notes))
+        mapping = with_importance(mapping, self.hierarchy)
+        if not self._query.skipped:  # a budget-cut mapping depends on the machine's load: map it again next time
+            self._mappings.put(key, mapping)
+        return mapping
+
+    def _map_tokens(self, tokens: list[str]) -> list[TermMapping]:
+        """The terms of a (capped) token list: phrases, words, embedded pairs, then the whole-sentence term."""
+        self._prefetch(tokens)
         terms: list[TermMapping] = []
         i = 0
         while i < len(tokens):
@@ -123,11 +159,36 @@ class ConceptVocabulary:
             if pair is not None:
                 term, i = pair, i + 1
             terms.append(term)
+        terms = list({term.term: term for term in reversed(terms)}.values())[::-1]  # a repeated word counts once
+        if not terms:  # only stop-words: keep them, unmatched, so that file text can still match ("the who")
+            return [TermMapping(word, None, ()) for word in dict.fromkeys(tokens)]
         if self._sentence_term and len(terms) >= SENTENCE_MIN_TERMS:
             whole = self._map_by_embedding(" ".join(tokens))
             if whole.matched:
                 terms.append(replace(whole, source=MatchSource.SENTENCE))
-        return with_importance(QueryMapping(text=text, mode=QueryMode(mode), terms=tuple(terms)), self.hierarchy)
+        return terms
+
+    def _prefetch(self, tokens: list[str]) -> None:
+        """Embed, in one text-model pass, every word and word pair the mapping below may ask the model about.
+
+        One batch of a few dozen short texts costs about what two single calls do; asked one at a time, a query of
+        30 made-up words took seconds. Only words without a lemma (and pairs they start) are embedded.
+        """
+        if not self._use_embeddings or not self._column_of_class:
+            return
+        unplaced = {w for w in tokens if w not in STOP_WORDS and self._map_phrase(w) is None}
+        hypernym = {w for w in tokens if w not in STOP_WORDS and w not in unplaced and self._refine_hypernyms
+                    and getattr(self._map_phrase(w), "source", None) is MatchSource.HYPERNYM}  # fmt: skip
+        pairs = [f"{a} {b}" for a, b in itertools.pairwise(tokens) if a in unplaced | hypernym
+                 and b not in STOP_WORDS] if self._phrase_embeddings else []  # fmt: skip
+        phrases = list(dict.fromkeys([*sorted(unplaced | hypernym), *pairs]))
+        index = self._embedding_index()
+        if index is None or not phrases:
+            return
+        try:
+            index.prefetch(phrases)
+        except (MissingExtraError, MmirError, OSError):
+            return  # _map_by_embedding reports it, word by word, and turns the fallback off
 
     def _longest_phrase(self, tokens: list[str], start: int) -> tuple[TermMapping, int] | None:
         """The longest known multi-word phrase at ``start``.
@@ -230,6 +291,9 @@ class ConceptVocabulary:
         index = self._embedding_index()
         if index is None:
             return TermMapping(word, None, ())
+        if time.monotonic() > getattr(self._query, "deadline", float("inf")) and not index.cached(word):
+            self._query.skipped = getattr(self._query, "skipped", 0) + 1
+            return TermMapping(word, None, ())
         try:
             nearest = index.nearest(word, top=EMBEDDING_TOP)
         except (MissingExtraError, MmirError, OSError) as exc:  # extra not installed, or model files unreadable
@@ -253,6 +317,10 @@ class ConceptVocabulary:
         """The class-name similarity index over this vocabulary's ImageNet classes (built on first need)."""
         if not self._use_embeddings or not self._column_of_class:
             return None
+        with self._index_lock:
+            return self._text_index or self._build_text_index()
+
+    def _build_text_index(self) -> ClassTextIndex:
         if self._text_index is None:
             classes = sorted(self._column_of_class)
             names = [self.hierarchy.class_lemmas[c] for c in classes]
@@ -272,3 +340,22 @@ class ConceptVocabulary:
             precomputed = shipped[:, classes] if shipped is not None else None
             self._text_index = ClassTextIndex(names, definitions, self.cache_dir, load_numpy_minilm, precomputed)
         return self._text_index
+
+
+def _capped_words(tokens: list[str]) -> tuple[list[str], list[str]]:
+    """The first words of a query within :data:`MAX_QUERY_WORDS` and :data:`MAX_QUERY_TERMS` distinct content
+    words, and a note when some were left out."""
+    content: set[str] = set()
+    for end, word in enumerate(tokens):
+        if word not in STOP_WORDS and word not in content:
+            if len(content) == MAX_QUERY_TERMS:
+                break
+            content.add(word)
+        if end == MAX_QUERY_WORDS:
+            break
+    else:
+        return tokens, []
+    kept = tokens[:end]
+    note = (f"only the first {len(kept)} of the query's {len(tokens)} words were used (at most {MAX_QUERY_WORDS} "
+            f"words and {MAX_QUERY_TERMS} distinct search words per query)")  # fmt: skip
+    return kept, [note]

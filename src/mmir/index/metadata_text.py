@@ -2,8 +2,10 @@
 
 Catalog schema step 3 (:data:`SCHEMA`) adds ``media_text`` (what was extracted when: the file's size/mtime and
 its sidecars' signature) and the FTS5 table ``media_text_fts`` (rowid = media id; columns name, description,
-keywords, sidecar; Porter stemming over unicode61 so "beaches" finds "beach"). A trigger removes both rows
-when the file leaves the catalog.
+keywords, sidecar; Porter stemming over unicode61 so "beaches" finds "beach"). Text is stored folded by the shared
+tokeniser (:func:`mmir.concepts.tokens.fold`: NFKC, letter/digit boundaries split), the form query words take
+too; step 8 (:data:`REFOLD_SCHEMA`) re-folds catalogs written before. A trigger removes both rows when the file
+leaves the catalog.
 
 :func:`sync_metadata` brings the text up to date after an indexing run: a file whose size/mtime or sidecar set
 changed is re-read, so editing ``photo.txt`` is picked up although the photo itself is unchanged.
@@ -15,12 +17,12 @@ are bound parameters, never SQL).
 from __future__ import annotations
 
 import os
-import re
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from mmir.concepts.tokens import fold, words
 from mmir.media.paths import bytes_to_path
 
 if TYPE_CHECKING:  # catalog.py imports this module for its schema step
@@ -47,7 +49,13 @@ _COLUMNS = ("name", "description", "keywords", "sidecar")  # TextField values, i
 # BM25 column weights: words someone typed about the photo (keywords, captions, sidecars) say more than
 # words of a file name, which are often camera counters or folder dates. A prior, not fitted to any data.
 _BM25_WEIGHTS = (1.0, 2.0, 2.0, 2.0)
-_TOKEN = re.compile(r"\w+")
+# Catalog schema step 8: the stored text re-folded by the shared tokeniser (mmir.concepts.tokens), so catalogs
+# written before it split "Paris2019.jpg" and fullwidth letters as queries now do. ``mmir_fold`` is the SQL
+# function :func:`register_functions` installs on every catalog connection before its migrations run.
+REFOLD_SCHEMA = """
+UPDATE media_text_fts SET name = mmir_fold(name), description = mmir_fold(description),
+    keywords = mmir_fold(keywords), sidecar = mmir_fold(sidecar);
+"""
 
 
 # Files whose text is written per transaction: one commit per file cost as much as reading the text. A sync
@@ -99,12 +107,23 @@ def sync_metadata(catalog: Catalog, extract: Callable[[str], MetadataText] | Non
     return SyncReport(checked=len(rows), updated=updated)
 
 
+def register_functions(db: sqlite3.Connection) -> None:
+    """Install ``mmir_fold(text)`` (:func:`mmir.concepts.tokens.fold`, NULL stays NULL) for :data:`REFOLD_SCHEMA`."""
+    db.create_function("mmir_fold", 1, _fold_or_none, deterministic=True)
+
+
+def _fold_or_none(text: str | None) -> str | None:
+    return fold(text) if isinstance(text, str) else text
+
+
 def fts_phrase(term: str) -> str | None:
     """An FTS5 query matching the words of ``term`` in order, each a quoted string; ``None`` if it has none.
 
-    ``'dog" OR x'`` → ``'"dog" + "or" + "x"'``: only word characters survive, so nothing is FTS5 syntax.
+    Words are those of the shared tokeniser (:func:`mmir.concepts.tokens.words`), as the stored text was folded:
+    ``'dog" OR x'`` → ``'"dog" + "or" + "x"'`` and ``img2031`` → ``'"img" + "2031"'``; only letters and digits
+    survive, so nothing is FTS5 syntax.
     """
-    tokens = _TOKEN.findall(term.lower())
+    tokens = words(term)
     if not tokens:
         return None
     return " + ".join(f'"{token}"' for token in tokens)  # "+" joins tokens into one phrase
@@ -133,7 +152,7 @@ def write_texts(db: sqlite3.Connection, texts: Sequence[tuple[int, int, float, s
         db.execute("DELETE FROM media_text_fts WHERE rowid = ?", (media_id,))
         db.execute(
             "INSERT INTO media_text_fts(rowid, name, description, keywords, sidecar) VALUES (?, ?, ?, ?, ?)",
-            (media_id, *(text.get(TextField(field)) for field in _COLUMNS)),
+            (media_id, *(_fold_or_none(text.get(TextField(field))) for field in _COLUMNS)),
         )
         db.execute(
             "INSERT OR REPLACE INTO media_text(media_id, size, mtime, sidecars) VALUES (?, ?, ?, ?)",
