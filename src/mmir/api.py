@@ -32,11 +32,13 @@ if TYPE_CHECKING:
 
     from mmir.concepts.word_models import WordModel
     from mmir.index.channels import CatalogChannelSink
+    from mmir.index.visible_text import TextField
     from mmir.learn.concept_heads import ConceptHeads
     from mmir.learn.labels_csv import LabelledPath
     from mmir.learn.robust_heads import RobustConfig
     from mmir.learn.weak_labels import WeakExample, WeakTraining
     from mmir.models.encoder import Encoder
+    from mmir.pipeline_text import TextOptions, TextReport
     from mmir.search.feedback import FeedbackMethod, FeedbackRanker
     from mmir.search.spatial import SpatialConfig
     from mmir.search.temporal import TemporalHit
@@ -199,9 +201,14 @@ class Collection:
     def index(
         self, roots: Sequence[str | os.PathLike[str]], options: IndexOptions | None = None,
         on_problem: Callable[[IndexProblem], None] | None = None, channel_sink: ChannelSink | None = None,
-        executor: str | None = None,
+        executor: str | None = None, text: TextOptions | None = None,
+        on_note: Callable[[IndexProblem], None] | None = None,
     ) -> IndexReport:  # fmt: skip
         """Index (or update) every image below ``roots``; see :class:`mmir.pipeline.Indexer`.
+
+        ``text``: also run the visible-text (OCR) and speech producers (:mod:`mmir.pipeline_text`) on the files
+        that lack their output; ``on_note`` receives what they could not fully read (a damaged audio track:
+        the visual index is kept).
 
         ``channel_sink`` stores the extra descriptor channels of ``options.channels`` (see :mod:`mmir.pipeline_types`).
         ``executor``: ``None``/``local`` in this process, ``ray`` a local Ray cluster, ``ray://host:port`` a Ray
@@ -215,7 +222,22 @@ class Collection:
             indexer = ray_indexer(executor, self.store, lambda: self.encoder, options or IndexOptions())
         report = indexer.run([os.path.abspath(os.fspath(root)) for root in roots], on_problem)
         self.sync_metadata_text()
+        if text is not None:
+            self.produce_text(text, on_note)
         return report
+
+    def produce_text(self, text: TextOptions, on_note: Callable[[IndexProblem], None] | None = None) -> TextReport:
+        """Run OCR / speech on the indexed files that lack them (back-fill); see :mod:`mmir.pipeline_text`."""
+        from mmir.pipeline_text import produce_text
+
+        ocr, speech = text.engines()
+        return produce_text(self.store.catalog, ocr, speech, IndexOptions().limits, text.workers, on_note)
+
+    def search_fields(self, text: str, fields: Sequence[TextField], k: int = 10, per_shot: bool = False) -> list[Hit]:
+        """Files (or shots) whose visible text / speech holds the phrase ``text`` (``--shows`` / ``--said``)."""
+        from mmir.search.visible_text_search import search_fields
+
+        return search_fields(self.store.catalog, text, fields, k, per_shot=per_shot)
 
     def sync_metadata_text(self) -> None:
         """Store the searchable text of new or changed files (names, EXIF/XMP/IPTC, sidecars) in FTS5."""

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from mmir.errors import CollectionError
-from mmir.index import channel_indexes, channels, failures, frames, metadata_text
+from mmir.index import channel_indexes, channels, failures, frames, metadata_text, visible_text
 from mmir.media.paths import bytes_to_path, display_path, path_to_bytes
 from mmir.types import MediaKind, MediaRef, Segment
 
@@ -56,6 +56,7 @@ MIGRATIONS: dict[int, str] = {
     4: frames.SCHEMA,  # video: per-frame descriptors, thumbnails, blank keyframes
     5: channels.SCHEMA,  # extra descriptor channels (colour, texture, HOG, bag of words)
     6: channel_indexes.CHANGES_SCHEMA,  # log of channel rows written/deleted, followed by the channel indexes
+    9: visible_text.SCHEMA,  # visible text (OCR) and speech per segment, in FTS5 fields shows / said
 }
 
 

@@ -1,0 +1,99 @@
+"""Visible text and speech, end to end: index with the producers, find by the words shown / said."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from mmir.api import Collection
+from mmir.index.visible_text import TextField
+from mmir.pipeline import IndexOptions
+from mmir.pipeline_text import TextOptions
+
+pytest.importorskip("rapidocr_onnxruntime")
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
+
+
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    return ImageFont.truetype(FONT, size) if Path(FONT).exists() else ImageFont.load_default(size)
+
+
+def _sign(path: Path, words: str, background: str) -> None:
+    """A real photo (scikit-image) with ``words`` painted on a light panel, as on a shop sign."""
+    from tests.conftest import skimage_data_dir
+
+    photo = Image.open(skimage_data_dir() / background).convert("RGB").resize((640, 480))
+    draw = ImageDraw.Draw(photo)
+    draw.rectangle((60, 170, 580, 290), fill=(245, 245, 235))
+    draw.text((80, 195), words, fill=(20, 20, 20), font=_font(60))
+    photo.save(path, quality=92)
+
+
+@pytest.fixture()
+def signs(tmp_path: Path, reuse_lite0) -> Collection:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    _sign(folder / "bakery.jpg", "BAKERY", "coffee.png")
+    _sign(folder / "exit.jpg", "EXIT 12", "rocket.jpg")
+    from tests.conftest import skimage_data_dir
+
+    shutil.copy(skimage_data_dir() / "chelsea.png", folder / "cat.png")
+    coll = Collection.open(tmp_path / "coll", create=True)
+    coll.index([folder], IndexOptions(progress=False), text=TextOptions(speech=False))
+    return coll
+
+
+def test_photo_with_rendered_text_is_found_by_that_word(signs: Collection) -> None:
+    hits = signs.search_fields("bakery", [TextField.SHOWS])
+    assert [Path(h.media.path).name for h in hits] == ["bakery.jpg"]
+    assert any("text in image: 'BAKERY'" in why for why in hits[0].why)
+    exit_hits = signs.search_fields("exit", [TextField.SHOWS])
+    assert Path(exit_hits[0].media.path).name == "exit.jpg"
+
+
+def test_ocr_misreading_matches_fuzzily_with_a_lower_score(signs: Collection) -> None:
+    exact = signs.search_fields("bakery", [TextField.SHOWS])[0]
+    near = signs.search_fields("bakary", [TextField.SHOWS])
+    assert Path(near[0].media.path).name == "bakery.jpg"
+    assert near[0].score < exact.score
+    assert "close" in near[0].why[0]
+
+
+@pytest.mark.parametrize("hostile", ['bakery" OR *', "NEAR(bakery exit)", "bakery:", "{shows}: exit", "^bak*"])
+def test_fts_operators_in_input_stay_inert(signs: Collection, hostile: str) -> None:
+    hits = signs.search_fields(hostile, [TextField.SHOWS])  # never an FTS5 syntax error
+    names = {Path(h.media.path).name for h in hits}
+    assert "cat.png" not in names
+    if hostile.startswith("NEAR"):
+        assert names == set()  # the phrase "near bakery exit" is shown nowhere
+
+
+def test_indexing_again_does_not_read_text_again(signs: Collection, tmp_path: Path) -> None:
+    report = signs.produce_text(TextOptions(speech=False))
+    assert report.ocr_files == 0
+
+
+def test_gate_skips_photos_without_text(signs: Collection, tmp_path: Path) -> None:
+    blank = tmp_path / "photos" / "blank.png"
+    Image.new("RGB", (320, 240), (90, 140, 200)).save(blank)
+    signs.close()
+    with Collection.open(signs.directory) as again:
+        again.index([tmp_path / "photos"], IndexOptions(progress=False))  # vision only
+        report = again.produce_text(TextOptions(speech=False))  # back-fill: only the new file lacks OCR
+    assert (report.ocr_files, report.ocr_skipped) == (1, 1)
+
+
+def test_bad_field_query_is_a_clear_error(signs: Collection) -> None:
+    from mmir.errors import QueryError
+
+    with pytest.raises(QueryError, match="no word"):
+        signs.search_fields('" * "', [TextField.SHOWS])
+
+
+def test_counts_of_items_with_visible_text(signs: Collection) -> None:
+    from mmir.index.visible_text import counts
+
+    assert counts(signs.store.catalog)[TextField.SHOWS] == 2
