@@ -15,6 +15,7 @@ from mmir.media import (
     UnreadableMediaError,
     scan,
 )
+from mmir.media.scan import SkipReason, image_extensions
 from mmir.types import MediaKind
 
 CAFE = os.fsdecode(b"caf\xe9.jpg")
@@ -64,7 +65,6 @@ def test_scan_lists_images_in_sorted_order_skipping_hidden_and_symlinked_dirs(tr
         CAFE,
         "clip.mp4",
         "link_b.jpg",
-        "link_out.png",
         "sub/d.gif",
         "sub/deep/e.webp",
         "with space é.jpeg",
@@ -89,21 +89,28 @@ def test_scan_entry_size_and_mtime_come_from_stat(tree: Path) -> None:
 
 def test_scan_keeps_symlink_name_with_target_metadata(tree: Path) -> None:
     by_name = {os.path.basename(e.path): e for e in scan(tree)}
-    assert by_name["link_out.png"].path == str(tree / "link_out.png")
+    assert by_name["link_b.jpg"].path == str(tree / "link_b.jpg")
     assert by_name["link_b.jpg"].size == (tree / "b.jpg").stat().st_size
+    assert "link_out.png" not in by_name  # its target is outside the root: never followed (issue 22)
+
+
+def test_scan_says_what_it_skipped(tree: Path) -> None:
+    skipped: dict[str, SkipReason] = {}
+    list(scan(tree, on_skip=lambda path, reason: skipped.__setitem__(os.path.relpath(path, tree), reason)))
+    assert skipped == {"link_out.png": SkipReason.LINK_OUTSIDE_ROOT}  # notes.txt is a sidecar, not skipped media
 
 
 def test_scan_reports_dangling_symlink_and_goes_on(tree: Path) -> None:
     problems: list[MediaError] = []
     entries = list(scan(tree, on_problem=problems.append))
-    assert len(entries) == 14  # 13 images and clip.mp4
+    assert len(entries) == 13  # 12 images and clip.mp4
     assert len(problems) == 1
     (problem,) = problems
     assert isinstance(problem, UnreadableMediaError)
     assert problem.path == str(tree / "dangling.jpg")
     assert "dangling" in problem.reason
     assert "dangling.jpg" in str(problem)
-    assert len(list(scan(tree))) == 14  # without a handler the problem is skipped silently
+    assert len(list(scan(tree))) == 13  # without a handler the problem is skipped silently
 
 
 def test_scan_reports_unlistable_subdirectory(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -176,8 +183,10 @@ def test_scan_non_image_file_root_raises(tree: Path, name: str) -> None:
 
 
 def test_extension_sets() -> None:
-    assert {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"} == IMAGE_EXTENSIONS
-    assert {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"} == VIDEO_EXTENSIONS
+    assert {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"} <= IMAGE_EXTENSIONS
+    assert {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".3gp", ".mpg", ".mts", ".wmv"} <= VIDEO_EXTENSIONS
+    assert image_extensions() >= IMAGE_EXTENSIONS and {".avif", ".qoi", ".tga"} <= image_extensions()
+    assert not image_extensions() & VIDEO_EXTENSIONS and ".eps" not in image_extensions()  # needs Ghostscript
     assert all(e == e.lower() and e.startswith(".") for e in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS)
 
 

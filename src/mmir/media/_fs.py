@@ -74,3 +74,19 @@ def stat_regular_file(path: str) -> os.stat_result:
     if not stat.S_ISREG(st.st_mode):
         raise UnreadableMediaError(path, "not a regular file")
     return st
+
+
+def is_within(path: str, folder: str) -> bool:
+    """Whether ``path`` is ``folder`` or lies below it (both absolute and already resolved)."""
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def link_stays_within(path: str, folder: str) -> bool:
+    """``False`` only when ``path`` is a symbolic link whose final target lies outside ``folder``.
+
+    Links are resolved completely (a chain of links, ``..`` in targets), and ``folder`` too, so a root given
+    through a link still contains its own files.
+    """
+    if not os.path.islink(path):
+        return True
+    return is_within(os.path.realpath(path), os.path.realpath(folder))

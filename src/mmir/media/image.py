@@ -1,21 +1,36 @@
 """Safe image reading and decoding: size guards, draft-mode JPEG decoding, EXIF orientation, RGB output.
 
 Every failure is a :class:`~mmir.media.errors.MediaError` that names the file; no PIL, ``OSError`` or
-``ValueError`` escapes. PIL's global ``LOAD_TRUNCATED_IMAGES`` is left alone (truncated files are errors).
+``ValueError`` escapes. PIL's global ``LOAD_TRUNCATED_IMAGES`` is left alone (truncated files are errors), but
+valid pixels are not thrown away for the sake of their wrapping: a PNG whose text chunks break PIL's limits (a
+zTXt bomb) is decoded without them, and a complete JPEG with damaged entropy data is decoded leniently as libjpeg
+does; each with a one-line note on the ``mmir.media`` logger. Large images are converted and reduced in bands of
+rows under a process-wide memory budget (:mod:`mmir.media._pixels`).
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import io
+import logging
 import math
 import os
+import struct
 import warnings
 from dataclasses import dataclass
 
-import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from mmir.media._fs import os_error_reason, stat_regular_file
+from mmir.media._pixels import (
+    DECODE_BUDGET,
+    HIGH_DEPTH_MODES,
+    DecodeBudget,
+    decode_cost,
+    shrink_factor,
+    to_eight_bit,
+)
 from mmir.media.errors import (
     CorruptMediaError,
     EmptyMediaError,
@@ -26,9 +41,24 @@ from mmir.media.errors import (
 
 PathArg = str | bytes | os.PathLike[str] | os.PathLike[bytes]
 
+__all__ = ["DecodeBudget", "ImageLimits", "decode_for_model", "decode_image", "load_for_model", "load_image",
+           "read_file", "register_optional_plugins"]  # fmt: skip
+
+log = logging.getLogger("mmir.media")
+
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
-_HIGH_DEPTH_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
 _WHITE = (255, 255, 255, 255)
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
+
+
+@functools.cache
+def register_optional_plugins() -> None:
+    """Let PIL open HEIC/HEIF photos when ``pillow-heif`` is installed (once per process; a no-op otherwise)."""
+    if importlib.util.find_spec("pillow_heif") is not None:
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
 
 
 @dataclass(frozen=True)
@@ -88,29 +118,15 @@ def read_file(path: PathArg, *, limits: ImageLimits = ImageLimits()) -> bytes:
     return data
 
 
-def _high_depth_to_l(im: Image.Image) -> Image.Image:
-    """Scale a 16-bit, 32-bit integer or float greyscale image to 8-bit ``L``."""
-    arr = np.asarray(im)
-    if im.mode == "F":
-        values = np.nan_to_num(arr.astype(np.float64), nan=0.0, posinf=255.0, neginf=0.0)
-        if values.size and values.max() <= 1.0:
-            values = values * 255.0  # float images in [0, 1]
-        out = np.clip(np.rint(values), 0, 255)
-    else:
-        ints = arr.astype(np.int64)
-        peak = int(ints.max()) if ints.size else 0
-        if im.mode.startswith("I;16") or 255 < peak <= 65535:
-            ints = ints // 257  # 16-bit range 0..65535 to 0..255
-        elif peak > 65535:
-            ints = ints * 255 // peak
-        out = np.clip(ints, 0, 255)
-    return Image.fromarray(np.ascontiguousarray(out.astype(np.uint8)))
+def _to_rgb(im: Image.Image, min_side: int | None = None) -> Image.Image:
+    """Convert any PIL mode to ``RGB``, compositing transparency onto white.
 
-
-def _to_rgb(im: Image.Image) -> Image.Image:
-    """Convert any PIL mode to ``RGB``, compositing transparency onto white."""
-    if im.mode in _HIGH_DEPTH_MODES:
-        im = _high_depth_to_l(im)
+    A large image (over 4.2 MP, with ``min_side``) or a 16/32-bit one is first made 8-bit and box-reduced band
+    by band (:func:`~mmir.media._pixels.to_eight_bit`), so no full-size copy is made beside the decoder's buffer.
+    """
+    factor = shrink_factor(im.size, min_side)
+    if factor > 1 or im.mode in HIGH_DEPTH_MODES:
+        im = to_eight_bit(im, factor)
     if im.mode in _ALPHA_MODES or "transparency" in im.info:
         rgba = im.convert("RGBA")
         background = Image.new("RGBA", rgba.size, _WHITE)
@@ -118,39 +134,35 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
-def _apply_orientation(im: Image.Image) -> Image.Image:
-    """Return a copy of ``im`` rotated/flipped upright according to its EXIF orientation tag."""
-    try:
-        upright = ImageOps.exif_transpose(im)
-    except Exception:  # unreadable EXIF metadata: keep the pixels as stored rather than reject the image
-        return im.copy()
-    return upright if upright is not None else im.copy()
+def _check_size(im: Image.Image, name: str, limits: ImageLimits) -> None:
+    width, height = im.size
+    if width * height > limits.max_pixels:
+        raise TooLargeMediaError(
+            name, f"image is {width}x{height} = {width * height} pixels, over the limit of {limits.max_pixels}"
+        )
+    if width < 1 or height < 1:
+        raise CorruptMediaError(name, f"image has an empty size {width}x{height}")
 
 
 def _decode(data: bytes, name: str, limits: ImageLimits, min_side: int | None) -> Image.Image:
     """Open, check, decode and normalise an image; PIL errors propagate to :func:`decode_image`."""
     with Image.open(io.BytesIO(data)) as im:
-        width, height = im.size
-        if width * height > limits.max_pixels:
-            raise TooLargeMediaError(
-                name,
-                f"image is {width}x{height} = {width * height} pixels, over the limit of {limits.max_pixels}",
-            )
-        if width < 1 or height < 1:
-            raise CorruptMediaError(name, f"image has an empty size {width}x{height}")
+        _check_size(im, name, limits)
         if min_side is not None and im.format in ("JPEG", "MPO"):
-            scaled = _decode_jpeg_scaled(data, im.mode, width, height, min_side)
+            scaled = _decode_jpeg_scaled(data, im.mode, im.size[0], im.size[1], min_side)
             if scaled is not None:
                 return _upright(scaled, _orientation(im))
             im.draft(im.mode, (min_side, min_side))  # decode at 1/2, 1/4 or 1/8 scale, both sides >= min_side
-        im.load()
-        if _orientation(im) == 1:
-            return _to_rgb(im)  # converting makes the copy that outlives the file; no second copy needed
-        upright = _apply_orientation(im)
-    return _to_rgb(upright)
+        with DECODE_BUDGET.reserve(decode_cost(im.mode, im.size)):
+            im.load()
+            # After load: a PNG's EXIF may follow its pixels. Converting makes the copy that outlives the file;
+            # turning that (reduced) copy upright is cheaper than turning the decoded one.
+            return _upright(_to_rgb(im, min_side), _orientation(im))
 
 
-def _decode_jpeg_scaled(data: bytes, mode: str, width: int, height: int, min_side: int) -> Image.Image | None:
+def _decode_jpeg_scaled(
+    data: bytes, mode: str, width: int, height: int, min_side: int, strict: bool = True
+) -> Image.Image | None:
     """Decode a JPEG with libjpeg-turbo's DCT scaling (any of its M/8 factors), or ``None`` to let PIL do it.
 
     Why simplejpeg and not PIL alone: PIL's draft mode only scales by 1/2, 1/4 or 1/8, so a 640×427 photo whose
@@ -167,7 +179,7 @@ def _decode_jpeg_scaled(data: bytes, mode: str, width: int, height: int, min_sid
         return None
     limits = {"min_height": min_side} if height <= width else {"min_width": min_side}
     try:
-        pixels = simplejpeg.decode_jpeg(data, colorspace="RGB", strict=True, **limits)
+        pixels = simplejpeg.decode_jpeg(data, colorspace="RGB", strict=strict, **limits)
     except Exception:  # any complaint (simplejpeg raises ValueError and others): PIL decides and names it
         return None
     if pixels.shape[0] > height or pixels.shape[1] > width:  # never upscaled; guards a surprising decoder
@@ -197,8 +209,66 @@ def _orientation(im: Image.Image) -> int:
     """The EXIF orientation tag (1 = upright, also when EXIF is absent or unreadable: kept as stored)."""
     try:
         return int(im.getexif().get(0x0112, 1))
-    except Exception:  # unreadable EXIF metadata: _apply_orientation keeps the pixels as stored too
+    except Exception:  # unreadable EXIF metadata: keep the pixels as stored rather than reject the image
         return 1
+
+
+def _without_png_text(data: bytes) -> bytes | None:
+    """``data`` with its PNG text chunks (tEXt, zTXt, iTXt) removed, or ``None`` if it is no PNG or has none.
+
+    Walks the chunk list by its length fields (linear); a damaged chunk list ends the walk and keeps the rest.
+    """
+    if not data.startswith(_PNG_SIGNATURE):
+        return None
+    kept, position, dropped = [data[:8]], 8, False
+    while position + 12 <= len(data):
+        (length,) = struct.unpack(">I", data[position : position + 4])
+        end = position + 12 + length
+        if data[position + 4 : position + 8] in _PNG_TEXT_CHUNKS:
+            dropped = True
+        else:
+            kept.append(data[position:end])
+        position = end
+    kept.append(data[position:])
+    return b"".join(kept) if dropped else None
+
+
+def _is_complete_jpeg(data: bytes) -> bool:
+    """A JPEG that ends with its end-of-image marker (damage inside it is not truncation)."""
+    return data.startswith(b"\xff\xd8") and data.rstrip(b"\x00\r\n")[-2:] == b"\xff\xd9"
+
+
+def _lenient_jpeg(data: bytes, min_side: int | None) -> Image.Image | None:
+    """Decode a complete but damaged JPEG as libjpeg does (corrupt data skipped, warnings ignored), or ``None``."""
+    try:
+        with Image.open(io.BytesIO(data)) as header:
+            mode, (width, height), orientation = header.mode, header.size, _orientation(header)
+    except Exception:
+        return None
+    scaled = _decode_jpeg_scaled(data, mode, width, height, min_side or max(width, height), strict=False)
+    return None if scaled is None else _upright(scaled, orientation)
+
+
+def _recover(data: bytes, label: str, limits: ImageLimits, min_side: int | None, exc: Exception) -> Image.Image:
+    """Valid pixels in a damaged wrapping: decode without the PNG text chunks, or the JPEG leniently.
+
+    Raises:
+        CorruptMediaError: neither applies, or the second try failed too (the first error is named).
+    """
+    stripped = _without_png_text(data)
+    if stripped is not None:
+        try:
+            image = _decode(stripped, label, limits, min_side)
+        except Exception:
+            raise CorruptMediaError(label, _reason(exc)) from exc
+        log.warning("%s: text chunks dropped (%s); pixels kept", label, str(exc).strip() or type(exc).__name__)
+        return image
+    if _is_complete_jpeg(data):
+        image_or_none = _lenient_jpeg(data, min_side)
+        if image_or_none is not None:
+            log.warning("%s: damaged JPEG data (%s); decoded leniently, as libjpeg does", label, _reason(exc))
+            return image_or_none
+    raise CorruptMediaError(label, _reason(exc)) from exc
 
 
 def _reason(exc: Exception) -> str:
@@ -253,6 +323,7 @@ def decode_image(
     if min_side is not None and min_side < 1:
         raise ValueError(f"min_side must be at least 1, got {min_side}")
     label = _path_str(name)
+    register_optional_plugins()
     if not data:
         raise EmptyMediaError(label, "zero-byte file")
     if len(data) > limits.max_bytes:
@@ -275,7 +346,9 @@ def decode_image(
     except MemoryError as exc:
         raise TooLargeMediaError(label, "not enough memory to decode the image") from exc
     except Exception as exc:  # decoders raise OSError, ValueError, SyntaxError, struct.error, ... on bad data
-        raise CorruptMediaError(label, _reason(exc)) from exc
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _recover(data, label, limits, min_side, exc)
 
 
 def load_image(

@@ -4,38 +4,47 @@ Photo managers let people search ``IMG_2031 beach.jpg``'s "beach", an EXIF descr
 and a caption in ``photo.txt`` beside the file; mmir indexes the same text (SQLite FTS5, see
 :mod:`mmir.index.metadata_text`). Everything here is best-effort: unreadable metadata yields no text rather than
 failing the file (the pixels decide whether a file is usable), and every field is bounded in size.
+
+Every source is untrusted: the parsers (:mod:`mmir.media._bounded`) are linear-time and depth-limited, each file
+has a time budget (:data:`MAX_SECONDS`), any failure drops that source's text with a one-line note on the
+``mmir.media`` logger, and a sidecar that is a symbolic link is read only when its target lies in the photo's own
+folder (or below it), so a link to ``/etc/passwd`` cannot turn search into an oracle over the server's files.
 """
 
 from __future__ import annotations
 
 import enum
 import io
-import json
+import logging
 import os
 import re
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from xml.etree import ElementTree
 
 from PIL import Image, ImageFile, IptcImagePlugin, UnidentifiedImageError
 
-from mmir.media._fs import os_error_reason
+from mmir.media._bounded import MetadataRefused, json_strings, xml_elements, xmp_packet
+from mmir.media._fs import link_stays_within, os_error_reason
 from mmir.media.errors import CorruptMediaError, UnreadableMediaError
+from mmir.media.paths import display_path
+from mmir.media.scan import SIDECAR_SUFFIXES
 
 MAX_FIELD_CHARS = 4096  # per field: captions are short, and a huge sidecar must not bloat the catalog
 MAX_SIDECAR_BYTES = 1 << 20
 FOLDER_LEVELS = 2  # the file's folder and its parent: "2019/holiday/IMG_1.jpg" → "2019 holiday"
-SIDECAR_SUFFIXES = (".txt", ".json", ".xmp")
+MAX_SECONDS = 2.0  # per file, all sources together; linear parsers over ≤ 1 MiB each take well under 0.1 s
+
+log = logging.getLogger("mmir.media")
 
 _EXIF_DESCRIPTION = 0x010E
 _EXIF_IFD = 0x8769
 _EXIF_USER_COMMENT = 0x9286
 _XP_TAGS = {0x9C9B: "title", 0x9C9C: "comment", 0x9C9E: "keywords", 0x9C9F: "subject"}  # Windows, UTF-16LE
 _IPTC_KEYWORDS, _IPTC_CAPTION, _IPTC_HEADLINE, _IPTC_OBJECT = (2, 25), (2, 120), (2, 105), (2, 5)
-_XMP_PACKET = re.compile(rb"<x:xmpmeta.*?</x:xmpmeta>", re.DOTALL)
 _XMP_TEXT_TAGS = {"subject": "keywords", "hierarchicalSubject": "keywords", "description": "description",
                   "title": "description", "Headline": "description", "UserComment": "description"}  # fmt: skip
 _WORD_SPLIT = re.compile(r"[^\w]+|_")
@@ -84,7 +93,12 @@ def sidecar_paths(path: str | os.PathLike[str], siblings: frozenset[str] | None 
     """
     folder, name = os.path.split(os.fspath(path))
     names = [n for n in _sidecar_names(name, SIDECAR_SUFFIXES) if siblings is None or n in siblings]
-    return [c for c in (Path(folder, n) for n in names) if c.is_file()]
+    return [c for c in (Path(folder, n) for n in names) if _usable_sidecar(c)]
+
+
+def _usable_sidecar(candidate: Path) -> bool:
+    """A regular file, or a link to one inside the photo's folder (never a link out of it)."""
+    return candidate.is_file() and link_stays_within(os.fspath(candidate), os.path.dirname(candidate))
 
 
 def _sidecar_names(name: str, suffixes: tuple[str, ...], full_name_first: bool = False) -> list[str]:
@@ -132,7 +146,7 @@ def read_sidecar(path: str | os.PathLike[str], suffixes: tuple[str, ...]) -> tup
     """
     folder, name = os.path.split(os.fspath(path))
     for sidecar in (Path(folder, n) for n in _sidecar_names(name, suffixes, full_name_first=True)):
-        if not sidecar.is_file():
+        if not _usable_sidecar(sidecar):
             continue
         try:
             return sidecar, _read_capped(sidecar).decode("utf-8")
@@ -186,61 +200,49 @@ def _iptc_fields(image: ImageFile.ImageFile) -> Iterator[tuple[TextField, str]]:
             yield field, value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
 
 
-def xmp_fields(packet: bytes) -> Iterator[tuple[TextField, str]]:
-    """Keywords and captions of an XMP packet (``dc:subject``, ``dc:description``, ``dc:title``, …)."""
-    match = _XMP_PACKET.search(packet)
-    if match is None:
+def xmp_fields(data: bytes, deadline: float = float("inf")) -> Iterator[tuple[TextField, str]]:
+    """Keywords and captions of the XMP packet in ``data`` (``dc:subject``, ``dc:description``, ``dc:title``, …).
+
+    Raises:
+        ValueError: the packet breaks a limit (:class:`~mmir.media._bounded.MetadataRefused`) or is not XML
+            (``ParseError`` is a ``SyntaxError``, also caught by the caller).
+    """
+    packet = xmp_packet(data)
+    if packet is None:
         return
-    try:
-        root = ElementTree.fromstring(match.group(0))  # expat refuses entity expansion bombs
-    except ElementTree.ParseError:
-        return
-    for element in root.iter():
-        local = element.tag.rpartition("}")[2]
+    for local, texts, attributes in xml_elements(packet, deadline):
         field = _XMP_TEXT_TAGS.get(local)
         if field is None:
             continue
-        texts = [t for t in element.itertext() if t.strip()]
-        texts += [v for k, v in element.attrib.items() if k.rpartition("}")[2] == local]
-        for text in texts:
+        for text in [*texts, *(v for k, v in attributes.items() if k == local)]:
             yield TextField(field), text
 
 
-def _embedded_fields(source: Path | io.BytesIO) -> Iterator[tuple[TextField, str]]:
+def _embedded_fields(source: Path | io.BytesIO, deadline: float) -> list[tuple[TextField, str]]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # PIL warns about odd EXIF; the text is best-effort
         with Image.open(source) as image:  # header only: no pixel decoding
-            yield from _exif_fields(image)
-            yield from _iptc_fields(image)
+            fields = [*_exif_fields(image), *_iptc_fields(image)]
             xmp = image.info.get("xmp") or image.info.get("XML:com.adobe.xmp")
             if xmp:
-                yield from xmp_fields(xmp.encode() if isinstance(xmp, str) else bytes(xmp))
+                fields += xmp_fields(xmp.encode() if isinstance(xmp, str) else bytes(xmp), deadline)
+    return fields
 
 
-def _json_strings(value: Any, depth: int = 0) -> Iterator[str]:
-    if depth > 8:
-        return
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _json_strings(item, depth + 1)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _json_strings(item, depth + 1)
-
-
-def _sidecar_text(sidecar: Path) -> str:
+def _sidecar_text(sidecar: Path, deadline: float) -> str:
     data = _read_capped(sidecar)
     if sidecar.suffix.lower() == ".xmp":
-        return " ".join(text for _, text in xmp_fields(data))
+        return " ".join(text for _, text in xmp_fields(data, deadline))
     text = data.decode("utf-8", errors="replace")
     if sidecar.suffix.lower() == ".json":
-        try:
-            return " ".join(_json_strings(json.loads(text)))
-        except ValueError:
-            return ""
+        return " ".join(json_strings(text, deadline))
     return text
+
+
+def _note(source: str | os.PathLike[str], exc: BaseException) -> None:
+    """One line for a metadata source whose text was dropped (the file itself is kept)."""
+    reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+    log.warning("%s: metadata text dropped (%s)", display_path(source), reason)
 
 
 def extract_metadata_text(
@@ -253,15 +255,22 @@ def extract_metadata_text(
         siblings: The names in the file's folder, when the caller listed it (see :func:`sidecar_paths`).
         data: The file's content when the caller has already read it (indexing), so it is not read again.
     """
+    deadline = time.monotonic() + MAX_SECONDS
     found: dict[TextField, list[str]] = {TextField.NAME: [name_words(path)]}
     try:
-        for field, text in _embedded_fields(Path(path) if data is None else io.BytesIO(data)):
+        for field, text in _embedded_fields(Path(path) if data is None else io.BytesIO(data), deadline):
             found.setdefault(field, []).append(text)
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, KeyError, TypeError):
-        pass  # metadata is optional: the pixels' decode reports a broken file, not this
+    except (OSError, UnidentifiedImageError):
+        pass  # not an image, or unreadable: the pixels' decode reports the file, not this
+    except Exception as exc:  # any parser failure (recursion, memory, limits, bad values): drop, say so, go on
+        _note(path, exc)
     for sidecar in sidecar_paths(path, siblings):
         try:
-            found.setdefault(TextField.SIDECAR, []).append(_sidecar_text(sidecar))
+            if time.monotonic() > deadline:
+                raise MetadataRefused(f"over the per-file time budget of {MAX_SECONDS:g} s")
+            found.setdefault(TextField.SIDECAR, []).append(_sidecar_text(sidecar, deadline))
         except OSError:
-            continue
+            continue  # vanished or unreadable since it was listed: no text, as if it were not there
+        except Exception as exc:
+            _note(sidecar, exc)
     return MetadataText({field: _clip(" ".join(dict.fromkeys(texts))) for field, texts in found.items()})
