@@ -107,7 +107,8 @@ def create_app(settings: ServerSettings) -> Any:
     k_param = Query(24, ge=1, le=settings.max_k)
     offset_param = Query(0, ge=0, le=10 * settings.max_k)
     text_param = Query(..., min_length=1, max_length=500)
-    seen: dict[tuple[str, QueryMode], None] = {}  # keyword queries answered once already (insertion-ordered)
+    # Keyword queries answered once already (insertion-ordered) → the notes of their mapping (words left out).
+    seen: dict[tuple[str, QueryMode], tuple[str, ...]] = {}
 
     @app.get("/api/health", tags=["service"])
     def health() -> dict[str, bool]:
@@ -130,14 +131,28 @@ def create_app(settings: ServerSettings) -> Any:
         def run(collection: Collection) -> list[Hit]:
             return collection.search_text(q, k + offset, mode)
 
+        def mapped(collection: Collection) -> bool:
+            return collection.engine.vocabulary.is_mapped(q, mode)
+
         # A query seen before maps to concepts from the vocabulary's caches: answer it on the event loop
-        # (no thread hand-offs); a new one may load or run the text model, so it goes to a worker thread.
-        hits = service.ranked_now(run, offset) if (q, mode) in seen else None
+        # (no thread hand-offs). A new one may run the text model: it is mapped in a worker thread *outside* the
+        # collection lock (other clients' searches go on meanwhile), then scored under the lock from the cache.
+        notes = seen.get((q, mode))
+        hits = service.ranked_now(run, offset, ready=mapped) if notes is not None else None
         if hits is None:
-            hits = await run_in_threadpool(service.ranked, run, offset)
-            seen[(q, mode)] = None
-            if len(seen) > 10_000:
+            mapping = await run_in_threadpool(service.map_text, q, mode)
+            notes = mapping.notes
+            try:
+                hits = await run_in_threadpool(service.ranked, run, offset)
+            except QueryError:
+                if mapping.matched_terms:
+                    raise
+                hits = []  # only stop-words, symbols or emoji, or words in no file: nothing matches, not an error
+            seen[(q, mode)] = notes
+            if len(seen) > 1_000:  # no more than the vocabulary caches (mmir.concepts.vocabulary.MAPPING_CACHE)
                 seen.pop(next(iter(seen)))
+        for hit in hits:
+            hit["why"] = [*hit["why"], *(notes or ())]
         return JSONResponse(hits)
 
     @app.post("/api/search/image", dependencies=bearer, tags=["search"])
@@ -164,8 +179,7 @@ def create_app(settings: ServerSettings) -> Any:
 
     @app.get("/api/concepts", dependencies=bearer, tags=["search"])
     def concepts(q: str = text_param, mode: QueryMode = QueryMode.AND):
-        with service.use() as collection:
-            return asdict(collection.map_query(q, mode))
+        return asdict(service.map_text(q, mode))  # outside the collection lock, as searches are
 
     _install_collection_routes(app, service, job, bearer)
     _install_thumbnail_route(app, service, ThumbnailCache(settings.collection / CACHE_FOLDER), bearer)
@@ -248,4 +262,6 @@ def _install_thumbnail_route(
         if etag in request.headers.get("if-none-match", ""):
             return Response(status_code=304, headers=headers)
         picture = cache.get(ref, size, at_s)
+        if picture.data is not None:
+            return Response(picture.data, media_type=picture.media_type, headers=headers)
         return FileResponse(picture.path, media_type=picture.media_type, headers=headers)

@@ -42,11 +42,13 @@ class Thumbnail:
     Attributes:
         path: The WebP file in the cache.
         etag: A strong validator (changes whenever the source file or the size does).
+        data: The picture's bytes when the cache could not be written (a read-only collection): served from memory.
     """
 
     path: Path
     etag: str
     media_type: str = "image/webp"
+    data: bytes | None = None
 
 
 class ThumbnailCache:
@@ -80,7 +82,11 @@ class ThumbnailCache:
         if not path.is_file():
             with self._slots:
                 if not path.is_file():  # another request may have made it while this one waited
-                    self._write(path, self._picture(ref, size, at_s))
+                    data = _webp(self._picture(ref, size, at_s))
+                    try:
+                        _write(path, data)
+                    except OSError:  # no room or a read-only collection: still answer, just without keeping it
+                        return Thumbnail(path, f'"{key}"', data=data)
         return Thumbnail(path, f'"{key}"')
 
     def _picture(self, ref: MediaRef, size: ThumbSize, at_s: float | None) -> Image.Image:
@@ -92,19 +98,24 @@ class ThumbnailCache:
         image.thumbnail((int(size), int(size)), Image.Resampling.LANCZOS)
         return image
 
-    def _write(self, path: Path, image: Image.Image) -> None:
-        """Write atomically (a reader never sees half a file; a crash leaves no partial entry)."""
-        buffer = io.BytesIO()
-        image.save(buffer, "WEBP", quality=WEBP_QUALITY)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".part")
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(buffer.getvalue())
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+
+def _webp(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "WEBP", quality=WEBP_QUALITY)
+    return buffer.getvalue()
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Write atomically (a reader never sees half a file; a crash leaves no partial entry)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def video_frame(path: str, at_s: float, side: int) -> Image.Image:
