@@ -293,3 +293,35 @@ def test_decode_memory_of_huge_deep_or_alpha_png_is_bounded(tmp_path: Path, mode
     assert min(size) >= 202 and max(size) < 9999  # reduced to the model's input, not decoded at full size
     decoded = 9999 * 9999 * (2 if mode == "I;16" else 4) / 2**20  # the decoder's own buffer, unavoidable
     assert megabytes < decoded * 1.5 + 100, f"{mode}: peak {megabytes} MB over the {decoded:.0f} MB decode"
+
+
+# -- the whole product: `mmir index` over a hostile folder ------------------------------------------------------
+
+
+@pytest.mark.slow  # a subprocess that loads the model
+def test_index_command_keeps_every_valid_file_and_says_what_it_passed_over(tmp_path: Path) -> None:
+    root = tmp_path / "photos"
+    root.mkdir()
+    _photo(root / "nested.jpg")
+    (root / "nested.json").write_text("[" * 1000 + "]" * 1000)
+    _photo(root / "unclosed.jpg")
+    (root / "unclosed.xmp").write_bytes(b"<x:xmpmeta" * 20_000)
+    _photo(root / "camera.jfif")
+    (root / "bomb.png").write_bytes(_ztxt_bomb_png(64))
+    (root / "damaged.jpg").write_bytes(_corrupt_mid_scan_jpeg())
+    (root / "report.pdf").write_bytes(b"%PDF-1.4")
+    _photo(tmp_path / "private.jpg")
+    (root / "escape.jpg").symlink_to(tmp_path / "private.jpg")
+    (tmp_path / "passwd").write_text("nologin")
+    (root / "camera.txt").symlink_to(tmp_path / "passwd")
+    command = [sys.executable, "-m", "mmir", "index", str(root), "--collection", str(tmp_path / "coll"),
+               "--no-progress", "--no-ocr", "--no-speech", "--verbose"]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, env=os.environ | {"HF_HUB_OFFLINE": "1"})
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 0, result.stderr
+    assert "5 added" in result.stdout and "0 failed" in result.stdout, result.stdout
+    notes = result.stderr
+    assert "nested.json: metadata text dropped" in notes and "damaged.jpg: damaged JPEG data" in notes
+    assert "bomb.png: text chunks dropped" in notes
+    assert "2 files skipped: symbolic link" in notes and "1 file skipped: not an image or video" in notes
+    assert f"skipped {root / 'report.pdf'}" in notes and f"skipped {root / 'escape.jpg'}" in notes

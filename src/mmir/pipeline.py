@@ -127,10 +127,14 @@ class Indexer:
         def on_scan_problem(error: MediaError) -> None:
             report(IndexProblem(display_path(error.path), error.reason))
 
+        from mmir.media.scan import SkipReason, report_skipped
+
         entries: dict[str, FileEntry] = {}
+        skipped: list[tuple[str, SkipReason]] = []  # other extensions, links out of a root: said once per run
         for root in roots:
-            for entry in scan(root, on_problem=on_scan_problem):
+            for entry in scan(root, on_problem=on_scan_problem, on_skip=lambda p, why: skipped.append((p, why))):
                 entries[entry.path] = entry
+        report_skipped(skipped)
         return list(entries.values())
 
     def _plan(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -72,6 +73,20 @@ def print_hits(hits: list[Hit], as_json: bool) -> None:
         typer.echo(f"{rank:3d}  {hit.score:.4f}  {display_path(hit.media.path)}{span}  [{why}]")
 
 
+class _EchoNotes(logging.Handler):
+    """Media notes (files passed over, metadata text dropped, lenient decodes) as ``note: …`` lines on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        typer.echo(f"note: {self.format(record)}", err=True)
+
+
+def _echo_media_notes(verbose: bool) -> None:
+    logger = logging.getLogger("mmir.media")
+    if not any(isinstance(handler, _EchoNotes) for handler in logger.handlers):
+        logger.addHandler(_EchoNotes())
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
 @app.command()
 def index(
     paths: Annotated[list[Path], typer.Argument(help="Folders or image files to index.")],
@@ -113,9 +128,14 @@ def index(
         str,
         typer.Option(help="Descriptor channels to store: cnn plus any of colour, lbp, hog, bovw (comma-separated)."),
     ] = "cnn",
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="List each file passed over (other extension, link out of a root).")
+    ] = False,
 ) -> None:
     """Build or update a collection: new and changed files are encoded, deleted ones removed."""
     from mmir.pipeline import IndexOptions
+
+    _echo_media_notes(verbose)
 
     settings = (("pooling", pooling), ("weights_path", weights), ("multiscale", multiscale))
     options = {key: str(value) for key, value in settings if value}

@@ -10,6 +10,7 @@ rows under a process-wide memory budget (:mod:`mmir.media._pixels`).
 
 from __future__ import annotations
 
+import collections
 import functools
 import importlib.util
 import io
@@ -17,6 +18,7 @@ import logging
 import math
 import os
 import struct
+import threading
 import warnings
 from dataclasses import dataclass
 
@@ -50,6 +52,21 @@ _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 _WHITE = (255, 255, 255, 255)
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
+
+
+_recent_notes: collections.OrderedDict[str, None] = collections.OrderedDict()
+_notes_lock = threading.Lock()
+
+
+def _note_once(message: str) -> None:
+    """Log a note unless it was among the last 256 (indexing probes a file, then decodes it for the model)."""
+    with _notes_lock:
+        if message in _recent_notes:
+            return
+        _recent_notes[message] = None
+        if len(_recent_notes) > 256:
+            _recent_notes.popitem(last=False)
+    log.warning("%s", message)
 
 
 @functools.cache
@@ -261,12 +278,13 @@ def _recover(data: bytes, label: str, limits: ImageLimits, min_side: int | None,
             image = _decode(stripped, label, limits, min_side)
         except Exception:
             raise CorruptMediaError(label, _reason(exc)) from exc
-        log.warning("%s: text chunks dropped (%s); pixels kept", label, str(exc).strip() or type(exc).__name__)
+        _note_once(f"{label}: text chunks dropped ({str(exc).strip() or type(exc).__name__}); pixels kept")
         return image
     if _is_complete_jpeg(data):
         image_or_none = _lenient_jpeg(data, min_side)
         if image_or_none is not None:
-            log.warning("%s: damaged JPEG data (%s); decoded leniently, as libjpeg does", label, _reason(exc))
+            detail = str(exc).strip() or type(exc).__name__
+            _note_once(f"{label}: damaged JPEG data ({detail}); decoded leniently, as libjpeg does")
             return image_or_none
     raise CorruptMediaError(label, _reason(exc)) from exc
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import enum
 import functools
+import logging
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from mmir.media._fs import link_stays_within, os_error_reason, stat_path, stat_regular_file
 from mmir.media.errors import MediaError, UnreadableMediaError
+from mmir.media.paths import display_path
 from mmir.types import MediaKind
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
@@ -44,6 +46,25 @@ class SkipReason(str, enum.Enum):
 
 
 SkipHandler = Callable[[str, SkipReason], None]
+
+log = logging.getLogger("mmir.media")
+
+
+def report_skipped(skipped: Sequence[tuple[str, SkipReason]]) -> None:
+    """Say once what a run's scans passed over: one line per reason, each file at ``DEBUG`` (``--verbose``).
+
+    Links out of a root are a ``WARNING`` (someone may expect them indexed, or be probing); other extensions are
+    ``INFO`` (a folder of photos often holds documents too).
+    """
+    by_reason: dict[SkipReason, list[str]] = {}
+    for path, reason in skipped:
+        by_reason.setdefault(reason, []).append(path)
+    for reason, paths in by_reason.items():
+        for path in paths:
+            log.debug("skipped %s: %s", display_path(path), reason.value)
+        level = logging.WARNING if reason is SkipReason.LINK_OUTSIDE_ROOT else logging.INFO
+        plural = "file" if len(paths) == 1 else "files"
+        log.log(level, "%d %s skipped: %s (--verbose lists them)", len(paths), plural, reason.value)
 
 
 @functools.cache
