@@ -157,6 +157,6 @@ def test_then_within_pairs_later_shots_of_the_same_video_only() -> None:
     second = {2: 0.5, 3: 0.9, 5: 0.9}  # 3 is too late for 1; 5 is in another video than 4
     hits = then_within(first, second, rows, within_s=30)
     assert [(h.first.id, h.second.id) for h in hits] == [(1, 2)]
-    assert hits[0].score == pytest.approx(1.4)
+    assert hits[0].score == pytest.approx((0.9 * 0.5) ** 0.5)  # geometric mean of the sub-scores
     assert then_within(second, first, rows, within_s=30) == []  # B before A never pairs
     assert [(h.first.id, h.second.id) for h in then_within(first, second, rows, within_s=60)] == [(1, 3)]

@@ -60,11 +60,11 @@ def test_unverified_candidates_keep_their_global_order(photos: dict[str, Image.I
     assert [n for n, _ in ranked] == order
 
 
-def test_mirror_option_finds_flipped_copies(photos: dict[str, Image.Image]) -> None:
+def test_mirrored_query_finds_flipped_copies_by_default(photos: dict[str, Image.Image]) -> None:
     flipped = ImageOps.mirror(crop60(photos["coffee.png"]))
     order = [n for n in SAMPLE_PHOTOS if n != "coffee.png"] + ["coffee.png"]
-    assert rerank(flipped, order, lambda n: photos[n])[0][0] != "coffee.png"
-    assert rerank(flipped, order, lambda n: photos[n], SpatialConfig(mirror=True))[0][0] == "coffee.png"
+    assert rerank(flipped, order, lambda n: photos[n], SpatialConfig(mirror=False))[0][0] != "coffee.png"
+    assert rerank(flipped, order, lambda n: photos[n])[0][0] == "coffee.png"
 
 
 def test_only_top_candidates_are_verified(photos: dict[str, Image.Image]) -> None:

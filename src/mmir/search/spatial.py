@@ -6,19 +6,21 @@ those of each of the top candidates (Hamming distance, Lowe's ratio test), and R
 (rotation, uniform scale, translation: what crops, rescales and rotations do) to the matches. The number of inlier
 matches says how much of the query is a geometric copy of the candidate (Philbin et al. 2007 re-rank the same way).
 
-Re-ranking rule: a candidate with at least ``min_inliers`` inliers moves above every unverified one (ordered among
-the verified by inliers, then by the global score); the others keep their global order. The first ``first`` (20)
+Re-ranking rule (it only helps): the top match stays first when its global score is at least ``near_exact``
+(the descriptors already say it is a copy: an exact original is never demoted, whatever its inliers). Below
+it, a candidate with at least ``min_inliers`` inliers moves above every unverified one (ordered among the
+verified by inliers, then by the global score); the others keep their global order. The first ``first`` (20)
 candidates are verified; while none of them verifies, the next 20, up to ``top`` (50): the CNN ranked the
-original of some 40 % crops 21st to 93rd, and no number of keypoints helps a candidate that is never verified
-(with 3000 keypoints those originals had 13–315 inliers, wrong photos at most 4). A query whose copy is near the
-top costs no more than before. An edit without geometric support for any candidate (e.g. a mirror image, which
-ORB does not match) keeps the CNN ranking unless a wrong candidate reaches ``min_inliers`` by chance (on the
-benchmark's validation queries: never at depth 50, one flip in 20 at depth 100). With ``mirror=True`` the
-mirrored query is matched too. The defaults were chosen on validation queries (``benchmarks/descriptors.py``).
+original of some 40 % crops 21st to 93rd (with 3000 keypoints those originals had 13–315 inliers, wrong photos
+at most 4). When the top candidate does not verify, the mirrored query is matched too (``mirror``): ORB
+descriptors are not invariant to a mirror image, so a flipped copy verifies only that way (before, a flipped
+copy's original verified nothing while another photo of its class reached 11 inliers and went first). Video
+shots are verified on their keyframe, decoded from the video at its time. The defaults were chosen on
+validation queries (``benchmarks/one_search.py``; ``benchmarks/descriptors.py`` for top / keypoints).
 
-Cost per query: one ORB extraction of the query plus one decode + ORB extraction + match + RANSAC per verified
-candidate (20 for most queries, up to 50); ``benchmarks/descriptors.py`` measures it per query on its test
-queries (images already in memory; decoding the files adds to it).
+Cost per query: two ORB extractions of the query (it and its mirror), then per verified candidate (20 for most
+queries, up to 50) one decode + ORB extraction + match + RANSAC, and a second match when the top candidate does
+not verify. ``benchmarks/one_search.py`` measures it through ``Collection.search_image`` (decoding included).
 Needs OpenCV (``pip install 'mmir[features]'``).
 """
 
@@ -57,8 +59,11 @@ class SpatialConfig:
         max_side: Images are shrunk to this longer side before extracting keypoints.
         ratio: Lowe's ratio test threshold.
         reprojection_px: RANSAC inlier distance, in pixels of the shrunk query.
-        mirror: Also match the mirrored query (finds flipped copies; twice the matching cost).
+        mirror: Also match the mirrored query when the top candidate does not verify directly (finds flipped
+            copies; twice the matching cost for those queries).
         scale_range: Plausible scale factors of a copy; a fit outside it is degenerate and counts 0 inliers.
+        near_exact: Global score (cosine similarity of the descriptors) from which the top match is a
+            near-duplicate of the query that re-ranking never demotes (``> 1``: no such protection).
     """
 
     # Chosen on validation queries by benchmarks/descriptors.py (R@1 over 10 edits of COCO-mini photos):
@@ -71,8 +76,9 @@ class SpatialConfig:
     max_side: int = 640
     ratio: float = 0.8
     reprojection_px: float = 5.0
-    mirror: bool = False
+    mirror: bool = True
     scale_range: tuple[float, float] = (0.1, 10.0)
+    near_exact: float = 0.9
 
 
 @dataclass(frozen=True)
@@ -152,6 +158,7 @@ def rerank(
     candidates: Sequence[T],
     load: Callable[[T], Image.Image | None],
     config: SpatialConfig = SpatialConfig(),
+    scores: Sequence[float] | None = None,
 ) -> list[tuple[T, int]]:
     """Re-rank the first ``config.top`` of ``candidates`` (best first by global score) by spatial verification.
 
@@ -160,62 +167,112 @@ def rerank(
         candidates: Candidates in global-score order (e.g. search hits).
         load: Decodes a candidate's image (``None`` if it cannot be read: it keeps its place, unverified).
         config: Settings.
+        scores: The candidates' global scores (cosine similarities), to keep a near-exact top match first;
+            ``None``: unknown, no candidate is protected.
 
     Returns:
         ``(candidate, inliers)`` for every candidate: see :func:`rerank_by_inliers`.
     """
     views = query_features(query, config)
+    features: dict[int, LocalFeatures | None] = {}  # by id(candidate): each candidate decoded once
 
-    def inliers_of(candidate: T) -> int:
-        image = load(candidate)
-        if image is None:
-            return 0
-        features = extract_local(image, config)
-        return max(count_inliers(view, features, config) for view in views)
+    def inliers_with(view: LocalFeatures) -> Callable[[T], int]:
+        def inliers_of(candidate: T) -> int:
+            if id(candidate) not in features:
+                image = load(candidate)
+                features[id(candidate)] = None if image is None else extract_local(image, config)
+            found = features[id(candidate)]
+            return 0 if found is None else count_inliers(view, found, config)
 
-    return rerank_by_inliers(candidates, inliers_of, config)
+        return inliers_of
+
+    mirrored = inliers_with(views[1]) if len(views) > 1 else None
+    return rerank_by_inliers(candidates, inliers_with(views[0]), config, scores, mirrored)
 
 
 def rerank_by_inliers(
-    candidates: Sequence[T], inliers_of: Callable[[T], int], config: SpatialConfig = SpatialConfig()
+    candidates: Sequence[T],
+    inliers_of: Callable[[T], int],
+    config: SpatialConfig = SpatialConfig(),
+    scores: Sequence[float] | None = None,
+    mirrored_of: Callable[[T], int] | None = None,
 ) -> list[tuple[T, int]]:
-    """The re-ranking rule, given how to count a candidate's inliers with the query.
+    """The re-ranking rule, given how to count a candidate's inliers with the query (and with its mirror).
 
     The first ``config.first`` candidates are verified; then, while none verified (``inliers ≥
-    min_inliers``), the next ``config.first``, up to ``config.top`` in all.
+    min_inliers``) and the top match is not a near-exact one, the next ``config.first``, up to ``config.top``.
+    Unless the top candidate verifies, the candidates are also matched with the mirrored query (``mirrored_of``;
+    each keeps its larger count): a flipped copy verifies only that way, while a query whose copy is first (the
+    usual case) costs no second match.
+
+    Args:
+        candidates: Candidates in global-score order.
+        inliers_of: Inliers of a candidate with the query.
+        config: Settings.
+        scores: The candidates' global scores: a top match scoring at least ``config.near_exact`` keeps its
+            place (``None``: none does).
+        mirrored_of: Inliers of a candidate with the mirrored query (``None``: not tried).
 
     Returns:
-        ``(candidate, inliers)`` for every candidate: the verified ones first by inliers (ties: global order),
-        then the rest in their original order; candidates never verified count 0.
+        ``(candidate, inliers)`` for every candidate: a near-exact top match first, then the verified ones by
+        inliers (ties: global order), then the rest in their original order; candidates never verified count 0.
     """
+    kept = 1 if scores is not None and len(candidates) and scores[0] >= config.near_exact else 0
     inliers = [0] * len(candidates)
     limit, start = min(config.top, len(candidates)), 0
     while start < limit:
         end = min(start + max(1, config.first), limit)
-        for rank in range(start, end):
-            inliers[rank] = inliers_of(candidates[rank])
-        if any(count >= config.min_inliers for count in inliers[:end]):
-            break
+        _verify(candidates, inliers, range(start, end), inliers_of)
+        if mirrored_of is not None and inliers[0] < config.min_inliers:
+            _verify(candidates, inliers, range(start, end), mirrored_of)
+        if kept or any(count >= config.min_inliers for count in inliers[:end]):
+            break  # a copy is first already: deeper candidates would only reorder the tail
         start = end
     scored = list(zip(range(len(candidates)), candidates, inliers, strict=True))
-    verified = sorted((s for s in scored if s[2] >= config.min_inliers), key=lambda s: (-s[2], s[0]))
-    rest = [s for s in scored if s[2] < config.min_inliers]
-    return [(candidate, count) for _, candidate, count in verified + rest]
+    head, tail = scored[:kept], scored[kept:]
+    verified = sorted((s for s in tail if s[2] >= config.min_inliers), key=lambda s: (-s[2], s[0]))
+    rest = [s for s in tail if s[2] < config.min_inliers]
+    return [(candidate, count) for _, candidate, count in head + verified + rest]
+
+
+def _verify(candidates: Sequence[T], inliers: list[int], ranks: range, count: Callable[[T], int]) -> None:
+    """Raise ``inliers[rank]`` to ``count(candidates[rank])`` for ``ranks`` (in place)."""
+    for rank in ranks:
+        inliers[rank] = max(inliers[rank], count(candidates[rank]))
+
+
+def load_segment_image(hit: Hit, side: int) -> Image.Image | None:
+    """The picture a hit stands for: a photo, or a video shot's keyframe (``None`` if it cannot be read now).
+
+    Decoded through media/: photos with at least ``side`` pixels on the shorter side (JPEG draft mode), a shot's
+    keyframe from the video at its time with shorter side ``side``.
+    """
+    from mmir.media import MediaError, load_image
+    from mmir.types import MediaKind
+
+    try:
+        if hit.media.kind is MediaKind.VIDEO:
+            from PIL import Image as PILImage
+
+            from mmir.media.video import DecodeOptions, VideoReader
+
+            with VideoReader(hit.media.path, DecodeOptions(threads=1)) as reader:
+                return PILImage.fromarray(reader.frame_at(hit.segment.keyframe_s, side))
+        return load_image(hit.media.path, min_side=side)
+    except MediaError:  # moved or changed since indexing: keep its global rank, unverified
+        return None
 
 
 def rerank_hits(query: Image.Image, hits: Sequence[Hit], config: SpatialConfig = SpatialConfig()) -> list[Hit]:
-    """Search hits re-ranked by :func:`rerank`; verified hits say so in ``why`` (files decoded through media/)."""
-    from mmir.media import MediaError, load_image
+    """Search hits (best first, scores = cosine similarity) re-ranked by :func:`rerank`; verified hits say so.
 
-    def load(hit: Hit) -> Image.Image | None:
-        try:
-            return load_image(hit.media.path, min_side=config.max_side)
-        except MediaError:  # moved or changed since indexing: keep its global rank, unverified
-            return None
-
+    Photos and video shots (their keyframes) are verified, decoded through media/; a near-exact top hit
+    (``score ≥ config.near_exact``) stays first.
+    """
+    ranked = rerank(query, hits, lambda hit: load_segment_image(hit, config.max_side), config, [h.score for h in hits])
     return [
         replace(hit, why=(*hit.why, f"{inliers} matching local features")) if inliers >= config.min_inliers else hit
-        for hit, inliers in rerank(query, hits, load, config)
+        for hit, inliers in ranked
     ]
 
 

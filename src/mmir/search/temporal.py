@@ -2,14 +2,21 @@
 
 This is the Video Browser Showdown systems' temporal query (vitrivr, VISIONE, SOMHunter). Each sub-query
 (keywords or an example image) scores the segments on its own; a pair ``(a, b)`` of segments of one video
-qualifies when ``b`` starts at or after the end of ``a`` (minus a small slack for shots that share a boundary
-frame) and no later than ``within_s`` seconds after it. The pair scores ``score_a + score_b`` — the sum keeps
-both halves necessary (a zero for B cannot be compensated by a product's tiny value) and stays on the scale of
-the sub-scores, higher-is-better. Each video contributes its best pair; videos are ranked by it.
+qualifies when ``b`` starts after ``a`` starts, at or after the end of ``a`` (minus a small slack for shots that
+share a boundary frame), and no later than ``within_s`` seconds after it.
+
+Score scale: a pair scores the geometric mean ``sqrt(score_a * score_b)`` of its sub-scores, each clipped to
+[0, 1] first (keyword scores and cosine similarities already lie there), so **temporal scores lie in [0, 1]**
+and are higher-is-better. Both halves are necessary: a sum let a confident A buy a pair whose B barely scored
+(``"bus" --then "dog"`` ranked a video where no dog follows a bus first at 0.977 = bus 0.96 + "dog" 0.017); the
+geometric mean of those is 0.13. A segment takes part in a sub-query only when it scores at least
+:data:`MIN_SHARE` of that sub-query's best segment, so a shot in which B's concept has a trace probability (the
+softmax gives every concept some) is not B at all. Each video contributes its best pair; videos are ranked by it.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +28,9 @@ from mmir.types import MediaRef, Segment
 SLACK_S = 0.05
 """Seconds by which B may start before A ends (boundary frames are shared by neighbouring shots' times)."""
 
+MIN_SHARE = 0.25
+"""A segment matches a sub-query when it scores at least this share of the sub-query's best segment score."""
+
 
 @dataclass(frozen=True)
 class TemporalHit:
@@ -30,7 +40,7 @@ class TemporalHit:
         media: The video.
         first: The segment matching A.
         second: The segment matching B (later, within the window).
-        score: ``score_a + score_b``.
+        score: :func:`pair_score` of the two sub-scores, in [0, 1].
         why: Human-readable reasons.
     """
 
@@ -41,10 +51,31 @@ class TemporalHit:
     why: tuple[str, ...]
 
 
-def candidates(ids: np.ndarray, scores: np.ndarray, limit: int) -> dict[int, float]:
-    """The ``limit`` best positive-scoring segments: ``{segment id: score}``."""
+def pair_score(score_a: float, score_b: float) -> float:
+    """The score of an ``A then B`` pair: geometric mean of the sub-scores clipped to [0, 1] (so in [0, 1])."""
+    return math.sqrt(min(max(score_a, 0.0), 1.0) * min(max(score_b, 0.0), 1.0))
+
+
+def candidates(ids: np.ndarray, scores: np.ndarray, limit: int, min_share: float = MIN_SHARE) -> dict[int, float]:
+    """The ``limit`` best segments that match a sub-query: ``{segment id: score}``.
+
+    Args:
+        ids: ``int64[M]`` segment ids.
+        scores: ``float32[M]`` their sub-query scores (higher is better).
+        limit: Most segments kept.
+        min_share: A segment is kept only with a positive score of at least ``min_share`` times the best one.
+    """
     order = np.argsort(-scores, kind="stable")[:limit]
-    return {int(ids[i]): float(scores[i]) for i in order if scores[i] > 0}
+    if not len(order):
+        return {}
+    floor = max(float(scores[order[0]]) * min_share, 0.0)
+    return {int(ids[i]): float(scores[i]) for i in order if scores[i] > 0 and scores[i] >= floor}
+
+
+def follows(seg_a: Segment, seg_b: Segment, within_s: float) -> bool:
+    """Whether ``seg_b`` starts after ``seg_a`` (not before its end, minus :data:`SLACK_S`) within ``within_s``."""
+    gap = seg_b.start_s - seg_a.end_s
+    return seg_b.id != seg_a.id and seg_b.start_s > seg_a.start_s and -SLACK_S <= gap <= within_s
 
 
 def then_within(
@@ -54,7 +85,7 @@ def then_within(
     within_s: float,
     k: int = 10,
 ) -> list[TemporalHit]:
-    """Best pairs ``A then B within within_s`` per video, best videos first.
+    """Best pairs ``A then B within within_s`` per video, best videos first (scores in [0, 1]).
 
     Args:
         first: ``{segment id: score}`` for A.
@@ -74,14 +105,14 @@ def then_within(
             continue
         media, seg_a = rows[sid]
         for seg_b, score_b in by_media.get(media.id, ()):
-            gap = seg_b.start_s - seg_a.end_s
-            if seg_b.id == seg_a.id or seg_b.start_s <= seg_a.start_s or not -SLACK_S <= gap <= within_s:
+            if not follows(seg_a, seg_b, within_s):
                 continue
-            total = score_a + score_b
+            total = pair_score(score_a, score_b)
             if media.id not in best or total > best[media.id].score:
+                gap = max(seg_b.start_s - seg_a.end_s, 0.0)
                 why = (
                     f"A {score_a:.3f} at {seg_a.start_s:.1f}-{seg_a.end_s:.1f} s",
-                    f"then B {score_b:.3f} at {seg_b.start_s:.1f}-{seg_b.end_s:.1f} s ({max(gap, 0.0):.1f} s later)",
+                    f"then B {score_b:.3f} at {seg_b.start_s:.1f}-{seg_b.end_s:.1f} s ({gap:.1f} s later)",
                 )
                 best[media.id] = TemporalHit(media, seg_a, seg_b, total, why)
     return sorted(best.values(), key=lambda hit: -hit.score)[:k]
