@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
@@ -97,3 +98,68 @@ def test_counts_of_items_with_visible_text(signs: Collection) -> None:
     from mmir.index.visible_text import counts
 
     assert counts(signs.store.catalog)[TextField.SHOWS] == 2
+
+
+def _talk(path: Path, damage_after_s: float | None = None) -> None:
+    """A 12 s video of two shots (dark noise, then light noise), each with one sentence spoken by espeak-ng."""
+    from mmir.media.audio_write import espeak, write_video_with_audio
+
+    first, rate = espeak("welcome everyone to the quarterly revenue meeting", "en-us", 140)
+    second, _ = espeak("please open the door to the kitchen", "en-us", 140)
+
+    def padded(sound: np.ndarray) -> np.ndarray:  # 0.5 s of silence, the sentence, silence up to 6 s
+        lead = np.zeros(rate // 2, np.int16)
+        return np.concatenate([lead, sound, np.zeros(max(0, 6 * rate - len(sound) - len(lead)), np.int16)])
+
+    audio = np.concatenate([padded(first), padded(second)])
+    rng = np.random.default_rng(0)
+    dark = rng.integers(0, 80, (96, 128, 3)).astype(np.uint8)
+    light = (255 - rng.integers(0, 80, (96, 128, 3))).astype(np.uint8)
+    count = int(len(audio) / rate * 10)
+    frames = [dark if i < count // 2 else light for i in range(count)]
+    write_video_with_audio(path, frames, 10, audio, rate, damage_after_s=damage_after_s)
+
+
+@pytest.fixture()
+def talks(tmp_path: Path, reuse_lite0) -> tuple[Collection, list[str]]:
+    pytest.importorskip("pocketsphinx")
+    pytest.importorskip("av")
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (scripts/install_system_deps.sh)")
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    _talk(folder / "talk.mp4")
+    _talk(folder / "damaged.mp4", damage_after_s=4.0)
+    notes: list[str] = []
+    coll = Collection.open(tmp_path / "coll", create=True)
+    report = coll.index([folder], IndexOptions(progress=False), text=TextOptions(ocr=False),
+                        on_note=lambda note: notes.append(str(note)))  # fmt: skip
+    assert report.problems == ()
+    return coll, notes
+
+
+@pytest.mark.slow
+def test_spoken_phrase_finds_the_video_at_the_right_shot(talks: tuple[Collection, list[str]]) -> None:
+    coll, _ = talks
+    hits = [h for h in coll.search_fields("quarterly revenue", [TextField.SAID], per_shot=True)
+            if Path(h.media.path).name == "talk.mp4"]  # fmt: skip
+    assert hits and hits[0].segment.start_s < 1.0 and hits[0].segment.end_s <= 6.5
+    assert hits[0].why[0].startswith("said at ")
+    later = [h for h in coll.search_fields("open the door", [TextField.SAID], per_shot=True)
+             if Path(h.media.path).name == "talk.mp4"]  # fmt: skip
+    assert later and later[0].segment.start_s >= 5.5
+    assert coll.search_fields("quarterly revenue", [TextField.SHOWS]) == []  # the field restriction holds
+
+
+@pytest.mark.slow
+def test_damaged_audio_keeps_the_shots_with_a_one_line_note(talks: tuple[Collection, list[str]]) -> None:
+    coll, notes = talks
+    damaged = [n for n in notes if "damaged.mp4" in n]
+    assert len(damaged) == 1 and "\n" not in damaged[0] and "audio damaged" in damaged[0]
+    media = {Path(h.media.path).name: h for h in coll.search_fields("quarterly revenue", [TextField.SAID])}
+    assert "damaged.mp4" in media  # the speech before the damage is kept
+    ids = [m.id for m in [media["damaged.mp4"].media]]
+    assert len(coll.store.catalog.segment_encodings(ids[0])) >= 2  # its shots are indexed
+    assert not coll.search_fields("kitchen", [TextField.SAID], per_shot=True) or all(
+        Path(h.media.path).name == "talk.mp4" for h in coll.search_fields("kitchen", [TextField.SAID])
+    )

@@ -19,7 +19,7 @@ from mmir.media.video_write import _add_stream
 
 def write_video_with_audio(
     path: str | os.PathLike[str], frames: Sequence[np.ndarray], fps: float, audio: np.ndarray, rate: int,
-    audio_codec: str = "aac",
+    audio_codec: str = "aac", damage_after_s: float | None = None,
 ) -> None:  # fmt: skip
     """Encode RGB frames (H.264) and mono ``int16[N]`` audio at ``rate`` Hz into one file (``.mp4``, ``.mkv``).
 
@@ -30,6 +30,8 @@ def write_video_with_audio(
         audio: ``int16[N]`` mono samples.
         rate: Audio sample rate in Hz.
         audio_codec: FFmpeg audio encoder (``aac``, ``pcm_s16le`` in ``.mkv``/``.mov``, ``libopus``...).
+        damage_after_s: Replace every audio packet from this time on with random bytes (a damaged track whose
+            container and video stay intact), for tests of damaged audio.
     """
     av: Any = require("av", "video")
     with av.open(os.fspath(path), mode="w") as container:
@@ -51,8 +53,26 @@ def write_video_with_audio(
             block.sample_rate = rate
             block.time_base = Fraction(1, rate)
             block.pts = start
-            container.mux(sound.encode(block))
-        container.mux(sound.encode())
+            _mux_audio(container, sound.encode(block), damage_after_s)
+        _mux_audio(container, sound.encode(), damage_after_s)
+
+
+def _mux_audio(container: Any, packets: Sequence[Any], damage_after_s: float | None) -> None:
+    rng = np.random.default_rng(0)
+    for packet in packets:
+        if damage_after_s is not None and packet.pts is not None and packet.pts * packet.time_base >= damage_after_s:
+            damaged = av_packet(rng.integers(0, 256, max(packet.size, 64), dtype=np.uint8).tobytes(), packet)
+            container.mux(damaged)
+        else:
+            container.mux(packet)
+
+
+def av_packet(data: bytes, like: Any) -> Any:
+    """A packet holding ``data`` with the stream, times and time base of ``like``."""
+    av: Any = require("av", "video")
+    packet = av.Packet(data)
+    packet.stream, packet.pts, packet.dts, packet.time_base = like.stream, like.pts, like.dts, like.time_base
+    return packet
 
 
 def espeak(text: str, voice: str = "en-us", speed: int = 160, pitch: int = 50) -> tuple[np.ndarray, int]:
