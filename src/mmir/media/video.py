@@ -245,6 +245,32 @@ class VideoReader:
         if index == 0:
             raise EmptyVideoError(self.path, f"no decodable video frames ({self.problem or 'empty stream'})")
 
+    def frame_at(self, time_s: float, side: int) -> np.ndarray:
+        """``uint8[H, W, 3]`` upright RGB (shorter side ``side``) of the frame shown at ``time_s`` (e.g. a keyframe).
+
+        Seeks to the preceding key frame and decodes from there, so the cost does not grow with ``time_s``.
+
+        Raises:
+            CorruptMediaError: the stream cannot seek there, or (EmptyVideoError) no frame decodes from there on.
+        """
+        stream = self._container.streams.video[0]
+        base = stream.time_base
+        origin = float(stream.start_time * base) if stream.start_time is not None and base else 0.0
+        if base:
+            try:
+                self._container.seek(int((origin + max(time_s, 0.0)) / base), stream=stream, backward=True)
+            except (_av().error.FFmpegError, OSError) as exc:
+                raise CorruptMediaError(self.path, f"cannot seek to {time_s:.2f} s ({_ffmpeg_reason(exc)})") from exc
+        last = None
+        for frame in self._decoded():
+            last = frame
+            shown = float(frame.pts * base) - origin if frame.pts is not None and base else math.inf
+            if shown >= time_s - 0.5 / self.info.fps:  # the first frame on screen at time_s
+                break
+        if last is None:
+            raise EmptyVideoError(self.path, f"no decodable video frame at {time_s:.2f} s")
+        return self._to_rgb(last, side)
+
     def _timed_frames(self) -> Iterator[tuple[Any, float]]:
         """Decoded frames with repaired, monotonic times relative to the stream start."""
         stream = self._container.streams.video[0]
