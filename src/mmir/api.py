@@ -30,6 +30,7 @@ from mmir.types import Hit, MediaRef
 if TYPE_CHECKING:
     import numpy as np
 
+    from mmir.collection_learning import PcaFit
     from mmir.concepts.word_models import WordModel
     from mmir.index.channels import CatalogChannelSink
     from mmir.index.visible_text import TextField
@@ -67,6 +68,9 @@ class CollectionInfo:
     index_memory_bytes: int = 0
     expected_recall: float = 1.0
     last_tuning: str = ""
+    pca: str = "none"
+    producers: tuple[str, ...] = ()
+    failed: int = 0
 
 
 class Collection:
@@ -117,11 +121,13 @@ class Collection:
                     f"{directory} was built with model {manifest.model!r}, not {model!r}; "
                     "use another --collection to index with a different model"
                 )
+            _check_options(directory, manifest, model_options or {})
             if encoder is not None and encoder.fingerprint != manifest.fingerprint:
                 raise CollectionError(
                     f"{directory} was built by {manifest.fingerprint}, not by the given encoder ({encoder.fingerprint})"
                 )
-            collection = cls(directory, SegmentStore(directory, manifest, _projection(directory, manifest)), backend)
+            store = SegmentStore(directory, manifest, _projection(directory, manifest))
+            collection = cls(directory, store, _backend_for(store, backend))
             collection._encoder = encoder
             return collection
         if not create:
@@ -149,6 +155,9 @@ class Collection:
         manifest.save(directory / SegmentStore.MANIFEST)
         collection = cls(directory, SegmentStore(directory, manifest), backend)
         collection._encoder = encoder
+        from mmir.index import ledger  # the precision is the collection's from the start (int8 or float)
+
+        ledger.record_encoder(collection.store.catalog, encoder.fingerprint, backend, encoder.input_side)
         return collection
 
     def __enter__(self) -> Collection:
@@ -214,6 +223,9 @@ class Collection:
         ``executor``: ``None``/``local`` in this process, ``ray`` a local Ray cluster, ``ray://host:port`` a Ray
         cluster (see :mod:`mmir.executors.ray_executor`; the files must be readable by its workers).
         """
+        from mmir.index import ledger
+
+        ledger.check_encoder(self.store.catalog, str(self.directory), self.manifest.fingerprint, self.backend)
         self.store.lock_for_writing()
         indexer = Indexer(self.store, lambda: self.encoder, options or IndexOptions(), channel_sink=channel_sink)
         if executor not in (None, "local"):
@@ -221,6 +233,9 @@ class Collection:
 
             indexer = ray_indexer(executor, self.store, lambda: self.encoder, options or IndexOptions())
         report = indexer.run([os.path.abspath(os.fspath(root)) for root in roots], on_problem)
+        if self._encoder is not None:  # the encoder ran (or was given): record its setting and decode side
+            encoder = self._encoder
+            ledger.record_encoder(self.store.catalog, encoder.fingerprint, self.backend, encoder.input_side)
         self.sync_metadata_text()
         if text is not None:
             self.produce_text(text, on_note)
@@ -264,15 +279,16 @@ class Collection:
 
     def learn_pca(
         self, dim: int | None, whiten: bool = True, shrinkage: float = 0.0, training: Path | None = None
-    ) -> None:
-        """Learn PCA(-whitening) to ``dim`` and re-derive the vector index, with no CNN pass.
+    ) -> PcaFit | None:
+        """Learn PCA(-whitening) to ``dim`` and re-derive the vector index, with no CNN pass; what was fitted.
 
-        See :func:`mmir.collection_learning.learn_pca` (``dim=None`` removes the projection; ``training`` is
-        another collection of the same model to learn it on).
+        See :func:`mmir.collection_learning.learn_pca` (``dim=None`` removes the projection and returns ``None``;
+        ``training`` is another collection of the same model to learn it on). The fit's ``warning`` says when it
+        was learned from fewer than 10x its dimension vectors.
         """
         from mmir.collection_learning import learn_pca
 
-        learn_pca(self, dim, whiten=whiten, shrinkage=shrinkage, training=training)
+        return learn_pca(self, dim, whiten=whiten, shrinkage=shrinkage, training=training)
 
     def near_duplicates(
         self, threshold: float = 0.9, spatial: SpatialConfig | None = None, loose: float = 0.5
@@ -438,22 +454,91 @@ class Collection:
         Recorded in the manifest, so later commands reuse it; a different store is filled from the catalog's
         stored descriptors (no CNN pass).
         """
+        check_store(store)
         self.store.use_store(store)
         self._engine = None
 
     def info(self) -> CollectionInfo:
-        """Counts, model, sizes."""
+        """Counts, model, sizes, and the producers of derived data with their coverage (the ledger)."""
+        from mmir.collection_learning import recorded_pca
+        from mmir.index import failures, ledger
+
         media, segments = self.store.catalog.counts()
         manifest = self.manifest
         vectors = self.store.describe_vectors()
+        fit = recorded_pca(self)
+        pca = "none" if fit is None else fit.setting + (f", fitted on {fit.fitted_on} vectors" if fit.fitted_on >= 0
+                                                          else "")  # fmt: skip
+        producers = tuple(f"{c.producer}: {c}" for c in ledger.coverage(self.store.catalog))
         return CollectionInfo(
             directory=str(self.directory), model=manifest.model, fingerprint=manifest.fingerprint,
             dim=manifest.dim, metric=manifest.metric, index_type=vectors.index_type, media=media,
             segments=segments, vectors=len(self.store.vectors), concepts=len(manifest.concept_names),
             bytes_indexed=self.store.catalog.bytes_indexed(), bytes_on_disk=sum(self.store.sizes().values()),
             store=vectors.store, index_memory_bytes=vectors.memory_bytes, expected_recall=vectors.expected_recall,
-            last_tuning=vectors.last_tuning,
+            last_tuning=vectors.last_tuning, pca=pca, producers=producers, failed=failures.count(self.store.catalog),
         )  # fmt: skip
+
+
+_OPTION_DEFAULTS = {"pooling": "gem", "multiscale": "false"}  # what a manifest without the option was built with
+
+
+def _check_options(directory: Path, manifest: Manifest, given: Mapping[str, str]) -> None:
+    """Refuse encoder options (pooling, multiscale, weights) that differ from the ones the collection was built with.
+
+    Raises:
+        CollectionError: naming what the collection uses.
+    """
+
+    def norm(key: str, value: str | None) -> str | None:
+        if value is None:
+            return None
+        text = str(value).strip().lower()
+        return str(text in ("1", "true", "yes")).lower() if key == "multiscale" else text
+
+    used = {key: manifest.model_options.get(key, _OPTION_DEFAULTS.get(key)) for key in given}
+    differing = [key for key, value in given.items() if norm(key, value) != norm(key, used[key])]
+    if differing:
+        asked = ", ".join(f"{key}={given[key]}" for key in differing)
+        uses = ", ".join(f"{key}={used[key]}" for key in differing)
+        raise CollectionError(
+            f"{directory} was built with {uses} (model {manifest.model}), not {asked}: its vectors would not "
+            "compare; leave the option out, or index into another --collection"
+        )
+
+
+def _backend_for(store: SegmentStore, backend: str) -> str:
+    """``auto`` on a collection of int8 vectors means ``onnx-int8`` (its queries must be int8 too)."""
+    if backend != "auto":
+        return backend
+    from mmir.index import ledger
+
+    return "onnx-int8" if ledger.recorded_precision(store.catalog) == ledger.INT8 else backend
+
+
+def check_store(store: str) -> None:
+    """Refuse a store address that is malformed or whose server does not answer, before anything is recorded.
+
+    Raises:
+        CollectionError: naming the address and the problem.
+    """
+    from mmir.index.reachable import check_reachable
+
+    check_reachable(store)
+
+
+def _example(path: str | os.PathLike[str]) -> ExampleQuery:
+    """An image file as a query by example (read through media/)."""
+    return ExampleQuery(read_file(path), os.fspath(path))
+
+
+def _item(item: int | str | os.PathLike[str] | ItemQuery) -> ItemQuery:
+    """A media id, a path or an :class:`ItemQuery` as an :class:`ItemQuery`."""
+    if isinstance(item, ItemQuery):
+        return item
+    if isinstance(item, (str, os.PathLike)):
+        return ItemQuery(os.fspath(item))
+    return ItemQuery(media_id=int(item))
 
 
 def _saved_encoder(directory: Path, encoder: Encoder) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,14 +30,46 @@ PCA_FILE = "pca.npz"
 # PCA(-whitening) is learned on at most this many descriptors (~0.5 GB at 1,280-d): bounded memory at any size,
 # and far more samples than a 1,280-d covariance needs to be stable.
 PCA_SAMPLE = 100_000
+PCA_MIN_RATIO = 10  # fewer vectors than 10x the output dimension: warn (the covariance is poorly estimated)
+
+
+@dataclass(frozen=True)
+class PcaFit:
+    """The PCA a collection now applies (``mmir info`` shows it; the ledger records it as the ``pca`` producer).
+
+    Attributes:
+        dim: Output dimension.
+        whiten: Whitened (else plain PCA).
+        fitted_on: Number of descriptors it was learned from.
+    """
+
+    dim: int
+    whiten: bool
+    fitted_on: int
+
+    @property
+    def setting(self) -> str:
+        """The ledger setting, e.g. ``256-d whitened``."""
+        return f"{self.dim}-d {'whitened' if self.whiten else 'plain'}"
+
+    @property
+    def warning(self) -> str | None:
+        """Why it may be unreliable: fitted on fewer than :data:`PCA_MIN_RATIO` × its dimension vectors."""
+        if self.fitted_on < 0 or self.fitted_on >= PCA_MIN_RATIO * self.dim:
+            return None
+        return (
+            f"PCA to {self.dim} dimensions was fitted on only {self.fitted_on} vectors (fewer than "
+            f"{PCA_MIN_RATIO}x {self.dim}): its directions are poorly estimated and near-duplicates may be missed; "
+            "use a smaller --pca, learn it on a larger collection (--pca-from), or remove it (--pca none)"
+        )
 
 
 def learn_pca(
     collection: Collection, dim: int | None, whiten: bool = True, shrinkage: float = 0.0, training: Path | None = None
-) -> None:
-    """Learn PCA(-whitening) to ``dim`` and re-derive the vector index.
+) -> PcaFit | None:
+    """Learn PCA(-whitening) to ``dim``, re-derive the vector index, and record it in the ledger.
 
-    No CNN pass: the catalog keeps the raw descriptors. ``dim=None`` removes the projection.
+    No CNN pass: the catalog keeps the raw descriptors. ``dim=None`` removes the projection (returns ``None``).
 
     Args:
         dim: Output dimension, or ``None`` to go back to the raw descriptors.
@@ -48,10 +81,15 @@ def learn_pca(
     Raises:
         CollectionError: if ``training`` is not a collection of the same model.
     """
+    from mmir.index import ledger
+
+    catalog = collection.store.catalog
     if dim is None:
         collection.store.manifest = collection.manifest.with_changes(pca=None)
         collection.store.rebuild_vectors(None)
-        return
+        ledger.forget_producer(catalog, ledger.PCA)
+        collection.invalidate_search()
+        return None
     from mmir.models.pca import PCAWhitening
 
     descriptors = _training_descriptors(collection, training)
@@ -59,7 +97,27 @@ def learn_pca(
     pca.save(collection.directory / PCA_FILE)
     collection.store.manifest = collection.manifest.with_changes(pca=PCA_FILE)
     collection.store.rebuild_vectors(pca.transform)
+    fit = PcaFit(dim, whiten, len(descriptors))
+    detail = {"dim": dim, "whiten": whiten, "fitted_on": fit.fitted_on, "trained_on": str(training or "itself")}
+    ledger.record_producer(catalog, ledger.Producer(ledger.PCA, fit.setting, detail))
     collection.invalidate_search()
+    return fit
+
+
+def recorded_pca(collection: Collection) -> PcaFit | None:
+    """The PCA the collection applies, from the ledger (a PCA learned before the ledger: from its file)."""
+    from mmir.index import ledger
+
+    if collection.manifest.pca is None:
+        return None
+    found = ledger.producer(collection.store.catalog, ledger.PCA)
+    if found is not None:
+        detail = found.detail
+        return PcaFit(int(str(detail["dim"])), bool(detail["whiten"]), int(str(detail["fitted_on"])))
+    from mmir.models.pca import PCAWhitening
+
+    pca = PCAWhitening.load(collection.directory / collection.manifest.pca)
+    return PcaFit(pca.dim, pca.whiten, -1)  # -1: how many vectors it was fitted on was not recorded
 
 
 def _training_descriptors(collection: Collection, training: Path | None) -> np.ndarray:

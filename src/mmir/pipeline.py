@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mmir.index import failures
+from mmir.index import failures, ledger
 from mmir.index.catalog import MediaRecord, SegmentEncoding
 from mmir.index.store import FileToStore
 from mmir.media import (
@@ -109,18 +109,19 @@ class Indexer:
                 on_problem(problem)
 
         entries = self._scan(roots, report)
-        pending, unchanged, failed_before = self._plan(entries, report)
+        pending, unchanged, failed_before = self._plan(entries)
         removed = self._remove_missing(roots, {entry.path for entry in entries})
         counts = _Counts()
         try:
             self._process(pending, counts, report)
         finally:
             self.store.flush()
+        backfilled = self._backfill(entries, report)
         return IndexReport(
             scanned=len(entries), added=counts.added, updated=counts.updated,
             unchanged=unchanged + counts.touched, reused=counts.reused, removed=removed,
             encoded=counts.encoded, problems=tuple(problems), seconds=time.perf_counter() - started,
-            failed_before=failed_before,
+            failed_before=failed_before, backfilled=backfilled,
         )  # fmt: skip
 
     def _scan(self, roots: Sequence[str], report: Callable[[IndexProblem], None]) -> list[FileEntry]:
@@ -137,10 +138,11 @@ class Indexer:
         report_skipped(skipped)
         return list(entries.values())
 
-    def _plan(
-        self, entries: list[FileEntry], report: Callable[[IndexProblem], None]
-    ) -> tuple[list[tuple[FileEntry, MediaRecord | None]], int, int]:
-        """Split entries into pending work, unchanged files, and files that failed before and did not change."""
+    def _plan(self, entries: list[FileEntry]) -> tuple[list[tuple[FileEntry, MediaRecord | None]], int, int]:
+        """Split entries into pending work, unchanged files, and files that failed before and did not change.
+
+        Files that failed before are counted, not reported again (the caller says how many and how to retry).
+        """
         pending, unchanged, failed_before = [], 0, 0
         catalog = self.store.catalog
         for entry in entries:
@@ -151,13 +153,32 @@ class Indexer:
             failure = failures.lookup(catalog, entry.path)
             if failure:
                 self._had_failed.add(entry.path)
-            if failure and failure.still_applies(entry.size, entry.mtime, self._limits_key):
+            retry = self.options.retry_failed
+            if failure and not retry and failure.still_applies(entry.size, entry.mtime, self._limits_key):
                 failed_before += 1
-                reason = f"failed before: {failure.reason} (unchanged, not retried)"
-                report(IndexProblem(display_path(entry.path), reason))
             else:
                 pending.append((entry, record))
         return pending, unchanged, failed_before
+
+    def _backfill(self, entries: list[FileEntry], report: Callable[[IndexProblem], None]) -> int:
+        """Give indexed files the channels this run asks for and they lack (ledger); a decode pass, no encoder."""
+        from mmir.pipeline_backfill import Backfill, plan, run_backfill
+
+        lacking = plan(self.store.catalog, self.options.channels)
+        if not lacking or self._sink is None:
+            return 0
+        items = []
+        for entry in entries:  # only files under this run's roots
+            record = self.store.catalog.lookup(entry.path)
+            if record is not None and record.id in lacking:
+                items.append(Backfill(entry, record.id, lacking[record.id]))
+        return run_backfill(self.store.catalog, items, self.options, self._sink, self._input_side, report)
+
+    def _input_side(self) -> int:
+        """The encoder's input side: recorded in the ledger when the encoder last ran, else from the encoder."""
+        recorded = ledger.producer(self.store.catalog, ledger.ENCODER)
+        side = recorded.detail.get("input_side") if recorded is not None else None
+        return int(side) if isinstance(side, int) else int(self._encoder_now().input_side)
 
     def _remove_missing(self, roots: Sequence[str], seen: set[str]) -> int:
         gone: list[int] = []
@@ -334,11 +355,22 @@ class Indexer:
             encoded = future.result()
             counts.encoded += len(items)
             segments = [[SegmentEncoding(encoded.descriptors[row], encoded.concepts[row])] for row in range(len(items))]
-            for item, media_id in zip(items, self._put_many(items, segments, counts), strict=True):
+            stored = self._put_many(items, segments, counts)
+            for item, media_id in zip(items, stored, strict=True):
                 if self._sink is not None and item.channels:
                     self._sink.store(media_id, item.channels)
+            self._record_channels(stored)
+            for item in items:
                 for copy in batch.copies.pop(item.sha1):
                     self._reuse(copy, counts)
+
+    def _record_channels(self, media_ids: list[int]) -> None:
+        """Record in the ledger that this run's channels are stored for ``media_ids`` (after the sink stored them)."""
+        if self._sink is not None and self.options.channels:
+            from mmir.pipeline_backfill import wanted_channels
+
+            with self._db_lock:
+                ledger.record_files(self.store.catalog, media_ids, wanted_channels(self.options.channels))
 
     def _put(self, item: Prepared, segments: list[SegmentEncoding], counts: _Counts) -> int:
         return self._put_many([item], [segments], counts)[0]
@@ -372,6 +404,8 @@ class Indexer:
         media_id = self._put(item, encodings, counts)
         if self._sink is not None:
             self._sink.copy(source, media_id)
+        with self._db_lock:
+            ledger.copy_files(self.store.catalog, source, media_id)  # a copy has what its source has
         counts.reused += 1
 
     def _remember(self, item: Prepared) -> None:

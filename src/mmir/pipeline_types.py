@@ -83,7 +83,12 @@ class IndexProblem:
 
 @dataclass(frozen=True)
 class IndexReport:
-    """What an indexing run did (``failed_before``: files skipped because they failed before, unchanged)."""
+    """What an indexing run did.
+
+    ``problems`` are this run's failures only; ``failed_before`` counts files skipped because they failed in an
+    earlier run and did not change since (not retried unless :attr:`IndexOptions.retry_failed`).
+    ``backfilled``: indexed files that got a missing producer's output (e.g. a new descriptor channel).
+    """
 
     scanned: int
     added: int
@@ -95,6 +100,7 @@ class IndexReport:
     problems: tuple[IndexProblem, ...]
     seconds: float
     failed_before: int = 0
+    backfilled: int = 0
 
     @property
     def images_per_second(self) -> float:
@@ -117,6 +123,8 @@ class IndexOptions:
         limits: Size limits for files and images.
         handlers: Handlers for media kinds other than images (see :class:`MediaHandler`).
         channels: Extra descriptor channels computed from each decoded image (see :class:`ChannelExtractor`).
+            Files already indexed without one of them get it back-filled (a decode pass, no encoder).
+        retry_failed: Try again the files that failed before and did not change since (else only counted).
     """
 
     batch_size: int | None = None
@@ -127,6 +135,7 @@ class IndexOptions:
     limits: ImageLimits = field(default_factory=ImageLimits)
     handlers: tuple[MediaHandler, ...] = field(default_factory=default_handlers)
     channels: tuple[ChannelExtractor, ...] = ()
+    retry_failed: bool = False
 
 
 @runtime_checkable

@@ -6,7 +6,7 @@ import json
 import logging
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,6 +17,9 @@ from mmir.errors import MmirError
 from mmir.media import display_path
 from mmir.search.feedback import FeedbackMethod
 from mmir.types import Hit
+
+if TYPE_CHECKING:
+    from mmir.api import Collection
 
 CollectionOpt = Annotated[
     Path, typer.Option("--collection", "-c", help="Collection directory.", envvar="MMIR_COLLECTION")
@@ -95,8 +98,12 @@ def index(
     pooling: Annotated[
         str | None, typer.Option("--descriptor", "--pooling", help="Pooling for a new collection: gem, avg, rmac.")
     ] = None,
-    multiscale: Annotated[bool, typer.Option(help="Average descriptors over scales 1, 1/√2, 1/2.")] = False,
-    pca: Annotated[int | None, typer.Option(help="Learn PCA-whitening to this dimension on the collection.")] = None,
+    multiscale: Annotated[
+        bool | None, typer.Option(help="Average descriptors over scales 1, 1/√2, 1/2 (a new collection).")
+    ] = None,
+    pca: Annotated[
+        str | None, typer.Option(help="Learn PCA-whitening to this dimension on the collection; `none` removes it.")
+    ] = None,
     whiten: Annotated[bool, typer.Option(help="With --pca: whiten (else plain PCA).")] = True,
     pca_from: Annotated[
         Path | None, typer.Option(help="With --pca: learn it on this other collection (same model) instead.")
@@ -126,34 +133,45 @@ def index(
     as_json: JsonOpt = False,
     descriptors: Annotated[
         str,
-        typer.Option(help="Descriptor channels to store: cnn plus any of colour, lbp, hog, bovw (comma-separated)."),
+        typer.Option(help="Descriptor channels to store: cnn plus any of colour, lbp, hog, bovw (comma-separated); "
+                     "files already indexed without one get it back-filled (decoded again, no CNN)."),
     ] = "cnn",
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="List each file passed over (other extension, link out of a root).")
     ] = False,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Try again the files that failed before and did not change.")
+    ] = False,
 ) -> None:
-    """Build or update a collection: new and changed files are encoded, deleted ones removed."""
+    """Build or update a collection: new and changed files are encoded, deleted ones removed, missing outputs added."""
+    from mmir.api import check_store
     from mmir.pipeline import IndexOptions
 
     _echo_media_notes(verbose)
 
-    settings = (("pooling", pooling), ("weights_path", weights), ("multiscale", multiscale))
+    settings = (("pooling", pooling), ("weights_path", weights))
     options = {key: str(value) for key, value in settings if value}
+    if multiscale is not None:
+        options["multiscale"] = str(multiscale).lower()
     if backend not in ("auto", "torch", "onnx", "onnx-int8"):
         raise typer.BadParameter(f"unknown backend {backend!r}; choose auto, torch, onnx or onnx-int8")
+    pca_dim = _pca_dim(pca)
+    if store is not None:
+        check_store(store)  # before the collection is created or anything recorded
     with _open(collection, create=True, model=model, model_options=options, backend=backend) as coll:
         if store is not None:
             coll.use_store(store)
         channels = coll.channel_extractors(descriptors.split(","), [str(p) for p in paths])
         report = coll.index(
             [str(p) for p in paths],
-            IndexOptions(batch_size=batch_size, progress=progress and not as_json, channels=tuple(channels)),
+            IndexOptions(batch_size=batch_size, progress=progress and not as_json, channels=tuple(channels),
+                         retry_failed=retry_failed),
             on_problem=lambda problem: typer.echo(f"skipped {problem}", err=True),
             channel_sink=coll.channel_sink() if channels else None,
             executor=executor,
-        )
+        )  # fmt: skip
         if pca is not None:
-            coll.learn_pca(pca, whiten=whiten, training=pca_from)
+            _apply_pca(coll, pca_dim, whiten, pca_from, as_json)
     if as_json:
         data = asdict(report) | {"images_per_second": report.images_per_second}
         data["problems"] = [asdict(p) for p in report.problems]
@@ -163,9 +181,32 @@ def index(
             f"{report.scanned} files: {report.added} added, {report.updated} updated, {report.reused} copies reused, "
             f"{report.unchanged} unchanged, {report.removed} removed, {len(report.problems)} failed "
             f"({report.encoded} encoded in {report.seconds:.1f} s, {report.images_per_second:.1f} img/s)"
+            + (f"; {report.backfilled} indexed files given missing descriptors" if report.backfilled else "")
         )
-    if report.problems:
+    if report.failed_before:
+        typer.echo(f"{report.failed_before} files failed before (unchanged since); --retry-failed to try again",
+                   err=True)  # fmt: skip
+    if report.problems:  # this run's failures only: an unchanged broken file does not fail every later run
         raise typer.Exit(1)
+
+
+def _pca_dim(pca: str | None) -> int | None:
+    """``--pca`` as a dimension; ``none`` → ``None`` (remove)."""
+    if pca is None or pca.strip().lower() == "none":
+        return None
+    if not pca.strip().isdigit() or int(pca) < 1:
+        raise typer.BadParameter(f"--pca {pca}: expected a dimension (e.g. 256) or none")
+    return int(pca)
+
+
+def _apply_pca(coll: Collection, dim: int | None, whiten: bool, training: Path | None, as_json: bool) -> None:
+    fit = coll.learn_pca(dim, whiten=whiten, training=training)
+    if fit is None:
+        typer.echo("PCA removed: the vector index uses the raw descriptors again", err=as_json)
+        return
+    typer.echo(f"PCA: {fit.setting}, fitted on {fit.fitted_on} vectors; vector index re-derived", err=as_json)
+    if fit.warning:
+        typer.echo(f"warning: {fit.warning}", err=True)
 
 
 @app.command()
@@ -270,6 +311,11 @@ def info(collection: CollectionOpt = Path(".mmir"), as_json: JsonOpt = False) ->
         return
     width = max(len(key) for key in details)
     for key, value in details.items():
+        if key == "producers":
+            typer.echo(f"{key:>{width}}:" + ("" if value else " none recorded"))
+            for line in value:
+                typer.echo(f"{'':>{width}}  {line}")
+            continue
         typer.echo(f"{key:>{width}}: {value}")
 
 

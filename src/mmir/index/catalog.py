@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from mmir.errors import CollectionError
-from mmir.index import channel_indexes, channels, failures, frames, metadata_text, visible_text
+from mmir.index import channel_indexes, channels, failures, frames, ledger, metadata_text, visible_text
 from mmir.media.paths import bytes_to_path, display_path, path_to_bytes
 from mmir.types import MediaKind, MediaRef, Segment
 
@@ -56,6 +56,7 @@ MIGRATIONS: dict[int, str] = {
     4: frames.SCHEMA,  # video: per-frame descriptors, thumbnails, blank keyframes
     5: channels.SCHEMA,  # extra descriptor channels (colour, texture, HOG, bag of words)
     6: channel_indexes.CHANGES_SCHEMA,  # log of channel rows written/deleted, followed by the channel indexes
+    7: ledger.SCHEMA,  # which producer (channel, encoder, PCA) ran for each file / the collection, with which setting
     9: visible_text.SCHEMA,  # visible text (OCR) and speech per segment, in FTS5 fields shows / said
 }
 
@@ -161,10 +162,13 @@ class Catalog:
             ``(media_id, new_segment_ids, removed_segment_ids)``.
         """
         raw = path_to_bytes(path)
-        row = self._db.execute("SELECT id FROM media WHERE path = ?", (raw,)).fetchone()
+        row = self._db.execute("SELECT id, sha1 FROM media WHERE path = ?", (raw,)).fetchone()
         removed: list[int] = []
         if row:
             media_id = int(row[0])
+            if row[1] != sha1:  # new content: what was derived from the old one (channels, ledger rows) is stale
+                self._db.execute("DELETE FROM channels WHERE media_id = ?", (media_id,))
+                ledger.forget_files(self, [media_id])
             removed = [r[0] for r in self._db.execute("SELECT id FROM segments WHERE media_id = ?", (media_id,))]
             self._db.execute("DELETE FROM segments WHERE media_id = ?", (media_id,))
             self._db.execute(

@@ -10,7 +10,7 @@ and follows their changes through a log that triggers fill (schema step 6).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -44,6 +44,18 @@ class CatalogChannelSink:
         self.catalog.connection.executemany(
             "INSERT OR REPLACE INTO channels (media_id, name, vector) VALUES (?, ?, ?)", rows
         )
+
+    def store_many(self, files: Sequence[tuple[int, Mapping[str, np.ndarray]]]) -> None:
+        """:meth:`store` for several files in one committed transaction (a back-fill writes thousands)."""
+        db = self.catalog.connection
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for media_id, vectors in files:
+                self.store(media_id, vectors)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
 
     def copy(self, source_media_id: int, media_id: int) -> None:
         """Give ``media_id`` the channels of ``source_media_id`` (a copy of the same content)."""
