@@ -57,6 +57,7 @@ MIGRATIONS: dict[int, str] = {
     5: channels.SCHEMA,  # extra descriptor channels (colour, texture, HOG, bag of words)
     6: channel_indexes.CHANGES_SCHEMA,  # log of channel rows written/deleted, followed by the channel indexes
     7: ledger.SCHEMA,  # which producer (channel, encoder, PCA) ran for each file / the collection, with which setting
+    8: metadata_text.REFOLD_SCHEMA,  # metadata text re-folded by the shared query/text tokeniser
     9: visible_text.SCHEMA,  # visible text (OCR) and speech per segment, in FTS5 fields shows / said
 }
 
@@ -93,6 +94,7 @@ class Catalog:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
+            metadata_text.register_functions(self._db)  # SQL functions that migration steps may call
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise CollectionError(f"{self.path}: not a usable mmir catalog ({exc})") from exc
