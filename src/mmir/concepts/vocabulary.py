@@ -139,6 +139,11 @@ class ConceptVocabulary:
             self._mappings.put(key, mapping)
         return mapping
 
+    def is_mapped(self, text: str, mode: QueryMode = QueryMode.AND) -> bool:
+        """Whether :meth:`map_query` would answer ``text`` from its cache (no text model, no lemma search)."""
+        tokens, _notes = _capped_words(tokenise(text))
+        return self._mappings.get((tuple(tokens), QueryMode(mode))) is not None
+
     def _map_tokens(self, tokens: list[str]) -> list[TermMapping]:
         """The terms of a (capped) token list: phrases, words, embedded pairs, then the whole-sentence term."""
         self._prefetch(tokens)
