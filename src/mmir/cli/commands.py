@@ -209,9 +209,15 @@ def _apply_pca(coll: Collection, dim: int | None, whiten: bool, training: Path |
         typer.echo(f"warning: {fit.warning}", err=True)
 
 
-@app.command()
+# A query may start with "-" ("-dog"): unknown options are then read as the query, not refused (`--` works too).
+QUERY_SETTINGS = {"ignore_unknown_options": True}
+
+
+@app.command(context_settings=QUERY_SETTINGS)
 def search(
-    query: Annotated[str | None, typer.Argument(help="Keywords, e.g. 'dog on a beach'.")] = None,
+    query: Annotated[
+        str | None, typer.Argument(help="Keywords, e.g. 'dog on a beach' (one starting with '-': mmir search -- -dog).")
+    ] = None,
     image: Annotated[Path | None, typer.Option("--image", "-i", help="Query by example with this image.")] = None,
     mode: Annotated[QueryMode, typer.Option(help="and: all words must match; or: any word.")] = QueryMode.AND,
     collection: CollectionOpt = Path(".mmir"),
@@ -274,10 +280,30 @@ def search(
     with _open(collection) as coll:
         if query is not None:
             coll.use_text_model(text_model)
-            hits = coll.search_text(query, k, mode)
+            hits = _text_hits(coll, query, k, mode)
         else:
             hits = coll.search_image(image, k, spatial=SpatialConfig() if spatial else None)
     print_hits(hits, as_json)
+
+
+def _text_hits(coll, query: str, k: int, mode: QueryMode) -> list[Hit]:
+    """Keyword hits, with the mapping's notes on stderr; a query nothing can match gives no hits, not an error.
+
+    Only stop-words, symbols or emoji, or words in no concept and no file's text: the search says so (exit 0).
+    """
+    from mmir.errors import QueryError
+
+    mapping = coll.map_query(query, mode)  # cached: search_text finds it mapped
+    for note in mapping.notes:
+        typer.echo(f"note: {note}", err=True)
+    try:
+        return coll.search_text(query, k, mode)
+    except QueryError as exc:
+        if mapping.matched_terms:
+            raise
+        reason = str(exc) if mapping.terms else f"{query!r} has no letters or digits to search for"
+        typer.echo(f"nothing matches: {reason}", err=True)
+        return []
 
 
 def _listed(path: Path) -> list[Path]:
@@ -319,7 +345,7 @@ def info(collection: CollectionOpt = Path(".mmir"), as_json: JsonOpt = False) ->
         typer.echo(f"{key:>{width}}: {value}")
 
 
-@app.command()
+@app.command(context_settings=QUERY_SETTINGS)
 def concepts(
     query: Annotated[str, typer.Argument(help="Keywords to map.")],
     mode: Annotated[QueryMode, typer.Option(help="and / or")] = QueryMode.AND,
@@ -339,6 +365,8 @@ def concepts(
 
     for line in describe_mapping(mapping, top):
         typer.echo(line)
+    for note in mapping.notes:
+        typer.echo(f"note: {note}")
     typer.echo(f"text model (words no WordNet lemma places, phrases, sentences): {text_model}")
 
 
