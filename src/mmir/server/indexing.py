@@ -13,6 +13,7 @@ from typing import Any
 
 from mmir.api import Collection
 from mmir.errors import MmirError, QueryError
+from mmir.media import display_path
 from mmir.pipeline import IndexOptions
 
 
@@ -103,6 +104,17 @@ class IndexJob:
             self._started = time.monotonic()
         threading.Thread(target=self._run, args=(chosen,), name="mmir-index", daemon=True).start()
 
+    def _scrubbed(self, message: str) -> str:
+        """``message`` with the collection's and the roots' absolute paths replaced by their folder names.
+
+        Errors name the files they are about; a client sees folders by name only (as ``root_choices`` does).
+        """
+        folders = {*self.roots, self._directory.absolute(), *(p.resolve() for p in (*self.roots, self._directory))}
+        for folder in sorted(folders, key=lambda path: -len(str(path))):  # deepest first: a root inside another
+            for shown in {str(folder), display_path(folder)}:
+                message = message.replace(shown, folder.name or "/")
+        return message
+
     def _set(self, **changes: Any) -> None:
         with self._lock:
             self._status = replace(self._status, **changes)
@@ -122,8 +134,8 @@ class IndexJob:
                 removed=report.removed, problems=len(report.problems), seconds=round(report.seconds, 1),
             )  # fmt: skip
         except MmirError as exc:
-            self._set(state=JobState.FAILED, error=str(exc))
+            self._set(state=JobState.FAILED, error=self._scrubbed(str(exc)))
         except Exception as exc:  # a background thread has no caller to raise to: report it to the UI
-            self._set(state=JobState.FAILED, error=f"{type(exc).__name__}: {exc}")
+            self._set(state=JobState.FAILED, error=self._scrubbed(f"{type(exc).__name__}: {exc}"))
         finally:
             self._handle = None
