@@ -220,6 +220,17 @@ def test_odd_image_extensions_are_scanned_and_decode(tmp_path: Path, ext: str) -
     assert decode_image(path.read_bytes(), path).size == (32, 32)
 
 
+def test_heic_photos_are_scanned_and_decode_with_pillow_heif(tmp_path: Path) -> None:
+    pytest.importorskip("pillow_heif")
+    from mmir.media.image import register_optional_plugins
+
+    register_optional_plugins()
+    Image.new("RGB", (64, 48), (200, 10, 10)).save(tmp_path / "IMG_0001.HEIC", "HEIF")
+    assert [e.kind.value for e in scan(tmp_path)] == ["image"]
+    image = decode_image((tmp_path / "IMG_0001.HEIC").read_bytes(), "IMG_0001.HEIC")
+    assert image.size == (64, 48) and image.getpixel((3, 3))[0] > 150
+
+
 @pytest.mark.parametrize("ext", [".3gp", ".mpg", ".mts", ".m2ts", ".wmv", ".mpeg", ".flv", ".ogv"])
 def test_odd_video_extensions_are_scanned(tmp_path: Path, ext: str) -> None:
     (tmp_path / f"clip{ext}").write_bytes(b"\0" * 16)

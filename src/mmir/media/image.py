@@ -174,7 +174,9 @@ def _decode(data: bytes, name: str, limits: ImageLimits, min_side: int | None) -
             im.load()
             # After load: a PNG's EXIF may follow its pixels. Converting makes the copy that outlives the file;
             # turning that (reduced) copy upright is cheaper than turning the decoded one.
-            return _upright(_to_rgb(im, min_side), _orientation(im))
+            image = _upright(_to_rgb(im, min_side), _orientation(im))
+            im.close()  # frees the decoded buffer before its share of the budget is given back
+            return image
 
 
 def _decode_jpeg_scaled(
