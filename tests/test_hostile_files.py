@@ -275,6 +275,29 @@ def test_decode_budget_serialises_large_decodes() -> None:
     assert peak[0] == 1 and budget.in_use == 0
 
 
+def test_decodes_reserve_their_pixels_from_the_shared_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    import mmir.media.image as image_module
+    from mmir.media.image import DecodeBudget
+
+    class Spy(DecodeBudget):
+        def __init__(self) -> None:
+            super().__init__(1 << 30)
+            self.costs: list[int] = []
+
+        def reserve(self, cost: int):  # type: ignore[override]
+            self.costs.append(cost)
+            return super().reserve(cost)
+
+    spy = Spy()
+    monkeypatch.setattr(image_module, "DECODE_BUDGET", spy)
+    buffer = io.BytesIO()
+    Image.new("RGBA", (3000, 2000), (0, 0, 255, 128)).save(buffer, "PNG")
+    image = decode_for_model(buffer.getvalue(), "wide.png", 224)
+    assert spy.costs == [3000 * 2000 * 5] and spy.in_use == 0  # 4 bytes a pixel decoded + 1 converting
+    assert min(image.size) >= 202 and image.size[0] < 3000  # reduced (6 MP is over the 4.2 MP threshold)
+    assert image.getpixel((10, 10)) == pytest.approx((127, 127, 255), abs=2)  # half-transparent blue on white
+
+
 _MEASURE = textwrap.dedent(
     """
     import resource, sys
