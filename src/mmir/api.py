@@ -236,6 +236,10 @@ class Collection:
         if self._encoder is not None:  # the encoder ran (or was given): record its setting and decode side
             encoder = self._encoder
             ledger.record_encoder(self.store.catalog, encoder.fingerprint, self.backend, encoder.input_side)
+        from mmir.video_concepts import registered, update_scores
+
+        if registered(self.directory):  # the new shots' sequence-concept scores, so that search needs no torch
+            update_scores(self)
         self.sync_metadata_text()
         if text is not None:
             self.produce_text(text, on_note)

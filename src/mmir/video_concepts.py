@@ -5,12 +5,12 @@ one of its classes; the concept's score for a video shot is that class's probabi
 frame descriptors, which indexing stored (catalog step 4, :mod:`mmir.index.frames`). Nothing is decoded: a shot
 is scored from ``float16`` descriptors already in the catalog. Photos (no frames) score 0.
 
-**Scored lazily, at query time**, through the same path as the user concepts learned with
-``mmir train concepts``: they are extra columns after the model's concepts (``user:NAME``), which the search
-engine's :class:`~mmir.search.engine.ConceptView` scores block by block and keeps for one catalog generation.
-So videos indexed later are scored the first time a query needs the column after they arrive, a model
-registered again under the same name never leaves stale scores behind, and indexing needs no hook. The cost is
-one recurrent pass per shot per catalog generation (a GRU over ~8–32 frames: well under a millisecond a shot).
+**Scored when registered and when indexed, read at query time**: registering a concept scores every indexed
+shot, and each indexing run scores the shots it added (:func:`update_scores`); the scores are stored per segment
+(:mod:`mmir.index.sequence_scores`, recorded in the ledger as producer ``sequence:NAME``). Search reads them as
+extra columns after the model's concepts (``user:NAME``), like the user concepts learned with ``mmir train
+concepts``, so a keyword search never imports torch (4 s and 600 MB before). A model registered again under the
+same name drops the old scores first; a shot without a stored score is still scored at query time (with torch).
 
 Layout: ``<collection>/sequence-concepts.json`` lists the concepts; each model is copied to
 ``<collection>/sequence-concepts/<name>/`` so the collection does not depend on where it was trained.
@@ -42,6 +42,7 @@ MODELS = "sequence-concepts"
 USER_PREFIX = "user:"  # how the vocabulary names concepts a user added (matched by the exact name)
 # Shots are scored this many at a time (padding to the longest shot of a batch; bounded memory).
 SCORE_BATCH = 256
+STORE_BATCH = 4096  # segments scored and stored per transaction by update_scores
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,10 @@ def register_sequence_concept(collection: Collection, model_dir: Path, name: str
         shutil.copyfile(Path(model_dir) / part, target / part)
     concept = SequenceConcept(name, chosen, f"{MODELS}/{folder}")
     _save_registry(collection, [c for c in registered(collection.directory) if c.name != name] + [concept])
+    from mmir.index import sequence_scores
+
+    sequence_scores.forget(collection.store.catalog, name)  # an earlier model of that name scored otherwise
+    update_scores(collection, [concept])  # now, so that searches read stored scores (no torch)
     return concept
 
 
@@ -124,6 +129,9 @@ def unregister_sequence_concept(collection: Collection, name: str) -> SequenceCo
         raise CollectionError(f"{collection.directory}: no sequence concept {name!r} (registered: {known})")
     _save_registry(collection, [c for c in concepts if c is not gone])
     shutil.rmtree(collection.directory / gone.model, ignore_errors=True)  # the registry no longer points at it
+    from mmir.index import sequence_scores
+
+    sequence_scores.forget(collection.store.catalog, name)
     return gone
 
 
@@ -137,7 +145,9 @@ def _save_registry(collection: Collection, concepts: Sequence[SequenceConcept]) 
 class SequenceScorer:
     """``(segment ids int64[N], descriptors float32[N, D]) -> float32[N, S]`` scores of the sequence concepts.
 
-    Models are loaded (and torch imported) on the first call, not when the search engine is built.
+    Scores are read from the catalog (:mod:`mmir.index.sequence_scores`), stored when the concept was registered
+    and after each indexing run, so a keyword search neither runs nor imports torch. A video shot without a
+    stored score (indexed by an older mmir) is scored here, loading the models (and torch) on first need.
     """
 
     def __init__(self, directory: Path, catalog: Catalog, concepts: Sequence[SequenceConcept]) -> None:
@@ -147,6 +157,21 @@ class SequenceScorer:
         self._models: list[tuple[Any, int]] | None = None
 
     def __call__(self, ids: np.ndarray, descriptors: np.ndarray) -> np.ndarray:
+        from mmir.index import sequence_scores
+
+        ids = np.asarray(ids, np.int64)
+        out = sequence_scores.lookup(self.catalog, [c.name for c in self.concepts], ids.tolist())
+        lacking = np.isnan(out).any(axis=1)
+        if lacking.any():
+            videos = sequence_scores.video_segments(self.catalog, ids[lacking].tolist())
+            rows = [row for row in np.flatnonzero(lacking) if int(ids[row]) in videos]
+            if rows:
+                computed = self.compute(ids[rows])
+                out[rows] = np.where(np.isnan(out[rows]), computed, out[rows])
+        return np.nan_to_num(out, nan=0.0)
+
+    def compute(self, ids: np.ndarray) -> np.ndarray:
+        """Score ``int64[N]`` segments from their stored frames with the models (torch): ``float32[N, S]``."""
         from mmir.learn.sequence import predict_scores
 
         out = np.zeros((len(ids), len(self.concepts)), np.float32)
@@ -181,6 +206,41 @@ class SequenceScorer:
                 loaded.append((model, config.classes.index(concept.label)))
             self._models = loaded
         return self._models
+
+
+def update_scores(collection: Collection, concepts: Sequence[SequenceConcept] | None = None) -> int:
+    """Score and store every indexed video shot that lacks a stored score of a registered concept.
+
+    Called when a concept is registered and after each indexing run; torch is loaded only when some shot
+    needs scoring. Returns the number of (segment, concept) scores stored.
+    """
+    from mmir.index import sequence_scores
+
+    catalog, stored = collection.store.catalog, 0
+    for concept in registered(collection.directory) if concepts is None else concepts:
+        todo = sequence_scores.unscored(catalog, concept.name)
+        if not todo:
+            continue  # nothing to score: torch is not imported
+        scorer = SequenceScorer(collection.directory, catalog, [concept])
+        setting = _model_hash(collection.directory / concept.model)
+        for start in range(0, len(todo), STORE_BATCH):
+            ids = np.asarray(todo[start : start + STORE_BATCH], np.int64)
+            scores = scorer.compute(ids)[:, 0]
+            sequence_scores.store(catalog, concept.name, zip(ids.tolist(), scores.tolist(), strict=True), setting)
+            stored += len(ids)
+    return stored
+
+
+def _model_hash(model_dir: Path) -> str:
+    """A short hash of a sequence model's weights (the ledger setting of its scores)."""
+    import hashlib
+
+    from mmir.learn.sequence import WEIGHTS_FILE  # imports torch: only called when shots are to be scored
+
+    try:
+        return hashlib.sha1((model_dir / WEIGHTS_FILE).read_bytes()).hexdigest()[:12]
+    except OSError:
+        return "unknown"
 
 
 def extra_concepts(collection: Collection, heads: ConceptHeads | None) -> tuple[tuple[str, ...], ExtraConcepts | None]:

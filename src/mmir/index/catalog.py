@@ -17,7 +17,16 @@ from pathlib import Path
 import numpy as np
 
 from mmir.errors import CollectionError
-from mmir.index import channel_indexes, channels, failures, frames, ledger, metadata_text, visible_text
+from mmir.index import (
+    channel_indexes,
+    channels,
+    failures,
+    frames,
+    ledger,
+    metadata_text,
+    sequence_scores,
+    visible_text,
+)
 from mmir.media.paths import bytes_to_path, display_path, path_to_bytes
 from mmir.types import MediaKind, MediaRef, Segment
 
@@ -59,6 +68,7 @@ MIGRATIONS: dict[int, str] = {
     7: ledger.SCHEMA,  # which producer (channel, encoder, PCA) ran for each file / the collection, with which setting
     8: metadata_text.REFOLD_SCHEMA,  # metadata text re-folded by the shared query/text tokeniser
     9: visible_text.SCHEMA,  # visible text (OCR) and speech per segment, in FTS5 fields shows / said
+    10: sequence_scores.SCHEMA,  # stored per-shot scores of registered sequence concepts (search needs no torch)
 }
 
 
