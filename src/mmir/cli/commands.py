@@ -20,6 +20,7 @@ from mmir.types import Hit
 
 if TYPE_CHECKING:
     from mmir.api import Collection
+    from mmir.pipeline_text import TextOptions
 
 CollectionOpt = Annotated[
     Path, typer.Option("--collection", "-c", help="Collection directory.", envvar="MMIR_COLLECTION")
@@ -136,6 +137,8 @@ def index(
         typer.Option(help="Descriptor channels to store: cnn plus any of colour, lbp, hog, bovw (comma-separated); "
                      "files already indexed without one get it back-filled (decoded again, no CNN)."),
     ] = "cnn",
+    ocr: Annotated[bool, typer.Option(help="Read visible text in photos and video keyframes (OCR).")] = True,
+    speech: Annotated[bool, typer.Option(help="Transcribe speech in videos.")] = True,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="List each file passed over (other extension, link out of a root).")
     ] = False,
@@ -169,6 +172,8 @@ def index(
             on_problem=lambda problem: typer.echo(f"skipped {problem}", err=True),
             channel_sink=coll.channel_sink() if channels else None,
             executor=executor,
+            text=_text_options(ocr, speech),
+            on_note=lambda note: typer.echo(f"note: {note}", err=True),
         )  # fmt: skip
         if pca is not None:
             _apply_pca(coll, pca_dim, whiten, pca_from, as_json)
@@ -188,6 +193,13 @@ def index(
                    err=True)  # fmt: skip
     if report.problems:  # this run's failures only: an unchanged broken file does not fail every later run
         raise typer.Exit(1)
+
+
+def _text_options(ocr: bool, speech: bool) -> TextOptions | None:
+    """The text producers to run (``None``: neither)."""
+    from mmir.pipeline_text import TextOptions
+
+    return TextOptions(ocr=ocr, speech=speech) if ocr or speech else None
 
 
 def _pca_dim(pca: str | None) -> int | None:
@@ -255,8 +267,15 @@ def search(
         )
     ] = False,
     text_model: TextModelOpt = "minilm",
+    said: Annotated[str | None, typer.Option(help="Only speech in videos: shots where this phrase is said.")] = None,
+    shows: Annotated[
+        str | None, typer.Option(help="Only visible text: photos/shots showing this phrase (OCR; near misses match).")
+    ] = None,
 ) -> None:
     """Search by keywords (through concepts) or by an example image; or re-rank from marked files (--feedback)."""
+    if said is not None or shows is not None:
+        _search_fields(collection, said, shows, k, as_json)
+        return
     if feedback is not None:
         with _open(collection) as coll:
             print_hits(coll.feedback(_listed(feedback[0]), _listed(feedback[1]), k, feedback_method), as_json)
@@ -313,6 +332,18 @@ def _listed(path: Path) -> list[Path]:
     except OSError as exc:
         raise MmirError(f"{display_path(path)}: cannot read the list ({exc.strerror})") from exc
     return [Path(line.strip()) for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+def _search_fields(collection: Path, said: str | None, shows: str | None, k: int, as_json: bool) -> None:
+    """``--said`` / ``--shows``: search only the speech / only the visible text (one of them)."""
+    from mmir.index.visible_text import TextField
+
+    if said is not None and shows is not None:
+        raise MmirError("give --said or --shows, not both")
+    field, phrase = (TextField.SAID, said) if said is not None else (TextField.SHOWS, shows or "")
+    with _open(collection) as coll:
+        hits = coll.search_fields(phrase, [field], k, per_shot=field is TextField.SAID)
+    print_hits(hits, as_json)
 
 
 @app.command()
