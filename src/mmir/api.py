@@ -465,7 +465,7 @@ class Collection:
     def info(self) -> CollectionInfo:
         """Counts, model, sizes, and the producers of derived data with their coverage (the ledger)."""
         from mmir.collection_learning import recorded_pca
-        from mmir.index import failures, ledger
+        from mmir.index import failures, ledger, visible_text
 
         media, segments = self.store.catalog.counts()
         manifest = self.manifest
@@ -474,6 +474,7 @@ class Collection:
         pca = "none" if fit is None else fit.setting + (f", fitted on {fit.fitted_on} vectors" if fit.fitted_on >= 0
                                                           else "")  # fmt: skip
         producers = tuple(f"{c.producer}: {c}" for c in ledger.coverage(self.store.catalog))
+        producers += visible_text.summary(self.store.catalog)  # how many files show text / have speech
         return CollectionInfo(
             directory=str(self.directory), model=manifest.model, fingerprint=manifest.fingerprint,
             dim=manifest.dim, metric=manifest.metric, index_type=vectors.index_type, media=media,
