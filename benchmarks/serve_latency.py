@@ -7,6 +7,9 @@ p50/p95/p99 latency in ms. Rows:
 - ``library``: ``Collection.search_text`` / ``search_image_bytes`` called in-process, sequentially (the floor).
 - ``http N clients``: N concurrent clients for ``--seconds`` each, keyword (k=24) and example (a JPEG upload).
 - ``keyword during uploads``: one keyword client while another client uploads large JPEGs back to back.
+- ``--page-weight N`` (instead of the rows above): bytes and time to the first 24 cards of a search over N
+  12-megapixel JPEGs, as the page loaded them before (originals) beside thumbnails (cold and warm cache), with
+  6 connections like a browser; then keyword latency with 4 clients while thumbnails are being made and served.
 
 The collection (unless ``--collection`` is given) is ``--images`` Fashion-MNIST test images written as PNG files and
 indexed with the default model. Run: ``python benchmarks/serve_latency.py`` (a few minutes; the machine's load
@@ -163,12 +166,122 @@ def start_server(collection_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
     raise RuntimeError("the server did not start")
 
 
+# ---- page weight (--page-weight): what a browser fetches for the first page of cards ----------------------
+PAGE_FILES = ("/", "/app.js", "/app.css", "/viewer.js")
+PAGE_WORDS = ("cat", "coffee", "rocket", "horse", "astronaut", "camera", "coins", "moon", "page", "clock")
+
+
+def build_big_photos(folder: Path, count: int) -> Path:
+    """Index ``count`` 4000x3000 JPEGs (scikit-image photos enlarged, with grain so they do not compress away)."""
+    import skimage
+
+    from mmir.api import Collection
+    from mmir.pipeline import IndexOptions
+
+    samples = sorted((Path(skimage.__file__).parent / "data").glob("*.png"))[:12]
+    photos = folder / "big"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        base = Image.open(samples[i % len(samples)]).convert("RGB").resize((4000, 3000), Image.Resampling.BILINEAR)
+        grain = rng.integers(-12, 12, (3000, 4000, 3), dtype=np.int16)
+        picture = np.clip(np.asarray(base, np.int16) + grain, 0, 255).astype(np.uint8)
+        Image.fromarray(picture).save(photos / f"{i:04d}.jpg", quality=90)
+    with Collection.open(folder / "coll", create=True) as collection:
+        collection.index([photos], IndexOptions(progress=False))
+    return folder / "coll"
+
+
+def fetch_all(port: int, urls: list[str], connections: int = 6) -> tuple[int, float]:
+    """GET every url over ``connections`` keep-alive connections; total body bytes and wall seconds."""
+    queue, lock, total = list(urls), threading.Lock(), [0]
+
+    def work() -> None:
+        client = Client(port)
+        while True:
+            with lock:
+                if not queue:
+                    return
+                url = queue.pop(0)
+            client.connection.request("GET", url)
+            response = client.connection.getresponse()
+            body = response.read()
+            if response.status != 200:
+                raise RuntimeError(f"GET {url} answered {response.status}")
+            with lock:
+                total[0] += len(body)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=work) for _ in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return total[0], time.perf_counter() - started
+
+
+def page_weight_rows(port: int, seconds: float) -> None:
+    """First page of 24 cards: originals (the page before thumbnails) beside thumbnails, then keyword p99."""
+    import json
+
+    def get(url: str) -> list[dict]:
+        client = Client(port)
+        client.connection.request("GET", url)
+        found = json.loads(client.connection.getresponse().read())
+        return list(found["hits"] if isinstance(found, dict) else found)
+
+    hits = get(f"/api/search?k=24&mode=or&q={quote(' '.join(PAGE_WORDS))}")
+    if len(hits) < 24 and hits:  # a keyword search may stop at the files that match at all: fill the page
+        hits = get(f"/api/similar/{hits[0]['media_id']}?k=24")
+    shell, _ = fetch_all(port, list(PAGE_FILES))
+    print(f"  {'page of ' + str(len(hits)) + ' cards':<34} {'MB':>8} {'seconds':>9}  (page files {shell / 1e3:.0f} KB)")
+    for label, suffix in (("originals (before)", ""), ("thumbnails, cold cache", "/thumb"),
+                          ("thumbnails, warm cache", "/thumb")):  # fmt: skip
+        size, elapsed = fetch_all(port, [*PAGE_FILES, *(hit["url"] + suffix for hit in hits)])
+        print(f"  {label:<34} {size / 2**20:>8.2f} {elapsed:>9.2f}")
+    stop = threading.Event()
+
+    def thumbnails() -> None:  # previews of every hit, again and again: made once, then served from the cache
+        loader, i = Client(port), 0
+        while not stop.is_set():
+            loader._call("GET", f"{hits[i % len(hits)]['url']}/thumb?size=1280")
+            i += 1
+
+    print(f"  {'row':<34} {'n':>6} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
+    latencies, elapsed = concurrent(port, 4, seconds, lambda c, i: c.keyword(i))
+    row("http keyword, 4 clients", latencies, elapsed)
+    thread = threading.Thread(target=thumbnails)
+    thread.start()
+    latencies, elapsed = concurrent(port, 4, seconds, lambda c, i: c.keyword(i))
+    stop.set()
+    thread.join()
+    row("http keyword, 4 clients + previews", latencies, elapsed)
+    print("goals: <= 1 MB for the first page of cards (originals: the page before); keyword p99 <= 50 ms")
+
+
+def page_weight(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        collection_dir = args.collection or build_big_photos(Path(scratch), args.page_weight)
+        print(f"collection {collection_dir}; cpus {os.cpu_count()}; load average {os.getloadavg()[0]:.1f}")
+        server, port = start_server(collection_dir)
+        try:
+            page_weight_rows(port, args.seconds)
+        finally:
+            server.terminate()
+            server.wait(10)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--collection", type=Path, help="An existing collection (default: build one).")
     parser.add_argument("--images", type=int, default=500, help="Images in the collection built.")
     parser.add_argument("--seconds", type=float, default=5.0, help="Duration of each row.")
+    parser.add_argument("--page-weight", type=int, default=0, metavar="N",
+                        help="Measure page weight over N (>= 24) 12-MP photos instead of the latency rows.")
     args = parser.parse_args()
+    if args.page_weight:
+        page_weight(args)
+        return
     with tempfile.TemporaryDirectory() as scratch:
         collection_dir = args.collection or build_collection(Path(scratch), args.images)
         example = jpeg((640, 480), 1)

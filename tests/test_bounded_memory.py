@@ -91,21 +91,26 @@ def _no_full_reads(monkeypatch: pytest.MonkeyPatch, batch_limit: int) -> list[in
 def test_feedback_streams_descriptors_and_ranks_as_the_full_matrix_did(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, method: str
 ) -> None:
-    from mmir.search.feedback import FeedbackMethod, FeedbackRanker, Marks, feedback_scores
+    from mmir.search.feedback import FeedbackMethod, FeedbackSource, Marks, feedback_scores, to_unit_range
+    from mmir.search.grouping import group
 
     store = _store(tmp_path / "c", _clusters(150))
     chosen = FeedbackMethod(method)
     # The ranking as computed before streaming: every projected descriptor in one matrix.
     ids, descriptors = store.catalog.all_descriptors()
-    ranker = FeedbackRanker(store)
-    marks = Marks(ranker.media_vectors([3, 7]), ranker.media_vectors([40]))
+
+    def media_vectors(media_ids: list[int]) -> np.ndarray:
+        rows = [store.project(store.catalog.descriptor_of_media(m)).mean(axis=0) for m in media_ids]
+        return np.stack([row / np.linalg.norm(row) for row in rows]).astype(np.float32)
+
+    marks = Marks(media_vectors([3, 7]), media_vectors([40]))
     scores = feedback_scores(chosen, marks, np.ascontiguousarray(store.project(descriptors), np.float32))
     old = np.argsort(-scores, kind="stable")[:10]
 
     sizes = _no_full_reads(monkeypatch, 7)
-    hits = FeedbackRanker(store, batch=7).rank([3, 7], [40], 10, chosen)
+    hits = group(FeedbackSource(store, marks, chosen, batch=7), store.catalog, 10)
     assert [h.segment.id for h in hits] == ids[old].tolist()  # one segment a file: files keep the segment order
-    np.testing.assert_allclose([h.score for h in hits], scores[old], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose([h.score for h in hits], to_unit_range(chosen, scores[old]), rtol=1e-5, atol=1e-6)
     streamed = [size for size in sizes if size == 7]
     assert len(streamed) == 150 // 7 and max(sizes) <= (7 if chosen is FeedbackMethod.ROCCHIO else 150)
 

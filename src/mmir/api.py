@@ -4,7 +4,7 @@ Example:
     >>> from mmir.api import Collection
     >>> with Collection.open(".mmir", create=True) as collection:   # doctest: +SKIP
     ...     collection.index(["~/Pictures"])
-    ...     hits = collection.search_text("dog on a beach", k=5)
+    ...     result = collection.search(TextQuery("dog on a beach"), k=5)
 """
 
 from __future__ import annotations
@@ -24,7 +24,19 @@ from mmir.media import read_file
 from mmir.pipeline import Indexer, IndexOptions, IndexProblem, IndexReport
 from mmir.pipeline_types import ChannelSink
 from mmir.search.engine import SearchEngine
-from mmir.search.queries import ExampleQuery, ItemQuery, TextQuery
+from mmir.search.queries import (
+    ChannelQuery,
+    ExampleQuery,
+    FeedbackMethod,
+    FeedbackQuery,
+    Fusion,
+    ItemQuery,
+    Per,
+    Query,
+    TemporalQuery,
+    TextQuery,
+    VectorQuery,
+)
 from mmir.types import Hit, MediaRef
 
 if TYPE_CHECKING:
@@ -40,7 +52,7 @@ if TYPE_CHECKING:
     from mmir.learn.weak_labels import WeakExample, WeakTraining
     from mmir.models.encoder import Encoder
     from mmir.pipeline_text import TextOptions, TextReport
-    from mmir.search.feedback import FeedbackMethod, FeedbackRanker
+    from mmir.search.pipeline import SearchResult
     from mmir.search.spatial import SpatialConfig
     from mmir.search.temporal import TemporalHit
 
@@ -87,7 +99,6 @@ class Collection:
         self._encoder: Encoder | None = None
         self._engine: SearchEngine | None = None
         self._word_model: WordModel | None = None  # None: the bundled MiniLM maps words to concepts
-        self._feedback: FeedbackRanker | None = None
 
     @classmethod
     def open(
@@ -278,7 +289,10 @@ class Collection:
                 return ConceptVocabulary(names, cache_dir=self.directory / "cache", word_model=self._word_model)
 
             tower = lambda: manifest_text_tower(self.manifest)  # noqa: E731  (None, torch-free, unless a joint model)
-            self._engine = SearchEngine(self.store, vocabulary, lambda: self.encoder, extra, text_tower=tower)
+            self._engine = SearchEngine(
+                self.store, vocabulary, lambda: self.encoder, extra, text_tower=tower,
+                channel_extractors=lambda names: self.channel_extractors(names),
+            )  # fmt: skip
         return self._engine
 
     def learn_pca(
@@ -305,7 +319,7 @@ class Collection:
     def retrieval_run(self, queries: dict[str, Path], depth: int = 1000) -> dict[str, list[tuple[str, float]]]:
         """Query by example for each ``query id → image file``; the run ranks indexed files by path."""
         return {
-            query_id: [(hit.media.path, hit.score) for hit in self.search_image(path, k=depth)]
+            query_id: [(hit.media.path, hit.score) for hit in self.search(_example(path), k=depth)]
             for query_id, path in queries.items()
         }
 
@@ -337,38 +351,45 @@ class Collection:
         """Drop the cached search engine (after the concepts or the vectors changed)."""
         self._engine = None
 
+    def search(
+        self, query: Query, k: int = 10, per: Per | str = Per.FILE, spatial: SpatialConfig | None = None
+    ) -> SearchResult:
+        """The one search entry: the ``k`` best files (``per="file"``) or shots (``per="shot"``) for ``query``.
+
+        ``query`` is a :class:`~mmir.search.queries.TextQuery`, ``ExampleQuery`` (image bytes), ``VectorQuery``
+        (a descriptor encoded by the caller), ``ItemQuery`` (an indexed file, or one shot of it:
+        :func:`~mmir.search.queries.parse_item` reads ``"video.mp4@8.0"``), ``FeedbackQuery`` (files or shots
+        marked relevant / not), ``TemporalQuery`` or ``ChannelQuery`` (``cnn|colour|lbp|hog|bovw|fused``).
+        ``k`` distinct units come back unless the collection has fewer that match. ``spatial`` re-ranks an
+        example image's hits by local-feature verification (:mod:`mmir.search.spatial`).
+
+        Score scales (one per query kind, higher is better; :data:`mmir.search.scales.SCALES`): keywords
+        0..1; example, file or shot: cosine −1..1; one channel: cosine −1..1; fused late 0..1, early −1..1;
+        feedback classifier 0..1 (probability), Rocchio −1..1; temporal 0..1. ``result.weak`` is true when
+        nothing matches well (a keyword query whose best hit is below a threshold chosen on validation queries).
+
+        Raises:
+            QueryError: ``k < 1``, an item not in the collection, a query that maps to nothing.
+        """
+        from mmir.search.pipeline import search
+
+        return search(self.engine, query, k, per, spatial)
+
     def search_text(self, text: str, k: int = 10, mode: QueryMode = QueryMode.AND) -> list[Hit]:
-        """Keyword search through concepts."""
-        return self.engine.search(TextQuery(text, mode), k)
+        """Keyword search through concepts (``search(TextQuery(text, mode), k)``)."""
+        return list(self.search(TextQuery(text, mode), k))
 
     def search_image(
         self, path: str | os.PathLike[str], k: int = 10, spatial: SpatialConfig | None = None
     ) -> list[Hit]:
-        """Query by example with an image file (indexed or not).
-
-        With ``spatial``, the top ``spatial.top`` hits are re-ranked by local-feature matching with a geometric
-        check (finds the originals of crops and heavy rescales; see :mod:`mmir.search.spatial`).
-        """
-        data = read_file(path)
-        if spatial is None:
-            return self.engine.search(ExampleQuery(data, os.fspath(path)), k)
-        from mmir.media import decode_image
-        from mmir.search.spatial import rerank_hits
-
-        hits = self.engine.search(ExampleQuery(data, os.fspath(path)), max(k, spatial.top))
-        return rerank_hits(decode_image(data, os.fspath(path), min_side=spatial.max_side), hits, spatial)[:k]
+        """Query by example with an image file, indexed or not (``search(ExampleQuery(...), k, spatial=...)``)."""
+        return list(self.search(_example(path), k, spatial=spatial))
 
     def search_then(
         self, first: TextQuery | ExampleQuery, second: TextQuery | ExampleQuery, within_s: float = 30.0, k: int = 10
     ) -> list[TemporalHit]:
         """Temporal query: a shot matching ``first`` followed by one matching ``second`` within ``within_s``."""
-        from mmir.search import temporal
-
-        shortlist = max(200, 50 * k)
-        scored_a = temporal.candidates(*self.engine.segment_scores(first, shortlist), shortlist)
-        scored_b = temporal.candidates(*self.engine.segment_scores(second, shortlist), shortlist)
-        rows = self.store.catalog.hits_rows(sorted(set(scored_a) | set(scored_b)))
-        return temporal.then_within(scored_a, scored_b, rows, within_s, k)
+        return list(self.search(TemporalQuery(first, second, within_s), k).pairs)
 
     def channel_extractors(self, names: Sequence[str], roots: Sequence[str | os.PathLike[str]] = ()) -> list:
         """Engineered descriptor extractors; see :func:`mmir.collection_channels.channel_extractors`."""
@@ -386,56 +407,35 @@ class Collection:
         self, path: str | os.PathLike[str], k: int = 10, descriptor: str = "cnn",
         weights: Mapping[str, float] | None = None, fusion: str = "late",
     ) -> list[Hit]:  # fmt: skip
-        """Query by example in one descriptor channel or fused; see :func:`mmir.collection_channels.search_image`."""
-        from mmir.collection_channels import search_image
-
-        return search_image(self.store, self.encoder, self.directory, path, k, descriptor, weights, fusion)
+        """Query by example in one descriptor channel or fused (``search(ChannelQuery(...), k)``)."""
+        return list(self.search(ChannelQuery(_example(path), descriptor, dict(weights or {}), Fusion(fusion)), k))
 
     def search_image_bytes(self, data: bytes, name: str, k: int = 10) -> list[Hit]:
-        """Query by example with an uploaded image's bytes."""
-        return self.engine.search(ExampleQuery(data, name), k)
+        """Query by example with an uploaded image's bytes (``search(ExampleQuery(data, name), k)``)."""
+        return list(self.search(ExampleQuery(data, name), k))
 
     def search_descriptor(self, descriptor: np.ndarray, k: int = 10, why: str = "similar to the query") -> list[Hit]:
-        """Query by a raw descriptor ``float32[D]`` or ``float32[1, D]`` the caller encoded (e.g. outside a lock)."""
-        return self.engine.search_vector(descriptor, k, why)
+        """Query by a raw descriptor ``float32[D]`` the caller encoded (``search(VectorQuery(...), k)``)."""
+        return list(self.search(VectorQuery(descriptor, why), k))
 
     def feedback(
-        self, positives: Sequence[int | str | os.PathLike[str]], negatives: Sequence[int | str | os.PathLike[str]] = (),
+        self, positives: Sequence[int | str | os.PathLike[str] | ItemQuery],
+        negatives: Sequence[int | str | os.PathLike[str] | ItemQuery] = (),
         k: int = 10, method: FeedbackMethod | str = "classifier", query: np.ndarray | None = None,
     ) -> list[Hit]:  # fmt: skip
-        """Re-rank the collection from items marked relevant (``positives``) or not (``negatives``).
+        """Re-rank the collection from items marked relevant or not (``search(FeedbackQuery(...), k)``).
 
-        Items are media ids or paths of indexed files. ``query`` is an optional raw query descriptor
-        ``float32[D]`` (query by example) that Rocchio keeps in the new query; see :mod:`mmir.search.feedback`.
+        Items are media ids, paths of indexed files, or :class:`ItemQuery` (a file or one shot).
 
         Raises:
             QueryError: if no item is marked relevant, or an item is not in the collection.
         """
-        from mmir.search.feedback import FeedbackMethod, FeedbackRanker
+        marks = FeedbackQuery(tuple(map(_item, positives)), tuple(map(_item, negatives)), FeedbackMethod(method), query)
+        return list(self.search(marks, k))
 
-        if self._feedback is None:
-            self._feedback = FeedbackRanker(self.store)
-        resolve = self._media_id
-        return self._feedback.rank(
-            [resolve(item) for item in positives], [resolve(item) for item in negatives], k,
-            FeedbackMethod(method), query,
-        )  # fmt: skip
-
-    def _media_id(self, item: int | str | os.PathLike[str]) -> int:
-        """The media id of an indexed file given by id or path."""
-        if not isinstance(item, (str, os.PathLike)):
-            return int(item)
-        record = self.store.catalog.lookup(os.path.abspath(item))
-        if record is None:
-            from mmir.errors import QueryError
-            from mmir.media import display_path
-
-            raise QueryError(f"{display_path(item)}: not in the collection (index it first)")
-        return record.id
-
-    def similar(self, path: str | os.PathLike[str], k: int = 10) -> list[Hit]:
-        """Files similar to an indexed file (itself excluded)."""
-        return self.engine.search(ItemQuery(os.fspath(path)), k)
+    def similar(self, path: str | os.PathLike[str] | ItemQuery, k: int = 10, per: Per | str = Per.FILE) -> list[Hit]:
+        """Items similar to an indexed file or shot, itself excluded (``search(ItemQuery(...), k, per)``)."""
+        return list(self.search(path if isinstance(path, ItemQuery) else ItemQuery(os.fspath(path)), k, per))
 
     def use_text_model(self, spec: str) -> None:
         """Map query words to concepts with ``spec`` from now on: ``minilm`` (default), ``glove`` or ``w2v:DIR``.

@@ -45,7 +45,7 @@ def test_index_with_channels_then_search_each_and_fused(tmp_path: Path, photo_di
         with pytest.raises(Exception, match="unknown descriptor"):
             coll.search_image_descriptor(query, 1, "sift")
         saved = sorted(p.name for p in (coll.directory / "channel-indexes").glob("*.faiss"))
-        assert saved == ["bovw.faiss", "cnn.faiss", "colour.faiss", "hog.faiss", "lbp.faiss"]
+        assert saved == ["bovw.faiss", "colour.faiss", "hog.faiss", "lbp.faiss"]  # cnn: the main vector index
 
     # A deleted file leaves every channel's index (the engineered ones through the catalog's change log).
     (photo_dir / "coffee.png").unlink()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mmir.concepts import ConceptWeight, MatchSource, QueryMapping, QueryMode, TermMapping
-from mmir.search.concept_scoring import explain, score_concepts
+from mmir.search.concept_scoring import combine_terms, explain, term_scores
 
 # Three items over four concepts (rows sum to 1 like softmax outputs).
 PROBS = np.array(
@@ -20,6 +20,15 @@ PROBS = np.array(
     ],
     dtype=np.float32,
 )
+
+
+def score_concepts(mapping: QueryMapping, probs: np.ndarray) -> np.ndarray:
+    """The concept-only score of a mapped query over a full matrix (the formula search streams block by block)."""
+    per_term = term_scores(mapping, probs)
+    if per_term.shape[1] == 0:
+        return np.zeros(per_term.shape[0], dtype=np.float32)
+    importance = np.array([t.importance for t in mapping.matched_terms], dtype=np.float64)
+    return combine_terms(per_term, importance, mapping.mode)
 
 
 def _mapping(mode: QueryMode, with_unmatched: bool = False) -> QueryMapping:

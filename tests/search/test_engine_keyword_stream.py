@@ -16,9 +16,13 @@ from mmir.index.manifest import Manifest
 from mmir.index.metadata_text import sync_metadata
 from mmir.index.store import SegmentStore
 from mmir.media.metadata import MetadataText, TextField
+from mmir.search.aggregate import best_per_media
+from mmir.search.concept_scoring import combine_terms, explain, term_scores
 from mmir.search.engine import SearchEngine
-from mmir.search.text_fusion import search_text
-from mmir.types import MediaKind
+from mmir.search.grouping import group
+from mmir.search.keyword_stream import KeywordSource
+from mmir.search.text_fusion import fuse, metadata_matrix, metadata_why
+from mmir.types import Hit, MediaKind
 
 C, DIM = 40, 8
 
@@ -70,6 +74,56 @@ QUERIES = [
 ]
 
 
+def _streamed(view, mapping: QueryMapping, catalog: Catalog, k: int) -> list[Hit]:
+    """Keyword search as the pipeline runs it: the block-streamed source, grouped to ``k`` files (uncalibrated)."""
+    source = KeywordSource(mapping, view.blocks, view.width(), view.columns, view.rows, catalog, calibrated=False)
+    found = group(source, catalog, k)
+    why = source.explain([g.segment.id for g in found], [g.score for g in found])
+    return [Hit(g.media, g.segment, g.score, why[g.segment.id]) for g in found]
+
+
+# The oracles: the old whole-matrix path (every segment's concepts read at once), kept here to check the stream.
+def _concept_matrix(engine: SearchEngine) -> tuple[np.ndarray, np.ndarray]:
+    """``(segment ids int64[N], float32[N, C + U])``: model concepts, then user concepts, of every segment."""
+    ids, probs = engine.store.catalog.all_concepts()
+    if engine._extra_concepts is not None and len(ids):
+        desc_ids, descriptors = engine.store.catalog.all_descriptors()
+        probs = np.hstack([probs, engine._extra_concepts(desc_ids, descriptors)])
+    return ids, probs
+
+
+def score_concepts(mapping: QueryMapping, probs: np.ndarray) -> np.ndarray:
+    """Concept-only scores ``float32[N]`` of a mapped query over a full matrix."""
+    per_term = term_scores(mapping, probs)
+    if per_term.shape[1] == 0:
+        return np.zeros(per_term.shape[0], dtype=np.float32)
+    importance = np.array([t.importance for t in mapping.matched_terms], dtype=np.float64)
+    return combine_terms(per_term, importance, mapping.mode)
+
+
+def search_text(mapping: QueryMapping, ids: np.ndarray, probs: np.ndarray, catalog: Catalog, k: int) -> list[Hit]:
+    """The ``k`` best files over the full matrix: concepts fused with metadata text, top ``2k`` segments grouped."""
+    from mmir.errors import QueryError
+    from mmir.index.metadata_text import term_matches
+
+    matches = term_matches(catalog, [term.term for term in mapping.terms], per_segment=True) if len(ids) else []
+    fused = fuse(mapping, probs, metadata_matrix(ids, matches) if matches else None)
+    if not fused.used and not any(term.matched for term in mapping.terms):
+        raise QueryError(f"no concept or file text matches {mapping.text!r}; try other words (see `mmir concepts`)")
+    if not len(ids):
+        return []
+    depth = min(k * 2, len(ids))
+    top = np.lexsort((np.arange(len(ids)), -fused.scores))[:depth]
+    rows = catalog.hits_rows(ids[top].tolist())
+    hits = [
+        Hit(*rows[int(ids[i])], score=float(fused.scores[i]),
+            why=metadata_why(mapping, fused.metadata[i]) + explain(mapping, probs[i]))
+        for i in top
+        if fused.scores[i] > 0 and int(ids[i]) in rows
+    ]  # fmt: skip
+    return best_per_media(hits, k)
+
+
 def _same(new: list, old: list) -> None:
     assert [h.segment.id for h in new] == [h.segment.id for h in old]
     assert [h.why for h in new] == [h.why for h in old]
@@ -81,13 +135,12 @@ def test_streamed_keyword_search_matches_the_full_matrix(tmp_path: Path, block_r
     store = _store(tmp_path / "c", 60)
     engine = SearchEngine(store, lambda: pytest.fail("no vocabulary needed"), lambda: pytest.fail("no encoder"))
     engine.block_rows = block_rows
-    ids, probs = engine.concept_matrix()  # the old path: every row at once
+    ids, probs = _concept_matrix(engine)  # the old path: every row at once
     for mapping in QUERIES:
         for k in (1, 5, 50):
             view = engine.concepts()
-            from mmir.search.keyword_stream import search_blocks
 
-            new = search_blocks(mapping, view.blocks(), view.width(), view.columns, view.rows, store.catalog, k)
+            new = _streamed(view, mapping, store.catalog, k)
             _same(new, search_text(mapping, ids, probs, store.catalog, k))
     assert isinstance(engine.concepts().source, ConceptColumns)
     assert store.sizes()["concepts"] >= 72 * C * 4  # the column files count in the collection's size on disk
@@ -103,18 +156,16 @@ def test_user_concepts_after_the_model_columns_match_the_full_matrix(tmp_path: P
 
     engine = SearchEngine(store, lambda: pytest.fail("unused"), lambda: pytest.fail("unused"), extra_concepts=extra)
     engine.block_rows = 8
-    ids, probs = engine.concept_matrix()
+    ids, probs = _concept_matrix(engine)
     mapping = QueryMapping("mine", QueryMode.AND, (_term("mine", (C + 1, 1.0)), _term("dog", (3, 0.5))))
-    from mmir.search.keyword_stream import search_blocks
 
     view = engine.concepts()
     assert view.width() == C + 2
-    new = search_blocks(mapping, view.blocks(), view.width(), view.columns, view.rows, store.catalog, 10)
+    new = _streamed(view, mapping, store.catalog, 10)
     _same(new, search_text(mapping, ids, probs, store.catalog, 10))
 
 
 def test_temporal_segment_scores_match_score_concepts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from mmir.search.concept_scoring import score_concepts
     from mmir.search.queries import TextQuery
 
     store = _store(tmp_path / "c", 25)
@@ -122,7 +173,7 @@ def test_temporal_segment_scores_match_score_concepts(tmp_path: Path, monkeypatc
     engine.block_rows = 6
     mapping = QUERIES[2]
     monkeypatch.setattr(engine, "map_query", lambda _query: mapping)
-    ids, probs = engine.concept_matrix()
+    ids, probs = _concept_matrix(engine)
     got_ids, got = engine.segment_scores(TextQuery("dog or cat"))
     np.testing.assert_array_equal(got_ids, ids)
     np.testing.assert_allclose(got, score_concepts(mapping, probs), rtol=1e-5, atol=1e-7)
@@ -185,11 +236,10 @@ def test_a_collection_whose_directory_cannot_be_written_streams_from_the_catalog
     engine = SearchEngine(store, lambda: pytest.fail("unused"), lambda: pytest.fail("unused"))
     engine.block_rows = 4
     assert isinstance(engine.concepts().source, CatalogConcepts)
-    ids, probs = engine.concept_matrix()
+    ids, probs = _concept_matrix(engine)
     view = engine.concepts()
-    from mmir.search.keyword_stream import search_blocks
 
-    new = search_blocks(QUERIES[1], view.blocks(), view.width(), view.columns, view.rows, store.catalog, 5)
+    new = _streamed(view, QUERIES[1], store.catalog, 5)
     _same(new, search_text(QUERIES[1], ids, probs, store.catalog, 5))
 
 
@@ -214,10 +264,9 @@ def test_keyword_search_never_reads_more_than_a_block(tmp_path: Path, monkeypatc
     monkeypatch.setattr(Catalog, "iter_concepts", iter_concepts)
     engine = SearchEngine(store, lambda: pytest.fail("unused"), lambda: pytest.fail("unused"))
     engine.block_rows = 9
-    from mmir.search.keyword_stream import search_blocks
 
     view = engine.concepts()
-    hits = search_blocks(QUERIES[0], view.blocks(), view.width(), view.columns, view.rows, store.catalog, 5)
+    hits = _streamed(view, QUERIES[0], store.catalog, 5)
     assert len(hits) == 5
     assert seen and max(shape[0] for shape in seen) <= 9
     assert (9, 2) in seen  # the query's two concept columns, one block at a time
@@ -238,7 +287,6 @@ def test_streamed_scoring_peak_memory_stays_below_one_full_matrix(tmp_path: Path
     engine = SearchEngine(store, lambda: pytest.fail("unused"), lambda: pytest.fail("unused"))
     engine.block_rows = 256
     mapping = QueryMapping("x", QueryMode.OR, (_term("x", *((c, 0.5) for c in range(0, 1000, 50))),))
-    from mmir.search.keyword_stream import search_blocks
 
     def peak(run) -> int:
         tracemalloc.start()
@@ -250,10 +298,10 @@ def test_streamed_scoring_peak_memory_stays_below_one_full_matrix(tmp_path: Path
 
     def streamed() -> None:
         view = engine.concepts()
-        search_blocks(mapping, view.blocks(), view.width(), view.columns, view.rows, store.catalog, 10)
+        _streamed(view, mapping, store.catalog, 10)
 
     def full() -> None:
-        ids, probs = engine.concept_matrix()
+        ids, probs = _concept_matrix(engine)
         search_text(mapping, ids, probs, store.catalog, 10)
 
     sync_peak = peak(engine.concepts)  # writes the column files, one block of 256 rows at a time
@@ -265,16 +313,16 @@ def test_streamed_scoring_peak_memory_stays_below_one_full_matrix(tmp_path: Path
 
 def test_a_query_matching_nothing_is_refused_and_an_empty_collection_gives_no_hits(tmp_path: Path) -> None:
     from mmir.errors import QueryError
-    from mmir.search.keyword_stream import concept_scores, search_blocks
+    from mmir.search.keyword_stream import concept_scores
 
     nothing = QueryMapping("zebra", QueryMode.AND, (_term("zebra"),))  # no concept, in no file name
     for files in (12, 0):
         store = _store(tmp_path / f"c{files}", files)
         view = SearchEngine(store, lambda: pytest.fail("no vocabulary"), lambda: pytest.fail("no encoder")).concepts()
         with pytest.raises(QueryError, match="no concept or file text matches 'zebra'"):
-            search_blocks(nothing, view.blocks(), view.width(), view.columns, view.rows, store.catalog, 5)
+            _streamed(view, nothing, store.catalog, 5)
     # Empty (width 0) and a term matched: no hits (what text_fusion.search_text means by its `if not len(ids)`,
     # though its column check fires first), not "concept 'c3' (column 3) is not among 0".
-    assert search_blocks(QUERIES[0], view.blocks(), view.width(), view.columns, view.rows, store.catalog, 5) == []
+    assert _streamed(view, QUERIES[0], store.catalog, 5) == []
     empty_ids, scores = concept_scores(QUERIES[0], view.blocks(), view.width(), view.columns)
     assert empty_ids.dtype == np.int64 and scores.dtype == np.float32 and len(empty_ids) == len(scores) == 0

@@ -53,7 +53,7 @@ def test_joint_similarities_align_with_the_ids_asked_for() -> None:
 def test_search_joint_on_an_empty_collection_asks_the_catalog_nothing() -> None:
     """No blocks means no segments: no COUNT(*) scan, no FTS query, no text-tower pass."""
     from mmir.concepts.mapping import QueryMapping, QueryMode
-    from mmir.search.joint_fusion import search_joint
+    from mmir.search.joint_fusion import joint_source
 
     class _Untouchable:
         def __getattr__(self, name: str) -> Any:
@@ -61,4 +61,5 @@ def test_search_joint_on_an_empty_collection_asks_the_catalog_nothing() -> None:
 
     untouchable: Any = _Untouchable()
     mapping = QueryMapping("a dog", QueryMode.AND, ())
-    assert search_joint(mapping, iter(()), 0, untouchable, untouchable, untouchable, 5, untouchable) == []
+    source = joint_source(mapping, iter(()), 0, untouchable, untouchable, untouchable, untouchable)
+    assert len(source.top(5).ids) == 0 and source.top(5).exhausted

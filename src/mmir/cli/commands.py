@@ -11,16 +11,27 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mmir.cli.groups import app, train_app
+from mmir.cli.searching import SCALES_HELP, PerOpt, listed_items, print_result
 from mmir.cli.text import TextModelOpt  # importing it also registers `mmir train words`
 from mmir.concepts import QueryMode
 from mmir.errors import MmirError
-from mmir.media import display_path
-from mmir.search.feedback import FeedbackMethod
+from mmir.media import display_path, read_file
+from mmir.search.queries import (
+    ChannelQuery,
+    ExampleQuery,
+    FeedbackMethod,
+    FeedbackQuery,
+    Fusion,
+    Per,
+    TextQuery,
+    parse_item,
+)
 from mmir.types import Hit
 
 if TYPE_CHECKING:
     from mmir.api import Collection
     from mmir.pipeline_text import TextOptions
+    from mmir.search.pipeline import SearchResult
 
 CollectionOpt = Annotated[
     Path, typer.Option("--collection", "-c", help="Collection directory.", envvar="MMIR_COLLECTION")
@@ -207,6 +218,18 @@ def _pca_dim(pca: str | None) -> int | None:
     if pca is None or pca.strip().lower() == "none":
         return None
     if not pca.strip().isdigit() or int(pca) < 1:
+def _shot_detector(name: str | None) -> str | None:
+    """``--detector``, checked before the collection is opened (a typo is a usage error, not a failed run)."""
+    if name is not None:
+        from mmir.media.shot_detectors import make_detector
+
+        try:
+            make_detector(name)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+    return name
+
+
         raise typer.BadParameter(f"--pca {pca}: expected a dimension (e.g. 256) or none")
     return int(pca)
 
@@ -225,7 +248,7 @@ def _apply_pca(coll: Collection, dim: int | None, whiten: bool, training: Path |
 QUERY_SETTINGS = {"ignore_unknown_options": True}
 
 
-@app.command(context_settings=QUERY_SETTINGS)
+@app.command(context_settings=QUERY_SETTINGS, epilog=SCALES_HELP)
 def search(
     query: Annotated[
         str | None, typer.Argument(help="Keywords, e.g. 'dog on a beach' (one starting with '-': mmir search -- -dog).")
@@ -237,8 +260,9 @@ def search(
     as_json: JsonOpt = False,
     feedback: Annotated[
         tuple[Path, Path] | None,
-        typer.Option(help="Relevance feedback: GOOD BAD, two files listing indexed paths (one a line) marked "
-                     "relevant / not relevant; re-ranks the collection from them."),
+        typer.Option(help="Relevance feedback: GOOD BAD, two files listing indexed paths or shots (video.mp4@8.0), "
+                     "one a line, marked relevant / not relevant; re-ranks the collection from them."),
+    per: PerOpt = Per.FILE,
     ] = None,
     feedback_method: Annotated[
         FeedbackMethod, typer.Option(help="How marks re-rank: a linear classifier, or Rocchio.")
@@ -272,16 +296,20 @@ def search(
         str | None, typer.Option(help="Only visible text: photos/shots showing this phrase (OCR; near misses match).")
     ] = None,
 ) -> None:
-    """Search by keywords (through concepts) or by an example image; or re-rank from marked files (--feedback)."""
+    """Search by keywords (through concepts) or by an example image; or re-rank from marked files (--feedback).
+
+    Always k distinct files (--per file, the default) or k shots (--per shot), fewer only when fewer match.
+    """
     if said is not None or shows is not None:
         _search_fields(collection, said, shows, k, as_json)
         return
     if feedback is not None:
         with _open(collection) as coll:
-            print_hits(coll.feedback(_listed(feedback[0]), _listed(feedback[1]), k, feedback_method), as_json)
+            print_result(coll.search(marks, k, per), as_json, print_hits)
         return
     if (query is None) == (image is None):
         raise MmirError("give either keywords or --image FILE")
+        marks = FeedbackQuery(tuple(listed_items(feedback[0])), tuple(listed_items(feedback[1])), feedback_method)
     if then is not None or then_image is not None:
         from mmir.cli.video import run_temporal
 
@@ -291,47 +319,20 @@ def search(
         from mmir.search.fusion import parse_weights
 
         with _open(collection) as coll:
-            hits = coll.search_image_descriptor(image, k, descriptor, parse_weights(fusion_weights), fusion)
-        print_hits(hits, as_json)
+            print_result(coll.search(channel, k, per), as_json, print_hits)
         return
     from mmir.search.spatial import SpatialConfig
+        example = ExampleQuery(read_file(image), str(image))
+        channel = ChannelQuery(example, descriptor, parse_weights(fusion_weights), Fusion(fusion))
 
     with _open(collection) as coll:
         if query is not None:
             coll.use_text_model(text_model)
-            hits = _text_hits(coll, query, k, mode)
-        else:
-            hits = coll.search_image(image, k, spatial=SpatialConfig() if spatial else None)
-    print_hits(hits, as_json)
-
-
-def _text_hits(coll, query: str, k: int, mode: QueryMode) -> list[Hit]:
-    """Keyword hits, with the mapping's notes on stderr; a query nothing can match gives no hits, not an error.
-
-    Only stop-words, symbols or emoji, or words in no concept and no file's text: the search says so (exit 0).
-    """
-    from mmir.errors import QueryError
-
-    mapping = coll.map_query(query, mode)  # cached: search_text finds it mapped
-    for note in mapping.notes:
-        typer.echo(f"note: {note}", err=True)
-    try:
-        return coll.search_text(query, k, mode)
-    except QueryError as exc:
-        if mapping.matched_terms:
-            raise
-        reason = str(exc) if mapping.terms else f"{query!r} has no letters or digits to search for"
-        typer.echo(f"nothing matches: {reason}", err=True)
-        return []
-
-
-def _listed(path: Path) -> list[Path]:
-    """Paths listed one a line in ``path`` (blank lines and ``#`` comments skipped)."""
-    try:
-        lines = path.read_text(encoding="utf-8", errors="surrogateescape").splitlines()
-    except OSError as exc:
-        raise MmirError(f"{display_path(path)}: cannot read the list ({exc.strerror})") from exc
-    return [Path(line.strip()) for line in lines if line.strip() and not line.lstrip().startswith("#")]
+            hits = _text_hits(coll, query, k, mode, per)
+        elif image is not None:
+            example = ExampleQuery(read_file(image), str(image))
+            hits = coll.search(example, k, per, spatial=SpatialConfig() if spatial else None)
+    print_result(hits, as_json, print_hits)
 
 
 def _search_fields(collection: Path, said: str | None, shows: str | None, k: int, as_json: bool) -> None:
@@ -346,16 +347,37 @@ def _search_fields(collection: Path, said: str | None, shows: str | None, k: int
     print_hits(hits, as_json)
 
 
+def _text_hits(coll, query: str, k: int, mode: QueryMode, per: Per = Per.FILE) -> SearchResult | list[Hit]:
+    """Keyword hits, with the mapping's notes on stderr; a query nothing can match gives no hits, not an error.
+
+    Only stop-words, symbols or emoji, or words in no concept and no file's text: the search says so (exit 0).
+    """
+    from mmir.errors import QueryError
+
+    mapping = coll.map_query(query, mode)  # cached: search_text finds it mapped
+    for note in mapping.notes:
+        typer.echo(f"note: {note}", err=True)
+    try:
+        return coll.search(TextQuery(query, mode), k, per)
+    except QueryError as exc:
+        if mapping.matched_terms:
+            raise
+        reason = str(exc) if mapping.terms else f"{query!r} has no letters or digits to search for"
+        typer.echo(f"nothing matches: {reason}", err=True)
+        return []
+
+
 @app.command()
 def similar(
-    path: Annotated[Path, typer.Argument(help="An indexed file.")],
+    item: Annotated[str, typer.Argument(help="An indexed file, or one shot of a video: video.mp4@8.0 (at 8 s).")],
     collection: CollectionOpt = Path(".mmir"),
     k: TopK = 10,
     as_json: JsonOpt = False,
 ) -> None:
-    """Files similar to an indexed file."""
+    """Files (or shots) similar to an indexed file or to one shot of a video; the item itself is left out."""
     with _open(collection) as coll:
-        print_hits(coll.similar(path, k), as_json)
+        print_result(coll.search(parse_item(item), k, per), as_json, print_hits)
+    per: PerOpt = Per.FILE,
 
 
 @app.command()
@@ -404,6 +426,7 @@ def concepts(
 @train_app.command("concepts")
 def train_concepts(
     labels: Annotated[
+    typer.echo(SCALES_HELP)
         Path | None, typer.Argument(help="CSV of `path,label1;label2` rows (paths relative to the CSV).")
     ] = None,
     collection: CollectionOpt = Path(".mmir"),

@@ -306,6 +306,19 @@ class Catalog:
         rows = self._rows_in("SELECT id, concepts FROM segments WHERE id IN ({marks})", [int(i) for i in segment_ids])
         return {int(sid): np.frombuffer(blob, np.float16).astype(np.float32) for sid, blob in rows}
 
+    def segments_of(self, media_id: int) -> list[Segment]:
+        """A file's segments in time (id) order, without their encodings (empty for an unknown file)."""
+        rows = self._db.execute(
+            "SELECT id, start_s, end_s, keyframe_s FROM segments WHERE media_id = ? ORDER BY id", (int(media_id),)
+        ).fetchall()
+        return [Segment(int(sid), int(media_id), start, end, key) for sid, start, end, key in rows]
+
+    def segment_media(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every segment's file: ``(segment ids int64[N] ascending, media ids int64[N])`` (16 bytes a segment)."""
+        rows = self._db.execute("SELECT id, media_id FROM segments ORDER BY id").fetchall()
+        array = np.asarray(rows, np.int64).reshape(-1, 2)
+        return array[:, 0].copy(), array[:, 1].copy()
+
     def count_segments_up_to(self, last_id: int) -> int:
         """Number of segments with id ``<= last_id`` (ids only grow, so a drop means rows were removed)."""
         return int(self._db.execute("SELECT COUNT(*) FROM segments WHERE id <= ?", (int(last_id),)).fetchone()[0])

@@ -1,15 +1,20 @@
-"""Query by example over one descriptor channel, or over several fused (early or late).
+"""Query by example over one descriptor channel, or over several fused (early or late), as candidate sources.
 
-Channels are per file: the CNN channel is each file's first-segment descriptor (projected like the main index),
-the engineered ones are the stored rows of :mod:`mmir.index.channels`. Each channel has its own persisted exact
-FAISS index (:mod:`mmir.index.channel_indexes`, kept in step with the catalog without decoding), so late fusion
-sees every file's score in every channel; the bag of words is tf-idf weighted with the idf saved with its index.
+The ``cnn`` channel is the collection's own vector index: every segment, so video shots take part
+(:class:`mmir.search.sources.VectorSource`). The engineered channels (colour, lbp, hog, bovw) are stored per file
+(:mod:`mmir.index.channels`, each with its own persisted exact FAISS index, :mod:`mmir.index.channel_indexes`);
+a file's channel score stands for each of its segments. Fused search scores every segment: its CNN cosine and
+its file's score in each engineered channel, combined over the channels the segment has (a video, which has no
+engineered channels, is ranked by its shots' CNN scores alone instead of being dropped).
+
+Score scales: one channel — cosine in ``[-1, 1]``; early fusion — the weighted mean of cosines, ``[-1, 1]``;
+late fusion — the weighted mean of per-channel z-scores mapped through the normal CDF, ``[0, 1]`` (0.5: as good
+as the collection's average item).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,23 +23,16 @@ from mmir.errors import QueryError
 from mmir.index.channel_indexes import ChannelIndexes, OpenChannel
 from mmir.index.channels import first_segments
 from mmir.models.engineered import Descriptor
-from mmir.search.fusion import early_fusion_scores, late_fusion, weighted_channels
+from mmir.search.fusion import DEFAULT_EARLY_WEIGHTS, DEFAULT_WEIGHTS, weighted_channels, zscore
+from mmir.search.queries import Fusion
+from mmir.search.sources import Ranked, ScoredSource
 
 if TYPE_CHECKING:
     from mmir.index.store import SegmentStore
-    from mmir.types import Hit
 
-
-class Fusion(StrEnum):
-    """How several channels are combined (see :mod:`mmir.search.fusion`)."""
-
-    LATE = "late"
-    EARLY = "early"
-
+__all__ = ["FUSED", "ChannelSource", "Fusion", "channels_for", "fused_source", "open_channels"]
 
 QueryVectors = Callable[[Sequence[str]], dict[str, np.ndarray]]
-
-
 FUSED = "fused"
 
 
@@ -58,72 +56,112 @@ def open_channels(store: SegmentStore, names: Sequence[str]) -> dict[str, OpenCh
     return {name: indexes.open(name) for name in names}
 
 
-def search_channels(
-    store: SegmentStore,
-    names: Sequence[str],
-    query_vectors: QueryVectors,
-    k: int,
-    weights: Mapping[str, float],
-    fusion: Fusion = Fusion.LATE,
-    why: str = "similar",
-) -> list[Hit]:
-    """The ``k`` files most similar to a query in channel(s) ``names``, best first.
-
-    One channel: its index's top ``k``. Several: every file's score in every channel (a full search of each
-    exact index), fused over the files present in all of them.
+class ChannelSource:
+    """One engineered channel: its files by cosine, each standing as its first segment.
 
     Args:
         store: The collection's store.
-        names: Channels to search; more than one are fused.
-        query_vectors: ``names → {name: float32[K]}`` the query's raw vectors (decoded and extracted once).
-        k: Number of files.
-        weights: Fusion weights per channel (see :mod:`mmir.search.fusion`).
-        fusion: Late (z-normalised score combination) or early (weighted mean of the cosines).
-        why: Prefix of each hit's explanation.
+        name: The channel.
+        raw: The query's raw channel vector ``float32[K]``.
+        why: Prefix of each hit's reason.
+        exclude_media: Files never returned (the query file).
     """
-    if len(names) > 1:  # a channel of weight 0 changes no score: not searched, and no file needs it
-        names = weighted_channels(list(names), weights, early=fusion is Fusion.EARLY) or names  # all 0: an error
-    opened = open_channels(store, names)
+
+    def __init__(self, store: SegmentStore, name: str, raw: np.ndarray, why: str, exclude_media: Sequence[int] = ()):
+        self.store, self.name, self.why = store, name, why
+        self.opened = open_channels(store, [name])[name]
+        self.query = self.opened.query(raw)
+        self.exclude = {int(i) for i in exclude_media}
+
+    def top(self, n: int) -> Ranked:
+        size = len(self.opened.index)
+        want = min(n + len(self.exclude), size)
+        if want <= 0:
+            return Ranked(np.zeros(0, np.int64), np.zeros(0, np.float32), exhausted=True)
+        found, ids = self.opened.index.search(self.query, want)
+        media = [int(m) for m in ids[0] if m >= 0]
+        segments = first_segments(self.store.catalog, media)
+        pairs = [(segments[m], float(s)) for m, s in zip(ids[0], found[0], strict=True)
+                 if int(m) in segments and int(m) not in self.exclude]  # fmt: skip
+        out_ids = np.asarray([p[0] for p in pairs], np.int64)[:n]
+        return Ranked(out_ids, np.asarray([p[1] for p in pairs], np.float32)[:n], exhausted=want >= size)
+
+    def explain(self, ids: Sequence[int], scores: Sequence[float]) -> dict[int, tuple[str, ...]]:
+        return {int(i): (f"{self.why} ({self.name} cosine {s:.3f})",) for i, s in zip(ids, scores, strict=True)}
+
+
+def fused_source(
+    store: SegmentStore, names: Sequence[str], query_vectors: QueryVectors, weights: Mapping[str, float],
+    fusion: Fusion = Fusion.LATE, why: str = "similar",
+) -> ScoredSource:  # fmt: skip
+    """Every segment scored in channels ``names`` (``cnn`` per segment, the others per file), fused.
+
+    Args:
+        store: The collection's store.
+        names: Channels (``cnn`` first); channels of weight 0 are not searched.
+        query_vectors: ``names → {name: float32[K]}`` the query's raw vectors (``cnn``: a raw CNN descriptor).
+        weights: Fusion weights per channel (missing: the validated defaults of ``fusion``).
+        fusion: Late (z-scores, mapped to ``[0, 1]``) or early (weighted mean of cosines, ``[-1, 1]``).
+        why: Prefix of each hit's reason.
+    """
+    early = fusion is Fusion.EARLY
+    names = weighted_channels(list(names), weights, early=early) or list(names)  # all 0: an error below
+    defaults = DEFAULT_EARLY_WEIGHTS if early else DEFAULT_WEIGHTS
+    chosen = {name: float(weights.get(name, defaults.get(name, 1.0))) for name in names}
+    if sum(chosen.values()) <= 0:
+        raise QueryError(f"fusion weights of {list(names)} sum to zero")
     raw = query_vectors(names)
-    queries = {name: opened[name].query(raw[name]) for name in names}
-    if len(names) == 1:
-        found, ids = opened[names[0]].index.search(queries[names[0]], k)
-        keep = ids[0] >= 0
-        return _hits(store, ids[0][keep], found[0][keep], {names[0]: found[0][keep]}, why)
-    full = {name: opened[name].index.search(queries[name], len(opened[name].index)) for name in names}
-    common = _common_ids([ids[0] for _, ids in full.values()])
-    per_channel = {}
-    for name, (found, ids) in full.items():
-        order = np.argsort(ids[0], kind="stable")
-        at = order[np.searchsorted(ids[0], common, sorter=order)]
-        per_channel[name] = found[0][at]
-    if fusion is Fusion.EARLY:
-        scores = early_fusion_scores(per_channel, weights)
-    else:
-        scores = late_fusion(per_channel, weights)
-    top = np.argsort(-scores, kind="stable")[:k]
-    return _hits(store, common[top], scores[top], {n: s[top] for n, s in per_channel.items()}, why)
+    segment_ids, media_ids = store.catalog.segment_media()
+    per_channel = {name: _segment_scores(store, name, raw[name], segment_ids, media_ids) for name in names}
+    total = np.zeros(len(segment_ids), np.float64)
+    weight = np.zeros(len(segment_ids), np.float64)
+    for name, (scores, present) in per_channel.items():
+        values = scores.copy()
+        if not early and present.any():
+            values[present] = zscore(scores[present])
+        total += np.where(present, chosen[name] * values, 0.0)
+        weight += np.where(present, chosen[name], 0.0)
+    has_any = weight > 0
+    fused = total / np.maximum(weight, 1e-12)
+    if not early:
+        from scipy.special import ndtr  # the normal CDF, vectorised
+
+        fused = ndtr(fused)
+
+    def explain(ids: Sequence[int], scores: Sequence[float]) -> dict[int, tuple[str, ...]]:
+        rows = np.searchsorted(segment_ids, np.asarray(list(ids), np.int64))
+        out: dict[int, tuple[str, ...]] = {}
+        for sid, row, score in zip(ids, rows, scores, strict=True):
+            detail = ", ".join(f"{n} {s[row]:.3f}" for n, (s, p) in per_channel.items() if p[row])
+            out[int(sid)] = (f"{why} (fused {score:.3f}: {detail})",)
+        return out
+
+    return ScoredSource(segment_ids[has_any], fused[has_any].astype(np.float32), explain)
 
 
-def _hits(
-    store: SegmentStore, media_ids: np.ndarray, scores: np.ndarray, per_channel: Mapping[str, np.ndarray], why: str
-) -> list[Hit]:
-    """Hits of ``media_ids`` (best first, ``int64[n]``) with their scores and per-channel scores ``float32[n]``."""
-    from mmir.types import Hit
-
-    segments = first_segments(store.catalog, [int(i) for i in media_ids])
-    found = store.catalog.hits_rows(list(segments.values()))
-    hits = []
-    for i, media_id in enumerate(int(m) for m in media_ids):
-        if media_id in segments and segments[media_id] in found:
-            detail = ", ".join(f"{name} {values[i]:.3f}" for name, values in per_channel.items())
-            hits.append(Hit(*found[segments[media_id]], score=float(scores[i]), why=(f"{why} ({detail})",)))
-    return hits
-
-
-def _common_ids(id_lists: list[np.ndarray]) -> np.ndarray:
-    """Sorted media ids present in every channel."""
-    common = id_lists[0]
-    for ids in id_lists[1:]:
-        common = np.intersect1d(common, ids)
-    return np.sort(common)
+def _segment_scores(
+    store: SegmentStore, name: str, raw: np.ndarray, segment_ids: np.ndarray, media_ids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(cosines float64[N], present bool[N])`` of every segment in channel ``name`` (engineered: its file's)."""
+    scores = np.zeros(len(segment_ids), np.float64)
+    present = np.zeros(len(segment_ids), bool)
+    if name == Descriptor.CNN.value:
+        size = len(store.vectors)
+        if size:
+            found, ids = store.search(np.asarray(raw, np.float32).reshape(1, -1), size)
+            keep = ids[0] >= 0
+            rows = np.searchsorted(segment_ids, ids[0][keep])
+            rows = np.clip(rows, 0, max(len(segment_ids) - 1, 0))
+            known = segment_ids[rows] == ids[0][keep]
+            scores[rows[known]] = found[0][keep][known]
+            present[rows[known]] = True
+        return scores, present
+    opened = open_channels(store, [name])[name]
+    if not len(opened.index):
+        return scores, present
+    found, ids = opened.index.search(opened.query(raw), len(opened.index))
+    by_media = dict(zip(ids[0].tolist(), found[0].tolist(), strict=True))
+    for row, media in enumerate(media_ids.tolist()):
+        if media in by_media:
+            scores[row], present[row] = by_media[media], True
+    return scores, present

@@ -53,23 +53,6 @@ def term_scores(mapping: QueryMapping, probs: np.ndarray) -> np.ndarray:
     return np.clip(probs @ weights.T, 0.0, 1.0).astype(np.float32, copy=False)
 
 
-def score_concepts(mapping: QueryMapping, probs: np.ndarray) -> np.ndarray:
-    """Score ``N`` items for a text query; higher is better.
-
-    Args:
-        mapping: The query mapped to concepts; unmatched terms are ignored.
-        probs: ``float32[N, C]`` concept probabilities.
-
-    Returns:
-        ``float32[N]`` scores in [0, 1]; all zero when no term matched.
-    """
-    per_term = term_scores(mapping, probs)
-    if per_term.shape[1] == 0:
-        return np.zeros(per_term.shape[0], dtype=np.float32)
-    importance = np.array([t.importance for t in mapping.matched_terms], dtype=np.float64)
-    return combine_terms(per_term, importance, mapping.mode)
-
-
 def combine_terms(per_term: np.ndarray, importance: np.ndarray, mode: QueryMode) -> np.ndarray:
     """Soft AND (weighted geometric mean with a floor) or weighted noisy-OR of per-term scores.
 

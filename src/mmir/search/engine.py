@@ -1,4 +1,4 @@
-"""The search engine: turns a query into concept weights or a query vector and ranks segments."""
+"""The search engine: a collection's concepts (block by block), vocabulary and encoder, as the pipeline uses them."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ import numpy as np
 
 from mmir.errors import QueryError
 from mmir.index.concept_columns import BLOCK_ROWS, CatalogConcepts, ConceptBlock, ConceptColumns, ConceptSource
-from mmir.media import decode_for_model, display_path
-from mmir.search.aggregate import best_per_media
-from mmir.search.queries import ExampleQuery, ItemQuery, Query, TextQuery
+from mmir.media import decode_for_model
+from mmir.search.queries import Per, Query, SubQuery, TextQuery, VectorQuery
 from mmir.types import Hit
 
 if TYPE_CHECKING:
@@ -101,7 +100,8 @@ class ConceptView:
 
 
 class SearchEngine:
-    """Answers :class:`TextQuery`, :class:`ExampleQuery` and :class:`ItemQuery` over one collection.
+    """What the search pipeline (:mod:`mmir.search.pipeline`) needs of one collection: its store, concepts,
+    vocabulary, encoder, text tower and descriptor-channel extractors, each built on first use.
 
     Args:
         store: The collection's catalog + vectors.
@@ -112,6 +112,7 @@ class SearchEngine:
             user concepts, appended after the encoder's concept columns.
         text_tower: Returns the text tower of the joint text–image model that built the collection, or ``None``
             (text queries then use concepts and metadata text only).
+        channel_extractors: Channel names → extractors of those engineered descriptors (for channel queries).
     """
 
     def __init__(
@@ -121,12 +122,14 @@ class SearchEngine:
         encoder: Callable[[], Encoder],
         extra_concepts: ExtraConcepts | None = None,
         text_tower: Callable[[], TextEmbedder | None] | None = None,
+        channel_extractors: Callable[[Sequence[str]], list] | None = None,
     ) -> None:
         self.store = store
         self._vocabulary = vocabulary
-        self._encoder = encoder
+        self.encoder = encoder
         self._extra_concepts = extra_concepts
         self._text_tower = text_tower
+        self._channel_extractors = channel_extractors
         self._view: ConceptView | None = None
         self._view_lock = threading.Lock()
         self.block_rows = BLOCK_ROWS  # segments per concept block (smaller in tests)
@@ -138,25 +141,25 @@ class SearchEngine:
             self._vocabulary = self._vocabulary()
         return self._vocabulary
 
-    def search(self, query: Query, k: int = 10) -> list[Hit]:
-        """The ``k`` best files for ``query``, best first (scores higher-is-better)."""
-        if k <= 0:
-            raise QueryError("k must be at least 1")
-        if isinstance(query, TextQuery):
-            return self._search_text(query, k)
-        if isinstance(query, ExampleQuery):
-            image = decode_for_model(query.data, query.name, self._encoder().input_side)
-            descriptor = self._encoder().encode([image]).descriptors
-            return self._search_vector(descriptor, k, why=f"similar to {display_path(query.name)}")
-        return self._search_item(query, k)
+    def text_tower(self) -> TextEmbedder | None:
+        """The joint model's text tower, or ``None`` (a collection built by a plain image model)."""
+        return self._text_tower() if self._text_tower is not None else None
 
-    def search_vector(self, descriptor: np.ndarray, k: int, why: str) -> list[Hit]:
-        """The ``k`` files nearest a raw query descriptor ``float32[D]`` or ``[1, D]`` encoded by the caller."""
-        if k <= 0:
-            raise QueryError("k must be at least 1")
-        return self._search_vector(np.asarray(descriptor, np.float32).reshape(1, -1), k, why=why)
+    def channel_extractors(self, names: Sequence[str]) -> list:
+        """Extractors of the engineered descriptor channels ``names``."""
+        if self._channel_extractors is None:
+            from mmir.models.engineered import extractors
 
-    def segment_scores(self, query: TextQuery | ExampleQuery, limit: int = 5000) -> tuple[np.ndarray, np.ndarray]:
+            return extractors(names, None)
+        return self._channel_extractors(names)
+
+    def search(self, query: Query, k: int = 10, per: Per | str = Per.FILE) -> list[Hit]:
+        """The ``k`` best files (or shots) for ``query``, best first; see :func:`mmir.search.pipeline.search`."""
+        from mmir.search.pipeline import search
+
+        return list(search(self, query, k, per))
+
+    def segment_scores(self, query: SubQuery, limit: int = 5000) -> tuple[np.ndarray, np.ndarray]:
         """Per-segment scores for sub-queries of a temporal query: ``(ids int64[M], scores float32[M])``.
 
         Text scores every segment through concepts, block by block (memory: 12 bytes a segment); an example
@@ -170,8 +173,12 @@ class SearchEngine:
                 raise QueryError(f"no concept matches {query.text!r}; try other words (see `mmir concepts`)")
             view = self.concepts()
             return concept_scores(mapping, view.blocks(), view.width(), view.columns)
-        image = decode_for_model(query.data, query.name, self._encoder().input_side)
-        scores, ids = self.store.search(self._encoder().encode([image]).descriptors, limit)
+        if isinstance(query, VectorQuery):
+            vector = np.asarray(query.descriptor, np.float32).reshape(1, -1)
+        else:
+            image = decode_for_model(query.data, query.name, self.encoder().input_side)
+            vector = self.encoder().encode([image]).descriptors
+        scores, ids = self.store.search(vector, limit)
         keep = ids[0] >= 0
         return ids[0][keep].astype(np.int64), scores[0][keep].astype(np.float32)
 
@@ -183,59 +190,6 @@ class SearchEngine:
                 self._view = ConceptView(self.store, generation, self._extra_concepts, self.block_rows)
             return self._view
 
-    def concept_matrix(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(segment ids int64[N], probabilities float32[N, C + U])`` of every segment, read at once.
-
-        Memory grows with the collection (4 GB at a million segments): search never calls it. It is kept for
-        benchmarks and tools that study small collections as a whole.
-        """
-        ids, probs = self.store.catalog.all_concepts()
-        if self._extra_concepts is not None and len(ids):
-            desc_ids, descriptors = self.store.catalog.all_descriptors()
-            probs = np.hstack([probs, self._extra_concepts(desc_ids, descriptors)])
-        return ids, probs
-
     def map_query(self, query: TextQuery) -> QueryMapping:
         """How ``query`` maps to concepts (for ``mmir concepts``)."""
         return self.vocabulary.map_query(query.text, query.mode)
-
-    def _search_text(self, query: TextQuery, k: int) -> list[Hit]:
-        from mmir.search.keyword_stream import search_blocks  # concepts fused with metadata text, block by block
-
-        view = self.concepts()
-        route = (self.map_query(query), view.blocks(), view.width(), view.columns, view.rows, self.store.catalog, k)
-        tower = self._text_tower() if self._text_tower is not None else None
-        if tower is not None:  # a joint text–image model built the collection: its text tower joins in
-            from mmir.search.joint_fusion import search_joint
-
-            return search_joint(*route, tower)
-        return search_blocks(*route)
-
-    def _search_vector(self, descriptors: np.ndarray, k: int, why: str, exclude: int | None = None) -> list[Hit]:
-        # Over-fetch: several segments may belong to one file, and the query item itself is dropped.
-        scores, ids = self.store.search(descriptors, k * 2 + 1)
-        rows = self.store.catalog.hits_rows([int(i) for i in ids[0] if i >= 0])
-        hits = [
-            Hit(*rows[int(sid)], score=float(score), why=(f"{why} (score {score:.3f})",))
-            for score, sid in zip(scores[0], ids[0], strict=True)
-            if int(sid) in rows and rows[int(sid)][0].id != exclude
-        ]
-        return best_per_media(hits, k)
-
-    def _search_item(self, query: ItemQuery, k: int) -> list[Hit]:
-        import os
-
-        record = self.store.catalog.lookup(os.path.abspath(query.path))
-        if record is None:
-            raise QueryError(f"{display_path(query.path)}: not in the collection (index it first, or use --image)")
-        descriptors = self.store.catalog.descriptor_of_media(record.id)
-        query_vector = descriptors.mean(axis=0, keepdims=True)
-        query_vector /= max(float(np.linalg.norm(query_vector)), 1e-12)
-        return self._search_vector(query_vector, k, why=f"similar to {display_path(query.path)}", exclude=record.id)
-
-
-def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the ``k`` largest ``scores`` (``float32[N]``), best first, ties by lower index."""
-    k = min(k * 2, len(scores))
-    part = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
-    return part[np.lexsort((part, -scores[part]))]

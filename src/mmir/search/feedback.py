@@ -6,12 +6,12 @@ Two methods on descriptors:
   mean of the non-relevant ones, then rank by cosine similarity.
 - **Classifier**: a linear classifier (L2-regularised logistic regression) trained on the marked positives
   against the marked negatives plus *pseudo-negatives* (random collection items, which are almost all
-  irrelevant for a category query); items are ranked by its decision value.
+  irrelevant for a category query); items are ranked by its decision value, reported as the probability of
+  relevance ``sigmoid(decision)`` in ``[0, 1]``. Rocchio's scores are cosines in ``[-1, 1]``.
 """
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -19,19 +19,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mmir.errors import QueryError
-from mmir.search.aggregate import best_per_media
+from mmir.search.queries import FeedbackMethod
 from mmir.search.running_top import RunningTop
-from mmir.types import Hit
+from mmir.search.sources import Ranked
 
 if TYPE_CHECKING:
     from mmir.index.store import CatalogVectors, SegmentStore
 
-
-class FeedbackMethod(str, enum.Enum):
-    """How marked items re-rank the collection."""
-
-    ROCCHIO = "rocchio"
-    CLASSIFIER = "classifier"
+__all__ = ["FeedbackConfig", "FeedbackMethod", "FeedbackSource", "Marks", "feedback_scores", "to_unit_range"]
 
 
 @dataclass(frozen=True)
@@ -138,58 +133,49 @@ def feedback_scores(
     return classifier_scores(marks, candidates, config)
 
 
-class FeedbackRanker:
+def to_unit_range(method: FeedbackMethod, scores: np.ndarray) -> np.ndarray:
+    """Feedback scores on their stated range: the classifier's probability of relevance ``sigmoid(decision)``
+    in ``[0, 1]``; Rocchio's cosine in ``[-1, 1]`` (``float32[N]``, order unchanged)."""
+    if method is FeedbackMethod.ROCCHIO:
+        return np.clip(scores, -1.0, 1.0).astype(np.float32)
+    return (1.0 / (1.0 + np.exp(-np.clip(np.asarray(scores, np.float64), -60, 60)))).astype(np.float32)
+
+
+class FeedbackSource:
     """Ranks a collection's segments from marks, exactly: every segment is scored, ``batch`` at a time.
 
-    Memory is bounded by the batch and the top list, whatever the collection's size: descriptors are read from
-    the catalog in id order, projected like the vector index (PCA-whitening when the collection has one),
-    scored, and only the best ``3k`` are kept. Pseudo-negatives are drawn by position among the segment ids
-    and only those rows are read, so the ranking is the one a full matrix gave.
+    A candidate source (:mod:`mmir.search.sources`). Memory is bounded by the batch and the depth asked for:
+    descriptors are read from the catalog in id order, projected like the vector index, scored, and only the
+    best are kept. Pseudo-negatives are drawn by position among the segment ids and only those rows are read.
 
     Args:
         store: The collection's store.
+        marks: Projected mark vectors (index space); see :class:`Marks`.
+        method: Classifier or Rocchio.
+        config: Knobs of both methods.
         batch: Segments scored at a time (``batch × D`` float32 in memory).
     """
 
-    def __init__(self, store: SegmentStore, batch: int = 8192) -> None:
-        self.store = store
-        self.batch = batch
+    def __init__(
+        self, store: SegmentStore, marks: Marks, method: FeedbackMethod,
+        config: FeedbackConfig = FeedbackConfig(), batch: int = 8192, why: str = "feedback",
+    ) -> None:  # fmt: skip
+        self.store, self.method, self.batch, self.why = store, method, batch, why
+        self.ids = store.catalog.segment_ids()  # 8 bytes a segment
+        self.source = store.source()  # the index vectors, read from the catalog and projected like the index
+        self._score = self._scorer(method, marks, self.source, self.ids, config) if len(self.ids) else None
 
-    def media_vectors(self, media_ids: Sequence[int]) -> np.ndarray:
-        """Projected mean descriptor ``float32[len(media_ids), D']`` of each file (its segments averaged)."""
-        rows = []
-        for media_id in media_ids:
-            descriptors = self.store.catalog.descriptor_of_media(int(media_id))
-            if not descriptors.size:
-                raise QueryError(f"no media {media_id} in the collection")
-            rows.append(_unit(self.store.project(descriptors).mean(axis=0)))
-        return np.stack(rows) if rows else np.zeros((0, 0), np.float32)
+    def top(self, n: int) -> Ranked:
+        if self._score is None:
+            return Ranked(np.zeros(0, np.int64), np.zeros(0, np.float32), exhausted=True)
+        top = RunningTop(n, 0)
+        for batch_ids, vectors in self.source.batches(self.batch):
+            top.offer(batch_ids, self._score(np.ascontiguousarray(vectors, np.float32)))
+        return Ranked(top.ids, to_unit_range(self.method, top.scores), exhausted=len(top.ids) >= len(self.ids))
 
-    def rank(
-        self, positives: Sequence[int], negatives: Sequence[int], k: int, method: FeedbackMethod,
-        query: np.ndarray | None = None, config: FeedbackConfig = FeedbackConfig(),
-    ) -> list[Hit]:  # fmt: skip
-        """The ``k`` best files after feedback on media ids ``positives``/``negatives``."""
-        ids = self.store.catalog.segment_ids()  # 8 bytes a segment
-        if not len(ids):
-            return []
-        source = self.store.source()  # the index vectors, read from the catalog and projected like the index
-        empty = np.zeros((0, source.dim), np.float32)
-        negative_vectors = self.media_vectors(negatives) if negatives else empty
-        projected_query = self.store.project(query.reshape(1, -1))[0] if query is not None else None
-        marks = Marks(self.media_vectors(positives) if positives else empty, negative_vectors, projected_query)
-        score = self._scorer(method, marks, source, ids, config)
-        top = RunningTop(k * 3, 0)
-        for batch_ids, vectors in source.batches(self.batch):
-            top.offer(batch_ids, score(np.ascontiguousarray(vectors, np.float32)))
-        rows = self.store.catalog.hits_rows(top.ids.tolist())
-        why = f"feedback ({method.value}): {len(positives)} relevant, {len(negatives)} not"
-        hits = [
-            Hit(*rows[int(sid)], score=float(score), why=(f"{why} (score {score:.3f})",))
-            for sid, score in zip(top.ids, top.scores, strict=True)
-            if int(sid) in rows
-        ]
-        return best_per_media(hits, k)
+    def explain(self, ids: Sequence[int], scores: Sequence[float]) -> dict[int, tuple[str, ...]]:
+        unit = "P(relevant)" if self.method is FeedbackMethod.CLASSIFIER else "cosine"
+        return {int(i): (f"{self.why} ({unit} {s:.3f})",) for i, s in zip(ids, scores, strict=True)}
 
     @staticmethod
     def _scorer(

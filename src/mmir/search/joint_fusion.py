@@ -24,11 +24,10 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from mmir.concepts.mapping import QueryMapping
-from mmir.search.aggregate import best_per_media
 from mmir.search.concept_scoring import explain
 from mmir.search.keyword_stream import Columns, Rows, block_scores, plan_terms
+from mmir.search.sources import ScoredSource
 from mmir.search.text_fusion import metadata_matrix, metadata_why
-from mmir.types import Hit
 
 if TYPE_CHECKING:
     from mmir.index.catalog import Catalog
@@ -90,14 +89,15 @@ def joint_why(cosine: float) -> tuple[str, ...]:
     return (f"joint model: text–image cosine {cosine:.3f}",)
 
 
-def search_joint(
+def joint_source(
     mapping: QueryMapping, blocks: Iterable[ConceptBlock], width: int, columns: Columns, rows: Rows,
-    catalog: Catalog, k: int, tower: TextEmbedder,
-) -> list[Hit]:  # fmt: skip
-    """The ``k`` best files for a text query on a joint-model collection: text tower and concept route fused.
+    catalog: Catalog, tower: TextEmbedder,
+) -> ScoredSource:  # fmt: skip
+    """A text query on a joint-model collection as a candidate source: text tower and concept route fused.
 
     The concept route's score is exactly keyword search's (:mod:`mmir.search.keyword_stream`: concepts fused
     with metadata text), computed block by block; memory is ``O(N)`` scalars (ids, two scores), never ``N × C``.
+    Scores are reciprocal-rank-fused, in ``(0, 1]`` (1: first in both routes).
 
     Args:
         mapping: The query mapped to concepts (importances set).
@@ -105,8 +105,7 @@ def search_joint(
         width: Concept columns (model + user).
         columns: Reads a block's requested columns.
         rows: Full concept rows of the hits shown (for ``why``).
-        catalog: The collection's catalog (metadata text, descriptors, hit rows).
-        k: Number of files.
+        catalog: The collection's catalog (metadata text, descriptors).
         tower: The collection's text tower.
     """
     from mmir.index.metadata_text import term_matches
@@ -114,7 +113,7 @@ def search_joint(
     stream = iter(blocks)
     first = next(stream, None)  # an empty collection, known without COUNT(*) (a full-table scan)
     if first is None:
-        return []
+        return ScoredSource(np.zeros(0, np.int64), np.zeros(0, np.float32), lambda ids, scores: {})
     matches = term_matches(catalog, [term.term for term in mapping.terms], per_segment=True)
     plan = plan_terms(mapping, width, [bool(found) for found in matches])
     concept_used = bool(plan.active.any())
@@ -126,21 +125,16 @@ def search_joint(
     ids = np.concatenate(id_parts)
     cosines = joint_similarities(catalog, ids, tower.encode([mapping.text])[0])
     scores = rank_fusion(cosines, np.concatenate(score_parts) if concept_used else None)
-    top = _top(scores, min(k * 2, len(ids)))
-    chosen = ids[top]
-    meta_rows = metadata_matrix(chosen, matches)
-    hit_rows, concept_rows = catalog.hits_rows(chosen.tolist()), rows(chosen.tolist())
-    hits = [
-        Hit(*hit_rows[int(sid)], score=float(scores[i]),
-            why=joint_why(float(cosines[i])) + metadata_why(mapping, meta_rows[n])
-            + (explain(mapping, concept_rows[int(sid)]) if int(sid) in concept_rows else ()))
-        for n, (i, sid) in enumerate(zip(top, chosen, strict=True))
-        if int(sid) in hit_rows
-    ]  # fmt: skip
-    return best_per_media(hits, k)
+    cosine_of = dict(zip(ids.tolist(), cosines.tolist(), strict=True))
 
+    def why(chosen: Sequence[int], _scores: Sequence[float]) -> dict[int, tuple[str, ...]]:
+        wanted = np.asarray(list(chosen), np.int64)
+        meta_rows = metadata_matrix(wanted, matches)
+        concept_rows = rows(wanted.tolist())
+        return {
+            int(sid): joint_why(cosine_of.get(int(sid), -1.0)) + metadata_why(mapping, meta_rows[n])
+            + (explain(mapping, concept_rows[int(sid)]) if int(sid) in concept_rows else ())
+            for n, sid in enumerate(wanted)
+        }  # fmt: skip
 
-def _top(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the ``k`` largest ``scores``, best first, ties by lower index."""
-    part = np.argpartition(-scores, k - 1)[:k] if 0 < k < len(scores) else np.arange(len(scores))
-    return part[np.lexsort((part, -scores[part]))]
+    return ScoredSource(ids, scores, why)

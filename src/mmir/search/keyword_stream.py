@@ -1,12 +1,13 @@
 """Keyword search streamed over concept blocks: bounded memory at any collection size.
 
-The scores are those of :func:`mmir.search.text_fusion.search_text` (concepts fused with metadata text, terms
-combined by soft AND / noisy-OR); only the order of work differs. Instead of a ``float32[N, C]`` matrix of every
-segment's concepts, each block of segments (:mod:`mmir.index.concept_columns`) gives just the ``K`` concept
+The scores are those of :func:`mmir.search.text_fusion.fuse` (concepts fused with metadata text, terms combined
+by soft AND / noisy-OR) over a full matrix; only the order of work differs. Instead of a ``float32[N, C]`` matrix
+of every segment's concepts, each block of segments (:mod:`mmir.index.concept_columns`) gives just the ``K`` concept
 columns the query's terms use, is scored, and leaves its best rows in a running top list. Two things are
 global and so are settled before the first block: the metadata matches (one FTS5 query per term, normalised by
 the term's best BM25 over the collection, as before) and which terms take part (a term with no concept counts
 only if *some* segment's text holds it). Ties rank the lower segment id first, as the full sort did.
+:class:`KeywordSource` is keyword search's candidate source in the one pipeline (:mod:`mmir.search.pipeline`).
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ import numpy as np
 
 from mmir.concepts.mapping import QueryMapping, QueryMode
 from mmir.errors import QueryError
-from mmir.search.aggregate import best_per_media
+from mmir.search import text_fusion
 from mmir.search.concept_scoring import combine_terms, explain
 from mmir.search.running_top import RunningTop
-from mmir.search.text_fusion import META_IMPORTANCE, META_WEIGHT, metadata_matrix, metadata_why
-from mmir.types import Hit
+from mmir.search.scales import query_confidence
+from mmir.search.sources import Ranked
+from mmir.search.text_fusion import META_IMPORTANCE, metadata_matrix, metadata_why
 
 if TYPE_CHECKING:
     from mmir.index.catalog import Catalog
@@ -88,7 +90,7 @@ def plan_terms(mapping: QueryMapping, width: int, metadata_any: Sequence[bool]) 
 def score_block(plan: TermPlan, mode: QueryMode, probs: np.ndarray, metadata: np.ndarray) -> np.ndarray:
     """Fused scores ``float32[B]`` of one block from its ``float32[B, K]`` columns and ``float32[B, T]`` metadata."""
     concept = np.clip(probs @ plan.weights.T, 0.0, 1.0)
-    fused = 1.0 - (1.0 - concept) * (1.0 - META_WEIGHT * metadata)
+    fused = 1.0 - (1.0 - concept) * (1.0 - text_fusion.META_WEIGHT * metadata)  # read now: benchmarks vary it
     return combine_terms(fused[:, plan.active], plan.importance[plan.active], mode)
 
 
@@ -107,54 +109,76 @@ def block_scores(
     return score_block(plan, mode, probs, meta), meta
 
 
-def search_blocks(
-    mapping: QueryMapping, blocks: Iterable[ConceptBlock], width: int, columns: Columns, rows: Rows,
-    catalog: Catalog, k: int,
-) -> list[Hit]:  # fmt: skip
-    """The ``k`` best files for a mapped text query, one block of segments at a time.
+class KeywordSource:
+    """Keyword search as a candidate source (:mod:`mmir.search.sources`), one block of segments at a time.
+
+    Settled once: the metadata matches (one FTS5 query per term) and which terms take part. Each :meth:`top`
+    streams the blocks into a running top list of the depth asked for (memory bounded by it).
 
     Args:
         mapping: The query mapped to concepts (importances set).
-        blocks: Every segment's concepts, block by block in id order.
+        blocks: Returns every segment's concepts, block by block in id order (a fresh iterator each call).
         width: Concept columns (model + user).
         columns: Reads a block's requested columns.
         rows: Full concept rows of the hits shown (for ``why``).
-        catalog: The collection's catalog (metadata text, hit rows).
-        k: Number of files.
+        catalog: The collection's catalog (metadata text).
+        calibrated: Multiply every score by the query's mapping confidence in ``[0, 1]``
+            (:func:`mmir.search.scales.query_confidence`): the same factor for every segment, so no order
+            changes, but scores of different queries become comparable.
 
     Raises:
         QueryError: no term of the query maps to a concept or occurs in any file's text.
     """
-    from mmir.index.metadata_text import term_matches
 
-    stream = iter(blocks)
-    first = next(stream, None)  # no COUNT(*): it scans the whole table (~30 ms at a million segments)
-    if first is None:  # an empty collection (width 0): no hits, and no columns to check the terms against
-        if not any(term.matched for term in mapping.terms):
+    def __init__(
+        self, mapping: QueryMapping, blocks: Callable[[], Iterable[ConceptBlock]], width: int, columns: Columns,
+        rows: Rows, catalog: Catalog, calibrated: bool = True,
+    ) -> None:  # fmt: skip
+        from mmir.index.metadata_text import term_matches
+
+        self.mapping, self._blocks, self.width, self._columns, self._rows = mapping, blocks, width, columns, rows
+        self.confidence = 1.0
+        self.empty = next(iter(blocks()), None) is None  # no COUNT(*): it scans the whole table
+        if self.empty:  # an empty collection (width 0): no hits, and no columns to check the terms against
+            if not any(term.matched for term in mapping.terms):
+                raise _nothing_matches(mapping)
+            self.matches: list[dict[int, float]] = []
+            return
+        self.matches = term_matches(catalog, [term.term for term in mapping.terms], per_segment=True)
+        self.plan = plan_terms(mapping, width, [bool(found) for found in self.matches])
+        if not self.plan.active.any():  # a matched term is always active: nothing matched at all
             raise _nothing_matches(mapping)
-        return []
-    matches = term_matches(catalog, [term.term for term in mapping.terms], per_segment=True)
-    plan = plan_terms(mapping, width, [bool(found) for found in matches])
-    if not plan.active.any():  # a matched term is always active: nothing matched at all
-        raise _nothing_matches(mapping)
-    top = RunningTop(k * 2, len(mapping.terms))
-    for block in itertools.chain([first], stream):
-        scores, meta = block_scores(plan, mapping.mode, block, matches, columns)
-        top.offer(block.ids, scores, meta)
-    hit_rows, concept_rows = catalog.hits_rows(top.ids.tolist()), rows(top.ids.tolist())
-    hits = [
-        Hit(*hit_rows[int(sid)], score=float(score),
-            why=metadata_why(mapping, meta_row) + explain(mapping, concept_rows[int(sid)]))
-        for sid, score, meta_row in zip(top.ids, top.scores, top.payload, strict=True)
-        if score > 0 and int(sid) in hit_rows and int(sid) in concept_rows
-    ]  # fmt: skip
-    return best_per_media(hits, k)
+        if calibrated:
+            self.confidence = query_confidence(mapping, self.plan.active.tolist(), self.plan.importance)
+
+    def top(self, n: int) -> Ranked:
+        if self.empty:
+            return Ranked(np.zeros(0, np.int64), np.zeros(0, np.float32), exhausted=True)
+        top = RunningTop(n, 0)
+        total = 0
+        for block in self._blocks():
+            scores, _ = block_scores(self.plan, self.mapping.mode, block, self.matches, self._columns)
+            top.offer(block.ids, scores * np.float32(self.confidence))
+            total += len(block.ids)
+        keep = top.scores > 0
+        exhausted = len(top.ids) == total or not keep.all()
+        return Ranked(top.ids[keep], top.scores[keep], exhausted)
+
+    def explain(self, ids: Sequence[int], scores: Sequence[float]) -> dict[int, tuple[str, ...]]:
+        chosen = np.asarray(list(ids), np.int64)
+        meta = metadata_matrix(chosen, self.matches) if self.matches else np.zeros((len(chosen), 0), np.float32)
+        concept_rows = self._rows(chosen.tolist())
+        return {
+            int(sid): (metadata_why(self.mapping, meta[n]) if self.matches else ())
+            + (explain(self.mapping, concept_rows[int(sid)]) if int(sid) in concept_rows else ())
+            for n, sid in enumerate(chosen)
+        }
 
 
 def concept_scores(
     mapping: QueryMapping, blocks: Iterable[ConceptBlock], width: int, columns: Columns
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Concept-only scores of every segment (as :func:`mmir.search.concept_scoring.score_concepts`), streamed.
+    """Concept-only scores of every segment, terms combined by :func:`~mmir.search.concept_scoring.combine_terms`.
 
     Returns:
         ``(ids int64[N], scores float32[N])``: 12 bytes a segment, whatever the number of concepts.

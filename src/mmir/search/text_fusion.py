@@ -17,22 +17,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mmir.concepts.mapping import QueryMapping
-from mmir.errors import QueryError
-from mmir.search.aggregate import best_per_media
-from mmir.search.concept_scoring import combine_terms, explain, term_weights
-from mmir.types import Hit
+from mmir.search.concept_scoring import combine_terms, term_weights
 
-if TYPE_CHECKING:
-    from mmir.index.catalog import Catalog
-
-# A metadata match alone makes a term 90 % "present": words a person attached to the photo are strong
-# evidence, but a file name can mislead, so a confident visual match plus the text still ranks above either.
-META_WEIGHT = 0.9
+# A metadata match alone makes a term META_WEIGHT "present". 0.9 let a folder name outrank the photos that show
+# the thing ("train" → every photo of COCO's train2017/ at 0.90, above any photo of a train); the value is chosen
+# on validation queries by benchmarks/one_search_latency.py (file text that helps and folder names that mislead).
+META_WEIGHT = 0.5
 META_IMPORTANCE = 0.75
 
 
@@ -101,36 +95,3 @@ def metadata_why(mapping: QueryMapping, metadata_row: np.ndarray) -> tuple[str, 
     """``("text: 'beach'",)``-style reasons for one item's metadata matches (``metadata_row``: ``float[T]``)."""
     words = [term.term for term, m in zip(mapping.terms, metadata_row, strict=True) if m > 0]
     return (f"text: {', '.join(repr(w) for w in words)}",) if words else ()
-
-
-def search_text(mapping: QueryMapping, ids: np.ndarray, probs: np.ndarray, catalog: Catalog, k: int) -> list[Hit]:
-    """The ``k`` best files for a mapped text query, from concepts fused with metadata text.
-
-    Args:
-        mapping: The query mapped to concepts (importances set).
-        ids: ``int64[N]`` segment ids.
-        probs: ``float32[N, C]`` their concept probabilities.
-        catalog: The collection's catalog (for the metadata text).
-        k: Number of files.
-
-    Raises:
-        QueryError: no term of the query maps to a concept or occurs in any file's text.
-    """
-    from mmir.index.metadata_text import term_matches
-    from mmir.search.engine import _top_k
-
-    matches = term_matches(catalog, [term.term for term in mapping.terms], per_segment=True) if len(ids) else []
-    fused = fuse(mapping, probs, metadata_matrix(ids, matches) if matches else None)
-    if not fused.used and not any(term.matched for term in mapping.terms):
-        raise QueryError(f"no concept or file text matches {mapping.text!r}; try other words (see `mmir concepts`)")
-    if not len(ids):
-        return []
-    top = _top_k(fused.scores, k)
-    rows = catalog.hits_rows(ids[top].tolist())
-    hits = [
-        Hit(*rows[int(ids[i])], score=float(fused.scores[i]),
-            why=metadata_why(mapping, fused.metadata[i]) + explain(mapping, probs[i]))
-        for i in top
-        if fused.scores[i] > 0 and int(ids[i]) in rows
-    ]  # fmt: skip
-    return best_per_media(hits, k)

@@ -22,14 +22,14 @@ from fastapi.exceptions import RequestValidationError  # noqa: E402
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response  # noqa: E402
 from fastapi.security import HTTPBearer  # noqa: E402
 from fastapi.staticfiles import StaticFiles  # noqa: E402
-from pydantic import BaseModel, Field  # noqa: E402
+from pydantic import BaseModel, Field, model_validator  # noqa: E402
 from starlette.concurrency import run_in_threadpool  # noqa: E402
 
 from mmir.api import Collection  # noqa: E402
 from mmir.concepts import QueryMode  # noqa: E402
 from mmir.errors import MmirError, QueryError  # noqa: E402
 from mmir.media import MediaError, display_path  # noqa: E402
-from mmir.search.feedback import FeedbackMethod  # noqa: E402
+from mmir.search.queries import FeedbackMethod, FeedbackQuery, ItemQuery, Per, TextQuery  # noqa: E402
 from mmir.server.guard import MEDIA_COOKIE, GuardMiddleware, media_cookie_value  # noqa: E402
 from mmir.server.indexing import IndexJob  # noqa: E402
 from mmir.server.service import CollectionService  # noqa: E402
@@ -46,11 +46,30 @@ MediaId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="Catalog id of a
 
 
 class FeedbackRequest(BaseModel):
-    """Marks for relevance feedback: media ids marked relevant and not relevant."""
+    """Marks for relevance feedback: files (media ids) and video shots (segment ids) marked relevant or not.
 
-    positives: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(..., min_length=1, max_length=500)
+    At least one file or shot must be marked relevant.
+    """
+
+    positives: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(default_factory=list, max_length=500)
     negatives: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(default_factory=list, max_length=500)
+    positive_shots: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(default_factory=list, max_length=500)
+    negative_shots: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(default_factory=list, max_length=500)
     method: FeedbackMethod = FeedbackMethod.CLASSIFIER
+
+    @model_validator(mode="after")
+    def _something_relevant(self) -> FeedbackRequest:
+        if not self.positives and not self.positive_shots:
+            raise ValueError("mark at least one file (positives) or shot (positive_shots) relevant")
+        return self
+
+    def query(self) -> FeedbackQuery:
+        """The marks as a :class:`FeedbackQuery` (raises ``QueryError`` when nothing is marked relevant)."""
+        def items(files: list[int], shots: list[int]) -> tuple[ItemQuery, ...]:
+            return (*(ItemQuery(media_id=i) for i in files), *(ItemQuery(segment_id=i) for i in shots))
+
+        return FeedbackQuery(items(self.positives, self.positive_shots), items(self.negatives, self.negative_shots),
+                             self.method)  # fmt: skip
 
 
 class IndexRequest(BaseModel):
@@ -107,6 +126,7 @@ def create_app(settings: ServerSettings) -> Any:
     k_param = Query(24, ge=1, le=settings.max_k)
     offset_param = Query(0, ge=0, le=10 * settings.max_k)
     text_param = Query(..., min_length=1, max_length=500)
+    per_param = Query(Per.FILE, description="file: one hit per file (its best shot); shot: video shots one by one")
     # Keyword queries answered once already (insertion-ordered) → the notes of their mapping (words left out).
     seen: dict[tuple[str, QueryMode], tuple[str, ...]] = {}
 
@@ -126,10 +146,17 @@ def create_app(settings: ServerSettings) -> Any:
 
     @app.get("/api/search", dependencies=bearer, tags=["search"])
     async def search(
-        q: str = text_param, k: int = k_param, mode: QueryMode = QueryMode.AND, offset: int = offset_param
-    ):
+        q: str = text_param, k: int = k_param, mode: QueryMode = QueryMode.AND, offset: int = offset_param,
+        per: Per = per_param,
+    ):  # fmt: skip
+        """Keyword search: ``k`` distinct files (``per=file``) or shots (``per=shot``). Every hit carries ``weak``:
+        true when nothing matches well (the best score is below the validated threshold). Scores: 0 to 1."""
+        weak = [False]
+
         def run(collection: Collection) -> list[Hit]:
-            return collection.search_text(q, k + offset, mode)
+            result = collection.search(TextQuery(q, mode), k + offset, per)
+            weak[0] = result.weak
+            return list(result)
 
         def mapped(collection: Collection) -> bool:
             return collection.engine.vocabulary.is_mapped(q, mode)
@@ -153,6 +180,7 @@ def create_app(settings: ServerSettings) -> Any:
                 seen.pop(next(iter(seen)))
         for hit in hits:
             hit["why"] = [*hit["why"], *(notes or ())]
+            hit["weak"] = weak[0]
         return JSONResponse(hits)
 
     @app.post("/api/search/image", dependencies=bearer, tags=["search"])
@@ -164,18 +192,27 @@ def create_app(settings: ServerSettings) -> Any:
         return JSONResponse(await run_in_threadpool(service.search_upload, data, name, k, offset))
 
     @app.get("/api/similar/{media_id}", dependencies=bearer, tags=["search"])
-    def similar(media_id: MediaId, k: int = k_param, offset: int = offset_param):
+    def similar(
+        media_id: MediaId, k: int = k_param, offset: int = offset_param, per: Per = per_param,
+        segment: Annotated[int | None, Query(ge=1, le=MAX_ID, description="One shot of the file as the query")] = None,
+    ):  # fmt: skip
+        """Files (or shots) similar to a file, or to one of its shots (``segment``); the item itself left out.
+        Scores: cosine similarity, -1 to 1."""
         with service.use() as collection:
             ref = collection.store.catalog.media_ref(media_id)
         if ref is None:
             raise HTTPException(status_code=404, detail=f"no media {media_id}")
-        return JSONResponse(service.ranked(lambda c: c.similar(ref.path, k + offset), offset))
+        item = ItemQuery(media_id=media_id, segment_id=segment)
+        return JSONResponse(service.ranked(lambda c: list(c.search(item, k + offset, per)), offset))
 
     @app.post("/api/feedback", dependencies=bearer, tags=["search"])
-    def feedback(marks: FeedbackRequest = Body(...), k: int = k_param, offset: int = offset_param):
-        """Re-rank from media marked relevant (``positives``) and not relevant (``negatives``)."""
-        hits = service.ranked(lambda c: c.feedback(marks.positives, marks.negatives, k + offset, marks.method), offset)
-        return JSONResponse(hits)
+    def feedback(
+        marks: FeedbackRequest = Body(...), k: int = k_param, offset: int = offset_param, per: Per = per_param
+    ):
+        """Re-rank from files / shots marked relevant and not relevant. Scores: classifier 0 to 1 (probability of
+        relevance), Rocchio -1 to 1 (cosine)."""
+        query = marks.query()
+        return JSONResponse(service.ranked(lambda c: list(c.search(query, k + offset, per)), offset))
 
     @app.get("/api/concepts", dependencies=bearer, tags=["search"])
     def concepts(q: str = text_param, mode: QueryMode = QueryMode.AND):

@@ -303,9 +303,12 @@ async function more() {
 // ---- feedback -------------------------------------------------------------------------------------------
 function updateFeedbackBar() {
   const good = [...marks.values()].filter((v) => v > 0).length;
-  $("feedback-bar").hidden = !current;
+  // Shown once there is something to do with it: marks, a re-ranked list, or a step to undo.
+  $("feedback-bar").hidden = !current || (marks.size === 0 && !current.fb && undoStack.length === 0);
   $("marks-count").textContent = `${good} marked relevant, ${marks.size - good} not relevant`;
   $("rerank").disabled = good === 0;
+  $("rerank").title = good === 0 ? "mark at least one result as relevant first" : "";
+  $("marks-help").hidden = good > 0;
   $("undo").disabled = undoStack.length === 0;
 }
 

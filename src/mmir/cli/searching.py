@@ -1,0 +1,44 @@
+"""The search side of the CLI: turning options into one typed query for ``Collection.search`` and printing its
+result (with the "nothing matches well" note)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from mmir.errors import MmirError
+from mmir.media import display_path
+from mmir.search.queries import ItemQuery, Per, parse_item
+from mmir.search.scales import TEXT_WEAK, describe_scales
+
+if TYPE_CHECKING:
+    from mmir.search.pipeline import SearchResult
+    from mmir.types import Hit
+
+PerOpt = Annotated[
+    Per, typer.Option("--per", help="Group results per file (its best shot) or per shot (video shots one by one).")
+]
+
+SCALES_HELP = "Scores (higher is better), one scale per query kind: " + "; ".join(describe_scales()) + (
+    f". A keyword query whose best score is below {TEXT_WEAK} prints 'nothing matches well'."
+)
+
+
+def print_result(result: SearchResult | Sequence[Hit], as_json: bool, print_hits: Callable[[list, bool], None]) -> None:
+    """Print hits with ``print_hits``; when the result is weak, say so on stderr (stdout stays the hit list)."""
+    hits = list(result)
+    print_hits(hits, as_json)
+    if hits and getattr(result, "weak", False):
+        typer.echo(f"nothing matches well: the best score is {hits[0].score:.3f} (see --help for the scale)", err=True)
+
+
+def listed_items(path: Path) -> list[ItemQuery]:
+    """Items listed one a line in ``path``: indexed files, or shots as ``video.mp4@8.0`` (``#`` comments skipped)."""
+    try:
+        lines = path.read_text(encoding="utf-8", errors="surrogateescape").splitlines()
+    except OSError as exc:
+        raise MmirError(f"{display_path(path)}: cannot read the list ({exc.strerror})") from exc
+    return [parse_item(line.strip()) for line in lines if line.strip() and not line.lstrip().startswith("#")]

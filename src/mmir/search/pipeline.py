@@ -1,0 +1,255 @@
+"""The one search pipeline: typed query → candidate source → (re-rank) → group to files or shots → k hits.
+
+Every query kind (:mod:`mmir.search.queries`) becomes one :class:`~mmir.search.sources.Source` ranking segments
+(vector index, concept columns + metadata text, a joint text tower, descriptor channels, a feedback scorer);
+:func:`mmir.search.grouping.group` then asks it for as many segments as it takes to fill ``k`` distinct units
+(``per="file"``: each file's best segment; ``per="shot"``: every shot its own unit); an example image may be
+re-ranked by spatial verification (:mod:`mmir.search.spatial`); a temporal query pairs two sub-queries' shots
+(:mod:`mmir.search.temporal`). Scores follow one scale per kind (:mod:`mmir.search.scales`), and the result says
+when nothing matches well. ``Collection.search(query, k, per=...)`` is the public entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, overload
+
+import numpy as np
+
+from mmir.errors import QueryError
+from mmir.media import decode_for_model, display_path
+from mmir.search import scales
+from mmir.search.grouping import group
+from mmir.search.queries import (
+    ChannelQuery,
+    ExampleQuery,
+    FeedbackMethod,
+    FeedbackQuery,
+    Fusion,
+    ItemQuery,
+    Per,
+    Query,
+    TemporalQuery,
+    TextQuery,
+    VectorQuery,
+)  # fmt: skip
+from mmir.search.scales import Kind
+from mmir.types import Hit
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from mmir.search.engine import SearchEngine
+    from mmir.search.items import ResolvedItem
+    from mmir.search.sources import Source
+    from mmir.search.spatial import SpatialConfig
+    from mmir.search.temporal import TemporalHit
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """The hits of one query, best first, and what their scores mean. Iterates, indexes and sizes like a list.
+
+    Attributes:
+        hits: Up to ``k`` hits (fewer only when the collection has fewer matching units).
+        kind: The score scale (see :data:`mmir.search.scales.SCALES`).
+        weak: Nothing matches well (see :func:`mmir.search.scales.is_weak`).
+        pairs: For a temporal query, each video's ``A then B`` pair (``hits`` carry the A shots).
+    """
+
+    hits: tuple[Hit, ...]
+    kind: Kind
+    weak: bool = False
+    pairs: tuple[TemporalHit, ...] = field(default=())
+
+    @property
+    def scale(self) -> scales.Scale:
+        """The range and meaning of the scores."""
+        return scales.SCALES[self.kind]
+
+    def __iter__(self) -> Iterator[Hit]:
+        return iter(self.hits)
+
+    def __len__(self) -> int:
+        return len(self.hits)
+
+    @overload
+    def __getitem__(self, index: int) -> Hit: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Hit, ...]: ...
+    def __getitem__(self, index: int | slice) -> Hit | tuple[Hit, ...]:
+        return self.hits[index]
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A query turned into a source, with what the grouping must leave out and how scores read."""
+
+    source: Source
+    kind: Kind
+    exclude_media: frozenset[int] = frozenset()
+    exclude_segments: frozenset[int] = frozenset()
+    image: Image.Image | None = None  # the decoded example image (for spatial re-ranking)
+
+
+def search(
+    engine: SearchEngine, query: Query, k: int = 10, per: Per | str = Per.FILE, spatial: SpatialConfig | None = None
+) -> SearchResult:
+    """The ``k`` best files (or shots) for ``query``; see the module docstring.
+
+    Raises:
+        QueryError: ``k < 1``, an unknown item or descriptor, a query that maps to nothing, or ``spatial`` without
+            an example image.
+    """
+    if k <= 0:
+        raise QueryError("k must be at least 1")
+    per = Per(per)
+    if isinstance(query, TemporalQuery):
+        return _temporal(engine, query, k)
+    planned = plan(engine, query, per)
+    if spatial is not None and planned.image is None:
+        raise QueryError("spatial verification needs a query image (--image)")
+    depth = k if spatial is None else max(k, spatial.top)
+    found = group(planned.source, engine.store.catalog, depth, per, planned.exclude_media, planned.exclude_segments)
+    reasons = planned.source.explain([g.segment.id for g in found], [g.score for g in found])
+    hits = [Hit(g.media, g.segment, g.score, reasons.get(g.segment.id, ())) for g in found]
+    if spatial is not None and planned.image is not None:
+        from mmir.search.spatial import rerank_hits
+
+        hits = rerank_hits(planned.image, hits, spatial)
+    hits = hits[:k]
+    weak = scales.is_weak(planned.kind, hits[0].score if hits else None)
+    return SearchResult(tuple(hits), planned.kind, weak)
+
+
+def plan(engine: SearchEngine, query: Query, per: Per = Per.FILE) -> Planned:
+    """The candidate source of ``query`` (any kind but temporal)."""
+    from mmir.search.sources import VectorSource
+
+    store = engine.store
+    if isinstance(query, TextQuery):
+        return Planned(*_text_source(engine, query))
+    if isinstance(query, ExampleQuery):
+        image = _decode(engine, query)
+        vector = engine.encoder().encode([image]).descriptors
+        return Planned(VectorSource(store, vector, f"similar to {display_path(query.name)}"), Kind.EXAMPLE,
+                       image=image)  # fmt: skip
+    if isinstance(query, VectorQuery):
+        return Planned(VectorSource(store, query.descriptor, query.why), Kind.EXAMPLE)
+    if isinstance(query, ItemQuery):
+        item = _resolve(engine, query)
+        source = VectorSource(store, item.query_vector(), f"similar to {item.label()}", [s.id for s in item.segments])
+        return Planned(source, Kind.EXAMPLE, *_exclusions(item, per))
+    if isinstance(query, FeedbackQuery):
+        return _feedback(engine, query)
+    if isinstance(query, ChannelQuery):
+        return _channel(engine, query, per)
+    raise QueryError(f"unknown query type {type(query).__name__}")
+
+
+def _text_source(engine: SearchEngine, query: TextQuery) -> tuple[Source, Kind]:
+    from mmir.search.keyword_stream import KeywordSource
+
+    mapping = engine.map_query(query)
+    view = engine.concepts()
+    tower = engine.text_tower()
+    if tower is not None:  # a joint text–image model built the collection: its text tower joins in
+        from mmir.search.joint_fusion import joint_source
+
+        joint = joint_source(mapping, view.blocks(), view.width(), view.columns, view.rows, engine.store.catalog, tower)
+        return joint, Kind.TEXT_JOINT
+    source = KeywordSource(mapping, view.blocks, view.width(), view.columns, view.rows, engine.store.catalog)
+    return source, Kind.TEXT
+
+
+def _decode(engine: SearchEngine, query: ExampleQuery) -> Image.Image:
+    return decode_for_model(query.data, query.name, engine.encoder().input_side)
+
+
+def _resolve(engine: SearchEngine, query: ItemQuery) -> ResolvedItem:
+    from mmir.search.items import resolve
+
+    return resolve(engine.store, query)
+
+
+def _exclusions(item: ResolvedItem, per: Per) -> tuple[frozenset[int], frozenset[int]]:
+    """What "similar to an item" leaves out: its file (per file), or the item's own segments (per shot)."""
+    if per is Per.FILE:
+        return frozenset({item.media.id}), frozenset(s.id for s in item.segments)
+    return frozenset(), frozenset(s.id for s in item.segments)
+
+
+def _feedback(engine: SearchEngine, query: FeedbackQuery) -> Planned:
+    from mmir.search.feedback import FeedbackSource, Marks
+
+    store = engine.store
+
+    def vectors(items: Sequence[ItemQuery]) -> np.ndarray:
+        rows = []
+        for item in items:
+            projected = store.project(_resolve(engine, item).raw).mean(axis=0)
+            rows.append(projected / max(float(np.linalg.norm(projected)), 1e-12))
+        return np.stack(rows).astype(np.float32)
+
+    positives = vectors(query.positives)
+    negatives = vectors(query.negatives) if query.negatives else np.zeros((0, positives.shape[1]), np.float32)
+    projected = store.project(query.query.reshape(1, -1))[0] if query.query is not None else None
+    why = f"feedback ({query.method.value}): {len(query.positives)} relevant, {len(query.negatives)} not"
+    source = FeedbackSource(store, Marks(positives, negatives, projected), query.method, why=why)
+    kind = Kind.FEEDBACK_CLASSIFIER if query.method is FeedbackMethod.CLASSIFIER else Kind.FEEDBACK_ROCCHIO
+    return Planned(source, kind)
+
+
+def _channel(engine: SearchEngine, query: ChannelQuery, per: Per) -> Planned:
+    from mmir.index.channels import channel_names, channel_vectors
+    from mmir.search.channel_search import ChannelSource, channels_for, fused_source
+
+    store = engine.store
+    names = channels_for(query.descriptor, channel_names(store.catalog))
+    example = query.example
+    if names == ["cnn"]:
+        return plan(engine, example, per)
+    item = _resolve(engine, example) if isinstance(example, ItemQuery) else None
+    image = _decode(engine, example) if isinstance(example, ExampleQuery) else None
+    label = item.label() if item is not None else display_path(getattr(example, "name", "the query"))
+
+    def query_vectors(wanted: Sequence[str]) -> dict[str, np.ndarray]:
+        vectors: dict[str, np.ndarray] = {}
+        engineered = [n for n in wanted if n != "cnn"]
+        if image is not None:
+            vectors = {e.name: e.extract(image) for e in engine.channel_extractors(engineered)}
+        else:
+            assert item is not None
+            for name in engineered:
+                found, rows = channel_vectors(store.catalog, name, [item.media.id])
+                if not len(found):
+                    raise QueryError(f"{item.label()}: has no {name} descriptor (index it with --descriptors {name})")
+                vectors[name] = rows[0]
+        if "cnn" in wanted:
+            vectors["cnn"] = engine.encoder().encode([image]).descriptors[0] if image is not None else \
+                item.query_vector()[0]  # type: ignore[union-attr]  # fmt: skip
+        return vectors
+
+    exclude = _exclusions(item, per) if item is not None else (frozenset(), frozenset())
+    why = f"similar to {label}"
+    if len(names) == 1:
+        raw = query_vectors(names)[names[0]]
+        source: Source = ChannelSource(store, names[0], raw, why, sorted(exclude[0]) if item else ())
+        return Planned(source, Kind.CHANNEL, *exclude, image=image)
+    fusion = Fusion(query.fusion)
+    source = fused_source(store, names, query_vectors, query.weights, fusion, why)
+    kind = Kind.FUSED_LATE if fusion is Fusion.LATE else Kind.FUSED_EARLY
+    return Planned(source, kind, *exclude, image=image)
+
+
+def _temporal(engine: SearchEngine, query: TemporalQuery, k: int) -> SearchResult:
+    from mmir.search import temporal
+
+    shortlist = max(200, 50 * k)
+    scored_a = temporal.candidates(*engine.segment_scores(query.first, shortlist), shortlist)
+    scored_b = temporal.candidates(*engine.segment_scores(query.second, shortlist), shortlist)
+    rows = engine.store.catalog.hits_rows(sorted(set(scored_a) | set(scored_b)))
+    pairs = temporal.then_within(scored_a, scored_b, rows, query.within_s, k)
+    hits = tuple(Hit(pair.media, pair.first, pair.score, pair.why) for pair in pairs)
+    return SearchResult(hits, Kind.TEMPORAL, weak=not hits, pairs=tuple(pairs))
