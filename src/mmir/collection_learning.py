@@ -127,9 +127,7 @@ def _training_descriptors(collection: Collection, training: Path | None) -> np.n
     """
     if training is None or Path(training).absolute() == collection.directory:
         return _descriptor_sample(collection.store.catalog, PCA_SAMPLE)
-    from mmir.api import Collection
-
-    with Collection.open(training) as other:
+    with type(collection).open(training) as other:  # not `from mmir.api import Collection`: no api ↔ helper cycle
         if other.manifest.fingerprint != collection.manifest.fingerprint:
             raise CollectionError(
                 f"{training}: built with {other.manifest.model!r} ({other.manifest.fingerprint}), not this "

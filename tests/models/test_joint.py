@@ -145,7 +145,7 @@ def test_collection_fuses_the_text_tower_with_concepts(tiny, tmp_path: Path) -> 
         coll.index([photos])
         tower = coll.engine._text_tower()
         assert tower is not None
-        ids, probs = coll.engine.concept_matrix()
+        ids, probs = coll.store.catalog.all_concepts()  # the whole matrix: the oracle (no user concepts here)
         desc_ids, descriptors = coll.store.catalog.all_descriptors()
         assert list(desc_ids) == list(ids)
         for query in ("a dog on a beach", "xyzzy"):  # the second maps to no concept: the tower ranks alone
