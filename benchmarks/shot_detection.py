@@ -13,7 +13,11 @@ Detector settings are chosen on a validation video (seed 0) and every row tried 
 on the other videos. Speed is the product's own path (decode + detect + keyframes + CNN encoding) on the 720p
 H.264 test video, as a multiple of real time, with the load average printed (the machine is shared).
 
-Run: ``.venv/bin/python benchmarks/shot_detection.py [--quick] [--no-transnet]``
+With ``--real`` it scores the detectors on real edited footage annotated by eye instead (``shot_real.py``,
+``shot_annotations.json``), with PySceneDetect's own ``detect-adaptive``/``detect-content`` and TransNetV2 beside
+them, then times ``mmir shots`` on a 720p H.264 clip of real footage beside decoding alone (``shot_speed.py``).
+
+Run: ``.venv/bin/python benchmarks/shot_detection.py [--quick] [--no-transnet] [--real [--no-speed]]``
 """
 
 from __future__ import annotations
@@ -271,7 +275,14 @@ def main() -> None:
     parser.add_argument("--test-seeds", type=int, default=2, help="test videos per resolution")
     parser.add_argument("--speed-only", action="store_true", help="only the speed rows (on the seed-1 720p video)")
     parser.add_argument("--speed-repeats", type=int, default=2, help="runs of each speed row (the machine is shared)")
+    parser.add_argument("--real", action="store_true", help="real footage annotated by eye (shot_annotations.json)")
+    parser.add_argument("--no-speed", action="store_true", help="with --real: skip the 720p speed rows")
     args = parser.parse_args()
+    if args.real:
+        import shot_real
+
+        shot_real.main(speed=not args.no_speed, transnet=not args.no_transnet)
+        return
     segments = 6 if args.quick else args.segments
     print(f"load average {os.getloadavg()}, {os.cpu_count()} CPUs; sources: {len(CLIPS)} clips, {len(PHOTOS)} photos")
     with tempfile.TemporaryDirectory() as tmp:

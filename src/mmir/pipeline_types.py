@@ -125,6 +125,8 @@ class IndexOptions:
         channels: Extra descriptor channels computed from each decoded image (see :class:`ChannelExtractor`).
             Files already indexed without one of them get it back-filled (a decode pass, no encoder).
         retry_failed: Try again the files that failed before and did not change since (else only counted).
+        shot_detector: Shot detector for videos by ``mmir shots`` name (``fast``, ``transnetv2``, ...); ``None``
+            keeps each handler's own (``fast``). Only video analysis depends on it.
     """
 
     batch_size: int | None = None
@@ -136,6 +138,17 @@ class IndexOptions:
     handlers: tuple[MediaHandler, ...] = field(default_factory=default_handlers)
     channels: tuple[ChannelExtractor, ...] = ()
     retry_failed: bool = False
+    shot_detector: str | None = None
+
+
+def run_handlers(options: IndexOptions) -> tuple[MediaHandler, ...]:
+    """``options.handlers`` with ``options.shot_detector`` given to those that detect shots."""
+    if options.shot_detector is None:
+        return options.handlers
+    return tuple(
+        handler.with_shot_detector(options.shot_detector) if hasattr(handler, "with_shot_detector") else handler
+        for handler in options.handlers
+    )
 
 
 @runtime_checkable

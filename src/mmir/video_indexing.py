@@ -29,6 +29,7 @@ from __future__ import annotations
 import bisect
 import io
 import logging
+import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -48,6 +49,7 @@ from mmir.media.shots import (
     ShotDetector,
     Transition,
     is_uniform,
+    needs_every_frame,
     select_keyframes,
     shots_from_transitions,  # fmt: skip
 )
@@ -82,7 +84,7 @@ class VideoIndexOptions:
     detector: str = "fast"
     analysis_fps: float = 25.0
     image_fps: float = 2.0
-    min_shot_s: float = 0.5
+    min_shot_s: float = 0.25  # 0.3-0.45 s shots are common in music videos and trailers
     max_shot_s: float = 16.0
     max_keyframes: int = 3
     keyframe_every_s: float = 6.0
@@ -163,7 +165,7 @@ def detect_shots(path: str, detector: ShotDetector, options: VideoIndexOptions =
     """Decode ``path`` at the analysis rate (no images) and return its shots."""
     chunked = ChunkedDetector(detector, options.chunk_frames, options.context)
     times: list[float] = []
-    with VideoReader(path, options.decode_options(images=False), limits) as reader:
+    with VideoReader(path, _decoding(options.decode_options(images=False), detector), limits) as reader:
         for frame in reader.frames():
             chunked.push(frame.small, frame.time_s)
             times.append(frame.time_s)
@@ -195,16 +197,19 @@ def analyse_video(
     Raises:
         MediaError: the file cannot be decoded at all (partial decodes return with ``problem`` set).
     """
-    chunked = ChunkedDetector(detector or make_detector(options.detector), options.chunk_frames, options.context)
+    detector = detector or make_detector(options.detector)
+    chunked = ChunkedDetector(detector, options.chunk_frames, options.context)
     candidates = _Candidates()
     pending: list[tuple[float, np.ndarray]] = []
     times: list[float] = []
     model = None
-    with VideoReader(path, options.decode_options(), limits) as reader, _BackgroundEncoder(options) as background:
+    with VideoReader(path, _decoding(options.decode_options(), detector), limits) as reader, \
+            _BackgroundEncoder(options) as background:  # fmt: skip
         for frame in reader.frames():
             if model is None:
                 model = encoder()
-                reader.options = options.decode_options(int(getattr(model, "input_side", 224)))  # encoder's size
+                side = int(getattr(model, "input_side", 224))  # the encoder's size
+                reader.options = _decoding(options.decode_options(side), detector)
             windows = chunked.windows
             chunked.push(frame.small, frame.time_s)
             times.append(frame.time_s)
@@ -221,6 +226,11 @@ def analyse_video(
         problem = reader.problem
         end_s = max(reader.last_time_s + 1.0 / reader.info.fps, times[-1] if times else 0.0)
     return _assemble(chunked.finish(), np.asarray(times), end_s, candidates, options, problem)
+
+
+def _decoding(decoding: DecodeOptions, detector: ShotDetector) -> DecodeOptions:
+    """Decoder settings for ``detector``: one that must see every frame (TransNetV2) gets non-reference ones too."""
+    return replace(decoding, skip_nonref_above_fps=math.inf) if needs_every_frame(detector) else decoding
 
 
 class _BackgroundEncoder:
@@ -379,6 +389,11 @@ class VideoHandler:
     options: VideoIndexOptions = field(default_factory=VideoIndexOptions)
     limits: VideoLimits = field(default_factory=VideoLimits)
     kinds: frozenset[MediaKind] = frozenset({MediaKind.VIDEO})
+
+    def with_shot_detector(self, name: str) -> VideoHandler:
+        """This handler with another shot detector (``IndexOptions.shot_detector``); the name is checked now."""
+        make_detector(name)  # an unknown name fails before any file is read
+        return replace(self, options=replace(self.options, detector=name))
 
     def analyse(self, path: str, data: bytes | None, encoder: EncoderSource,
                 limits: ImageLimits) -> Sequence[SegmentEncoding]:  # fmt: skip

@@ -188,3 +188,13 @@ def test_memory_is_bounded_independent_of_length_and_frame_size(tmp_path: Path) 
     assert peak_long < 4 * per_step + 2**20  # far below one full-size 720p RGB frame (2.7 MB)
     assert peak_long < frame_720p
     assert peak_long < peak_short + per_step  # 6x the frames, no growth beyond noise
+
+
+def test_rotated_phone_video_reports_its_display_size_and_rotation(tmp_path: Path) -> None:
+    path = tmp_path / "phone.mp4"
+    write_video(path, [np.zeros((360, 640, 3), np.uint8)] * 3, fps=10, rotation=90)
+    info = probe(path)  # newer PyAV exposes the display matrix only on decoded frames
+    assert (info.width, info.height, info.rotation) == (360, 640, 90)
+    with VideoReader(path) as reader:
+        list(reader.frames())
+        assert (reader.info.width, reader.info.height, reader.info.rotation) == (360, 640, 90)

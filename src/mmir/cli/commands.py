@@ -156,6 +156,11 @@ def index(
     retry_failed: Annotated[
         bool, typer.Option("--retry-failed", help="Try again the files that failed before and did not change.")
     ] = False,
+    detector: Annotated[
+        str | None,
+        typer.Option(help="Shot detector for videos, as in `mmir shots`: fast (default), transnetv2, fusion, adaptive, "
+                     "content, scenedetect-histogram."),
+    ] = None,
 ) -> None:
     """Build or update a collection: new and changed files are encoded, deleted ones removed, missing outputs added."""
     from mmir.api import check_store
@@ -179,7 +184,7 @@ def index(
         report = coll.index(
             [str(p) for p in paths],
             IndexOptions(batch_size=batch_size, progress=progress and not as_json, channels=tuple(channels),
-                         retry_failed=retry_failed),
+                         retry_failed=retry_failed, shot_detector=_shot_detector(detector)),
             on_problem=lambda problem: typer.echo(f"skipped {problem}", err=True),
             channel_sink=coll.channel_sink() if channels else None,
             executor=executor,
@@ -211,6 +216,18 @@ def _text_options(ocr: bool, speech: bool) -> TextOptions | None:
     from mmir.pipeline_text import TextOptions
 
     return TextOptions(ocr=ocr, speech=speech) if ocr or speech else None
+
+
+def _shot_detector(name: str | None) -> str | None:
+    """``--detector``, checked before the collection is opened (a typo is a usage error, not a failed run)."""
+    if name is not None:
+        from mmir.media.shot_detectors import make_detector
+
+        try:
+            make_detector(name)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+    return name
 
 
 def _pca_dim(pca: str | None) -> int | None:

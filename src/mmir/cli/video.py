@@ -23,7 +23,7 @@ def shots(
     detector: Annotated[
         str, typer.Option(help="fast (default), transnetv2, fusion, adaptive, content, scenedetect-histogram.")
     ] = "fast",
-    min_shot: Annotated[float, typer.Option(min=0.0, help="Shortest shot, seconds.")] = 0.5,
+    min_shot: Annotated[float, typer.Option(min=0.0, help="Shortest shot, seconds.")] = 0.25,
     max_shot: Annotated[float, typer.Option(min=0.0, help="Split longer shots (0: never).")] = 16.0,
     as_json: JsonOpt = False,
 ) -> None:
@@ -47,9 +47,11 @@ def shots(
     ]  # fmt: skip
     if as_json:
         typer.echo(json.dumps({"path": display_path(str(video)), "duration": info.duration_s, "fps": info.fps,
+                               "width": info.width, "height": info.height, "rotation": info.rotation,
                                "problem": problem, "shots": rows}, indent=1))  # fmt: skip
         return
-    typer.echo(f"{display_path(str(video))}: {len(rows)} shots ({info.width}x{info.height}, {info.fps:.2f} fps)")
+    size = f"{info.width}x{info.height}" + (f", rotated {info.rotation}°" if info.rotation else "")
+    typer.echo(f"{display_path(str(video))}: {len(rows)} shots ({size}, {info.fps:.2f} fps)")
     for row in rows:
         began = row["transition"] or "start"
         typer.echo(

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from mmir.errors import require
-from mmir.media.shots import ShotDetector, Transition, TransitionKind
+from mmir.media.shots import ShotDetector, Transition, TransitionKind, needs_every_frame
 
 _MODEL_LOCK = threading.Lock()
 _MODEL: Any = None
@@ -63,6 +63,7 @@ class TransNetV2Detector:
     threshold: float = 0.5
     cut_frames: int = 2
     name: str = "transnetv2"
+    every_frame: bool = True  # trained on every frame: indexing decodes non-reference frames for it
 
     def probabilities(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(single float32[N], all_frames float32[N])`` transition probabilities per frame."""
@@ -88,8 +89,11 @@ class TransNetV2Detector:
             while hi + 1 < len(every) and every[hi + 1] > self.threshold:
                 hi += 1
             if hi - lo + 1 <= self.cut_frames:
+                # The network marks the last frame of the old shot (its own predictions_to_scenes ends a scene
+                # on the peak), so the new shot begins one frame later.
                 peak = first + int(np.argmax(single[first : last + 1]))
-                found.append(Transition(max(peak - 1, 0), max(peak, 1), TransitionKind.CUT))
+                if peak + 1 < len(frames):
+                    found.append(Transition(peak, peak + 1, TransitionKind.CUT))
             else:
                 found.append(Transition(lo, hi, TransitionKind.GRADUAL))
         return _dedupe(found)
@@ -162,6 +166,11 @@ class FusionDetector:
     def name(self) -> str:
         """e.g. ``"transnetv2+mmir-fast"``."""
         return f"{self.primary.name}+{self.secondary.name}"
+
+    @property
+    def every_frame(self) -> bool:
+        """Fed every frame when either detector needs it."""
+        return needs_every_frame(self.primary) or needs_every_frame(self.secondary)
 
     def detect(self, frames: np.ndarray, times: np.ndarray) -> list[Transition]:
         """See :class:`~mmir.media.shots.ShotDetector`."""

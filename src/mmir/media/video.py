@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -232,6 +232,8 @@ class VideoReader:
         step_image = 1.0 / opts.image_fps if opts.image_fps > 0 else math.inf
         next_small, next_image, index = -math.inf, 0.0, 0
         for frame, time_s in self._timed_frames():
+            if index == 0:
+                self._learn_rotation(frame)
             if time_s + 1e-6 < next_small:
                 continue
             # Sample on a grid (not "last + step") so that jitter in VFR timestamps does not drift the rate.
@@ -270,6 +272,30 @@ class VideoReader:
         if last is None:
             raise EmptyVideoError(self.path, f"no decodable video frame at {time_s:.2f} s")
         return self._to_rgb(last, side)
+
+    def read_rotation(self) -> VideoInfo:
+        """Decode the first frame to learn the display rotation the container did not expose; returns ``info``.
+
+        Newer PyAV versions give the display matrix only on decoded frames, so :attr:`info` says 0 until a
+        frame is seen (:meth:`frames` updates it on its first frame too). Reads the stream from the start.
+        """
+        av = _av()
+        try:
+            for frame in self._container.decode(video=0):
+                self._learn_rotation(frame)
+                break
+        except (av.error.FFmpegError, ValueError):
+            pass  # an undecodable first frame: the declared orientation stands; frames() reports the problem
+        self._container.seek(0)
+        return self.info
+
+    def _learn_rotation(self, frame: Any) -> None:
+        """Take the frame's display rotation into :attr:`info` (width and height in display orientation)."""
+        rotation = _frame_rotation(frame, self.info.rotation)
+        if rotation != self.info.rotation:
+            turned = (rotation in (90, 270)) != (self.info.rotation in (90, 270))
+            width, height = (self.info.height, self.info.width) if turned else (self.info.width, self.info.height)
+            self.info = replace(self.info, rotation=rotation, width=width, height=height)
 
     def _timed_frames(self) -> Iterator[tuple[Any, float]]:
         """Decoded frames with repaired, monotonic times relative to the stream start."""
@@ -371,9 +397,9 @@ def iter_frames(path: str | os.PathLike[str], options: DecodeOptions = DecodeOpt
 
 
 def probe(path: str | os.PathLike[str], limits: VideoLimits = VideoLimits()) -> VideoInfo:
-    """Open and check a video without decoding it."""
+    """Open and check a video; only its first frame is decoded (for the display rotation)."""
     with VideoReader(path, limits=limits) as reader:
-        return reader.info
+        return reader.read_rotation()
 
 
 def _declared_duration(container: Any, stream: Any) -> float:
