@@ -173,21 +173,25 @@ def rerank(
     Returns:
         ``(candidate, inliers)`` for every candidate: see :func:`rerank_by_inliers`.
     """
-    views = query_features(query, config)
+    from PIL import ImageOps
+
+    views: dict[bool, LocalFeatures] = {}  # the query's features, and its mirror's once needed
     features: dict[int, LocalFeatures | None] = {}  # by id(candidate): each candidate decoded once
 
-    def inliers_with(view: LocalFeatures) -> Callable[[T], int]:
+    def inliers_with(mirrored: bool) -> Callable[[T], int]:
         def inliers_of(candidate: T) -> int:
+            if mirrored not in views:
+                views[mirrored] = extract_local(ImageOps.mirror(query) if mirrored else query, config)
             if id(candidate) not in features:
                 image = load(candidate)
                 features[id(candidate)] = None if image is None else extract_local(image, config)
             found = features[id(candidate)]
-            return 0 if found is None else count_inliers(view, found, config)
+            return 0 if found is None else count_inliers(views[mirrored], found, config)
 
         return inliers_of
 
-    mirrored = inliers_with(views[1]) if len(views) > 1 else None
-    return rerank_by_inliers(candidates, inliers_with(views[0]), config, scores, mirrored)
+    mirrored = inliers_with(True) if config.mirror else None
+    return rerank_by_inliers(candidates, inliers_with(False), config, scores, mirrored)
 
 
 def rerank_by_inliers(
