@@ -131,4 +131,6 @@ def shrink_factor(size: tuple[int, int], min_side: int | None) -> int:
     """The box-reduction factor that keeps the shorter side ≥ ``min_side`` (1: keep full size)."""
     if min_side is None or size[0] * size[1] <= SHRINK_ABOVE_PIXELS:
         return 1
-    return max(1, min(size) // min_side)
+    # A band holds `factor` rows at least: cap the factor so one band stays ~16 MB (a tiny min_side, such as
+    # indexing's probe decode at 1 pixel, would otherwise make the band the whole image, copied twice).
+    return max(1, min(min(size) // min_side, _BLOCK_BYTES // (4 * size[0])))
