@@ -69,6 +69,18 @@ def test_deeply_nested_xmp_sidecar_drops_its_text_only(tmp_path: Path) -> None:
     assert "quokka" in extract_metadata_text(photo).get(TextField.DESCRIPTION)
 
 
+def test_deeply_nested_embedded_xmp_keeps_the_exif_text(tmp_path: Path, caplog) -> None:
+    photo = tmp_path / "k.jpg"
+    exif = Image.Exif()
+    exif[0x010E] = "a quokka on Rottnest"
+    deep = b'<x:xmpmeta xmlns:x="adobe:ns:meta/">' + b"<a>" * 20_000 + b"</x:xmpmeta>"
+    Image.new("RGB", (16, 16)).save(photo, exif=exif, xmp=deep)
+    with caplog.at_level(logging.WARNING, logger="mmir.media"):
+        text = extract_metadata_text(photo)
+    assert "quokka" in text.get(TextField.DESCRIPTION)
+    assert any("k.jpg: metadata text dropped" in r.getMessage() for r in caplog.records)
+
+
 # -- 2. unclosed XMP: linear time -------------------------------------------------------------------------------
 
 

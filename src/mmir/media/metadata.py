@@ -218,15 +218,14 @@ def xmp_fields(data: bytes, deadline: float = float("inf")) -> Iterator[tuple[Te
             yield TextField(field), text
 
 
-def _embedded_fields(source: Path | io.BytesIO, deadline: float) -> list[tuple[TextField, str]]:
+def _embedded_fields(source: Path | io.BytesIO) -> tuple[list[tuple[TextField, str]], bytes | None]:
+    """EXIF and IPTC text of an image, and its raw XMP packet (parsed apart, so its failure keeps the rest)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # PIL warns about odd EXIF; the text is best-effort
         with Image.open(source) as image:  # header only: no pixel decoding
             fields = [*_exif_fields(image), *_iptc_fields(image)]
             xmp = image.info.get("xmp") or image.info.get("XML:com.adobe.xmp")
-            if xmp:
-                fields += xmp_fields(xmp.encode() if isinstance(xmp, str) else bytes(xmp), deadline)
-    return fields
+    return fields, (xmp.encode() if isinstance(xmp, str) else bytes(xmp)) if xmp else None
 
 
 def _sidecar_text(sidecar: Path, deadline: float) -> str:
@@ -258,12 +257,19 @@ def extract_metadata_text(
     deadline = time.monotonic() + MAX_SECONDS
     found: dict[TextField, list[str]] = {TextField.NAME: [name_words(path)]}
     try:
-        for field, text in _embedded_fields(Path(path) if data is None else io.BytesIO(data), deadline):
-            found.setdefault(field, []).append(text)
+        fields, xmp = _embedded_fields(Path(path) if data is None else io.BytesIO(data))
     except (OSError, UnidentifiedImageError):
-        pass  # not an image, or unreadable: the pixels' decode reports the file, not this
+        fields, xmp = [], None  # not an image, or unreadable: the pixels' decode reports the file, not this
     except Exception as exc:  # any parser failure (recursion, memory, limits, bad values): drop, say so, go on
+        fields, xmp = [], None
         _note(path, exc)
+    if xmp is not None:
+        try:
+            fields += list(xmp_fields(xmp, deadline))  # all or nothing
+        except Exception as exc:
+            _note(path, exc)
+    for field, text in fields:
+        found.setdefault(field, []).append(text)
     for sidecar in sidecar_paths(path, siblings):
         try:
             if time.monotonic() > deadline:
