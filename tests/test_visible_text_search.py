@@ -63,6 +63,17 @@ def test_ocr_misreading_matches_fuzzily_with_a_lower_score(signs: Collection) ->
     assert "close" in near[0].why[0]
 
 
+def test_words_read_without_spaces_are_found_by_each_word(tmp_path: Path, reuse_lite0) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    _sign(folder / "visitor.jpg", "VISITORCENTRE", "coffee.png")  # as OCR reads many signs: no space
+    with Collection.open(tmp_path / "coll", create=True) as coll:
+        coll.index([folder], IndexOptions(progress=False), text=TextOptions(speech=False))
+        hits = coll.search_fields("centre", [TextField.SHOWS])
+        assert [Path(h.media.path).name for h in hits] == ["visitor.jpg"]
+        assert hits[0].score < 1.0
+
+
 @pytest.mark.parametrize("hostile", ['bakery" OR *', "NEAR(bakery exit)", "bakery:", "{shows}: exit", "^bak*"])
 def test_fts_operators_in_input_stay_inert(signs: Collection, hostile: str) -> None:
     hits = signs.search_fields(hostile, [TextField.SHOWS])  # never an FTS5 syntax error
@@ -94,10 +105,11 @@ def test_bad_field_query_is_a_clear_error(signs: Collection) -> None:
         signs.search_fields('" * "', [TextField.SHOWS])
 
 
-def test_counts_of_items_with_visible_text(signs: Collection) -> None:
+def test_info_counts_items_with_visible_text(signs: Collection) -> None:
     from mmir.index.visible_text import counts
 
     assert counts(signs.store.catalog)[TextField.SHOWS] == 2
+    assert "visible text: found in 2 of 3 files read by ocr" in signs.info().producers
 
 
 def _talk(path: Path, damage_after_s: float | None = None) -> None:

@@ -42,7 +42,7 @@ from mmir.media import (
     sha1_file,
 )
 from mmir.pipeline_batches import Batches, Prepared
-from mmir.pipeline_types import ChannelExtractor, ChannelSink, IndexOptions, IndexProblem, IndexReport, run_handlers
+from mmir.pipeline_types import ChannelExtractor, ChannelSink, IndexOptions, IndexProblem, IndexReport
 from mmir.types import MediaKind
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ class Indexer:
         self._db_lock = threading.Lock()  # one SQLite connection: worker reads never overlap a write
         self.options = options
         self._sink = channel_sink
-        self._handlers = {kind: h for h in run_handlers(options) for kind in h.kinds}  # with the shot detector
+        self._handlers = {kind: h for h in options.handlers for kind in h.kinds}
         self._limits_key = f"{options.limits.max_pixels}:{options.limits.max_bytes}"
         self._had_failed: set[str] = set()  # pending paths with a failure row, to drop when they index
         self._listings: dict[str, frozenset[str]] = {}  # folder -> its names, for sidecars
@@ -202,6 +202,9 @@ class Indexer:
         counts: _Counts,
         report: Callable[[IndexProblem], None],
     ) -> None:
+        tell, done = self.options.on_progress, 0
+        if tell is not None:
+            tell(0, len(pending))
         if not pending:
             return
         from tqdm import tqdm
@@ -219,6 +222,9 @@ class Indexer:
                 if not self.options.overlap:
                     self._encode(batch, counts, drain=True)  # the old loop encoded each chunk as it came
                 bar.update(len(group))
+                done += len(group)
+                if tell is not None:
+                    tell(done, len(pending))
                 if time.monotonic() - last_flush > self.options.flush_every_s:
                     self.store.flush()
                     last_flush = time.monotonic()

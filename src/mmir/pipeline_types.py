@@ -125,8 +125,8 @@ class IndexOptions:
         channels: Extra descriptor channels computed from each decoded image (see :class:`ChannelExtractor`).
             Files already indexed without one of them get it back-filled (a decode pass, no encoder).
         retry_failed: Try again the files that failed before and did not change since (else only counted).
-        shot_detector: Shot detector for videos by ``mmir shots`` name (``fast``, ``transnetv2``, ...); ``None``
-            keeps each handler's own (``fast``). Only video analysis depends on it.
+        on_progress: Called as ``on_progress(done, to_do)`` with the files of this run processed so far and the
+            files this run has to process (new or changed), from the indexing thread (the web UI's progress).
     """
 
     batch_size: int | None = None
@@ -138,17 +138,7 @@ class IndexOptions:
     handlers: tuple[MediaHandler, ...] = field(default_factory=default_handlers)
     channels: tuple[ChannelExtractor, ...] = ()
     retry_failed: bool = False
-    shot_detector: str | None = None
-
-
-def run_handlers(options: IndexOptions) -> tuple[MediaHandler, ...]:
-    """``options.handlers`` with ``options.shot_detector`` given to those that detect shots."""
-    if options.shot_detector is None:
-        return options.handlers
-    return tuple(
-        handler.with_shot_detector(options.shot_detector) if hasattr(handler, "with_shot_detector") else handler
-        for handler in options.handlers
-    )
+    on_progress: Callable[[int, int], None] | None = None
 
 
 @runtime_checkable

@@ -51,6 +51,7 @@ SPEECH = "speech"
 _TOKEN = re.compile(r"\w+")
 FUZZY_MIN = 0.75  # similarity (difflib ratio) a vocabulary word needs to stand in for a query word
 _FUZZY_MIN_LENGTH = 4  # shorter words have too many near neighbours to guess at
+CONTAINED = 0.8  # closeness given to a stored word that holds the query word (words read without spaces)
 
 
 class TextField(str, Enum):
@@ -204,6 +205,12 @@ def _neighbours(db: sqlite3.Connection, term: str) -> list[tuple[str, float]]:
             ratio = matcher.ratio()
             if ratio >= FUZZY_MIN:
                 close.append((word, ratio))
+    # OCR often reads a sign's words without the spaces ("ARDNAMURCHANPOINT"): a longer stored word holding the
+    # query counts too, as a near match.
+    for (word,) in db.execute(
+        "SELECT term FROM segment_text_vocab WHERE length(term) > ? AND instr(term, ?) > 0", (len(stem) + 2, stem)
+    ):
+        close.append((word, CONTAINED))
     return sorted(close, key=lambda pair: -pair[1])[:20]
 
 
@@ -278,3 +285,15 @@ def segment_spans(catalog: Catalog, media_id: int) -> list[tuple[int, float, flo
         "SELECT id, start_s, end_s, keyframe_s FROM segments WHERE media_id = ? ORDER BY start_s, id", (int(media_id),)
     ).fetchall()
     return [(int(sid), float(start), float(end), float(key)) for sid, start, end, key in rows]
+
+
+def summary(catalog: Catalog) -> tuple[str, ...]:
+    """Lines for ``mmir info``: how many files have visible text / speech stored (none when neither ran)."""
+    found = counts(catalog)
+    lines = []
+    for field, label in ((TextField.SHOWS, "visible text"), (TextField.SAID, "speech")):
+        producer = OCR if field is TextField.SHOWS else SPEECH
+        row = catalog.connection.execute("SELECT COUNT(*) FROM ledger WHERE producer = ?", (producer,)).fetchone()
+        if row and row[0]:
+            lines.append(f"{label}: found in {found[field]} of {row[0]} files read by {producer}")
+    return tuple(lines)

@@ -295,7 +295,8 @@ def _install_thumbnail_route(
             raise HTTPException(status_code=404, detail=f"no shot {segment} in media {media_id}")
         at_s = shot[1].keyframe_s if shot is not None else None
         etag = f'"{cache.key(ref, size, at_s)}"'
-        headers = {"Cache-Control": "private, max-age=300", "ETag": etag}
+        # no-cache: the browser asks again each time (a 304 when unchanged), so a file deleted since shows as such
+        headers = {"Cache-Control": "private, no-cache", "ETag": etag}
         if etag in request.headers.get("if-none-match", ""):
             return Response(status_code=304, headers=headers)
         picture = cache.get(ref, size, at_s)
