@@ -42,7 +42,7 @@ from mmir.media import (
     sha1_file,
 )
 from mmir.pipeline_batches import Batches, Prepared
-from mmir.pipeline_types import ChannelExtractor, ChannelSink, IndexOptions, IndexProblem, IndexReport
+from mmir.pipeline_types import ChannelExtractor, ChannelSink, IndexOptions, IndexProblem, IndexReport, run_handlers
 from mmir.types import MediaKind
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ class Indexer:
         self._db_lock = threading.Lock()  # one SQLite connection: worker reads never overlap a write
         self.options = options
         self._sink = channel_sink
-        self._handlers = {kind: h for h in options.handlers for kind in h.kinds}
+        self._handlers = {kind: h for h in run_handlers(options) for kind in h.kinds}  # with the shot detector
         self._limits_key = f"{options.limits.max_pixels}:{options.limits.max_bytes}"
         self._had_failed: set[str] = set()  # pending paths with a failure row, to drop when they index
         self._listings: dict[str, frozenset[str]] = {}  # folder -> its names, for sidecars

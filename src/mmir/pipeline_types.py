@@ -127,6 +127,8 @@ class IndexOptions:
         retry_failed: Try again the files that failed before and did not change since (else only counted).
         on_progress: Called as ``on_progress(done, to_do)`` with the files of this run processed so far and the
             files this run has to process (new or changed), from the indexing thread (the web UI's progress).
+        shot_detector: Shot detector for videos by ``mmir shots`` name (``fast``, ``transnetv2``, ...); ``None``
+            keeps each handler's own (``fast``). Only video analysis depends on it.
     """
 
     batch_size: int | None = None
@@ -139,6 +141,17 @@ class IndexOptions:
     channels: tuple[ChannelExtractor, ...] = ()
     retry_failed: bool = False
     on_progress: Callable[[int, int], None] | None = None
+    shot_detector: str | None = None
+
+
+def run_handlers(options: IndexOptions) -> tuple[MediaHandler, ...]:
+    """``options.handlers`` with ``options.shot_detector`` given to those that detect shots."""
+    if options.shot_detector is None:
+        return options.handlers
+    return tuple(
+        handler.with_shot_detector(options.shot_detector) if hasattr(handler, "with_shot_detector") else handler
+        for handler in options.handlers
+    )
 
 
 @runtime_checkable
