@@ -10,15 +10,11 @@ rows under a process-wide memory budget (:mod:`mmir.media._pixels`).
 
 from __future__ import annotations
 
-import collections
 import functools
 import importlib.util
 import io
-import logging
 import math
 import os
-import struct
-import threading
 import warnings
 from dataclasses import dataclass
 
@@ -33,6 +29,7 @@ from mmir.media._pixels import (
     shrink_factor,
     to_eight_bit,
 )
+from mmir.media._salvage import is_complete_jpeg, note_once, without_png_text
 from mmir.media.errors import (
     CorruptMediaError,
     EmptyMediaError,
@@ -46,27 +43,9 @@ PathArg = str | bytes | os.PathLike[str] | os.PathLike[bytes]
 __all__ = ["DecodeBudget", "ImageLimits", "decode_for_model", "decode_image", "load_for_model", "load_image",
            "read_file", "register_optional_plugins"]  # fmt: skip
 
-log = logging.getLogger("mmir.media")
 
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 _WHITE = (255, 255, 255, 255)
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_PNG_TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
-
-
-_recent_notes: collections.OrderedDict[str, None] = collections.OrderedDict()
-_notes_lock = threading.Lock()
-
-
-def _note_once(message: str) -> None:
-    """Log a note unless it was among the last 256 (indexing probes a file, then decodes it for the model)."""
-    with _notes_lock:
-        if message in _recent_notes:
-            return
-        _recent_notes[message] = None
-        if len(_recent_notes) > 256:
-            _recent_notes.popitem(last=False)
-    log.warning("%s", message)
 
 
 @functools.cache
@@ -232,31 +211,6 @@ def _orientation(im: Image.Image) -> int:
         return 1
 
 
-def _without_png_text(data: bytes) -> bytes | None:
-    """``data`` with its PNG text chunks (tEXt, zTXt, iTXt) removed, or ``None`` if it is no PNG or has none.
-
-    Walks the chunk list by its length fields (linear); a damaged chunk list ends the walk and keeps the rest.
-    """
-    if not data.startswith(_PNG_SIGNATURE):
-        return None
-    kept, position, dropped = [data[:8]], 8, False
-    while position + 12 <= len(data):
-        (length,) = struct.unpack(">I", data[position : position + 4])
-        end = position + 12 + length
-        if data[position + 4 : position + 8] in _PNG_TEXT_CHUNKS:
-            dropped = True
-        else:
-            kept.append(data[position:end])
-        position = end
-    kept.append(data[position:])
-    return b"".join(kept) if dropped else None
-
-
-def _is_complete_jpeg(data: bytes) -> bool:
-    """A JPEG that ends with its end-of-image marker (damage inside it is not truncation)."""
-    return data.startswith(b"\xff\xd8") and data.rstrip(b"\x00\r\n")[-2:] == b"\xff\xd9"
-
-
 def _lenient_jpeg(data: bytes, min_side: int | None) -> Image.Image | None:
     """Decode a complete but damaged JPEG as libjpeg does (corrupt data skipped, warnings ignored), or ``None``."""
     try:
@@ -274,19 +228,19 @@ def _recover(data: bytes, label: str, limits: ImageLimits, min_side: int | None,
     Raises:
         CorruptMediaError: neither applies, or the second try failed too (the first error is named).
     """
-    stripped = _without_png_text(data)
+    stripped = without_png_text(data)
     if stripped is not None:
         try:
             image = _decode(stripped, label, limits, min_side)
         except Exception:
             raise CorruptMediaError(label, _reason(exc)) from exc
-        _note_once(f"{label}: text chunks dropped ({str(exc).strip() or type(exc).__name__}); pixels kept")
+        note_once(f"{label}: text chunks dropped ({str(exc).strip() or type(exc).__name__}); pixels kept")
         return image
-    if _is_complete_jpeg(data):
+    if is_complete_jpeg(data):
         image_or_none = _lenient_jpeg(data, min_side)
         if image_or_none is not None:
             detail = str(exc).strip() or type(exc).__name__
-            _note_once(f"{label}: damaged JPEG data ({detail}); decoded leniently, as libjpeg does")
+            note_once(f"{label}: damaged JPEG data ({detail}); decoded leniently, as libjpeg does")
             return image_or_none
     raise CorruptMediaError(label, _reason(exc)) from exc
 
