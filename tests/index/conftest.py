@@ -75,4 +75,7 @@ STORES = [
 @pytest.fixture(params=STORES)
 def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """``faiss``, or a Milvus Lite file in the test's temporary folder."""
-    return "faiss" if request.param == "faiss" else f"milvus:{tmp_path / 'milvus' / 'vectors.db'}"
+    if request.param == "faiss":
+        return "faiss"
+    (tmp_path / "milvus").mkdir()  # a Milvus Lite store's folder must exist (it is not created silently)
+    return f"milvus:{tmp_path / 'milvus' / 'vectors.db'}"

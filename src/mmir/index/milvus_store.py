@@ -9,8 +9,11 @@ re-ranked exactly from the catalog, with ``nprobe`` tuned for recall on a sample
 
 from __future__ import annotations
 
+import logging
 import os
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -18,7 +21,7 @@ import numpy as np
 from mmir.errors import CollectionError, require
 from mmir.index.builder import BATCH, RECALL_AT, StreamingTopK, VectorSource, tune_nprobe
 from mmir.index.ivf import Fetch, rerank
-from mmir.index.stores import StoreAddress, StoreInfo, StoreKind
+from mmir.index.stores import DamagedStoreError, StoreAddress, StoreInfo, StoreKind
 from mmir.index.tuning import TUNING_QUERIES, IndexKind, IndexPlan, choose_plan, needs_rebuild
 from mmir.index.vectors import Metric
 
@@ -27,18 +30,37 @@ _INSERT_ROWS = 2_000  # rows per insert call: keeps each gRPC message well under
 
 
 def connect(address: StoreAddress) -> Any:
-    """A ``MilvusClient`` for a Milvus Lite file (started in-process) or a server URI."""
+    """A ``MilvusClient`` for a Milvus Lite file (started in-process) or a server URI.
+
+    Raises:
+        CollectionError: one line: the Lite file's folder does not exist (it is never created silently: a typo
+            in ``--store`` would otherwise scatter stores), the Lite file cannot be opened, or the server is
+            unreachable.
+    """
     pymilvus: Any = require("pymilvus", "scale")
+    for library in ("pymilvus", "milvus_lite"):  # they log each failure with a traceback; mmir says it in one line
+        logging.getLogger(library).setLevel(logging.CRITICAL)
     if address.kind is StoreKind.MILVUS_LITE:
+        folder = os.path.dirname(address.location) or "."
+        if not os.path.isdir(folder):
+            raise CollectionError(f"{address.uri}: the folder {folder} does not exist (create it first)")
         try:
-            os.makedirs(os.path.dirname(address.location) or ".", exist_ok=True)  # Milvus Lite needs the folder
-        except OSError as exc:
-            raise CollectionError(f"{address.location}: cannot create its folder ({exc.strerror})") from exc
-        return pymilvus.MilvusClient(address.location)
+            return pymilvus.MilvusClient(address.location)
+        except pymilvus.exceptions.MilvusException as exc:
+            raise CollectionError(
+                f"{address.uri}: cannot open the Milvus Lite store ({_message(exc)}); if it is damaged, move it "
+                "aside and run `mmir index` to rebuild it from the catalog"
+            ) from exc
     try:
         return pymilvus.MilvusClient(uri=address.location)
     except Exception as exc:  # pymilvus raises its own MilvusException for unreachable servers
-        raise CollectionError(f"{address.uri}: cannot reach the Milvus server ({exc})") from exc
+        raise CollectionError(f"{address.uri}: cannot reach the Milvus server ({_message(exc)})") from exc
+
+
+def _message(exc: BaseException) -> str:
+    """A pymilvus error's message on one line, without the class name and status code around it."""
+    text = str(getattr(exc, "message", "") or exc)
+    return " ".join(text.split())[:300]
 
 
 class MilvusStore:
@@ -51,12 +73,16 @@ class MilvusStore:
         dim: Vector dimension.
         plan: The plan recorded in the manifest.
         fetch: Exact vectors of candidate ids (re-ranking for IVF).
+        expected: The number of vectors the catalog says the store holds (its segment count): a loaded
+            collection with another count is damaged (a broken Milvus Lite manifest silently emptied it).
     """
 
     def __init__(
-        self, address: StoreAddress, name: str, metric: Metric, dim: int, plan: IndexPlan, fetch: Fetch
+        self, address: StoreAddress, name: str, metric: Metric, dim: int, plan: IndexPlan, fetch: Fetch,
+        expected: Callable[[], int] | None = None,
     ) -> None:  # fmt: skip
         self.address = address
+        self._expected = expected
         self.name = name
         self.metric = metric
         self._dim = dim
@@ -75,21 +101,44 @@ class MilvusStore:
         """The index structure in use and its tuning."""
         return self._plan
 
+    @contextmanager
+    def _reading(self, what: str) -> Iterator[None]:
+        """Milvus's errors while ``what`` as one :class:`DamagedStoreError` line (its data files are unreadable)."""
+        pymilvus: Any = require("pymilvus", "scale")
+        try:
+            yield
+        except pymilvus.exceptions.MilvusException as exc:
+            raise DamagedStoreError(self.address.uri, f"{what}: {_message(exc)}") from exc
+
     def load(self) -> bool:
-        """Whether the Milvus collection exists with this dimension (then it is loaded for search)."""
-        if not self._client.has_collection(self.name):
-            return False
-        fields = self._client.describe_collection(self.name).get("fields", [])
-        dims = [int(f.get("params", {}).get("dim", 0)) for f in fields if f.get("name") == _VECTOR]
-        if dims != [self._dim]:
-            return False
-        self._client.load_collection(self.name)
+        """Whether the Milvus collection exists with this dimension (then it is loaded for search).
+
+        Raises:
+            DamagedStoreError: Milvus cannot read it, or it holds another number of vectors than ``expected``.
+        """
+        with self._reading("opening the collection"):
+            if not self._client.has_collection(self.name):
+                return False
+            fields = self._client.describe_collection(self.name).get("fields", [])
+            dims = [int(f.get("params", {}).get("dim", 0)) for f in fields if f.get("name") == _VECTOR]
+            if dims != [self._dim]:
+                return False
+            self._client.load_collection(self.name)
+            count = len(self)
+        expected = self._expected() if self._expected is not None else count
+        if count != expected:
+            raise DamagedStoreError(self.address.uri, f"{count} vectors for {expected} segments in the catalog")
         return True
 
     def _create(self, plan: IndexPlan) -> None:
         pymilvus: Any = require("pymilvus", "scale")
-        if self._client.has_collection(self.name):
-            self._client.drop_collection(self.name)
+        try:
+            exists = self._client.has_collection(self.name)
+        except pymilvus.exceptions.MilvusException:  # its data files are unreadable: drop it all the same
+            exists = True
+        if exists:
+            with self._reading("dropping the damaged collection"):
+                self._client.drop_collection(self.name)
         self._count = None
         schema = self._client.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field(_ID, pymilvus.DataType.INT64, is_primary=True)
@@ -139,10 +188,11 @@ class MilvusStore:
 
     def _raw_search(self, queries: np.ndarray, k: int, params: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
         metric = "IP" if self.metric is Metric.INNER_PRODUCT else "L2"
-        results = self._client.search(
-            self.name, data=queries.tolist(), limit=k, output_fields=[_ID],
-            search_params={"metric_type": metric, "params": params},
-        )  # fmt: skip
+        with self._reading("searching"):
+            results = self._client.search(
+                self.name, data=queries.tolist(), limit=k, output_fields=[_ID],
+                search_params={"metric_type": metric, "params": params},
+            )  # fmt: skip
         scores = np.full((len(queries), k), -np.inf, np.float32)
         ids = np.full((len(queries), k), -1, np.int64)
         sign = 1.0 if self.metric is Metric.INNER_PRODUCT else -1.0  # Milvus L2 is a distance: negate
@@ -217,7 +267,8 @@ class MilvusStore:
     def __len__(self) -> int:
         if self._count is None:
             rows = []
-            if self._client.has_collection(self.name):
-                rows = self._client.query(self.name, filter="", output_fields=["count(*)"])
+            with self._reading("counting vectors"):
+                if self._client.has_collection(self.name):
+                    rows = self._client.query(self.name, filter="", output_fields=["count(*)"])
             self._count = int(rows[0]["count(*)"]) if rows else 0
         return self._count

@@ -35,4 +35,4 @@ def open_vector_store(manifest: Manifest, path: Path, plan: IndexPlan, source: V
     from mmir.index.milvus_store import MilvusStore
 
     name = manifest.store_collection or milvus_collection_name(path.parent)
-    return MilvusStore(address, name, metric, source.dim, plan, source.fetch)
+    return MilvusStore(address, name, metric, source.dim, plan, source.fetch, expected=source.count)

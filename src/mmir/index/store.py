@@ -8,6 +8,7 @@ saved index may lag behind: it is rebuilt from the catalog's stored descriptors,
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from mmir.errors import CollectionError
 from mmir.index.catalog import Catalog, SegmentEncoding
 from mmir.index.manifest import Manifest
 from mmir.index.metadata_text import write_texts
-from mmir.index.stores import StoreInfo, VectorStore
+from mmir.index.stores import DamagedStoreError, StoreInfo, VectorStore
 from mmir.index.tuning import IndexPlan
 from mmir.types import MediaKind
 
@@ -129,8 +130,16 @@ class SegmentStore:
         plan = self.manifest.index_plan or IndexPlan()
         store = open_vector_store(self.manifest, self.directory / self.VECTORS, plan, source)
         current = self.manifest.vectors_generation == self.catalog.generation
-        if not (current and store.load()):
-            store.rebuild(source)  # stale or missing: re-derived from stored descriptors, no CNN pass
+        try:
+            usable = current and store.load()
+        except DamagedStoreError as exc:
+            if self._lock is None:  # a reader says so; the writer (`mmir index`) rebuilds it below
+                raise
+            logging.getLogger(__name__).warning("note: %s: vector store damaged (%s); rebuilt from the catalog",
+                                                exc.store, exc.damage)  # fmt: skip
+            usable = False
+        if not usable:
+            store.rebuild(source)  # stale, missing or damaged: re-derived from stored descriptors, no CNN pass
         return store
 
     def _projected_dim(self) -> int:
@@ -217,13 +226,12 @@ class SegmentStore:
 
     def flush(self) -> None:
         """Re-choose the index if the collection's size calls for it, save it, and record the generation it matches."""
-        if self._vectors is None:
+        if self._vectors is None and self._lock is None:
             return
-        self._vectors.maintain(self.source())
-        self._vectors.save()
-        self.manifest = self.manifest.with_changes(
-            vectors_generation=self.catalog.generation, index_plan=self._vectors.plan
-        )
+        vectors = self.vectors  # the writer checks the store even after a run that changed nothing (damage repaired)
+        vectors.maintain(self.source())
+        vectors.save()
+        self.manifest = self.manifest.with_changes(vectors_generation=self.catalog.generation, index_plan=vectors.plan)
         self.manifest.save(self.directory / self.MANIFEST)
 
     def describe_vectors(self) -> StoreInfo:

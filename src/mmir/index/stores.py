@@ -22,6 +22,27 @@ from mmir.index.tuning import IndexPlan
 DEFAULT_STORE = "faiss"
 
 
+class DamagedStoreError(CollectionError):
+    """The vector store cannot be read, or holds other vectors than the catalog has segments.
+
+    The catalog is the source of truth, so nothing indexed is lost: the writer (``mmir index``) rebuilds the store
+    from the stored descriptors; a reader (search) stops with this one line.
+
+    Attributes:
+        store: The store's address (``milvus:/path/v.db``).
+        damage: What is wrong, e.g. ``"0 vectors for 5 segments"``.
+    """
+
+    def __init__(self, store: str, damage: str) -> None:
+        self.store = store
+        self.damage = damage
+        super().__init__(f"{store}: the vector store is damaged ({damage}); run `mmir index` to rebuild it from "
+                         "the catalog (nothing indexed is lost)")  # fmt: skip
+
+    def __reduce__(self) -> tuple[type[DamagedStoreError], tuple[str, str]]:
+        return DamagedStoreError, (self.store, self.damage)
+
+
 class StoreKind(str, enum.Enum):
     """The closed set of vector store implementations."""
 
@@ -56,7 +77,7 @@ def parse_store(value: str, base: Path | None = None) -> StoreAddress:
     """Parse ``faiss``, ``milvus:PATH.db`` (relative to ``base`` or the working directory) or ``milvus://host:port``.
 
     Raises:
-        CollectionError: for anything else.
+        CollectionError: for anything else, or a ``PATH.db`` in a folder that does not exist.
     """
     value = value.strip()
     if value in ("", DEFAULT_STORE):
@@ -72,6 +93,8 @@ def parse_store(value: str, base: Path | None = None) -> StoreAddress:
         if not path.name.endswith(".db"):
             raise CollectionError(f"--store {value}: a Milvus Lite store is a file ending in .db (milvus:./vectors.db)")
         path = path if path.is_absolute() else (base or Path.cwd()) / path
+        if not path.parent.is_dir():  # never created silently: a typo in the path would scatter stores around
+            raise CollectionError(f"--store {value}: the folder {path.parent} does not exist (create it first)")
         return StoreAddress(StoreKind.MILVUS_LITE, str(path.absolute()))
     raise CollectionError(f"--store {value}: expected faiss, milvus:PATH.db or milvus://HOST:PORT")
 
