@@ -17,6 +17,7 @@ from PIL import Image
 from mmir.api import Collection
 from mmir.index.catalog import SegmentEncoding
 from mmir.index.channels import CatalogChannelSink
+from mmir.index.frames import SegmentExtras
 from mmir.index.manifest import Manifest
 from mmir.index.metadata_text import sync_metadata
 from mmir.index.store import FileToStore, SegmentStore
@@ -82,10 +83,12 @@ def _build(directory: Path, media: Path) -> tuple[Collection, dict[str, np.ndarr
     shots = []
     for i in range(SHOTS):
         centre = a if i < SHOTS // 2 else b
+        thumbnail = _jpeg((200 + i, 120, 20) if i < SHOTS // 2 else (20, 60, 200 + i))  # orange, then blue shots
         shots.append(SegmentEncoding(
             descriptor=_unit(centre + 0.05 * rng.standard_normal(DIM)),
             concepts=_probs(0 if i < SHOTS // 2 else 1, 0.9), start_s=i * SHOT_S, end_s=(i + 1) * SHOT_S,
             keyframe_s=i * SHOT_S + 1.0,
+            extras=SegmentExtras(np.zeros(0), np.zeros((0, DIM), np.float32), thumbnail=thumbnail),
         ))  # fmt: skip
     files = [FileToStore(str(media / "safari.mp4"), MediaKind.VIDEO, 1000, 1.0, "video", tuple(shots))]
     for i in range(PHOTOS):
@@ -115,6 +118,14 @@ def safari(tmp_path: Path):
     collection, _ = _build(tmp_path / "coll", tmp_path / "media")
     yield collection, tmp_path / "media"
     collection.close()
+
+
+def _jpeg(colour: tuple[int, int, int]) -> bytes:
+    """A small JPEG keyframe thumbnail: one colour with a little noise."""
+    pixels = np.clip(np.asarray(colour) + np.random.default_rng(sum(colour)).normal(0, 8, (24, 32, 3)), 0, 255)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels.astype(np.uint8)).save(buffer, "JPEG")
+    return buffer.getvalue()
 
 
 def _png() -> bytes:
@@ -223,3 +234,19 @@ def test_temporal_query_stays_in_range_and_carries_pairs(safari) -> None:
 def test_scales_are_stated_for_every_kind() -> None:
     assert set(SCALES) == set(Kind)
     assert all(scale.low < scale.high and scale.meaning for scale in SCALES.values())
+
+
+def test_engineered_channels_cover_video_shots(safari) -> None:
+    collection, media = safari
+    video = str(media / "safari.mp4")
+    shots = collection.search(ChannelQuery(ItemQuery(video, at_s=3.0), "colour"), k=10, per="shot")
+    assert len(shots) == 10 and all(h.media.kind is MediaKind.VIDEO for h in shots)  # the other orange keyframes
+    assert all(h.segment.start_s < SHOTS // 2 * SHOT_S for h in shots[:5]) and 3.0 not in [h.segment.start_s for h in
+                                                                                        shots]  # fmt: skip
+    files = collection.search(ChannelQuery(ExampleQuery(_jpeg((210, 120, 20)), "orange.jpg"), "colour"), k=10)
+    assert files[0].media.kind is MediaKind.VIDEO and _distinct_files(files) == 10
+    assert "colour cosine" in files[0].why[0]
+    fused = collection.search(ChannelQuery(ItemQuery(video, at_s=3.0), "fused", {"cnn": 1.0, "colour": 1.0}), k=5,
+                              per="shot")  # fmt: skip
+    assert all(h.media.kind is MediaKind.VIDEO for h in fused) and "colour" in fused[0].why[0]
+    assert (collection.directory / "channel-indexes" / "shots-colour.npz").exists()  # extracted once, then kept

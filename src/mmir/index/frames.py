@@ -141,6 +141,14 @@ def blank_segments(catalog: Catalog) -> set[int]:
     return {int(r[0]) for r in catalog.connection.execute("SELECT segment_id FROM segment_extras WHERE blank = 1")}
 
 
+def thumbnail_segments(catalog: Catalog) -> np.ndarray:
+    """``int64[M]`` ascending ids of the segments that have a keyframe thumbnail (video shots)."""
+    rows = catalog.connection.execute(
+        "SELECT segment_id FROM segment_extras WHERE thumbnail IS NOT NULL ORDER BY segment_id"
+    ).fetchall()
+    return np.asarray([r[0] for r in rows], np.int64)
+
+
 def thumbnail(catalog: Catalog, segment_id: int) -> bytes | None:
     """JPEG thumbnail of a video segment's keyframe, or ``None``."""
     query = "SELECT thumbnail FROM segment_extras WHERE segment_id = ?"

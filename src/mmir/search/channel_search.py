@@ -1,11 +1,11 @@
 """Query by example over one descriptor channel, or over several fused (early or late), as candidate sources.
 
 The ``cnn`` channel is the collection's own vector index: every segment, so video shots take part
-(:class:`mmir.search.sources.VectorSource`). The engineered channels (colour, lbp, hog, bovw) are stored per file
+(:class:`mmir.search.sources.VectorSource`). The engineered channels (colour, lbp, hog, bovw) are stored per photo
 (:mod:`mmir.index.channels`, each with its own persisted exact FAISS index, :mod:`mmir.index.channel_indexes`);
-a file's channel score stands for each of its segments. Fused search scores every segment: its CNN cosine and
-its file's score in each engineered channel, combined over the channels the segment has (a video, which has no
-engineered channels, is ranked by its shots' CNN scores alone instead of being dropped).
+video shots get theirs from their keyframe thumbnails (:mod:`mmir.search.channel_shots`). Fused search scores
+every segment: its CNN cosine and its (file's or shot's) score in each engineered channel, combined over the
+channels the segment has.
 
 Score scales: one channel — cosine in ``[-1, 1]``; early fusion — the weighted mean of cosines, ``[-1, 1]``;
 late fusion — the weighted mean of per-channel z-scores mapped through the normal CDF, ``[0, 1]`` (0.5: as good
@@ -25,7 +25,7 @@ from mmir.index.channels import first_segments
 from mmir.models.engineered import Descriptor
 from mmir.search.fusion import DEFAULT_EARLY_WEIGHTS, DEFAULT_WEIGHTS, weighted_channels, zscore
 from mmir.search.queries import Fusion
-from mmir.search.sources import Ranked, ScoredSource
+from mmir.search.sources import Ranked, ScoredSource, ranked_from_arrays
 
 if TYPE_CHECKING:
     from mmir.index.store import SegmentStore
@@ -56,8 +56,20 @@ def open_channels(store: SegmentStore, names: Sequence[str]) -> dict[str, OpenCh
     return {name: indexes.open(name) for name in names}
 
 
+ShotRows = tuple[np.ndarray, np.ndarray]  # video shots' (segment ids int64[M], raw channel vectors float32[M, K])
+
+
+def shot_scores(opened: OpenChannel, shots: ShotRows | None, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(segment ids int64[M], cosines float32[M])`` of the video shots in an engineered channel."""
+    if shots is None or not len(shots[0]):
+        return np.zeros(0, np.int64), np.zeros(0, np.float32)
+    rows = np.vstack([opened.query(row) for row in shots[1]])  # the index's space (unit length, tf-idf for bovw)
+    return shots[0], (rows @ np.asarray(query, np.float32).reshape(-1)).astype(np.float32)
+
+
 class ChannelSource:
-    """One engineered channel: its files by cosine, each standing as its first segment.
+    """One engineered channel: photos by cosine in the channel's index (each file standing as its first segment),
+    and video shots by cosine of their keyframes' vectors (:mod:`mmir.search.channel_shots`).
 
     Args:
         store: The collection's store.
@@ -65,26 +77,34 @@ class ChannelSource:
         raw: The query's raw channel vector ``float32[K]``.
         why: Prefix of each hit's reason.
         exclude_media: Files never returned (the query file).
+        shots: Video shots' raw vectors in this channel (``None``: none).
     """
 
-    def __init__(self, store: SegmentStore, name: str, raw: np.ndarray, why: str, exclude_media: Sequence[int] = ()):
+    def __init__(
+        self, store: SegmentStore, name: str, raw: np.ndarray, why: str, exclude_media: Sequence[int] = (),
+        shots: ShotRows | None = None,
+    ) -> None:  # fmt: skip
         self.store, self.name, self.why = store, name, why
         self.opened = open_channels(store, [name])[name]
         self.query = self.opened.query(raw)
         self.exclude = {int(i) for i in exclude_media}
+        self.shot_ids, self.shot_scores = shot_scores(self.opened, shots, self.query)
 
     def top(self, n: int) -> Ranked:
         size = len(self.opened.index)
         want = min(n + len(self.exclude), size)
-        if want <= 0:
-            return Ranked(np.zeros(0, np.int64), np.zeros(0, np.float32), exhausted=True)
-        found, ids = self.opened.index.search(self.query, want)
-        media = [int(m) for m in ids[0] if m >= 0]
-        segments = first_segments(self.store.catalog, media)
-        pairs = [(segments[m], float(s)) for m, s in zip(ids[0], found[0], strict=True)
-                 if int(m) in segments and int(m) not in self.exclude]  # fmt: skip
+        pairs: list[tuple[int, float]] = []
+        if want > 0:
+            found, ids = self.opened.index.search(self.query, want)
+            segments = first_segments(self.store.catalog, [int(m) for m in ids[0] if m >= 0])
+            pairs = [(segments[int(m)], float(s)) for m, s in zip(ids[0], found[0], strict=True)
+                     if int(m) in segments and int(m) not in self.exclude]  # fmt: skip
+        shots = ranked_from_arrays(self.shot_ids, self.shot_scores, n)
+        pairs += list(zip(shots.ids.tolist(), shots.scores.tolist(), strict=True))
+        pairs.sort(key=lambda pair: (-pair[1], pair[0]))
         out_ids = np.asarray([p[0] for p in pairs], np.int64)[:n]
-        return Ranked(out_ids, np.asarray([p[1] for p in pairs], np.float32)[:n], exhausted=want >= size)
+        exhausted = want >= size and shots.exhausted
+        return Ranked(out_ids, np.asarray([p[1] for p in pairs], np.float32)[:n], exhausted=exhausted)
 
     def explain(self, ids: Sequence[int], scores: Sequence[float]) -> dict[int, tuple[str, ...]]:
         return {int(i): (f"{self.why} ({self.name} cosine {s:.3f})",) for i, s in zip(ids, scores, strict=True)}
@@ -92,7 +112,7 @@ class ChannelSource:
 
 def fused_source(
     store: SegmentStore, names: Sequence[str], query_vectors: QueryVectors, weights: Mapping[str, float],
-    fusion: Fusion = Fusion.LATE, why: str = "similar",
+    fusion: Fusion = Fusion.LATE, why: str = "similar", shots: Callable[[str], ShotRows | None] | None = None,
 ) -> ScoredSource:  # fmt: skip
     """Every segment scored in channels ``names`` (``cnn`` per segment, the others per file), fused.
 
@@ -103,6 +123,7 @@ def fused_source(
         weights: Fusion weights per channel (missing: the validated defaults of ``fusion``).
         fusion: Late (z-scores, mapped to ``[0, 1]``) or early (weighted mean of cosines, ``[-1, 1]``).
         why: Prefix of each hit's reason.
+        shots: Channel name → the video shots' raw vectors in it (``None``: videos take part by ``cnn`` only).
     """
     early = fusion is Fusion.EARLY
     names = weighted_channels(list(names), weights, early=early) or list(names)  # all 0: an error below
@@ -112,7 +133,10 @@ def fused_source(
         raise QueryError(f"fusion weights of {list(names)} sum to zero")
     raw = query_vectors(names)
     segment_ids, media_ids = store.catalog.segment_media()
-    per_channel = {name: _segment_scores(store, name, raw[name], segment_ids, media_ids) for name in names}
+    per_channel = {
+        name: _segment_scores(store, name, raw[name], segment_ids, media_ids, shots(name) if shots else None)
+        for name in names
+    }
     total = np.zeros(len(segment_ids), np.float64)
     weight = np.zeros(len(segment_ids), np.float64)
     for name, (scores, present) in per_channel.items():
@@ -140,7 +164,8 @@ def fused_source(
 
 
 def _segment_scores(
-    store: SegmentStore, name: str, raw: np.ndarray, segment_ids: np.ndarray, media_ids: np.ndarray
+    store: SegmentStore, name: str, raw: np.ndarray, segment_ids: np.ndarray, media_ids: np.ndarray,
+    shots: ShotRows | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(cosines float64[N], present bool[N])`` of every segment in channel ``name`` (engineered: its file's)."""
     scores = np.zeros(len(segment_ids), np.float64)
@@ -157,11 +182,15 @@ def _segment_scores(
             present[rows[known]] = True
         return scores, present
     opened = open_channels(store, [name])[name]
-    if not len(opened.index):
-        return scores, present
-    found, ids = opened.index.search(opened.query(raw), len(opened.index))
-    by_media = dict(zip(ids[0].tolist(), found[0].tolist(), strict=True))
-    for row, media in enumerate(media_ids.tolist()):
-        if media in by_media:
-            scores[row], present[row] = by_media[media], True
+    query = opened.query(raw)
+    if len(opened.index):
+        found, ids = opened.index.search(query, len(opened.index))
+        by_media = dict(zip(ids[0].tolist(), found[0].tolist(), strict=True))
+        for row, media in enumerate(media_ids.tolist()):
+            if media in by_media:
+                scores[row], present[row] = by_media[media], True
+    shot_ids, cosines = shot_scores(opened, shots, query)
+    rows = np.searchsorted(segment_ids, shot_ids)
+    known = (rows < len(segment_ids)) & (segment_ids[np.minimum(rows, max(len(segment_ids) - 1, 0))] == shot_ids)
+    scores[rows[known]], present[rows[known]] = cosines[known], True
     return scores, present

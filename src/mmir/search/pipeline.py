@@ -223,22 +223,35 @@ def _channel(engine: SearchEngine, query: ChannelQuery, per: Per) -> Planned:
             assert item is not None
             for name in engineered:
                 found, rows = channel_vectors(store.catalog, name, [item.media.id])
-                if not len(found):
+                if len(found):
+                    vectors[name] = rows[0]
+                    continue
+                shot_ids, shot_rows = shots(name) or (np.zeros(0, np.int64), None)  # a video shot: its keyframe's
+                at = np.flatnonzero(shot_ids == item.segments[0].id)
+                if not len(at) or shot_rows is None:
                     raise QueryError(f"{item.label()}: has no {name} descriptor (index it with --descriptors {name})")
-                vectors[name] = rows[0]
+                vectors[name] = shot_rows[at[0]]
         if "cnn" in wanted:
             vectors["cnn"] = engine.encoder().encode([image]).descriptors[0] if image is not None else \
                 item.query_vector()[0]  # type: ignore[union-attr]  # fmt: skip
         return vectors
 
+    def shots(name: str) -> tuple[np.ndarray, np.ndarray] | None:  # video shots' vectors, from their keyframes
+        if name == "cnn":
+            return None
+        from mmir.search.channel_shots import shot_vectors
+
+        (extractor,) = engine.channel_extractors([name])
+        return shot_vectors(store, name, extractor.extract)
+
     exclude = _exclusions(item, per) if item is not None else (frozenset(), frozenset())
     why = f"similar to {label}"
     if len(names) == 1:
         raw = query_vectors(names)[names[0]]
-        source: Source = ChannelSource(store, names[0], raw, why, sorted(exclude[0]) if item else ())
+        source: Source = ChannelSource(store, names[0], raw, why, sorted(exclude[0]) if item else (), shots(names[0]))
         return Planned(source, Kind.CHANNEL, *exclude, image=image)
     fusion = Fusion(query.fusion)
-    source = fused_source(store, names, query_vectors, query.weights, fusion, why)
+    source = fused_source(store, names, query_vectors, query.weights, fusion, why, shots)
     kind = Kind.FUSED_LATE if fusion is Fusion.LATE else Kind.FUSED_EARLY
     return Planned(source, kind, *exclude, image=image)
 
