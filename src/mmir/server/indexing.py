@@ -35,6 +35,8 @@ class JobStatus:
         state: Where the run is.
         roots: Names of the roots being indexed.
         found: Image/video files found by the scan (``None`` until scanned).
+        done: Files of this run processed so far (never goes down during a run).
+        to_do: Files this run has to process, new or changed (``None`` until known).
         media: Files in the collection now.
         seconds: Time since the run started.
         added, updated, removed, problems: The run's report once done.
@@ -44,6 +46,8 @@ class JobStatus:
     state: JobState = JobState.IDLE
     roots: tuple[str, ...] = ()
     found: int | None = None
+    done: int = 0
+    to_do: int | None = None
     media: int = 0
     seconds: float = 0.0
     added: int = 0
@@ -119,6 +123,11 @@ class IndexJob:
         with self._lock:
             self._status = replace(self._status, **changes)
 
+    def _progress(self, done: int, to_do: int) -> None:
+        with self._lock:  # a later run's first call resets; within a run the count only grows
+            if to_do != self._status.to_do or done >= self._status.done:
+                self._status = replace(self._status, done=done, to_do=to_do)
+
     def _run(self, roots: list[Path]) -> None:
         from mmir.media import scan
 
@@ -127,7 +136,8 @@ class IndexJob:
             with Collection.open(self._directory) as collection:
                 self._handle = collection
                 self._set(state=JobState.INDEXING, found=found, media=collection.store.catalog.counts()[0])
-                report = collection.index(roots, IndexOptions(progress=False))
+                options = IndexOptions(progress=False, on_progress=self._progress)
+                report = collection.index(roots, options)
                 media = collection.store.catalog.counts()[0]
             self._set(
                 state=JobState.DONE, media=media, added=report.added, updated=report.updated,

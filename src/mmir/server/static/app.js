@@ -341,53 +341,6 @@ function searchFile(file) {
   run({ kind: "image", key });
 }
 
-// ---- collection info and indexing -----------------------------------------------------------------
-let polling = null;
-async function showCollection() {
-  try {
-    const info = await api("/api/info");
-    const dl = $("info");
-    dl.replaceChildren();
-    for (const key of ["directory", "model", "media", "segments", "concepts", "index_type"]) {
-      dl.append(el("dt", { textContent: key }), el("dd", { textContent: String(info[key]) }));
-    }
-    showIndexStatus(await api("/api/index"));
-  } catch (error) { $("index-status").textContent = "Error: " + error.message; }
-}
-
-function showIndexStatus(status) {
-  const box = $("roots");
-  if (!box.dataset.filled && status.root_choices.length) {
-    $("roots-none").remove();
-    for (const root of status.root_choices) {
-      const input = el("input", { type: "checkbox", value: root.id, id: `root-${root.id}`, checked: true });
-      box.append(el("div", {}, input, el("label", { htmlFor: `root-${root.id}`, textContent: " " + root.name })));
-    }
-    box.dataset.filled = "1";
-  }
-  $("index-button").disabled = !status.root_choices.length || ["scanning", "indexing"].includes(status.state);
-  const bar = $("index-progress");
-  bar.hidden = !["scanning", "indexing"].includes(status.state);
-  if (status.found) { bar.max = status.found; bar.value = Math.min(status.media, status.found); } else bar.removeAttribute("value");
-  const words = {
-    idle: "", scanning: `scanning ${status.roots.join(", ")}…`,
-    indexing: `indexing: ${status.media} files in the collection, ${status.found} found (${status.seconds} s)`,
-    done: `done in ${status.seconds} s: ${status.added} added, ${status.updated} updated, ${status.removed} removed, ${status.problems} problems`,
-    failed: `indexing failed: ${status.error}`,
-  };
-  $("index-status").textContent = words[status.state] || status.state;
-  const running = ["scanning", "indexing"].includes(status.state);
-  if (running && !polling) polling = setInterval(async () => showIndexStatus(await api("/api/index")), 1000);
-  if (!running && polling) { clearInterval(polling); polling = null; }
-}
-
-async function startIndexing() {
-  const roots = [...$("roots").querySelectorAll("input:checked")].map((i) => Number(i.value));
-  try {
-    showIndexStatus(await api("/api/index", { method: "POST", body: JSON.stringify({ roots }), headers: { "Content-Type": "application/json" } }));
-  } catch (error) { $("index-status").textContent = "Error: " + error.message; }
-}
-
 // ---- wiring ---------------------------------------------------------------------------------------------
 $("text-form").onsubmit = (event) => {
   event.preventDefault();
@@ -411,13 +364,6 @@ $("more").onclick = more;
 $("rerank").onclick = rerank;
 $("undo").onclick = undo;
 $("start-over").onclick = startOver;
-$("index-button").onclick = startIndexing;
-$("collection-button").onclick = () => {
-  const panel = $("collection");
-  panel.hidden = !panel.hidden;
-  $("collection-button").setAttribute("aria-expanded", String(!panel.hidden));
-  if (!panel.hidden) showCollection();
-};
 window.addEventListener("popstate", (event) => {
   const closedViewer = viewerPopped();
   const state = (event.state && event.state.search) || event.state || fromURL();
