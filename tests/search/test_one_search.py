@@ -223,12 +223,15 @@ def test_a_folder_name_alone_does_not_outrank_a_photo_classified_as_the_word(tmp
 
 
 def test_temporal_query_stays_in_range_and_carries_pairs(safari) -> None:
-    collection, _ = safari
+    collection, media = safari
     result = collection.search(TemporalQuery(TextQuery("zebra"), TextQuery("bear"), within_s=5.0), k=5)
     assert result.kind is Kind.TEMPORAL and len(result) == 1 and len(result.pairs) == 1
     pair = result.pairs[0]
     assert pair.first.start_s < pair.second.start_s and 0.0 <= pair.score <= 1.0
     assert result[0].segment == pair.first
+    video = str(media / "safari.mp4")  # a shot as the first sub-query: "like this shot, then a bear"
+    shot_then = collection.search(TemporalQuery(ItemQuery(video, at_s=3.0), TextQuery("bear"), within_s=5.0), k=5)
+    assert len(shot_then) == 1 and shot_then.pairs[0].second.start_s == SHOTS // 2 * SHOT_S
 
 
 def test_scales_are_stated_for_every_kind() -> None:
@@ -250,3 +253,24 @@ def test_engineered_channels_cover_video_shots(safari) -> None:
                               per="shot")  # fmt: skip
     assert all(h.media.kind is MediaKind.VIDEO for h in fused) and "colour" in fused[0].why[0]
     assert (collection.directory / "channel-indexes" / "shots-colour.npz").exists()  # extracted once, then kept
+
+
+def test_cli_similar_takes_a_shot_and_search_groups_per_shot(safari) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from mmir.cli import commands  # noqa: F401  (registers the commands)
+    from mmir.cli.groups import app
+
+    collection, media = safari
+    directory = str(collection.directory)
+    collection.close()  # the CLI opens it itself
+    runner = CliRunner()
+    zebra = runner.invoke(app, ["similar", f"{media / 'safari.mp4'}@8.0", "-c", directory, "-k", "5", "--json"])
+    bear = runner.invoke(app, ["similar", f"{media / 'safari.mp4'}@70.0", "-c", directory, "-k", "5", "--json"])
+    assert zebra.exit_code == 0 and bear.exit_code == 0, zebra.output
+    assert [h["path"] for h in json.loads(zebra.stdout)] != [h["path"] for h in json.loads(bear.stdout)]
+    shots = runner.invoke(app, ["search", "zebra", "-c", directory, "-k", "10", "--per", "shot", "--json"])
+    hits = json.loads(shots.stdout)
+    assert len({h["segment_id"] for h in hits}) == 10 and all(h["kind"] == "video" for h in hits)

@@ -11,7 +11,7 @@ import numpy as np
 from mmir.errors import QueryError
 from mmir.index.concept_columns import BLOCK_ROWS, CatalogConcepts, ConceptBlock, ConceptColumns, ConceptSource
 from mmir.media import decode_for_model
-from mmir.search.queries import Per, Query, SubQuery, TextQuery, VectorQuery
+from mmir.search.queries import ItemQuery, Per, Query, SubQuery, TextQuery, VectorQuery
 from mmir.types import Hit
 
 if TYPE_CHECKING:
@@ -163,7 +163,8 @@ class SearchEngine:
         """Per-segment scores for sub-queries of a temporal query: ``(ids int64[M], scores float32[M])``.
 
         Text scores every segment through concepts, block by block (memory: 12 bytes a segment); an example
-        scores its ``limit`` nearest segments (the rest count as 0). Scores are higher-is-better, as everywhere.
+        (image, descriptor, or an indexed file or shot) scores its ``limit`` nearest segments (the rest count as 0).
+        Scores are higher-is-better, as everywhere.
         """
         if isinstance(query, TextQuery):
             from mmir.search.keyword_stream import concept_scores
@@ -175,6 +176,10 @@ class SearchEngine:
             return concept_scores(mapping, view.blocks(), view.width(), view.columns)
         if isinstance(query, VectorQuery):
             vector = np.asarray(query.descriptor, np.float32).reshape(1, -1)
+        elif isinstance(query, ItemQuery):  # an indexed file or shot as a sub-query
+            from mmir.search.items import resolve
+
+            vector = resolve(self.store, query).query_vector()
         else:
             image = decode_for_model(query.data, query.name, self.encoder().input_side)
             vector = self.encoder().encode([image]).descriptors

@@ -116,7 +116,7 @@ class FeedbackQuery:
             raise QueryError("relevance feedback needs at least one item marked relevant")
 
 
-SubQuery = TextQuery | ExampleQuery | VectorQuery
+SubQuery = TextQuery | ExampleQuery | VectorQuery | ItemQuery
 
 
 @dataclass(frozen=True)
