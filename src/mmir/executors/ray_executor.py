@@ -14,9 +14,11 @@ a sample of paths on the workers first and refuses clearly when they cannot read
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
     from mmir.models.encoder import Encoder
 
 REACHABILITY_SAMPLE = 20
+CONNECT_TIMEOUT_S = 5.0  # a ray:// address is probed this long before Ray's own client retries (~30 s) start
 KILL_ENV = "MMIR_TEST_KILL_ACTOR_ONCE"  # tests: a file path; the first actor batch that sees it missing dies
 
 
@@ -91,14 +94,49 @@ def _maybe_die_for_test() -> None:
 
 
 def connect(address: str | None, workers: int) -> Any:
-    """``ray.init`` a local cluster with ``workers`` CPUs, or join ``ray://host:port``; returns the module."""
+    """``ray.init`` a local cluster with ``workers`` CPUs, or join ``ray://host:port``; returns the module.
+
+    Raises:
+        CollectionError: one line, within :data:`CONNECT_TIMEOUT_S`, when nothing answers at ``host:port``, or
+            when Ray cannot start or join the cluster.
+    """
     ray: Any = require("ray", "distributed")
-    if not ray.is_initialized():
+    if ray.is_initialized():
+        return ray
+    if address is not None:
+        probe(address)
+    try:
         if address is None:
             ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
         else:
             ray.init(address=address, log_to_driver=False)
+    except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError, its own errors, ...
+        where = f"join the Ray cluster at {address}" if address else "start a local Ray cluster"
+        raise CollectionError(f"--executor {address or 'ray'}: cannot {where} ({_one_line(exc)})") from exc
     return ray
+
+
+def probe(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    """Refuse ``ray://host:port`` in one line when nothing accepts a TCP connection there (Ray would retry ~30 s).
+
+    Raises:
+        CollectionError: naming the address and the reason.
+    """
+    parts = urlsplit(address)
+    host, port = parts.hostname or "localhost", parts.port or 10001  # Ray client's default port
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise CollectionError(
+            f"--executor {address}: no Ray cluster answers at {host}:{port} ({reason}); start one (ray start "
+            "--head) or index without --executor"
+        ) from exc
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300] or type(exc).__name__
 
 
 def check_reachable(ray: Any, paths: Sequence[str]) -> None:
