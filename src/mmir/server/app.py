@@ -32,6 +32,8 @@ from mmir.media import MediaError, display_path  # noqa: E402
 from mmir.search.queries import FeedbackMethod, FeedbackQuery, ItemQuery, Per, TextQuery  # noqa: E402
 from mmir.server.guard import MEDIA_COOKIE, GuardMiddleware, media_cookie_value  # noqa: E402
 from mmir.server.indexing import IndexJob  # noqa: E402
+from mmir.server.query_images import CACHE_FOLDER as QUERIES_FOLDER  # noqa: E402
+from mmir.server.query_images import QueryImages, image_type  # noqa: E402
 from mmir.server.service import CollectionService  # noqa: E402
 from mmir.server.settings import ServerSettings  # noqa: E402
 from mmir.server.thumbnails import CACHE_FOLDER, ThumbnailCache, ThumbSize  # noqa: E402
@@ -119,6 +121,7 @@ def create_app(settings: ServerSettings) -> Any:
     generic encoder would walk every hit again on the hot keyword path.
     """
     service = CollectionService(settings)
+    kept = QueryImages(settings.collection / QUERIES_FOLDER)  # ?image=HASH links work after a reload
     job = IndexJob(settings.collection, settings.roots)
     app = FastAPI(title="mmir", version="0.2.0", docs_url=None, redoc_url=None)
     _install_error_handlers(app)
@@ -189,7 +192,8 @@ def create_app(settings: ServerSettings) -> Any:
         if len(data) > settings.max_upload_bytes:
             raise HTTPException(status_code=413, detail=f"image larger than {settings.max_upload_bytes} bytes")
         name = display_path(Path(image.filename or "upload").name)
-        return JSONResponse(await run_in_threadpool(service.search_upload, data, name, k, offset))
+        hits = await run_in_threadpool(service.search_upload, data, name, k, offset)
+        return JSONResponse(hits, headers=await run_in_threadpool(_kept_header, kept, data))
 
     @app.get("/api/similar/{media_id}", dependencies=bearer, tags=["search"])
     def similar(
@@ -220,6 +224,7 @@ def create_app(settings: ServerSettings) -> Any:
 
     _install_collection_routes(app, service, job, bearer)
     _install_thumbnail_route(app, service, ThumbnailCache(settings.collection / CACHE_FOLDER), bearer)
+    _install_query_image_routes(app, service, kept, k_param, offset_param, bearer)
     app.get("/docs", include_in_schema=False)(_docs_page)
     app.get("/redoc", include_in_schema=False)(_docs_page)
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="ui")
@@ -303,3 +308,36 @@ def _install_thumbnail_route(
         if picture.data is not None:
             return Response(picture.data, media_type=picture.media_type, headers=headers)
         return FileResponse(picture.path, media_type=picture.media_type, headers=headers)
+
+
+def _kept_header(kept: QueryImages, data: bytes) -> dict[str, str]:
+    """``X-Query-Image: KEY`` once the searched image is kept (no header if it cannot be: the answer still counts)."""
+    try:
+        return {"X-Query-Image": kept.keep(data)}
+    except OSError:
+        return {}
+
+
+def _install_query_image_routes(
+    app: FastAPI, service: CollectionService, kept: QueryImages, k_param: Any, offset_param: Any, bearer: list[Any]
+) -> None:
+    """Search again with, and show, a query image kept by its hash (``X-Query-Image`` of ``POST /api/search/image``)."""
+    gone = "that query image is no longer kept on this server: pick it again"
+
+    @app.get("/api/search/image/{key}", dependencies=bearer, tags=["search"])
+    def search_kept_image(key: str, k: int = k_param, offset: int = offset_param):
+        """Query by example with an image searched before (its SHA-1 from ``X-Query-Image``)."""
+        data = kept.get(key)
+        if data is None:
+            raise HTTPException(status_code=404, detail=gone)
+        return JSONResponse(service.search_upload(data, "the query image", k, offset), headers={"X-Query-Image": key})
+
+    @app.get("/api/media/query/{key}", dependencies=bearer, tags=["search"])
+    def kept_image(key: str):
+        """The kept query image's bytes (under ``/api/media/`` so that ``<img>`` loads it with the media cookie)."""
+        data = kept.get(key)
+        if data is None:
+            raise HTTPException(status_code=404, detail=gone)
+        headers = {"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff",
+                   "Content-Security-Policy": "default-src 'none'"}  # fmt: skip
+        return Response(data, media_type=image_type(data), headers=headers)

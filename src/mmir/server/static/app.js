@@ -69,6 +69,7 @@ async function api(path, options = {}, retried = false) {
     return api(path, options, true);
   }
   if (!response.ok) throw new Error(await readable(response));
+  if (options.onResponse) options.onResponse(response);
   return response.json();
 }
 
@@ -119,10 +120,23 @@ function fetchPage(state, from, signal) {
   if (state.kind === "text") return api(`/api/search?${page}&mode=${state.mode}&q=${encodeURIComponent(state.q)}`, { signal });
   if (state.kind === "similar") return api(`/api/similar/${state.id}?${page}${state.shot ? "&segment=" + state.shot : ""}`, { signal });
   const file = uploads.get(state.key);
-  if (!file) return Promise.reject(new Error("the query image is not kept across page loads; pick it again"));
+  if (!file) {
+    if (!KEPT.test(state.key)) return Promise.reject(new Error("the query image is not kept across page loads; pick it again"));
+    return api(`/api/search/image/${state.key}?${page}`, { signal }); // kept by the server under its hash
+  }
   const form = new FormData();
   form.append("image", file);
-  return api(`/api/search/image?${page}`, { method: "POST", body: form, signal });
+  const onResponse = (response) => keptAs(state, file, response.headers.get("X-Query-Image"));
+  return api(`/api/search/image?${page}`, { method: "POST", body: form, signal, onResponse });
+}
+
+// The server keeps a searched image under its hash: put the hash in the URL, so reload and links work.
+const KEPT = /^[0-9a-f]{40}$/;
+function keptAs(state, file, key) {
+  if (!key || !KEPT.test(key) || state !== current) return;
+  uploads.set(key, file);
+  state.key = key;
+  history.replaceState(state, "", toURL(state));
 }
 
 // Search answers are a list of hits, or {hits, weak} where weak says nothing matches well.
@@ -168,6 +182,12 @@ async function showQuery(state, ticket) {
     image.src = URL.createObjectURL(file);
     image.alt = "the query image";
     figure.querySelector("figcaption").textContent = `query: ${file.name || "pasted image"}`;
+    figure.hidden = false;
+  } else if (state.kind === "image" && KEPT.test(state.key)) {
+    image.onerror = () => { figure.hidden = true; }; // no longer kept: the search says so
+    image.src = `/api/media/query/${state.key}`;
+    image.alt = "the query image";
+    figure.querySelector("figcaption").textContent = "query: the image searched with this link";
     figure.hidden = false;
   }
   if (state.kind === "text") $("q").value = state.q, $("mode").value = state.mode;
