@@ -153,11 +153,21 @@ def learn_concepts(
 
     Labelled files already indexed reuse their stored descriptors; others are encoded. Up to
     ``negatives`` random indexed items (not among the examples) are added as negatives for every
-    concept. Concepts learned earlier under other names are kept; the same name is replaced.
+    concept. Concepts learned earlier under other names are kept; the same name is replaced. A label fewer
+    than two files carry is left out (:func:`mmir.learn.labels_csv.learnable` says which; the CLI prints it).
+
+    Raises:
+        DataError: no label is carried by two files.
     """
     import numpy as np
 
     from mmir.learn.concept_heads import train_concept_heads
+    from mmir.learn.labels_csv import MIN_POSITIVES, DataError, learnable
+
+    examples, skipped = learnable(list(examples))
+    if not any(example.labels for example in examples):
+        too_few = f" (too few files: {', '.join(skipped)})" if skipped else ""
+        raise DataError(f"no label is carried by {MIN_POSITIVES} or more files{too_few}")
 
     descriptors, media_ids = _example_descriptors(collection, [example.path for example in examples])
     all_ids = collection.store.catalog.media_ids()  # ids only (8 bytes a file); descriptors of the chosen alone

@@ -235,18 +235,6 @@ def _pca_dim(pca: str | None) -> int | None:
     if pca is None or pca.strip().lower() == "none":
         return None
     if not pca.strip().isdigit() or int(pca) < 1:
-def _shot_detector(name: str | None) -> str | None:
-    """``--detector``, checked before the collection is opened (a typo is a usage error, not a failed run)."""
-    if name is not None:
-        from mmir.media.shot_detectors import make_detector
-
-        try:
-            make_detector(name)
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc)) from exc
-    return name
-
-
         raise typer.BadParameter(f"--pca {pca}: expected a dimension (e.g. 256) or none")
     return int(pca)
 
@@ -279,8 +267,8 @@ def search(
         tuple[Path, Path] | None,
         typer.Option(help="Relevance feedback: GOOD BAD, two files listing indexed paths or shots (video.mp4@8.0), "
                      "one a line, marked relevant / not relevant; re-ranks the collection from them."),
-    per: PerOpt = Per.FILE,
     ] = None,
+    per: PerOpt = Per.FILE,
     feedback_method: Annotated[
         FeedbackMethod, typer.Option(help="How marks re-rank: a linear classifier, or Rocchio.")
     ] = FeedbackMethod.CLASSIFIER,
@@ -321,12 +309,12 @@ def search(
         _search_fields(collection, said, shows, k, as_json)
         return
     if feedback is not None:
+        marks = FeedbackQuery(tuple(listed_items(feedback[0])), tuple(listed_items(feedback[1])), feedback_method)
         with _open(collection) as coll:
             print_result(coll.search(marks, k, per), as_json, print_hits)
         return
     if (query is None) == (image is None):
         raise MmirError("give either keywords or --image FILE")
-        marks = FeedbackQuery(tuple(listed_items(feedback[0])), tuple(listed_items(feedback[1])), feedback_method)
     if then is not None or then_image is not None:
         from mmir.cli.video import run_temporal
 
@@ -335,12 +323,12 @@ def search(
     if image is not None and descriptor != "cnn":
         from mmir.search.fusion import parse_weights
 
+        example = ExampleQuery(read_file(image), str(image))
+        channel = ChannelQuery(example, descriptor, parse_weights(fusion_weights), Fusion(fusion))
         with _open(collection) as coll:
             print_result(coll.search(channel, k, per), as_json, print_hits)
         return
     from mmir.search.spatial import SpatialConfig
-        example = ExampleQuery(read_file(image), str(image))
-        channel = ChannelQuery(example, descriptor, parse_weights(fusion_weights), Fusion(fusion))
 
     with _open(collection) as coll:
         if query is not None:
@@ -390,11 +378,11 @@ def similar(
     collection: CollectionOpt = Path(".mmir"),
     k: TopK = 10,
     as_json: JsonOpt = False,
+    per: PerOpt = Per.FILE,
 ) -> None:
     """Files (or shots) similar to an indexed file or to one shot of a video; the item itself is left out."""
     with _open(collection) as coll:
         print_result(coll.search(parse_item(item), k, per), as_json, print_hits)
-    per: PerOpt = Per.FILE,
 
 
 @app.command()
@@ -438,12 +426,12 @@ def concepts(
     for note in mapping.notes:
         typer.echo(f"note: {note}")
     typer.echo(f"text model (words no WordNet lemma places, phrases, sentences): {text_model}")
+    typer.echo(SCALES_HELP)
 
 
 @train_app.command("concepts")
 def train_concepts(
     labels: Annotated[
-    typer.echo(SCALES_HELP)
         Path | None, typer.Argument(help="CSV of `path,label1;label2` rows (paths relative to the CSV).")
     ] = None,
     collection: CollectionOpt = Path(".mmir"),
@@ -472,9 +460,11 @@ def train_concepts(
     if labels is None:
         train_weak(collection, weak, from_folders, from_names, min_examples, plain, show_suspects, seed)
         return
-    from mmir.learn.labels_csv import read_label_csv
+    from mmir.learn.labels_csv import MIN_POSITIVES, learnable, read_label_csv
 
-    examples = read_label_csv(labels, allow_empty=True)
+    examples, skipped = learnable(read_label_csv(labels, allow_empty=True))
+    for name, count in skipped.items():  # the other labels are still learned
+        typer.echo(f"skipped label {name!r}: {count} file(s) carry it, a concept needs {MIN_POSITIVES}", err=True)
     with _open(collection) as coll:
         heads = coll.learn_concepts(examples, negatives=negatives, seed=seed)
     typer.echo(f"learned {len(heads.names)} concepts from {len(examples)} examples (held-out AP):")
