@@ -175,6 +175,7 @@ def index(
     if backend not in ("auto", "torch", "onnx", "onnx-int8"):
         raise typer.BadParameter(f"unknown backend {backend!r}; choose auto, torch, onnx or onnx-int8")
     pca_dim = _pca_dim(pca)
+    shot_detector = _shot_detector(detector)  # a typo fails before the collection is created
     if store is not None:
         check_store(store)  # before the collection is created or anything recorded
     with _open(collection, create=True, model=model, model_options=options, backend=backend) as coll:
@@ -184,7 +185,7 @@ def index(
         report = coll.index(
             [str(p) for p in paths],
             IndexOptions(batch_size=batch_size, progress=progress and not as_json, channels=tuple(channels),
-                         retry_failed=retry_failed, shot_detector=_shot_detector(detector)),
+                         retry_failed=retry_failed, shot_detector=shot_detector),
             on_problem=lambda problem: typer.echo(f"skipped {problem}", err=True),
             channel_sink=coll.channel_sink() if channels else None,
             executor=executor,
