@@ -51,6 +51,7 @@ class Source:
     times: np.ndarray
     product_frames: np.ndarray
     product_times: np.ndarray
+    numbered: np.ndarray  # the time of each annotated frame number
 
 
 def resolve(source: str) -> str:
@@ -77,6 +78,21 @@ def load_parts() -> list[Part]:
     return parts
 
 
+def annotated_times(path: str) -> np.ndarray:
+    """Presentation time of each frame in decoding output order: the frame numbers of the annotations.
+
+    The annotations number frames as PyAV outputs them; for a file with disordered timestamps (Megamind_bugy)
+    these times are not sorted, and a detection maps to the frame whose own time is nearest.
+    """
+    import av
+
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        origin = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+        times = [float(f.pts * f.time_base) - origin if f.pts is not None else np.nan for f in container.decode(stream)]
+    return np.nan_to_num(np.asarray(times), nan=-1.0)
+
+
 def decode(path: str) -> Source:
     """Every frame at 48x27, and the frames ``mmir shots`` decodes (its default decoder settings)."""
     with VideoReader(path, EVERY_FRAME) as reader:
@@ -84,7 +100,8 @@ def decode(path: str) -> Source:
     with VideoReader(path, VideoIndexOptions().decode_options(images=False)) as reader:
         product = list(reader.frames())
     return Source(path, np.stack([f.small for f in every]), np.array([f.time_s for f in every]),
-                  np.stack([f.small for f in product]), np.array([f.time_s for f in product]))  # fmt: skip
+                  np.stack([f.small for f in product]), np.array([f.time_s for f in product]),
+                  annotated_times(path))  # fmt: skip
 
 
 def to_frames(found: list[Transition], times: np.ndarray, all_times: np.ndarray) -> list[Transition]:
@@ -126,7 +143,7 @@ def run_product(detector: ShotDetector, sources: dict[str, Source], every_frame:
         chunked = ChunkedDetector(detector, options.chunk_frames, options.context)
         for small, t in zip(frames, times, strict=True):
             chunked.push(small, float(t))
-        out[path] = to_frames(chunked.finish(), times, src.times)
+        out[path] = to_frames(chunked.finish(), times, src.numbered)
     return out
 
 
@@ -152,7 +169,10 @@ def row(name: str, scores: BoundaryScores, extra: str = "") -> None:
 
 FAST_GRID = [
     {"cut_floor": floor, "cut_ratio": ratio, "strong_cut": strong, "strong_ratio": sratio}
-    for floor in (0.08, 0.12, 0.16) for ratio in (4.0, 6.0, 8.0) for strong in (0.3, 0.4) for sratio in (2.0, 2.5, 3.0)
+    for floor in (0.12, 0.16, 0.2)
+    for ratio in (3.0, 4.0, 6.0)
+    for strong in (0.2, 0.25, 0.3)
+    for sratio in (2.0, 2.5, 3.0)
 ]  # fmt: skip
 
 

@@ -59,7 +59,8 @@ def true_runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return [(int(a), int(b) - 1) for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
 
-def mixed_span(grey: np.ndarray, a: int, b: int, low: float = 0.1, high: float = 0.9) -> tuple[int, int] | None:
+def mixed_span(grey: np.ndarray, a: int, b: int, low: float = 0.1, high: float = 0.9,
+               fit: float = 0.8) -> tuple[int, int] | None:  # fmt: skip
     """The frames between ``a`` and ``b`` that are a mix of the two (a dissolve's mixed frames), or ``None``.
 
     Each frame is projected on the line from frame ``a`` to frame ``b``: its mixing weight ``alpha`` is 0 at
@@ -72,16 +73,23 @@ def mixed_span(grey: np.ndarray, a: int, b: int, low: float = 0.1, high: float =
         b: Index of a frame of the new shot (``b > a + 1``).
         low: Weight above which a frame has begun to mix.
         high: Weight under which it has not finished.
+        fit: Largest mean distance of a mixed frame from its mix ``a + alpha * (b - a)``, as a share of the mean
+            difference between ``a`` and ``b``; fast motion between two unlike frames is no mix of them.
     """
     direction = grey[b] - grey[a]
     norm = float(direction @ direction)
     if norm <= 0.0 or b <= a + 1:
         return None
-    alpha = (grey[a : b + 1] - grey[a]) @ direction / norm
+    frames = grey[a : b + 1]
+    alpha = (frames - grey[a]) @ direction / norm
     mixing = np.flatnonzero((alpha > low) & (alpha < high))
     if len(mixing) == 0:
         return None
-    return a + int(mixing[0]), a + int(mixing[-1])
+    first, last = int(mixing[0]), int(mixing[-1])
+    residual = np.abs(frames[first : last + 1] - (grey[a] + alpha[first : last + 1, None] * direction)).mean(axis=1)
+    if residual.max() > fit * float(np.abs(direction).mean()) or (np.diff(alpha[first : last + 1]) < -0.05).any():
+        return None  # not a mix of the two ends, or the weight goes back: motion, not a dissolve
+    return a + first, a + last
 
 
 def dark_runs(grey: np.ndarray, dark: float = 0.08, flat: float = 0.05) -> list[tuple[int, int]]:
