@@ -32,13 +32,20 @@ function el(tag, props = {}, ...children) {
 // ---- API calls with readable errors and the token -------------------------------------------------
 function token() { return sessionStorage.getItem("mmir-token") || ""; }
 
-function askToken() {
-  return new Promise((resolve) => {
-    const dialog = $("token-dialog");
-    $("token").value = "";
-    dialog.addEventListener("close", () => resolve($("token").value.trim()), { once: true });
-    dialog.showModal();
-  });
+// One prompt at a time: requests that meet a 401 together share it. ``problem`` says why it asks again.
+let asking = null;
+function askToken(problem = "") {
+  $("token-problem").textContent = problem;
+  $("token-problem").hidden = !problem;
+  if (!asking) {
+    asking = new Promise((resolve) => {
+      const dialog = $("token-dialog");
+      $("token").value = "";
+      dialog.addEventListener("close", () => { asking = null; resolve($("token").value.trim()); }, { once: true });
+      dialog.showModal();
+    });
+  }
+  return asking;
 }
 
 async function readable(response) {
@@ -51,7 +58,7 @@ async function readable(response) {
   return `${response.status} ${response.statusText || "error"}`;
 }
 
-async function api(path, options = {}, retried = false) {
+async function api(path, options = {}, tries = 0) {
   const headers = { ...(options.headers || {}) };
   if (token()) headers.Authorization = "Bearer " + token();
   let response;
@@ -61,12 +68,15 @@ async function api(path, options = {}, retried = false) {
     if (aborted(error)) throw error; // a newer search took over: not an error to show
     throw new Error("the server cannot be reached (" + error.message + ")");
   }
-  if (response.status === 401 && !retried) {
-    const given = await askToken();
+  if (response.status === 401 && tries < 3) {
+    const sent = headers.Authorization ? headers.Authorization.slice(7) : "";
+    // A token was sent and refused (and no other request has stored a new one since): say so and ask again.
+    const given = sent && sent === token() ? await askToken("That token was not accepted. Try again.")
+      : token() && token() !== sent ? token() : await askToken();
     if (!given) throw new Error("this server needs a token");
     sessionStorage.setItem("mmir-token", given);
     await fetch("/api/session", { method: "POST", headers: { Authorization: "Bearer " + given } });
-    return api(path, options, true);
+    return api(path, options, tries + 1);
   }
   if (!response.ok) throw new Error(await readable(response));
   if (options.onResponse) options.onResponse(response);
@@ -145,6 +155,15 @@ function unpack(body) {
   return { hits: body.hits || [], weak: Boolean(body.weak) };
 }
 
+// Recent keyword searches, kept in this browser only, offered as suggestions in the search box.
+function remember(q) {
+  let recent = [];
+  try { recent = JSON.parse(localStorage.getItem("mmir-recent") || "[]"); } catch (_) { /* start afresh */ }
+  recent = [q, ...recent.filter((r) => typeof r === "string" && r !== q)].slice(0, 12);
+  try { localStorage.setItem("mmir-recent", JSON.stringify(recent)); } catch (_) { /* storage full or off */ }
+  $("recent").replaceChildren(...recent.map((r) => el("option", { value: r })));
+}
+
 // ---- running a search ---------------------------------------------------------------------------------
 async function run(state, push = true) {
   if (push && !(current && toURL(current) === toURL(state))) history.pushState(state, "", toURL(state));
@@ -152,7 +171,13 @@ async function run(state, push = true) {
   const ticket = newGeneration();
   offset = 0;
   marks = new Map();
-  if (state.fb) { state.fb.pos.forEach((id) => marks.set(id, 1)); state.fb.neg.forEach((id) => marks.set(id, -1)); }
+  if (state.fb) {
+    state.fb.pos.forEach((id) => marks.set(id, 1));
+    state.fb.neg.forEach((id) => marks.set(id, -1));
+    $("method").value = state.fb.method; // the re-rank method chosen, kept by the URL
+  }
+  document.title = `${describe(state)} – mmir`;
+  if (state.kind === "text") remember(state.q);
   $("error").textContent = "";
   $("weak").hidden = true;
   $("status").textContent = "searching…";
@@ -315,7 +340,10 @@ async function more() {
   try {
     const { hits } = unpack(await fetchPage(current, offset, inflight && inflight.signal));
     if (seq !== generation) return;
+    const before = $("results").querySelectorAll(".hit").length;
     render(hits, true);
+    const first = $("results").querySelectorAll(".hit")[before]; // focus moves to the first new result
+    if (first) first.querySelector(".open").focus();
     $("status").textContent = `${$("results").querySelectorAll(".hit").length} results for ${describe(current)}`;
   } catch (error) { if (seq === generation && !aborted(error)) $("error").textContent = "Error: " + error.message; }
 }
@@ -395,6 +423,8 @@ window.addEventListener("popstate", (event) => {
 (async () => {
   // A token kept from earlier in this tab: renew the media cookie before images load.
   if (token()) await fetch("/api/session", { method: "POST", headers: { Authorization: "Bearer " + token() } }).catch(() => {});
+  try { JSON.parse(localStorage.getItem("mmir-recent") || "[]").slice(0, 12).forEach((r) => $("recent").append(el("option", { value: r }))); } catch (_) { /* none */ }
   const state = fromURL();
   if (state) { history.replaceState(state, "", toURL(state)); run(state, false); }
+  else if (location.search.length > 1) $("error").textContent = "Error: this link does not hold a search this page understands (a file number must be a positive whole number).";
 })();

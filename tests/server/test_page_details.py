@@ -1,0 +1,57 @@
+"""Smaller things people hit on the page (headless Chromium): titles, the re-rank method kept by the URL,
+recent searches, a bad link, a wrong token asked again, the favicon.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+FIRST = "document.querySelector('#results .hit .name')"
+
+
+def test_title_method_recent_searches_bad_link_favicon(serve, browser) -> None:
+    base = serve()
+    page = browser.new_page()
+    similar_calls: list[str] = []
+    page.on("request", lambda r: similar_calls.append(r.url) if "/api/similar/" in r.url else None)
+    page.goto(base + "/?similar=abc")
+    page.wait_for_function("document.querySelector('#error').textContent.includes('positive whole number')")
+    page.wait_for_timeout(300)
+    assert similar_calls == []  # no request with NaN
+
+    page.goto(base + "/")
+    for words in ("cat", "horse"):
+        page.fill("#q", words)
+        page.press("#q", "Enter")
+        page.wait_for_function(f"document.title.includes('{words}')")
+        page.wait_for_function(f"document.querySelector('#status').textContent.includes('{words}')")
+        assert words in page.title() and "mmir" in page.title()
+    page.goto(base + "/")
+    assert page.eval_on_selector_all("#recent option", "options => options.map((o) => o.value)")[:2] == ["horse", "cat"]
+
+    found = page.evaluate("fetch('/api/search?q=cat&k=24').then(r => r.json())")
+    hits = found["hits"] if isinstance(found, dict) else found
+    pos = hits[0]["media_id"]
+    page.goto(f"{base}/?q=cat&mode=and&fb=rocchio&pos={pos}&neg=")
+    page.wait_for_selector("#results .hit")
+    assert page.input_value("#method") == "rocchio"  # the re-rank method survives a reload
+
+    for icon in ("/favicon.ico", "/favicon.svg"):
+        assert page.request.get(base + icon).status == 200
+
+
+def test_a_wrong_token_is_asked_again(serve, browser) -> None:
+    base = serve(token="s3cret")
+    page = browser.new_page()
+    page.goto(base + "/?q=cat")
+    page.wait_for_selector("#token-dialog[open]")
+    page.fill("#token", "wrong")
+    page.press("#token", "Enter")
+    page.wait_for_function("document.querySelector('#token-problem').textContent.includes('not accepted')")
+    page.wait_for_selector("#token-dialog[open]")
+    page.fill("#token", "s3cret")
+    page.press("#token", "Enter")
+    page.wait_for_function(f"{FIRST} && {FIRST}.textContent.endsWith('chelsea.png')", timeout=30_000)
+    assert page.locator("#error").inner_text() == ""
