@@ -37,8 +37,8 @@ def _sign(path: Path, words: str, background: str) -> None:
 def signs(tmp_path: Path, reuse_lite0) -> Collection:
     folder = tmp_path / "photos"
     folder.mkdir()
-    _sign(folder / "bakery.jpg", "BAKERY", "coffee.png")
-    _sign(folder / "exit.jpg", "EXIT 12", "rocket.jpg")
+    _sign(folder / "photo_a.jpg", "BAKERY", "coffee.png")
+    _sign(folder / "photo_b.jpg", "EXIT 12", "rocket.jpg")
     from tests.conftest import skimage_data_dir
 
     shutil.copy(skimage_data_dir() / "chelsea.png", folder / "cat.png")
@@ -49,16 +49,25 @@ def signs(tmp_path: Path, reuse_lite0) -> Collection:
 
 def test_photo_with_rendered_text_is_found_by_that_word(signs: Collection) -> None:
     hits = signs.search_fields("bakery", [TextField.SHOWS])
-    assert [Path(h.media.path).name for h in hits] == ["bakery.jpg"]
+    assert [Path(h.media.path).name for h in hits] == ["photo_a.jpg"]
     assert any("text in image: 'BAKERY'" in why for why in hits[0].why)
     exit_hits = signs.search_fields("exit", [TextField.SHOWS])
-    assert Path(exit_hits[0].media.path).name == "exit.jpg"
+    assert Path(exit_hits[0].media.path).name == "photo_b.jpg"
+
+
+@pytest.mark.parametrize(("query", "name"), [("bakery", "photo_a.jpg"), ("exit", "photo_b.jpg")])
+def test_keyword_search_fuses_the_words_a_photo_shows(signs: Collection, query: str, name: str) -> None:
+    from mmir.search.queries import TextQuery
+
+    hits = signs.search(TextQuery(query), k=3)  # file names say nothing: only the painted words can
+    assert Path(hits[0].media.path).name == name
+    assert any(why.startswith("text in image: ") and query.upper() in why for why in hits[0].why)
 
 
 def test_ocr_misreading_matches_fuzzily_with_a_lower_score(signs: Collection) -> None:
     exact = signs.search_fields("bakery", [TextField.SHOWS])[0]
     near = signs.search_fields("bakary", [TextField.SHOWS])
-    assert Path(near[0].media.path).name == "bakery.jpg"
+    assert Path(near[0].media.path).name == "photo_a.jpg"
     assert near[0].score < exact.score
     assert "close" in near[0].why[0]
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,10 +27,12 @@ from mmir.search.running_top import RunningTop
 from mmir.search.scales import query_confidence
 from mmir.search.sources import Ranked
 from mmir.search.text_fusion import META_IMPORTANCE, metadata_matrix, metadata_why
+from mmir.search.visible_text_search import fused_matches, why_lines
 
 if TYPE_CHECKING:
     from mmir.index.catalog import Catalog
     from mmir.index.concept_columns import ConceptBlock
+    from mmir.index.visible_text import TextMatch
 
 # Block → float32[B, K] values of the requested concept columns (model columns, then user concepts after them).
 Columns = Callable[["ConceptBlock", np.ndarray], np.ndarray]
@@ -47,12 +49,16 @@ class TermPlan:
         weights: ``float32[T, K]`` each term's weight on them (a concept listed twice in a term keeps its max).
         importance: ``float64[T]`` term importances (:data:`META_IMPORTANCE` for a metadata-only term).
         active: ``bool[T]`` terms that take part (a concept, or a metadata match somewhere).
+        specificity: ``float32[T]`` factor on each term's metadata relevance, ``1 − (share of segments whose text
+            holds the term)``: a word in every file name (a folder ``train2017/`` over half the collection) tells
+            the files apart no more than no word; ``None``: 1 for every term.
     """
 
     concepts: np.ndarray
     weights: np.ndarray
     importance: np.ndarray
     active: np.ndarray
+    specificity: np.ndarray | None = None
 
 
 def plan_terms(mapping: QueryMapping, width: int, metadata_any: Sequence[bool]) -> TermPlan:
@@ -90,6 +96,8 @@ def plan_terms(mapping: QueryMapping, width: int, metadata_any: Sequence[bool]) 
 def score_block(plan: TermPlan, mode: QueryMode, probs: np.ndarray, metadata: np.ndarray) -> np.ndarray:
     """Fused scores ``float32[B]`` of one block from its ``float32[B, K]`` columns and ``float32[B, T]`` metadata."""
     concept = np.clip(probs @ plan.weights.T, 0.0, 1.0)
+    if plan.specificity is not None and metadata.shape[1]:
+        metadata = metadata * plan.specificity
     fused = 1.0 - (1.0 - concept) * (1.0 - text_fusion.META_WEIGHT * metadata)  # read now: benchmarks vary it
     return combine_terms(fused[:, plan.active], plan.importance[plan.active], mode)
 
@@ -143,11 +151,21 @@ class KeywordSource:
             if not any(term.matched for term in mapping.terms):
                 raise _nothing_matches(mapping)
             self.matches: list[dict[int, float]] = []
+            self.metadata: list[dict[int, float]] = []
+            self.visible: list[dict[int, TextMatch]] = []
             return
-        self.matches = term_matches(catalog, [term.term for term in mapping.terms], per_segment=True)
+        terms = [term.term for term in mapping.terms]
+        self.metadata = term_matches(catalog, terms, per_segment=True)
+        # Words the photos show and the videos say count as text evidence too (mmir.search.visible_text_search).
+        self.matches, self.visible = fused_matches(catalog, terms, self.metadata)
+        self._catalog = catalog
         self.plan = plan_terms(mapping, width, [bool(found) for found in self.matches])
         if not self.plan.active.any():  # a matched term is always active: nothing matched at all
             raise _nothing_matches(mapping)
+        if text_fusion.META_SPECIFICITY and any(self.matches):  # read now: benchmarks vary it
+            total = max(catalog.counts()[1], 1)
+            share = np.array([len(found) / total for found in self.matches], np.float32)
+            self.plan = replace(self.plan, specificity=np.clip(1.0 - share, 0.0, 1.0))
         if calibrated:
             self.confidence = query_confidence(mapping, self.plan.active.tolist(), self.plan.importance)
 
@@ -166,10 +184,12 @@ class KeywordSource:
 
     def explain(self, ids: Sequence[int], scores: Sequence[float]) -> dict[int, tuple[str, ...]]:
         chosen = np.asarray(list(ids), np.int64)
-        meta = metadata_matrix(chosen, self.matches) if self.matches else np.zeros((len(chosen), 0), np.float32)
+        meta = metadata_matrix(chosen, self.metadata) if self.metadata else np.zeros((len(chosen), 0), np.float32)
         concept_rows = self._rows(chosen.tolist())
+        terms = [term.term for term in self.mapping.terms]
         return {
-            int(sid): (metadata_why(self.mapping, meta[n]) if self.matches else ())
+            int(sid): (metadata_why(self.mapping, meta[n]) if self.metadata else ())
+            + tuple(why_lines(self._catalog, int(sid), terms, self.visible) if self.visible else ())
             + (explain(self.mapping, concept_rows[int(sid)]) if int(sid) in concept_rows else ())
             for n, sid in enumerate(chosen)
         }
