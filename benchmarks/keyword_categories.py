@@ -19,6 +19,10 @@ issue's figure. Every row ranks with the product's own mapping (``ConceptVocabul
 - ORACLE: per category, the best single class or best 3-class sum chosen *on the test photos themselves* — an
   upper bound of what any word → class mapping could reach with today's probabilities, not a result.
 
+Ties are counted pessimistically (issue 18: a relevant photo tied with others is ranked after them). The rows
+rescore the stored concept matrix with formula variants; the product row itself is measured through
+``Collection.search`` by ``benchmarks/keyword_search.py`` (row 6) and ``benchmarks/one_search_latency.py``.
+
     .venv/bin/python benchmarks/keyword_categories.py [--cifar-per-class 30] [--work /tmp/mmir-keyword-bench]
 """
 
@@ -36,9 +40,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from keyword_search import SHARED, _cifar_files, _collection, coco_collection
 from mmir.concepts import ConceptVocabulary, MatchSource, QueryMapping
 from mmir.concepts.mapping import ConceptWeight
-from mmir.evaluate.retrieval import average_precision_from_scores
 from mmir.search.concept_scoring import combine_terms, term_weights
 from mmir.search.text_fusion import fuse
+from product_search import concept_matrix, pessimistic_ap
 
 Score = Callable[[QueryMapping, np.ndarray], np.ndarray]
 Transform = Callable[[QueryMapping, ConceptVocabulary], QueryMapping]
@@ -177,16 +181,16 @@ def mean_ap(task: Task, score: Score, transform: Transform | None, queries: list
         if query in task.truth:
             mapping = task.mappings[query]
             mapping = transform(mapping, task.vocabulary) if transform else mapping
-            aps.append(average_precision_from_scores(score(mapping, task.probs), task.truth[query]))
+            aps.append(pessimistic_ap(score(mapping, task.probs), task.truth[query]))
     return float(np.mean(aps))
 
 
 def oracle(task: Task) -> float:
     aps = []
     for truth in task.truth.values():
-        per = np.array([average_precision_from_scores(task.probs[:, c], truth) for c in range(task.probs.shape[1])])
+        per = np.array([pessimistic_ap(task.probs[:, c], truth) for c in range(task.probs.shape[1])])
         best = np.argsort(-per)[:3]
-        aps.append(max(per.max(), average_precision_from_scores(task.probs[:, best].sum(axis=1), truth)))
+        aps.append(max(per.max(), pessimistic_ap(task.probs[:, best].sum(axis=1), truth)))
     return float(np.mean(aps))
 
 
@@ -212,7 +216,7 @@ ROWS: list[tuple[str, Score, Transform | None]] = [
 def _tasks(work: Path, cifar_per_class: int) -> tuple[Task, Task]:
     labels, categories, _, coco, paths = coco_collection(SHARED / "coco-mini", work)
     rows = [i for i, p in enumerate(paths) if p in labels]
-    _, probs = coco.engine.concept_matrix()
+    _, probs = concept_matrix(coco)
     chosen = [paths[i] for i in rows]
     vocabulary = coco.engine.vocabulary
     truth = {q: np.array([q in labels[p] for p in chosen]) for q in categories}
@@ -220,7 +224,7 @@ def _tasks(work: Path, cifar_per_class: int) -> tuple[Task, Task]:
                      {q: t for q, t in truth.items() if t.any()}, vocabulary)  # fmt: skip
     classes_of = _cifar_files(SHARED / "cifar10-jpg.tar", work / f"cifar-{cifar_per_class}", cifar_per_class)
     cifar, cifar_paths = _collection(work, f"cifar-{cifar_per_class}-coll", [Path(p) for p in classes_of])
-    _, cifar_probs = cifar.engine.concept_matrix()
+    _, cifar_probs = concept_matrix(cifar)
     classes = sorted(set(classes_of.values()))
     cifar_vocabulary = cifar.engine.vocabulary
     cifar_truth = {c: np.array([classes_of[p] == c for p in cifar_paths]) for c in classes}

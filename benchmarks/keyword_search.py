@@ -21,6 +21,11 @@ and each row ranks *all* items with the product's own scoring functions. Rows, c
 4. + a whole-sentence term: queries of three or more content words also map as one sentence embedding onto
    their nearest classes (what ``mmir search`` does today).
 
+6. the product: ``Collection.search`` itself (the one pipeline of issue 18: the same scores as row 4 times a per-query
+   mapping confidence, so the same ranking; it also says whether the rows' re-implementation matches the product).
+
+Ties are counted pessimistically in every row (issue 18): a relevant item tied with others is ranked after them
+(AP and caption ranks); before issue 18 caption ranks counted ties optimistically.
 Nothing is tuned on these queries: constants live in ``mmir.concepts`` / ``mmir.search`` with their reasons.
 Query mode is AND (the CLI default)::
 
@@ -44,11 +49,12 @@ import numpy as np
 
 from mmir.api import Collection
 from mmir.concepts import ConceptVocabulary, MatchSource, QueryMapping
-from mmir.evaluate.retrieval import average_precision_from_scores
 from mmir.index.metadata_text import term_matches
 from mmir.pipeline import IndexOptions
 from mmir.search.concept_scoring import combine_terms, term_scores
+from mmir.search.queries import TextQuery
 from mmir.search.text_fusion import fuse, metadata_matrix
+from product_search import concept_matrix, pessimistic_ap, pessimistic_rank, product_scores
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 OLD_EMBEDDING_THRESHOLD = 0.5
@@ -107,7 +113,7 @@ def score_expanded(coll: Collection, mapping: QueryMapping, ids: np.ndarray, pro
     text = score_part3(coll, mapping, ids, probs)
     key = id(coll)
     if key not in _DESCRIPTORS:
-        full_ids, _ = coll.engine.concept_matrix()
+        full_ids, _ = concept_matrix(coll)
         desc_ids, raw = coll.store.catalog.all_descriptors()
         order = {int(i): n for n, i in enumerate(desc_ids)}
         vectors = coll.store.project(raw)[[order[int(i)] for i in full_ids]]
@@ -121,6 +127,11 @@ def score_expanded(coll: Collection, mapping: QueryMapping, ids: np.ndarray, pro
     return EXPANSION_BLEND * text / max(float(text.max()), 1e-12) + (1 - EXPANSION_BLEND) * np.maximum(desc @ query, 0)
 
 
+def score_product(coll: Collection, mapping: QueryMapping, ids: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """Row 6: what ``mmir search`` returns, through ``Collection.search`` (``k`` = every item)."""
+    return product_scores(coll, TextQuery(mapping.text, mapping.mode), ids)
+
+
 ROWS: list[tuple[str, Scorer]] = [
     ("0 before (old fallback rule, plain product, no text)", score_before),
     ("1 + fallback always answers (part 1)", score_part1),
@@ -128,6 +139,7 @@ ROWS: list[tuple[str, Scorer]] = [
     ("3 + metadata text fused (part 3)", score_part3),
     ("4 + whole-sentence term (>= 3 words) = mmir today", score_part3),
     ("5 (experiment) + visual query expansion", score_expanded),
+    ("6 the product: Collection.search", score_product),
 ]
 
 
@@ -136,7 +148,7 @@ def _collection(work: Path, name: str, files: list[Path]) -> tuple[Collection, l
     started = time.perf_counter()
     report = coll.index([str(f) for f in files], IndexOptions(progress=False))
     print(f"[{name}] {report.added} added, {report.unchanged} unchanged in {time.perf_counter() - started:.0f} s")
-    ids, _ = coll.engine.concept_matrix()
+    ids, _ = concept_matrix(coll)
     rows = coll.store.catalog.hits_rows(ids.tolist())
     return coll, [str(Path(rows[int(i)][0].path).resolve()) for i in ids]
 
@@ -198,7 +210,7 @@ def _map_scores(coll: Collection, queries: list[str], paths: list[str],
 
 
 def _caption_recall(coll: Collection, captions: list[tuple[str, str]], paths: list[str]) -> dict[str, list[float]]:
-    ids, probs = coll.engine.concept_matrix()
+    ids, probs = concept_matrix(coll)
     where = {p: i for i, p in enumerate(paths)}
     per_row = _mappings(coll, [text for _, text in captions])
     result = {}
@@ -207,7 +219,7 @@ def _caption_recall(coll: Collection, captions: list[tuple[str, str]], paths: li
         for (path, _), mapping in zip(captions, per_row[label], strict=True):
             scores = scorer(coll, mapping, ids, probs)
             target = scores[where[path]]
-            ranks.append(int(np.sum(scores > target)) + 1 if target > 0 else len(paths) + 1)  # ties: optimistic
+            ranks.append(pessimistic_rank(scores, where[path]) if target > 0 else len(paths) + 1)  # ties: pessimistic
         ranks_a = np.array(ranks)
         result[label] = [float(np.mean(ranks_a <= k)) for k in (1, 5, 10)]
     return result
@@ -285,13 +297,14 @@ def _mappings(coll: Collection, queries: list[str]) -> dict[str, list[QueryMappi
     before = [old.map_query(q) for q in queries]
     word_only = [words.map_query(q) for q in queries]
     today = [coll.map_query(q) for q in queries]
-    return {label: (before, word_only, word_only, word_only, today, today)[n] for n, (label, _) in enumerate(ROWS)}
+    chosen = (before, word_only, word_only, word_only, today, today, today)
+    return {label: chosen[n] for n, (label, _) in enumerate(ROWS)}
 
 
 def _map_scores_subset(coll: Collection, queries: list[str], paths: list[str], rows: list[int],
                        relevant: Callable[[str, str], bool]) -> dict[str, float]:  # fmt: skip
     """Like :func:`_map_scores`, ranking only the items at ``rows`` (COCO's annotated photos)."""
-    ids, probs = coll.engine.concept_matrix()
+    ids, probs = concept_matrix(coll)
     ids, probs = ids[rows], probs[rows]
     chosen = [paths[i] for i in rows]
     result = {}
@@ -301,7 +314,7 @@ def _map_scores_subset(coll: Collection, queries: list[str], paths: list[str], r
         for query, mapping in zip(queries, per_row[label], strict=True):
             truth = np.array([relevant(query, p) for p in chosen])
             if truth.any():
-                aps[query] = average_precision_from_scores(scorer(coll, mapping, ids, probs), truth)
+                aps[query] = pessimistic_ap(scorer(coll, mapping, ids, probs), truth)
         result[label] = float(np.mean(list(aps.values())))
         PER_QUERY[label] = aps
     return result

@@ -1,8 +1,9 @@
 """Word → concept mappers compared on keyword retrieval: MiniLM, GloVe and word2vec (issue 10, part 4).
 
 Each row maps the queries with one ``--text-model`` (``ConceptVocabulary(word_model=...)``, exactly what
-``mmir search --text-model`` does) and scores them with the product's own scoring and metadata fusion
-(``keyword_search.score_part3``). WordNet lemmas come first for every model; the word model only places words
+``mmir search --text-model`` does) and ranks through the product's one search path (``Collection.search``,
+concepts fused with metadata text; ties counted pessimistically).
+WordNet lemmas come first for every model; the word model only places words
 no lemma reaches, weights hypernym-borrowed words' neighbours, pairs words, and adds the whole-sentence term.
 
 Split, so that word2vec never sees the text of a test photo: COCO-mini's captioned photos are halved by a hash
@@ -35,14 +36,14 @@ from keyword_search import (
     _cifar_files,
     _collection,
     coco_collection,
-    score_part3,
 )
 from mmir.api import Collection
 from mmir.concepts import ConceptVocabulary
 from mmir.concepts.hierarchy import load_hierarchy
 from mmir.concepts.word_models import WordModel, load_glove, read_word_vectors
-from mmir.evaluate.retrieval import average_precision_from_scores
 from mmir.learn.word2vec import Word2VecConfig, read_corpus, train_word2vec
+from mmir.search.queries import TextQuery
+from product_search import concept_matrix, pessimistic_ap, pessimistic_rank, product_scores
 
 PROBES = ["binocular", "chandelier", "menorah", "quokka", "kitten", "a man riding a wave on a surfboard"]
 Vocab = Callable[[Collection], ConceptVocabulary]
@@ -70,24 +71,25 @@ def train_corpus(name: str, lines: list[str], work: Path) -> tuple[WordModel, st
 
 def mean_ap(coll: Collection, vocab: ConceptVocabulary, queries: list[str], rows: list[int],
             relevant: Callable[[str, int], bool]) -> float:  # fmt: skip
-    ids, probs = coll.engine.concept_matrix()
-    ids, probs = ids[rows], probs[rows]
+    ids, _ = concept_matrix(coll)
+    ids = ids[rows]
+    coll.engine._vocabulary = vocab  # the row's text model, then the product's own search path
     aps: list[float] = []
     for query in queries:
         truth = np.array([relevant(query, r) for r in rows])
         if truth.any():
-            mapping = vocab.map_query(query)
-            aps.append(average_precision_from_scores(score_part3(coll, mapping, ids, probs), truth))
+            aps.append(pessimistic_ap(product_scores(coll, TextQuery(query), ids), truth))
     USED[len(rows)] = len(aps)
     return float(np.mean(aps))
 
 
 def caption_recall(coll: Collection, vocab: ConceptVocabulary, captions: list[tuple[int, str]]) -> list[float]:
-    ids, probs = coll.engine.concept_matrix()
+    ids, _ = concept_matrix(coll)
+    coll.engine._vocabulary = vocab
     ranks = []
     for row, text in captions:
-        scores = score_part3(coll, vocab.map_query(text), ids, probs)
-        ranks.append(int(np.sum(scores > scores[row])) + 1 if scores[row] > 0 else len(ids) + 1)
+        scores = product_scores(coll, TextQuery(text), ids)
+        ranks.append(pessimistic_rank(scores, row) if scores[row] > 0 else len(ids) + 1)  # ties: pessimistic
     ranks_a = np.array(ranks)
     return [float(np.mean(ranks_a <= k)) for k in (1, 5, 10)]
 
@@ -108,7 +110,8 @@ def _vocabularies(work: Path, corpus_captions: list[str]) -> list[tuple[str, Voc
 
     rows: list[tuple[str, Vocab]] = [
         ("WordNet only (no text model)", fixed(use_embeddings=False)),
-        ("MiniLM (default = mmir today)", lambda coll: coll.engine.vocabulary),
+        ("MiniLM (default = mmir today)",
+         lambda coll: ConceptVocabulary(coll.manifest.concept_names, cache_dir=coll.directory / "cache")),
     ]
     rows += [(label, fixed(word_model=model)) for label, model in models]
     # Diagnostic rows (read after the main ones, not a chosen setting): the same word models without the

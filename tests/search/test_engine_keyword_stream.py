@@ -74,6 +74,14 @@ QUERIES = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _plain_metadata(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The oracle below is the formula without the metadata specificity factor (tested on its own)."""
+    from mmir.search import text_fusion
+
+    monkeypatch.setattr(text_fusion, "META_SPECIFICITY", False)
+
+
 def _streamed(view, mapping: QueryMapping, catalog: Catalog, k: int) -> list[Hit]:
     """Keyword search as the pipeline runs it: the block-streamed source, grouped to ``k`` files (uncalibrated)."""
     source = KeywordSource(mapping, view.blocks, view.width(), view.columns, view.rows, catalog, calibrated=False)
@@ -326,3 +334,21 @@ def test_a_query_matching_nothing_is_refused_and_an_empty_collection_gives_no_hi
     assert _streamed(view, QUERIES[0], store.catalog, 5) == []
     empty_ids, scores = concept_scores(QUERIES[0], view.blocks(), view.width(), view.columns)
     assert empty_ids.dtype == np.int64 and scores.dtype == np.float32 and len(empty_ids) == len(scores) == 0
+
+
+def test_a_word_in_most_file_names_counts_less_than_a_rare_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mmir.search import text_fusion
+
+    store = _store(tmp_path / "c", 40)  # names: beach/snow/party/garden on 3 files in 4, img_N on the rest
+    engine = SearchEngine(store, lambda: pytest.fail("unused"), lambda: pytest.fail("unused"))
+    view = engine.concepts()
+    mapping = QueryMapping("garden", QueryMode.AND, (_term("garden"),))
+    plain = _streamed(view, mapping, store.catalog, 3)
+    monkeypatch.setattr(text_fusion, "META_SPECIFICITY", True)
+    specific = _streamed(view, mapping, store.catalog, 3)
+    assert [h.segment.id for h in specific] == [h.segment.id for h in plain]  # the same files, lower scores
+    share = 7 / 48  # garden_N for N % 4 == 3 and N % 3 != 0: 6 files, 7 segments (35 has two); 48 in all
+    floor = 1e-3  # the soft AND's floor (mmir.search.concept_scoring.FLOOR), added to a lone term's score
+    np.testing.assert_allclose([h.score for h in specific], [text_fusion.META_WEIGHT * (1 - share) + floor] * 3,
+                               rtol=1e-5)  # fmt: skip
+    assert all(h.score < p.score for h, p in zip(specific, plain, strict=True))

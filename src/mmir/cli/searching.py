@@ -12,7 +12,7 @@ import typer
 from mmir.errors import MmirError
 from mmir.media import display_path
 from mmir.search.queries import ItemQuery, Per, parse_item
-from mmir.search.scales import TEXT_WEAK, describe_scales
+from mmir.search.scales import TEXT_WEAK, TEXT_WEAK_CONFIDENCE, describe_scales
 
 if TYPE_CHECKING:
     from mmir.search.pipeline import SearchResult
@@ -23,7 +23,8 @@ PerOpt = Annotated[
 ]
 
 SCALES_HELP = "Scores (higher is better), one scale per query kind: " + "; ".join(describe_scales()) + (
-    f". A keyword query whose best score is below {TEXT_WEAK} prints 'nothing matches well'."
+    f". A keyword query whose words map to concepts with confidence below {TEXT_WEAK_CONFIDENCE}, or whose best "
+    f"score is below {TEXT_WEAK}, prints 'nothing matches well' (thresholds chosen on validation queries)."
 )
 
 
@@ -32,7 +33,9 @@ def print_result(result: SearchResult | Sequence[Hit], as_json: bool, print_hits
     hits = list(result)
     print_hits(hits, as_json)
     if hits and getattr(result, "weak", False):
-        typer.echo(f"nothing matches well: the best score is {hits[0].score:.3f} (see --help for the scale)", err=True)
+        confidence = getattr(result, "confidence", 1.0)
+        typer.echo(f"nothing matches well: best score {hits[0].score:.3f}, words mapped with confidence "
+                   f"{confidence:.2f} (see --help for the scale)", err=True)  # fmt: skip
 
 
 def listed_items(path: Path) -> list[ItemQuery]:

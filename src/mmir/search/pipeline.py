@@ -56,12 +56,15 @@ class SearchResult:
         kind: The score scale (see :data:`mmir.search.scales.SCALES`).
         weak: Nothing matches well (see :func:`mmir.search.scales.is_weak`).
         pairs: For a temporal query, each video's ``A then B`` pair (``hits`` carry the A shots).
+        confidence: For a keyword query, how surely its words map to concepts, in ``[0, 1]``
+            (:func:`mmir.search.scales.query_confidence`); 1 for other kinds.
     """
 
     hits: tuple[Hit, ...]
     kind: Kind
     weak: bool = False
     pairs: tuple[TemporalHit, ...] = field(default=())
+    confidence: float = 1.0
 
     @property
     def scale(self) -> scales.Scale:
@@ -119,8 +122,9 @@ def search(
 
         hits = rerank_hits(planned.image, hits, spatial)
     hits = hits[:k]
-    weak = scales.is_weak(planned.kind, hits[0].score if hits else None)
-    return SearchResult(tuple(hits), planned.kind, weak)
+    confidence = float(getattr(planned.source, "confidence", 1.0))
+    weak = scales.is_weak(planned.kind, hits[0].score if hits else None, confidence)
+    return SearchResult(tuple(hits), planned.kind, weak, confidence=confidence)
 
 
 def plan(engine: SearchEngine, query: Query, per: Per = Per.FILE) -> Planned:
@@ -202,7 +206,8 @@ def _feedback(engine: SearchEngine, query: FeedbackQuery) -> Planned:
 
 
 def _channel(engine: SearchEngine, query: ChannelQuery, per: Per) -> Planned:
-    from mmir.index.channels import channel_names, channel_vectors
+    from mmir.index.channels import channel_names
+    from mmir.search.channel_inputs import ChannelInputs
     from mmir.search.channel_search import ChannelSource, channels_for, fused_source
 
     store = engine.store
@@ -212,46 +217,15 @@ def _channel(engine: SearchEngine, query: ChannelQuery, per: Per) -> Planned:
         return plan(engine, example, per)
     item = _resolve(engine, example) if isinstance(example, ItemQuery) else None
     image = _decode(engine, example) if isinstance(example, ExampleQuery) else None
-    label = item.label() if item is not None else display_path(getattr(example, "name", "the query"))
-
-    def query_vectors(wanted: Sequence[str]) -> dict[str, np.ndarray]:
-        vectors: dict[str, np.ndarray] = {}
-        engineered = [n for n in wanted if n != "cnn"]
-        if image is not None:
-            vectors = {e.name: e.extract(image) for e in engine.channel_extractors(engineered)}
-        else:
-            assert item is not None
-            for name in engineered:
-                found, rows = channel_vectors(store.catalog, name, [item.media.id])
-                if len(found):
-                    vectors[name] = rows[0]
-                    continue
-                shot_ids, shot_rows = shots(name) or (np.zeros(0, np.int64), None)  # a video shot: its keyframe's
-                at = np.flatnonzero(shot_ids == item.segments[0].id)
-                if not len(at) or shot_rows is None:
-                    raise QueryError(f"{item.label()}: has no {name} descriptor (index it with --descriptors {name})")
-                vectors[name] = shot_rows[at[0]]
-        if "cnn" in wanted:
-            vectors["cnn"] = engine.encoder().encode([image]).descriptors[0] if image is not None else \
-                item.query_vector()[0]  # type: ignore[union-attr]  # fmt: skip
-        return vectors
-
-    def shots(name: str) -> tuple[np.ndarray, np.ndarray] | None:  # video shots' vectors, from their keyframes
-        if name == "cnn":
-            return None
-        from mmir.search.channel_shots import shot_vectors
-
-        (extractor,) = engine.channel_extractors([name])
-        return shot_vectors(store, name, extractor.extract)
-
+    inputs = ChannelInputs(engine, item, image)
     exclude = _exclusions(item, per) if item is not None else (frozenset(), frozenset())
-    why = f"similar to {label}"
+    why = f"similar to {item.label() if item is not None else display_path(getattr(example, 'name', 'the query'))}"
     if len(names) == 1:
-        raw = query_vectors(names)[names[0]]
-        source: Source = ChannelSource(store, names[0], raw, why, sorted(exclude[0]) if item else (), shots(names[0]))
+        raw = inputs.query_vectors(names)[names[0]]
+        source: Source = ChannelSource(store, names[0], raw, why, sorted(exclude[0]), inputs.shots(names[0]))
         return Planned(source, Kind.CHANNEL, *exclude, image=image)
     fusion = Fusion(query.fusion)
-    source = fused_source(store, names, query_vectors, query.weights, fusion, why, shots)
+    source = fused_source(store, names, inputs.query_vectors, query.weights, fusion, why, inputs.shots)
     kind = Kind.FUSED_LATE if fusion is Fusion.LATE else Kind.FUSED_EARLY
     return Planned(source, kind, *exclude, image=image)
 
