@@ -7,6 +7,9 @@ p50/p95/p99 latency in ms. Rows:
 - ``library``: ``Collection.search_text`` / ``search_image_bytes`` called in-process, sequentially (the floor).
 - ``http N clients``: N concurrent clients for ``--seconds`` each, keyword (k=24) and example (a JPEG upload).
 - ``keyword during uploads``: one keyword client while another client uploads large JPEGs back to back.
+- ``--hostile``: keyword clients with and without an adversary sending fresh made-up-word queries (baseline in
+  the same run), and the server's peak memory during 16 parallel uploads of 39.7-megapixel PNGs
+  (:mod:`serve_hostile`).
 - ``--page-weight N`` (instead of the rows above): bytes and time to the first 24 cards of a search over N
   12-megapixel JPEGs, as the page loaded them before (originals) beside thumbnails (cold and warm cache), with
   6 connections like a browser; then keyword latency with 4 clients while thumbnails are being made and served.
@@ -271,16 +274,49 @@ def page_weight(args: argparse.Namespace) -> None:
             server.wait(10)
 
 
+def hostile(args: argparse.Namespace) -> None:
+    """The rows of :mod:`serve_hostile`: each against a fresh server (the memory row needs a clean high-water mark)."""
+    from serve_hostile import adversary_rows, large_png, upload_memory_row
+
+    with tempfile.TemporaryDirectory() as scratch:
+        collection_dir = args.collection or build_collection(Path(scratch), args.images)
+        print(f"collection {collection_dir}; cpus {os.cpu_count()}; load average {os.getloadavg()[0]:.1f}")
+        print(f"  {'row':<34} {'n':>6} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
+        server, port = start_server(collection_dir)
+        try:
+            warm = Client(port)
+            for i in range(50):  # the concept columns, vocabulary caches, thread pool
+                warm.keyword(i)
+            adversary_rows(port, args.seconds, 4, concurrent, row)
+        finally:
+            server.terminate()
+            server.wait(10)
+        body, content_type = multipart(large_png())
+        server, port = start_server(collection_dir)
+        try:
+            Client(port).upload(*multipart(jpeg((640, 480), 1)))  # the encoder loaded before the baseline RSS
+            upload_memory_row(server.pid, port, body, content_type)
+        finally:
+            server.terminate()
+            server.wait(10)
+    print("goals: keyword p99 <= 50 ms with the adversary; peak server RSS < 1.5 GB during the uploads")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--collection", type=Path, help="An existing collection (default: build one).")
     parser.add_argument("--images", type=int, default=500, help="Images in the collection built.")
     parser.add_argument("--seconds", type=float, default=5.0, help="Duration of each row.")
+    parser.add_argument("--hostile", action="store_true",
+                        help="Only the hostile rows: an adversary's made-up queries, 16 parallel large-pixel uploads.")
     parser.add_argument("--page-weight", type=int, default=0, metavar="N",
                         help="Measure page weight over N (>= 24) 12-MP photos instead of the latency rows.")
     args = parser.parse_args()
     if args.page_weight:
         page_weight(args)
+        return
+    if args.hostile:
+        hostile(args)
         return
     with tempfile.TemporaryDirectory() as scratch:
         collection_dir = args.collection or build_collection(Path(scratch), args.images)

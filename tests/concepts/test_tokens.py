@@ -95,7 +95,7 @@ def test_words_are_embedded_in_one_batch_and_mappings_cached(imagenet_names) -> 
     calls = encoder.calls
     query = " ".join(_made_up(12, seed=1))
     first = vocab.map_query(query)
-    assert encoder.calls - calls <= 2  # one batch for the words and pairs, one for the whole sentence
+    assert encoder.calls - calls <= 3  # 12 words (no pairs in a query this long) in one batch, then the sentence
     calls = encoder.calls
     assert vocab.map_query(query) == first and encoder.calls == calls  # cached: no model call at all
 
@@ -105,7 +105,7 @@ def test_the_text_model_budget_bounds_a_query(imagenet_names, monkeypatch: pytes
     vocab = _vocab_with(imagenet_names, encoder)
     vocab.map_query("warmup")
     monkeypatch.setattr(vocabulary_module, "TEXT_MODEL_BUDGET_S", 0.2)
-    monkeypatch.setattr(vocab, "_prefetch", lambda tokens: None)  # word by word: the slow path the budget bounds
+    monkeypatch.setattr(vocab, "_prefetch", lambda tokens, pairs: None)  # word by word: the slow path the budget bounds
     start = time.monotonic()
     mapping = vocab.map_query(" ".join(_made_up(20, seed=2)))
     assert time.monotonic() - start < 2.0  # 20 words × 0.3 s would be 6 s and more

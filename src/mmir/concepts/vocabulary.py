@@ -34,6 +34,10 @@ MAX_QUERY_WORDS = 128
 MAX_QUERY_TERMS = 32
 TEXT_MODEL_BUDGET_S = 2.0
 MAPPING_CACHE = 1024  # mapped queries remembered per vocabulary (a server answers the same queries again)
+# Word pairs ("fire hydrant") are tried through the text model only in queries of at most this many distinct content
+# words: a longer text has its whole-sentence term for context, and pairs doubled its text-model cost.
+PAIR_MAX_WORDS = 8
+PREFETCH_CHUNK = 16  # texts per text-model pass; the budget is checked between passes
 
 
 def _display_name(lemmas: str) -> str:
@@ -146,7 +150,8 @@ class ConceptVocabulary:
 
     def _map_tokens(self, tokens: list[str]) -> list[TermMapping]:
         """The terms of a (capped) token list: phrases, words, embedded pairs, then the whole-sentence term."""
-        self._prefetch(tokens)
+        pairs = self._phrase_embeddings and len({w for w in tokens if w not in STOP_WORDS}) <= PAIR_MAX_WORDS
+        self._prefetch(tokens, pairs)
         terms: list[TermMapping] = []
         i = 0
         while i < len(tokens):
@@ -160,7 +165,7 @@ class ConceptVocabulary:
             if word in STOP_WORDS:
                 continue
             term = self._refined(self._map_phrase(word)) or self._map_by_embedding(word)
-            pair = self._embedded_pair(term, tokens, i) if self._phrase_embeddings else None
+            pair = self._embedded_pair(term, tokens, i) if pairs else None
             if pair is not None:
                 term, i = pair, i + 1
             terms.append(term)
@@ -173,25 +178,31 @@ class ConceptVocabulary:
                 terms.append(replace(whole, source=MatchSource.SENTENCE))
         return terms
 
-    def _prefetch(self, tokens: list[str]) -> None:
-        """Embed, in one text-model pass, every word and word pair the mapping below may ask the model about.
+    def _prefetch(self, tokens: list[str], pairs: bool) -> None:
+        """Embed, in few text-model passes, every word (and word pair) the mapping below may ask the model about.
 
-        One batch of a few dozen short texts costs about what two single calls do; asked one at a time, a query of
-        30 made-up words took seconds. Only words without a lemma (and pairs they start) are embedded.
+        One batch of a dozen short texts costs about what two single calls do; asked one at a time, a query of 30
+        made-up words took seconds. Only words without a lemma (and pairs they start) are embedded, in batches of
+        :data:`PREFETCH_CHUNK` while the query's text-model budget lasts (the rest are left to the word-by-word path,
+        which reports them as skipped).
         """
         if not self._use_embeddings or not self._column_of_class:
             return
         unplaced = {w for w in tokens if w not in STOP_WORDS and self._map_phrase(w) is None}
         hypernym = {w for w in tokens if w not in STOP_WORDS and w not in unplaced and self._refine_hypernyms
                     and getattr(self._map_phrase(w), "source", None) is MatchSource.HYPERNYM}  # fmt: skip
-        pairs = [f"{a} {b}" for a, b in itertools.pairwise(tokens) if a in unplaced | hypernym
-                 and b not in STOP_WORDS] if self._phrase_embeddings else []  # fmt: skip
-        phrases = list(dict.fromkeys([*sorted(unplaced | hypernym), *pairs]))
+        joined = [f"{a} {b}" for a, b in itertools.pairwise(tokens) if a in unplaced | hypernym
+                  and b not in STOP_WORDS] if pairs else []  # fmt: skip
+        words = [w for w in dict.fromkeys(tokens) if w in unplaced | hypernym]  # query order: the first come first
+        phrases = list(dict.fromkeys([*words, *joined]))
         index = self._embedding_index()
         if index is None or not phrases:
             return
         try:
-            index.prefetch(phrases)
+            for start in range(0, len(phrases), PREFETCH_CHUNK):
+                if time.monotonic() > self._query.deadline:
+                    return
+                index.prefetch(phrases[start : start + PREFETCH_CHUNK])
         except (MissingExtraError, MmirError, OSError):
             return  # _map_by_embedding reports it, word by word, and turns the fallback off
 
