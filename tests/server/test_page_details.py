@@ -55,3 +55,32 @@ def test_a_wrong_token_is_asked_again(serve, browser) -> None:
     page.press("#token", "Enter")
     page.wait_for_function(f"{FIRST} && {FIRST}.textContent.endsWith('chelsea.png')", timeout=30_000)
     assert page.locator("#error").inner_text() == ""
+
+
+def test_one_tab_stop_per_card_and_keys_on_a_card(serve, browser) -> None:
+    base = serve()
+    page = browser.new_page()
+    page.goto(base + "/?q=cat")
+    page.wait_for_function("document.querySelectorAll('#results .hit').length >= 3", timeout=30_000)
+    stops = page.evaluate("[...document.querySelectorAll('#results button, #results a, #results [tabindex]')]"
+                          ".filter((n) => n.tabIndex >= 0).length")  # fmt: skip
+    assert stops == 1  # was 4 per card
+    page.focus("#q")
+    for _ in range(12):  # Tab from the search box reaches the first card, then leaves the list
+        page.keyboard.press("Tab")
+        if page.evaluate("!!document.activeElement.closest('#results')"):
+            break
+    first = page.evaluate("document.activeElement.getAttribute('aria-label')")
+    assert first is not None and first.startswith("open ")
+    page.keyboard.press("ArrowRight")
+    second = page.evaluate("document.activeElement.getAttribute('aria-label')")
+    assert second != first and second.startswith("open ")
+    page.keyboard.press("r")
+    name = second.removeprefix("open ")
+    assert page.get_attribute(f"#results .hit:has-text('{name}') .mark-good", "aria-pressed") == "true"
+    page.keyboard.press("Tab")  # one Tab leaves the results (no stops on the other cards or their buttons)
+    assert not page.evaluate("!!document.activeElement.closest('#results')")
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate("document.activeElement.getAttribute('aria-label')") == second  # back where it was
+    page.keyboard.press("s")
+    page.wait_for_url("**similar=**")

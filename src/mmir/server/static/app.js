@@ -303,8 +303,11 @@ function card(hit) {
   const item = el("li", { className: "hit" });
   item.dataset.mediaId = hit.media_id;
   item.hit = hit;
-  const open = el("button", { type: "button", className: "open" }, cardPicture(hit));
+  // One tab stop per card (roving tabindex): the picture button; its actions by keys (R, N, S), arrows move.
+  const open = el("button", { type: "button", className: "open", tabIndex: -1 }, cardPicture(hit));
   open.setAttribute("aria-label", `open ${hit.name}`);
+  open.setAttribute("aria-keyshortcuts", "R N S");
+  open.setAttribute("aria-describedby", "card-keys");
   open.onclick = () => openViewer(item);
   const title = el("div", { className: "name", textContent: `${hit.rank}. ${hit.name}` });
   const score = el("div", { className: "score", textContent: `score ${hit.score.toFixed(3)}` });
@@ -313,7 +316,9 @@ function card(hit) {
   const similar = el("button", { type: "button", textContent: "Similar", className: "similar" });
   similar.setAttribute("aria-label", isVideo(hit) ? `similar to this shot of ${hit.name}` : `files similar to ${hit.name}`);
   similar.onclick = () => run(similarState(hit));
-  item.append(open, meta, el("div", { className: "actions" }, markButton(hit, 1, "Relevant", item), markButton(hit, -1, "Not relevant", item), similar));
+  const actions = el("div", { className: "actions" }, markButton(hit, 1, "Relevant", item), markButton(hit, -1, "Not relevant", item), similar);
+  for (const button of actions.children) button.tabIndex = -1; // reached by keys on the card, or by pointer
+  item.append(open, meta, actions);
   item.classList.toggle("relevant", marks.get(hit.media_id) === 1);
   item.classList.toggle("irrelevant", marks.get(hit.media_id) === -1);
   return item;
@@ -332,6 +337,36 @@ function render(hits, append) {
     list.append(card(hit));
   }
   $("more").hidden = hits.length < PAGE;
+  if (!list.querySelector('.open[tabindex="0"]')) {
+    const first = list.querySelector(".open");
+    if (first) first.tabIndex = 0;
+  }
+}
+
+// Keys on a focused card: arrows, Home and End move between cards; R, N, S mark or ask for similar ones.
+function cardKeys(event) {
+  const open = event.target.closest(".open");
+  if (!open || event.ctrlKey || event.metaKey || event.altKey) return;
+  const all = [...$("results").querySelectorAll(".hit .open")];
+  const at = all.indexOf(open);
+  const columns = Math.max(1, all.filter((o) => o.offsetTop === all[0].offsetTop).length);
+  const moves = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: columns, ArrowUp: -columns, Home: -at, End: all.length - 1 - at };
+  const actions = { r: ".mark-good", n: ".mark-bad", s: ".similar" };
+  if (event.key in moves) {
+    event.preventDefault();
+    const next = all[Math.min(all.length - 1, Math.max(0, at + moves[event.key]))];
+    if (next) next.focus();
+  } else if (event.key.toLowerCase() in actions) {
+    event.preventDefault();
+    open.closest(".hit").querySelector(actions[event.key.toLowerCase()]).click();
+  }
+}
+
+function rove(event) {
+  const open = event.target.closest(".open");
+  if (!open) return;
+  for (const other of $("results").querySelectorAll('.open[tabindex="0"]')) other.tabIndex = -1;
+  open.tabIndex = 0;
 }
 
 async function more() {
@@ -409,6 +444,8 @@ document.addEventListener("keydown", (event) => {
   if (event.key === "/" && !typing) { event.preventDefault(); $("q").focus(); }
 });
 $("more").onclick = more;
+$("results").addEventListener("keydown", cardKeys);
+$("results").addEventListener("focusin", rove);
 $("rerank").onclick = rerank;
 $("undo").onclick = undo;
 $("start-over").onclick = startOver;
