@@ -274,3 +274,29 @@ def test_cli_similar_takes_a_shot_and_search_groups_per_shot(safari) -> None:
     shots = runner.invoke(app, ["search", "zebra", "-c", directory, "-k", "10", "--per", "shot", "--json"])
     hits = json.loads(shots.stdout)
     assert len({h["segment_id"] for h in hits}) == 10 and all(h["kind"] == "video" for h in hits)
+
+
+def test_server_routes_take_shots_group_per_unit_and_flag_weak_results(safari) -> None:
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from mmir.server import ServerSettings, create_app
+
+    collection, _ = safari
+    directory = collection.directory
+    collection.close()
+    client = TestClient(create_app(ServerSettings(collection=directory, allowed_hosts=("testserver",))))
+    hits = client.get("/api/search", params={"q": "zebra", "k": 10}).json()
+    assert len({h["media_id"] for h in hits}) == 10 and all(h["weak"] is False for h in hits)
+    shots = client.get("/api/search", params={"q": "zebra", "k": 10, "per": "shot"}).json()
+    assert len({h["segment_id"] for h in shots}) == 10 and all(h["kind"] == "video" for h in shots)
+    video = next(h for h in shots)
+    by_shot = {}
+    for at in (3, SHOTS - 3):  # a zebra shot and a bear shot of the same video
+        segment = video["segment_id"] - video["start"] / SHOT_S + at  # segment ids follow the shots' order
+        by_shot[at] = client.get(f"/api/similar/{video['media_id']}", params={"segment": int(segment)}).json()
+    assert [h["name"] for h in by_shot[3]] != [h["name"] for h in by_shot[SHOTS - 3]]
+    marks = {"positive_shots": [int(video["segment_id"])], "method": "rocchio"}
+    ranked = client.post("/api/feedback", json=marks, params={"k": 10}).json()
+    assert len({h["media_id"] for h in ranked}) == 10 and all(-1 <= h["score"] <= 1 for h in ranked)
+    assert client.post("/api/feedback", json={"negative_shots": [1]}).status_code == 422  # nothing relevant
