@@ -184,3 +184,20 @@ def test_damaged_audio_keeps_the_shots_with_a_one_line_note(talks: tuple[Collect
     assert not coll.search_fields("kitchen", [TextField.SAID], per_shot=True) or all(
         Path(h.media.path).name == "talk.mp4" for h in coll.search_fields("kitchen", [TextField.SAID])
     )
+
+
+def test_text_on_a_video_slide_is_found_at_its_shot(tmp_path: Path, reuse_lite0) -> None:
+    from mmir.media.video_write import write_video
+
+    pytest.importorskip("av")
+    slide = Image.new("RGB", (320, 240), (250, 250, 245))
+    ImageDraw.Draw(slide).text((20, 90), "REVENUE", fill=(10, 10, 80), font=_font(40))
+    dark = np.random.default_rng(0).integers(0, 60, (240, 320, 3)).astype(np.uint8)
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    write_video(folder / "talk.mp4", [dark] * 40 + [np.asarray(slide)] * 40, fps=10)  # the slide from 4 s
+    with Collection.open(tmp_path / "coll", create=True) as coll:
+        coll.index([folder], IndexOptions(progress=False), text=TextOptions(speech=False))
+        hits = coll.search_fields("revenue", [TextField.SHOWS], per_shot=True)
+    assert len(hits) == 1 and 3.5 <= hits[0].segment.start_s <= 4.5
+    assert hits[0].why == ("text in image: 'REVENUE'",)
