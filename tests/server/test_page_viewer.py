@@ -6,6 +6,7 @@ was not marked on the timeline, and "Similar" on a video shot searched with the 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -120,7 +121,33 @@ def test_video_shot_is_marked_on_the_timeline_and_similar_sends_the_shot(serve, 
     assert 0 <= left < 100 and 15 < width < 50  # one of three 2-second shots of a 6-second clip
     assert page.inner_text("#viewer-similar") == "Similar to this shot"
     page.screenshot(path=screens / "viewer-video.png")
+    asked = len(requests)
     page.click("#viewer-similar")
     page.wait_for_url("**shot=**")
+    for _ in range(100):  # the new search's request follows the URL change
+        if len(requests) > asked:
+            break
+        page.wait_for_timeout(50)
     assert "segment=" in requests[-1]
     page.wait_for_function("!document.querySelector('#viewer').open")
+
+
+def test_marking_a_video_card_marks_its_shot(serve, browser) -> None:
+    base = serve()
+    page = browser.new_page()
+    bodies: list[str] = []
+    page.on("request", lambda r: bodies.append(r.post_data or "") if "/api/feedback" in r.url else None)
+    page.goto(f"{base}/?similar={SHOTS['photo'][0]}")
+    page.wait_for_selector("#results .hit:has-text('clip.mp4')", timeout=30_000)
+    video_card = page.locator("#results .hit", has_text="clip.mp4").first
+    video_card.get_by_role("button", name="Relevant: clip.mp4", exact=True).click()
+    page.click("#rerank")
+    page.wait_for_url("**spos=**")
+    page.wait_for_selector("#results .hit")
+    sent = json.loads(bodies[-1])
+    assert sent["positives"] == [] and len(sent["positive_shots"]) == 1  # the shot, not the whole video
+    shot = page.url.split("spos=")[1].split("&")[0]
+    assert sent["positive_shots"] == [int(shot)] and int(shot) in SHOTS["clip"][1:]
+    page.reload()
+    page.wait_for_selector("#results .hit")
+    assert f"spos={shot}" in page.url and "1 relevant" in page.inner_text("#status")

@@ -6,7 +6,9 @@ const PAGE = 24;
 const uploads = new Map(); // in-memory query images by key (files cannot live in a URL)
 let current = null; // the state on screen
 let offset = 0;
-let marks = new Map(); // media_id -> 1 (relevant) | -1 (not relevant)
+let marks = new Map(); // markKey(hit) -> 1 (relevant) | -1 (not relevant)
+// A photo is marked as a file ("f12"); a video hit as the shot shown ("s345"), so feedback learns from that shot.
+const markKey = (hit) => (isVideo(hit) ? `s${hit.segment_id}` : `f${hit.media_id}`);
 const undoStack = [];
 // Requests that cannot cross: each search (and its "More" pages and concepts mapping) belongs to one
 // generation; a newer search aborts the older one's requests and any answer of an older generation is dropped.
@@ -89,7 +91,13 @@ function toURL(state) {
   if (state.kind === "text") { p.set("q", state.q); p.set("mode", state.mode); }
   if (state.kind === "similar") { p.set("similar", state.id); if (state.shot) p.set("shot", state.shot); }
   if (state.kind === "image") p.set("image", state.key);
-  if (state.fb) { p.set("fb", state.fb.method); p.set("pos", state.fb.pos.join(",")); p.set("neg", state.fb.neg.join(",")); }
+  if (state.fb) {
+    p.set("fb", state.fb.method);
+    p.set("pos", state.fb.pos.join(","));
+    p.set("neg", state.fb.neg.join(","));
+    if ((state.fb.spos || []).length) p.set("spos", state.fb.spos.join(","));
+    if ((state.fb.sneg || []).length) p.set("sneg", state.fb.sneg.join(","));
+  }
   return "?" + p.toString();
 }
 
@@ -107,9 +115,10 @@ function fromURL() {
     if (positive(p.get("shot"))) state.shot = positive(p.get("shot"));
   }
   else if (p.get("image")) state = { kind: "image", key: p.get("image") };
-  if (state && p.get("fb") && p.get("pos")) {
+  if (state && p.get("fb") && (p.get("pos") || p.get("spos"))) {
     const ids = (name) => (p.get(name) || "").split(",").map(positive).filter(Boolean);
-    state.fb = { method: p.get("fb") === "rocchio" ? "rocchio" : "classifier", pos: ids("pos"), neg: ids("neg") };
+    state.fb = { method: p.get("fb") === "rocchio" ? "rocchio" : "classifier", pos: ids("pos"), neg: ids("neg"),
+      spos: ids("spos"), sneg: ids("sneg") };
   }
   return state;
 }
@@ -118,13 +127,17 @@ function describe(state) {
   const base = state.kind === "text" ? `"${state.q}" (${state.mode.toUpperCase()})`
     : state.kind === "similar" ? (state.shot ? `shots similar to ${state.label || "#" + state.id}` : `files similar to ${state.label || "#" + state.id}`)
     : "the query image";
-  return state.fb ? `${base}, re-ranked from ${state.fb.pos.length} relevant and ${state.fb.neg.length} not relevant` : base;
+  if (!state.fb) return base;
+  const good = state.fb.pos.length + (state.fb.spos || []).length;
+  const bad = state.fb.neg.length + (state.fb.sneg || []).length;
+  return `${base}, re-ranked from ${good} relevant and ${bad} not relevant`;
 }
 
 function fetchPage(state, from, signal) {
   const page = `k=${PAGE}&offset=${from}`;
   if (state.fb) {
-    const body = JSON.stringify({ positives: state.fb.pos, negatives: state.fb.neg, method: state.fb.method });
+    const body = JSON.stringify({ positives: state.fb.pos, negatives: state.fb.neg, method: state.fb.method,
+      positive_shots: state.fb.spos || [], negative_shots: state.fb.sneg || [] });
     return api(`/api/feedback?${page}`, { method: "POST", body, signal, headers: { "Content-Type": "application/json" } });
   }
   if (state.kind === "text") return api(`/api/search?${page}&mode=${state.mode}&q=${encodeURIComponent(state.q)}`, { signal });
@@ -172,8 +185,10 @@ async function run(state, push = true) {
   offset = 0;
   marks = new Map();
   if (state.fb) {
-    state.fb.pos.forEach((id) => marks.set(id, 1));
-    state.fb.neg.forEach((id) => marks.set(id, -1));
+    state.fb.pos.forEach((id) => marks.set(`f${id}`, 1));
+    state.fb.neg.forEach((id) => marks.set(`f${id}`, -1));
+    (state.fb.spos || []).forEach((id) => marks.set(`s${id}`, 1));
+    (state.fb.sneg || []).forEach((id) => marks.set(`s${id}`, -1));
     $("method").value = state.fb.method; // the re-rank method chosen, kept by the URL
   }
   document.title = `${describe(state)} – mmir`;
@@ -279,16 +294,16 @@ function cardPicture(hit) {
 
 function markButton(hit, value, label, card) {
   const button = el("button", { type: "button", textContent: label });
-  button.setAttribute("aria-pressed", String(marks.get(hit.media_id) === value));
+  button.setAttribute("aria-pressed", String(marks.get(markKey(hit)) === value));
   button.setAttribute("aria-label", `${label}: ${hit.name}`);
   button.className = value > 0 ? "mark-good" : "mark-bad";
   button.onclick = () => {
-    if (marks.get(hit.media_id) === value) marks.delete(hit.media_id); else marks.set(hit.media_id, value);
+    if (marks.get(markKey(hit)) === value) marks.delete(markKey(hit)); else marks.set(markKey(hit), value);
     for (const b of card.querySelectorAll(".mark-good, .mark-bad")) {
-      b.setAttribute("aria-pressed", String(marks.get(hit.media_id) === (b.className === "mark-good" ? 1 : -1)));
+      b.setAttribute("aria-pressed", String(marks.get(markKey(hit)) === (b.className === "mark-good" ? 1 : -1)));
     }
-    card.classList.toggle("relevant", marks.get(hit.media_id) === 1);
-    card.classList.toggle("irrelevant", marks.get(hit.media_id) === -1);
+    card.classList.toggle("relevant", marks.get(markKey(hit)) === 1);
+    card.classList.toggle("irrelevant", marks.get(markKey(hit)) === -1);
     updateFeedbackBar();
   };
   return button;
@@ -319,8 +334,8 @@ function card(hit) {
   const actions = el("div", { className: "actions" }, markButton(hit, 1, "Relevant", item), markButton(hit, -1, "Not relevant", item), similar);
   for (const button of actions.children) button.tabIndex = -1; // reached by keys on the card, or by pointer
   item.append(open, meta, actions);
-  item.classList.toggle("relevant", marks.get(hit.media_id) === 1);
-  item.classList.toggle("irrelevant", marks.get(hit.media_id) === -1);
+  item.classList.toggle("relevant", marks.get(markKey(hit)) === 1);
+  item.classList.toggle("irrelevant", marks.get(markKey(hit)) === -1);
   return item;
 }
 
@@ -396,11 +411,10 @@ function updateFeedbackBar() {
 }
 
 function rerank() {
-  const pos = [...marks].filter(([, v]) => v > 0).map(([id]) => id);
-  const neg = [...marks].filter(([, v]) => v < 0).map(([id]) => id);
+  const ids = (kind, sign) => [...marks].filter(([key, v]) => key[0] === kind && v * sign > 0).map(([key]) => Number(key.slice(1)));
   undoStack.push(current);
   const { fb, ...base } = current;
-  run({ ...base, fb: { method: $("method").value, pos, neg } });
+  run({ ...base, fb: { method: $("method").value, pos: ids("f", 1), neg: ids("f", -1), spos: ids("s", 1), sneg: ids("s", -1) } });
 }
 
 function undo() {
