@@ -14,9 +14,9 @@ from typing import Any
 from mmir.concepts.embedding import ClassTextIndex, LruCache, bundled_class_embeddings, texts_digest
 from mmir.concepts.hierarchy import ConceptHierarchy, SenseLink, load_hierarchy
 from mmir.concepts.mapping import ConceptWeight, MatchSource, QueryMapping, QueryMode, TermMapping
-from mmir.concepts.minilm import load_numpy_minilm
 from mmir.concepts.term_weights import with_importance
 from mmir.concepts.text import STOP_WORDS, base_forms, normalise, plural_forms, tokenise
+from mmir.concepts.text_process import bundled_text_model
 from mmir.concepts.word_models import SentenceEncoderAdapter, WordModel
 from mmir.errors import MissingExtraError, MmirError
 
@@ -139,8 +139,9 @@ class ConceptVocabulary:
                          f"query ({TEXT_MODEL_BUDGET_S:g} s) was spent")  # fmt: skip
         mapping = QueryMapping(text=text, mode=QueryMode(mode), terms=tuple(terms), notes=tuple(notes))
         mapping = with_importance(mapping, self.hierarchy)
-        if not self._query.skipped:  # a budget-cut mapping depends on the machine's load: map it again next time
-            self._mappings.put(key, mapping)
+        # Cached even when the budget cut it short: the search that follows (a server scores under its collection
+        # lock) must find it mapped, not run the text model again.
+        self._mappings.put(key, mapping)
         return mapping
 
     def is_mapped(self, text: str, mode: QueryMode = QueryMode.AND) -> bool:
@@ -354,7 +355,7 @@ class ConceptVocabulary:
             shipped = bundled_class_embeddings(texts_digest(h.class_lemmas, h.class_definitions))
             definitions = [h.class_definitions[c] for c in classes]
             precomputed = shipped[:, classes] if shipped is not None else None
-            self._text_index = ClassTextIndex(names, definitions, self.cache_dir, load_numpy_minilm, precomputed)
+            self._text_index = ClassTextIndex(names, definitions, self.cache_dir, bundled_text_model, precomputed)
         return self._text_index
 
 

@@ -67,6 +67,10 @@ class CollectionService:
         self._collection: Collection | None = None
         self._generation = -1
         self._paths: tuple[int, PathMapper] | None = None
+        if settings.text_model_process:
+            from mmir.concepts.text_process import isolate_text_model
+
+            isolate_text_model()  # one child process, started now so the first made-up query does not wait for it
         self._decoding = 0  # uploads being decoded now (the last one out trims the heap)
         self._trimmed = 0.0
         self._count_lock = threading.Lock()

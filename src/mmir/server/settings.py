@@ -42,6 +42,8 @@ class ServerSettings:
         max_decode_side: Uploads are decoded at reduced size (JPEG draft) with this shorter side at least.
         max_pixels: Largest ``width * height`` of an upload (from its header, before decoding).
         decode_slots: How many uploads may be decoded and encoded at the same time.
+        text_model_process: Run the text model (words WordNet cannot place) in one separate low-priority process,
+            so that clients sending made-up words never take CPU or the GIL from the others' searches.
         insecure: Allow binding beyond loopback without a token (the user said so explicitly).
     """
 
@@ -55,6 +57,7 @@ class ServerSettings:
     max_decode_side: int = 512
     max_pixels: int = 40_000_000
     decode_slots: int = 2
+    text_model_process: bool = True
     insecure: bool = False
     _hosts: frozenset[str] = field(init=False, repr=False, compare=False)
 
