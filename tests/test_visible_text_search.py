@@ -201,3 +201,31 @@ def test_text_on_a_video_slide_is_found_at_its_shot(tmp_path: Path, reuse_lite0)
         hits = coll.search_fields("revenue", [TextField.SHOWS], per_shot=True)
     assert len(hits) == 1 and 3.5 <= hits[0].segment.start_s <= 4.5
     assert hits[0].why == ("text in image: 'REVENUE'",)
+
+
+def test_cli_index_and_search_shows_and_said(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    def mmir(*args: str) -> subprocess.CompletedProcess[str]:
+        env = os.environ | {"HF_HUB_OFFLINE": "1"}
+        result = subprocess.run([sys.executable, "-m", "mmir", *args], capture_output=True, text=True, env=env)
+        assert "Traceback" not in result.stderr, result.stderr
+        return result
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    _sign(folder / "photo_a.jpg", "BAKERY", "coffee.png")
+    coll = str(tmp_path / "coll")
+    assert mmir("index", str(folder), "--collection", coll, "--no-progress", "--no-speech").returncode == 0
+    shown = mmir("search", "--shows", "bakery", "--collection", coll, "--json")
+    hits = json.loads(shown.stdout)
+    assert [Path(h["path"]).name for h in hits] == ["photo_a.jpg"] and "text in image" in hits[0]["why"][0]
+    said = mmir("search", "--said", "bakery", "--collection", coll)
+    assert said.returncode == 0 and "no results" in said.stdout
+    both = mmir("search", "--said", "a", "--shows", "b", "--collection", coll)
+    assert both.returncode != 0 and len(both.stderr.strip().splitlines()) == 1
+    info = mmir("info", "--collection", coll)
+    assert "visible text: found in 1 of 1 files read by ocr" in info.stdout
