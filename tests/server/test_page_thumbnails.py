@@ -94,8 +94,13 @@ def test_a_deleted_file_is_not_found(make_client, photo_dir: Path) -> None:
 
 
 @pytest.mark.slow
-def test_each_video_shot_has_its_own_keyframe_thumbnail(tmp_path: Path, reuse_lite0) -> None:
+def test_each_video_shot_has_its_own_keyframe_thumbnail(tmp_path: Path, reuse_lite0, monkeypatch) -> None:
     pytest.importorskip("av")
+    import mmir.server.thumbnails
+
+    def no_decoding(*_args: object) -> None:
+        raise AssertionError("the video was decoded again: the keyframe stored at indexing should be used")
+
     from mmir.media.video_write import write_video
 
     media = tmp_path / "media"
@@ -111,6 +116,9 @@ def test_each_video_shot_has_its_own_keyframe_thumbnail(tmp_path: Path, reuse_li
     assert len(shots) == 3, shots
     media_id = next(iter(rows.values()))[0].id
     client = TestClient(create_app(ServerSettings(collection=tmp_path / "coll", allowed_hosts=("testserver",))))
+    frame = mmir.server.thumbnails.video_frame(str(media / "clip.mp4"), 3.0, 64)  # the fallback: decode to 3 s
+    assert min(frame.size) == 64 and int(np.argmax(frame.getpixel((frame.width // 2, frame.height // 2)))) == 1
+    monkeypatch.setattr(mmir.server.thumbnails, "video_frame", no_decoding)
     centres = []
     for _start, segment in shots:
         picture = _picture(client.get(f"/api/media/{media_id}/thumb", params={"segment": segment})).convert("RGB")

@@ -28,6 +28,7 @@ from starlette.concurrency import run_in_threadpool  # noqa: E402
 from mmir.api import Collection  # noqa: E402
 from mmir.concepts import QueryMode  # noqa: E402
 from mmir.errors import MmirError, QueryError  # noqa: E402
+from mmir.index import frames  # noqa: E402
 from mmir.media import MediaError, display_path  # noqa: E402
 from mmir.search.queries import FeedbackMethod, FeedbackQuery, ItemQuery, Per, TextQuery  # noqa: E402
 from mmir.server.guard import MEDIA_COOKIE, GuardMiddleware, media_cookie_value  # noqa: E402
@@ -293,6 +294,7 @@ def _install_thumbnail_route(
         with service.use() as collection:
             ref = collection.store.catalog.media_ref(media_id)
             rows = collection.store.catalog.hits_rows([segment]) if segment is not None else {}
+            keyframe = frames.thumbnail(collection.store.catalog, segment) if segment is not None else None
         if ref is None or not _unchanged(ref):
             raise HTTPException(status_code=404, detail=f"no media {media_id} (or it changed since indexing)")
         shot = rows.get(segment) if segment is not None else None
@@ -304,7 +306,7 @@ def _install_thumbnail_route(
         headers = {"Cache-Control": "private, no-cache", "ETag": etag}
         if etag in request.headers.get("if-none-match", ""):
             return Response(status_code=304, headers=headers)
-        picture = cache.get(ref, size, at_s)
+        picture = cache.get(ref, size, at_s, keyframe)  # a shot's keyframe stored at indexing: no video decode
         if picture.data is not None:
             return Response(picture.data, media_type=picture.media_type, headers=headers)
         return FileResponse(picture.path, media_type=picture.media_type, headers=headers)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from mmir.media import CorruptMediaError, ImageLimits, load_image
+from mmir.media import CorruptMediaError, ImageLimits, decode_image, load_image
 from mmir.media.video import DecodeOptions, VideoReader
 from mmir.types import MediaKind, MediaRef
 
@@ -71,8 +71,13 @@ class ThumbnailCache:
         identity = f"{ref.sha1}|{ref.size}|{ref.mtime!r}|{int(size)}{at}"
         return hashlib.sha1(identity.encode()).hexdigest()
 
-    def get(self, ref: MediaRef, size: ThumbSize, at_s: float | None = None) -> Thumbnail:
+    def get(
+        self, ref: MediaRef, size: ThumbSize, at_s: float | None = None, keyframe: bytes | None = None
+    ) -> Thumbnail:
         """The thumbnail of ``ref`` at ``size`` (a video's frame at ``at_s`` seconds), made if not cached.
+
+        ``keyframe`` is the shot's keyframe picture stored at indexing (JPEG bytes): when given, the video is not
+        decoded again (its frame at ``at_s`` would need decoding from the start).
 
         Raises:
             MediaError: the file cannot be read or decoded (the message names it).
@@ -82,15 +87,17 @@ class ThumbnailCache:
         if not path.is_file():
             with self._slots:
                 if not path.is_file():  # another request may have made it while this one waited
-                    data = _webp(self._picture(ref, size, at_s))
+                    data = _webp(self._picture(ref, size, at_s, keyframe))
                     try:
                         _write(path, data)
                     except OSError:  # no room or a read-only collection: still answer, just without keeping it
                         return Thumbnail(path, f'"{key}"', data=data)
         return Thumbnail(path, f'"{key}"')
 
-    def _picture(self, ref: MediaRef, size: ThumbSize, at_s: float | None) -> Image.Image:
-        if ref.kind is MediaKind.VIDEO:
+    def _picture(self, ref: MediaRef, size: ThumbSize, at_s: float | None, keyframe: bytes | None) -> Image.Image:
+        if keyframe is not None:
+            image = decode_image(keyframe, ref.path, limits=self.limits)
+        elif ref.kind is MediaKind.VIDEO:
             image = video_frame(ref.path, at_s or 0.0, min(int(size), 720))  # no upscaled previews
         else:
             # Draft-mode JPEG decoding at a shorter side >= size keeps the longest side >= size too.
