@@ -117,10 +117,10 @@ class FastDetector:
     """
 
     # Chosen on the validation half of the real footage annotated by eye (benchmarks/shot_detection.py --real).
-    cut_floor: float = 0.16
-    cut_ratio: float = 4.0
-    strong_cut: float = 0.3
-    strong_ratio: float = 2.5
+    cut_floor: float = 0.12
+    cut_ratio: float = 6.0
+    strong_cut: float = 0.2
+    strong_ratio: float = 3.0
     radius: int = 6
     dissolve_change: float = 0.08
     linearity: float = 0.5
