@@ -16,6 +16,15 @@ row runs its model once on a dummy batch before its clock starts (counted as loa
 always did: ONNX Runtime and torch allocate their buffers on the first call (about 0.1 s for Lite0 on ONNX).
 ``--rss-files 1000,10000`` adds default-pipeline rows on bigger trees to check that peak RSS stays flat.
 
+``--ledger`` adds the rows of issue 23 (Lite0, backend auto, ``--descriptors cnn,colour``):
+  colour from scratch        index with the CNN and the colour channel (the ledger records the channel per batch)
+  colour, CNN stubbed        the same with the encoder's forward pass replaced by zeros: indexing minus the CNN
+  back-fill colour           index without colour (not timed), then the timed run that back-fills it (goal:
+                             no slower than "colour, CNN stubbed")
+  ledger rows: before/after  "colour from scratch" with another checkout's code (``--baseline-src DIR``, e.g. a
+                             ``git worktree`` of the commit before the ledger) and with this one, interleaved
+                             twice (goal: no loss)
+
 Usage: python benchmarks/index_throughput.py [--n 478] [--models efficientnet-lite0,efficientnet-lite2]
        [--rss-files 1000,10000] [--workers 2]
 """
@@ -148,8 +157,62 @@ def row_model_only(folder: Path, model: str, backend: str, **_: Any) -> dict[str
     return {"images": done, "seconds": time.perf_counter() - started, "load_s": load_s, "backend": encoder.backend}
 
 
+def row_colour(folder: Path, mode: str, workers: int, **_: Any) -> dict[str, Any]:
+    """Lite0 on backend auto with ``--descriptors cnn,colour``: ``full``, ``stub`` (no CNN) or ``backfill``."""
+    import numpy as np
+
+    from mmir.api import Collection
+    from mmir.models import load_encoder
+    from mmir.models.encoder import Encoded
+    from mmir.pipeline import IndexOptions
+
+    started = time.perf_counter()
+    encoder: Any = load_encoder("efficientnet-lite0", backend="auto")
+    side = encoder.preprocess(_first_photo(folder)).shape[-1]
+    encoder.encode_batch(np.zeros((encoder.batch_size, 3, side, side), np.float32))  # warm-up, as in every row
+    if mode == "stub":  # the CNN's forward pass replaced by constants: everything else of indexing remains
+        dim, concepts = encoder.dim, len(encoder.concept_names)
+        encoder.encode_batch = lambda batch: Encoded(
+            np.full((len(batch), dim), dim**-0.5, np.float32), np.zeros((len(batch), concepts), np.float32)
+        )
+    load_s = time.perf_counter() - started
+    ledger_s = _time_ledger()
+    with tempfile.TemporaryDirectory() as tmp, Collection.open(Path(tmp) / "c", create=True, encoder=encoder) as coll:
+        if mode == "backfill":
+            coll.index([folder], IndexOptions(progress=False, workers=workers))  # the collection, indexed
+        channels = tuple(coll.channel_extractors(["cnn", "colour"]))
+        options = IndexOptions(progress=False, workers=workers, channels=channels)
+        started = time.perf_counter()
+        report = coll.index([folder], options, channel_sink=coll.channel_sink())
+        seconds = time.perf_counter() - started
+    assert not report.problems, report.problems[:3]
+    done = getattr(report, "backfilled", 0) if mode == "backfill" else report.encoded
+    return {"images": done, "seconds": seconds, "load_s": load_s, "backend": encoder.backend, "ledger_s": ledger_s[0]}
+
+
+def _time_ledger() -> list[float]:
+    """Wrap the ledger's functions (when this checkout has one) to add their time to the returned one-item list."""
+    spent = [0.0]
+    try:
+        from mmir.index import ledger
+    except ImportError:
+        return spent
+    for name in ("record_files", "copy_files", "forget_files", "missing", "record_producer", "producer"):
+        original = getattr(ledger, name)
+
+        def timed(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return _original(*args, **kwargs)
+            finally:
+                spent[0] += time.perf_counter() - started
+
+        setattr(ledger, name, timed)
+    return spent
+
+
 ROWS: dict[str, Callable[..., dict[str, Any]]] = {
-    "afternoon": row_afternoon, "mmir": row_mmir, "model-only": row_model_only
+    "afternoon": row_afternoon, "mmir": row_mmir, "model-only": row_model_only, "colour": row_colour,
 }  # fmt: skip
 
 
@@ -159,11 +222,12 @@ def child(spec: dict[str, Any]) -> None:
     print("RESULT " + json.dumps(result))
 
 
-def run_row(label: str, **spec: Any) -> dict[str, Any]:
-    """Run one row in a fresh interpreter (so its peak RSS is its own)."""
+def run_row(label: str, src: Path | None = None, **spec: Any) -> dict[str, Any]:
+    """Run one row in a fresh interpreter (so its peak RSS is its own); ``src``: another checkout's code."""
     spec["folder"] = str(spec["folder"])
+    env = dict(os.environ, PYTHONPATH=str(src.absolute())) if src is not None else None
     done = subprocess.run(
-        [sys.executable, __file__, "--child", json.dumps(spec)], capture_output=True, text=True, check=False
+        [sys.executable, __file__, "--child", json.dumps(spec)], capture_output=True, text=True, check=False, env=env
     )
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode or not lines:
@@ -239,12 +303,36 @@ def rss_rows(root: Path, sizes: list[int], workers: int) -> None:
           f"{verdict}); of which the extra vectors held by the flat index: {vectors_mb:.0f} MB")  # fmt: skip
 
 
+def ledger_rows(folder: Path, workers: int, baseline: Path | None) -> None:
+    """Issue 23's rows: back-fill against indexing minus the CNN, and the ledger's cost against code without it."""
+    common = {"row": "colour", "folder": folder, "workers": workers}
+    full = run_row("colour from scratch", mode="full", **common)
+    stub = run_row("colour, CNN stubbed (no CNN)", mode="stub", **common)
+    backfill = run_row("back-fill colour (indexed)", mode="backfill", **common)
+    ratio = backfill["seconds"] / stub["seconds"]
+    print(f"    back-fill {backfill['seconds']:.2f} s vs indexing minus the CNN {stub['seconds']:.2f} s: {ratio:.2f}x "
+          f"(goal <= 1.00x: {'met' if ratio <= 1.0 else 'NOT met'}); with the CNN {full['seconds']:.2f} s")
+    if baseline is None:
+        return
+    before, after = [], []
+    for _ in range(2):  # interleaved: this machine's speed drifts within minutes
+        before.append(run_row("before (no ledger): colour from scratch", src=baseline, mode="full", **common))
+        after.append(run_row("after (ledger): colour from scratch", mode="full", **common))
+    best_before, best_after = max(r["ips"] for r in before), max(r["ips"] for r in after)
+    spent = max(r["ledger_s"] for r in after)
+    print(f"    time inside the ledger's functions: {spent * 1000:.1f} ms of {min(r['seconds'] for r in after):.2f} s")
+    change = best_after / best_before
+    print(f"    ledger: best {best_after:.1f} img/s with it, {best_before:.1f} without ({change:.2f}x; goal: no loss)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--n", type=int, default=478, help="files for the per-model rows (478 = 2 x 239 COCO)")
     parser.add_argument("--models", default="efficientnet-lite0,efficientnet-lite2")
     parser.add_argument("--rss-files", default="", help="e.g. 1000,10000: default-pipeline rows on bigger trees")
     parser.add_argument("--workers", type=int, default=2, help="decode threads of the overlapped rows")
+    parser.add_argument("--ledger", action="store_true", help="issue 23's back-fill and ledger-cost rows (Lite0)")
+    parser.add_argument("--baseline-src", type=Path, default=None, help="with --ledger: code without the ledger")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -255,9 +343,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "photos"
         print(f"data: {make_tree(folder, args.n)}; decode workers {args.workers}")
-        for model in args.models.split(","):
+        for model in filter(None, args.models.split(",")):
             print(f"{model}:")
             print_ratios(model, measure_model(folder, model, args.workers))
+        if args.ledger:
+            print("ledger (efficientnet-lite0, --descriptors cnn,colour):")
+            ledger_rows(folder, args.workers, args.baseline_src)
         if args.rss_files:
             print("memory:")
             rss_rows(Path(tmp), [int(n) for n in args.rss_files.split(",")], args.workers)

@@ -176,7 +176,9 @@ class SegmentStore:
         self.manifest.save(self.directory / self.MANIFEST)
 
     def lock_for_writing(self) -> None:
-        """Take the collection's writer lock (one indexing process at a time)."""
+        """Take the collection's writer lock (one indexing process at a time); held already: nothing to do."""
+        if self._lock is not None:  # a second index() on the same handle must not lock itself out
+            return
         handle = open(self.directory / "lock", "w")  # noqa: SIM115  (held until close())
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
