@@ -277,7 +277,7 @@ class FakeVideoHandler:
         ]
 
 
-def _scan_with_videos(root: str, on_problem=None) -> Iterator[FileEntry]:
+def _scan_with_videos(root: str, on_problem=None, **_: object) -> Iterator[FileEntry]:
     for name in sorted(os.listdir(root)):
         path = os.path.join(root, name)
         kind = MediaKind.VIDEO if name.endswith(".mp4") else MediaKind.IMAGE

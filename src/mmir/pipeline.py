@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 __all__ = ["IndexOptions", "IndexProblem", "IndexReport", "Indexer"]
 
 _FIRST_BATCH = 4  # the encoder starts once 4 files decoded, not a whole batch (~50 ms of 3.5 s for 478 photos)
+SHOTS = "shots"  # ledger producer of a video's shots; its setting is the shot detector's name
 _PROBE_SIDE = 1  # a JPEG probe decode at 1/8 scale still entropy-decodes all data, so truncation shows
 
 
@@ -94,8 +95,10 @@ class Indexer:
         self.options = options
         self._sink = channel_sink
         self._handlers = {kind: h for h in run_handlers(options) for kind in h.kinds}  # with the shot detector
+        self._detectors = {kind: _detector_of(h) for kind, h in self._handlers.items() if _detector_of(h)}
         self._limits_key = f"{options.limits.max_pixels}:{options.limits.max_bytes}"
         self._had_failed: set[str] = set()  # pending paths with a failure row, to drop when they index
+        self._reanalyse: set[str] = set()  # unchanged videos whose shots another detector must find again
         self._listings: dict[str, frozenset[str]] = {}  # folder -> its names, for sidecars
 
     def run(self, roots: Sequence[str], on_problem: Callable[[IndexProblem], None] | None = None) -> IndexReport:
@@ -145,11 +148,15 @@ class Indexer:
         """
         pending, unchanged, failed_before = [], 0, 0
         catalog = self.store.catalog
+        asked = self.options.shot_detector
+        other_shots = ledger.with_other_setting(catalog, SHOTS, asked) if asked is not None else set()
         for entry in entries:
             record = catalog.lookup(entry.path)
             if record and record.size == entry.size and record.mtime == entry.mtime:
-                unchanged += 1
-                continue
+                if record.id not in other_shots:
+                    unchanged += 1
+                    continue
+                self._reanalyse.add(entry.path)  # same content, another shot detector asked for: analysed again
             failure = failures.lookup(catalog, entry.path)
             if failure:
                 self._had_failed.add(entry.path)
@@ -285,7 +292,7 @@ class Indexer:
                 raise UnreadableMediaError(entry.path, f"{entry.kind.value} files are not indexed yet")
             data = read_file(entry.path, limits=self.options.limits) if handler is None else None
             sha1 = sha1_bytes(data) if data is not None else sha1_file(entry.path)
-            if self._known(record, sha1):
+            if entry.path not in self._reanalyse and self._known(record, sha1):
                 return Prepared(entry, record, sha1)
             if handler is not None:
                 segments = handler.analyse(entry.path, data, self._encoder_now, self.options.limits)
@@ -339,8 +346,12 @@ class Indexer:
             if item.remember:
                 self._remember(item)
         elif item.segments is not None:
-            self._put(item, list(item.segments), counts)
+            media_id = self._put(item, list(item.segments), counts)
             counts.encoded += _images_encoded(item.segments)
+            detector = self._detectors.get(item.entry.kind)
+            if detector is not None:  # the shots producer's setting, so another detector later re-analyses it
+                with self._db_lock:
+                    ledger.record_files(self.store.catalog, [media_id], {SHOTS: detector})
         elif item.array is None:
             self._reuse(item, counts)
         elif item.sha1 in batch.copies:
@@ -421,6 +432,12 @@ class Indexer:
             failures.record(
                 self.store.catalog, entry.path, entry.size, entry.mtime, self._limits_key, item.problem.reason
             )
+
+
+def _detector_of(handler: object) -> str | None:
+    """The shot detector a media handler uses (``options.detector``), if it detects shots."""
+    detector = getattr(getattr(handler, "options", None), "detector", None)
+    return detector if isinstance(detector, str) else None
 
 
 def _channel(channel: ChannelExtractor, image: Image.Image) -> np.ndarray:

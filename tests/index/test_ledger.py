@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
-from tests.test_pipeline_stages import FakeEncoder, MeanColour, _photos
+from tests.test_pipeline_stages import FakeEncoder, FakeVideoHandler, MeanColour, _photos
 
 from mmir.index import ledger
 from mmir.index.channels import CatalogChannelSink, channel_vectors
 from mmir.index.manifest import Manifest
 from mmir.index.store import SegmentStore
+from mmir.media import FileEntry
 from mmir.pipeline import Indexer, IndexOptions
+from mmir.types import MediaKind
 
 
 def _store(directory: Path) -> SegmentStore:
@@ -108,3 +114,53 @@ def test_a_copy_has_what_its_source_has(tmp_path: Path) -> None:
     report = _index(store, folder, FakeEncoder(), MeanColour())
     assert (report.reused, report.backfilled) == (1, 0)
     assert len(channel_vectors(store.catalog, "mean-colour")[0]) == 3
+
+
+@dataclass(frozen=True)
+class _Detecting:
+    detector: str = "fast"
+
+
+class DetectingHandler(FakeVideoHandler):
+    """A video handler that says which shot detector it uses, and takes another (like ``VideoHandler``)."""
+
+    def __init__(self, detector: str = "fast", calls: list | None = None) -> None:
+        super().__init__()
+        self.options = _Detecting(detector)
+        self.calls = calls if calls is not None else []
+
+    def with_shot_detector(self, name: str) -> DetectingHandler:
+        return DetectingHandler(name, self.calls)
+
+
+def _scan(root: str, on_problem=None, **_: object) -> Iterator[FileEntry]:
+    for name in sorted(os.listdir(root)):
+        path = os.path.join(root, name)
+        kind = MediaKind.VIDEO if name.endswith(".mp4") else MediaKind.IMAGE
+        st = os.stat(path)
+        yield FileEntry(path, st.st_size, st.st_mtime, kind)
+
+
+def test_the_shot_detector_is_recorded_and_another_one_re_analyses_unchanged_videos(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mmir.pipeline
+
+    monkeypatch.setattr(mmir.pipeline, "scan", _scan)
+    folder = _photos(tmp_path / "media", 1)
+    (folder / "clip.mp4").write_bytes(b"fake video")
+    store, handler = _store(tmp_path / "v"), DetectingHandler()
+
+    def index(detector: str | None):
+        options = IndexOptions(progress=False, handlers=(handler,), shot_detector=detector)
+        return Indexer(store, FakeEncoder().build, options).run([str(folder)])
+
+    index(None)
+    assert {c.producer: c.setting for c in ledger.coverage(store.catalog)}["shots"] == "fast"
+    handler.calls.clear()
+    assert (index("fast").unchanged, handler.calls) == (2, [])  # the same detector: nothing to do
+    again = index("transnetv2")
+    assert (again.updated, again.unchanged, [c[0] for c in handler.calls]) == (1, 1, ["clip.mp4"])
+    assert {c.producer: c.setting for c in ledger.coverage(store.catalog)}["shots"] == "transnetv2"
+    handler.calls.clear()
+    assert (index("transnetv2").unchanged, index(None).unchanged, handler.calls) == (2, 2, [])

@@ -222,3 +222,11 @@ def record_encoder(catalog: Catalog, fingerprint: str, backend: str, input_side:
     found = producer(catalog, ENCODER)
     if found is None or found.setting != setting or found.detail.get("input_side") != input_side:
         record_producer(catalog, Producer(ENCODER, setting, {"input_side": int(input_side)}))
+
+
+def with_other_setting(catalog: Catalog, name: str, setting: str) -> set[int]:
+    """Files whose ``name`` producer ran with another setting than ``setting`` (files without a row are left out)."""
+    rows = catalog.connection.execute(
+        "SELECT media_id FROM ledger WHERE producer = ? AND setting != ?", (name, setting)
+    )
+    return {int(r[0]) for r in rows}
