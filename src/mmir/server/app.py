@@ -226,6 +226,7 @@ def create_app(settings: ServerSettings) -> Any:
     _install_collection_routes(app, service, job, bearer)
     _install_thumbnail_route(app, service, ThumbnailCache(settings.collection / CACHE_FOLDER), bearer)
     _install_query_image_routes(app, service, kept, k_param, offset_param, bearer)
+    _install_duplicates_route(app, service, bearer)
     app.get("/docs", include_in_schema=False)(_docs_page)
     app.get("/redoc", include_in_schema=False)(_docs_page)
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="ui")
@@ -343,3 +344,19 @@ def _install_query_image_routes(
         headers = {"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff",
                    "Content-Security-Policy": "default-src 'none'"}  # fmt: skip
         return Response(data, media_type=image_type(data), headers=headers)
+
+
+def _install_duplicates_route(app: FastAPI, service: CollectionService, bearer: list[Any]) -> None:
+    """Near-duplicate groups for the page's "group near-duplicates" view, computed once per catalog change."""
+    cached: dict[int, list[list[int]]] = {}
+
+    @app.get("/api/duplicates", dependencies=bearer, tags=["collection"])
+    def duplicates() -> dict[str, list[list[int]]]:
+        """Groups of near-identical files as media ids (``mmir duplicates`` without the spatial check: cosine of
+        their vectors at least 0.9). The first call after the collection changes computes them."""
+        with service.use() as collection:
+            generation = collection.store.catalog.generation
+            if generation not in cached:
+                cached.clear()
+                cached[generation] = [[ref.id for ref in group] for group in collection.near_duplicates()]
+            return {"groups": cached[generation]}

@@ -56,14 +56,15 @@ class ThumbnailCache:
 
     Args:
         directory: Where the cached files live (``<collection>/thumbnails``).
-        slots: How many thumbnails may be made at once (each decodes a picture).
+        slots: How many thumbnails may be made at once (each decodes a picture); default half the cores.
         limits: Size limits for decoding source photos.
     """
 
-    def __init__(self, directory: Path, slots: int = 2, limits: ImageLimits = ImageLimits()) -> None:
+    def __init__(self, directory: Path, slots: int | None = None, limits: ImageLimits = ImageLimits()) -> None:
         self.directory = directory
         self.limits = limits
-        self._slots = threading.BoundedSemaphore(max(1, slots))
+        # Half the cores by default: searches keep the other half while a page of new thumbnails is made.
+        self._slots = threading.BoundedSemaphore(max(1, slots if slots is not None else (os.cpu_count() or 2) // 2))
 
     def key(self, ref: MediaRef, size: ThumbSize, at_s: float | None) -> str:
         """The cache name: the file's identity (sha1, size, mtime), the picture size and, for a video, the time."""

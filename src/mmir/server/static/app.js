@@ -352,9 +352,44 @@ function render(hits, append) {
     list.append(card(hit));
   }
   $("more").hidden = hits.length < PAGE;
+  groupDuplicates();
   if (!list.querySelector('.open[tabindex="0"]')) {
     const first = list.querySelector(".open");
     if (first) first.tabIndex = 0;
+  }
+}
+
+// ---- near-duplicates: one card per group, the others behind a "+N" button ------------------------------
+let dupGroups = null; // media id -> group number, fetched once per page load when the view is on
+
+async function groupDuplicates() {
+  const on = $("group-dups").checked;
+  const list = $("results");
+  for (const badge of list.querySelectorAll(".dups")) badge.remove();
+  for (const card of list.querySelectorAll(".hit.dup")) { card.hidden = false; card.classList.remove("dup"); }
+  if (!on) return;
+  if (!dupGroups) {
+    try {
+      const { groups } = await api("/api/duplicates");
+      dupGroups = new Map(groups.flatMap((ids, group) => ids.map((id) => [id, group])));
+    } catch (error) { $("error").textContent = "Error: " + error.message; return; }
+    if (!$("group-dups").checked) return;
+  }
+  const leaders = new Map(); // group -> [first card, hidden cards]
+  for (const card of list.querySelectorAll(".hit")) {
+    const group = dupGroups.get(card.hit.media_id);
+    if (group === undefined) continue;
+    if (!leaders.has(group)) { leaders.set(group, [card, []]); continue; }
+    card.hidden = true;
+    card.classList.add("dup");
+    leaders.get(group)[1].push(card);
+  }
+  for (const [leader, hidden] of leaders.values()) {
+    if (!hidden.length) continue;
+    const badge = el("button", { type: "button", className: "dups", textContent: `+${hidden.length} near-duplicate${hidden.length > 1 ? "s" : ""}` });
+    badge.setAttribute("aria-label", `show ${hidden.length} near-duplicates of ${leader.hit.name}`);
+    badge.onclick = () => { hidden.forEach((card) => { card.hidden = false; }); badge.remove(); };
+    leader.querySelector(".actions").append(badge);
   }
 }
 
@@ -362,7 +397,7 @@ function render(hits, append) {
 function cardKeys(event) {
   const open = event.target.closest(".open");
   if (!open || event.ctrlKey || event.metaKey || event.altKey) return;
-  const all = [...$("results").querySelectorAll(".hit .open")];
+  const all = [...$("results").querySelectorAll(".hit:not([hidden]) .open")];
   const at = all.indexOf(open);
   const columns = Math.max(1, all.filter((o) => o.offsetTop === all[0].offsetTop).length);
   const moves = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: columns, ArrowUp: -columns, Home: -at, End: all.length - 1 - at };
@@ -458,6 +493,11 @@ document.addEventListener("keydown", (event) => {
   if (event.key === "/" && !typing) { event.preventDefault(); $("q").focus(); }
 });
 $("more").onclick = more;
+$("group-dups").checked = localStorage.getItem("mmir-group-dups") === "1";
+$("group-dups").onchange = () => {
+  try { localStorage.setItem("mmir-group-dups", $("group-dups").checked ? "1" : "0"); } catch (_) { /* off */ }
+  groupDuplicates();
+};
 $("results").addEventListener("keydown", cardKeys);
 $("results").addEventListener("focusin", rove);
 $("rerank").onclick = rerank;

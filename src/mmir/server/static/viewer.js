@@ -10,7 +10,7 @@ let closingByHistory = false;
 let backFromViewer = false; // the viewer closed itself and went back past its own history entry
 let afterBack = null; // what to do once that Back has landed (a search started from the viewer)
 
-const cards = () => [...document.querySelectorAll("#results .hit")];
+const cards = () => [...document.querySelectorAll("#results .hit:not([hidden])")]; // near-duplicates folded away skip
 
 function viewerMedia(hit) {
   if (isVideo(hit)) {
