@@ -23,8 +23,9 @@ PerOpt = Annotated[
 ]
 
 SCALES_HELP = "Scores (higher is better), one scale per query kind: " + "; ".join(describe_scales()) + (
-    f". A keyword query whose words map to concepts with confidence below {TEXT_WEAK_CONFIDENCE}, or whose best "
-    f"score is below {TEXT_WEAK}, prints 'nothing matches well' (thresholds chosen on validation queries)."
+    f". A keyword query whose words map to concepts with confidence below {TEXT_WEAK_CONFIDENCE}"
+    + (f", or whose best score is below {TEXT_WEAK}," if TEXT_WEAK > 0 else "")
+    + " prints 'nothing matches well' (chosen on validation queries)."
 )
 
 

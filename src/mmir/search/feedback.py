@@ -20,8 +20,7 @@ import numpy as np
 
 from mmir.errors import QueryError
 from mmir.search.queries import FeedbackMethod
-from mmir.search.running_top import RunningTop
-from mmir.search.sources import Ranked
+from mmir.search.sources import Ranked, ranked_from_arrays
 
 if TYPE_CHECKING:
     from mmir.index.store import CatalogVectors, SegmentStore
@@ -144,9 +143,10 @@ def to_unit_range(method: FeedbackMethod, scores: np.ndarray) -> np.ndarray:
 class FeedbackSource:
     """Ranks a collection's segments from marks, exactly: every segment is scored, ``batch`` at a time.
 
-    A candidate source (:mod:`mmir.search.sources`). Memory is bounded by the batch and the depth asked for:
-    descriptors are read from the catalog in id order, projected like the vector index, scored, and only the
-    best are kept. Pseudo-negatives are drawn by position among the segment ids and only those rows are read.
+    A candidate source (:mod:`mmir.search.sources`). Descriptors are read from the catalog in id order, ``batch`` at
+    a time, projected like the vector index and scored; only the scores are kept (12 bytes a segment, never the
+    descriptors), so deeper rounds of grouping do not score again. Pseudo-negatives are drawn by position among
+    the segment ids and only those rows are read.
 
     Args:
         store: The collection's store.
@@ -164,14 +164,20 @@ class FeedbackSource:
         self.ids = store.catalog.segment_ids()  # 8 bytes a segment
         self.source = store.source()  # the index vectors, read from the catalog and projected like the index
         self._score = self._scorer(method, marks, self.source, self.ids, config) if len(self.ids) else None
+        self._scored: tuple[np.ndarray, np.ndarray] | None = None  # every segment's (ids, raw scores), once computed
 
     def top(self, n: int) -> Ranked:
         if self._score is None:
             return Ranked(np.zeros(0, np.int64), np.zeros(0, np.float32), exhausted=True)
-        top = RunningTop(n, 0)
-        for batch_ids, vectors in self.source.batches(self.batch):
-            top.offer(batch_ids, self._score(np.ascontiguousarray(vectors, np.float32)))
-        return Ranked(top.ids, to_unit_range(self.method, top.scores), exhausted=len(top.ids) >= len(self.ids))
+        if self._scored is None:  # one pass over the descriptors; deeper rounds of grouping reuse the scores
+            ids, scores = [], []
+            for batch_ids, vectors in self.source.batches(self.batch):
+                ids.append(np.asarray(batch_ids, np.int64))
+                scores.append(np.asarray(self._score(np.ascontiguousarray(vectors, np.float32)), np.float32))
+            self._scored = (np.concatenate(ids), np.concatenate(scores)) if ids else (self.ids[:0], np.zeros(0))
+        ids_all, raw = self._scored
+        found = ranked_from_arrays(ids_all, raw, n)  # ranked by the raw values (the sigmoid may saturate)
+        return Ranked(found.ids, to_unit_range(self.method, found.scores), found.exhausted)
 
     def explain(self, ids: Sequence[int], scores: Sequence[float]) -> dict[int, tuple[str, ...]]:
         unit = "P(relevant)" if self.method is FeedbackMethod.CLASSIFIER else "cosine"

@@ -23,9 +23,8 @@ from mmir.concepts.mapping import QueryMapping, QueryMode
 from mmir.errors import QueryError
 from mmir.search import text_fusion
 from mmir.search.concept_scoring import combine_terms, explain
-from mmir.search.running_top import RunningTop
 from mmir.search.scales import query_confidence
-from mmir.search.sources import Ranked
+from mmir.search.sources import Ranked, ranked_from_arrays
 from mmir.search.text_fusion import META_IMPORTANCE, metadata_matrix, metadata_why
 from mmir.search.visible_text_search import fused_matches, why_lines
 
@@ -120,8 +119,9 @@ def block_scores(
 class KeywordSource:
     """Keyword search as a candidate source (:mod:`mmir.search.sources`), one block of segments at a time.
 
-    Settled once: the metadata matches (one FTS5 query per term) and which terms take part. Each :meth:`top`
-    streams the blocks into a running top list of the depth asked for (memory bounded by it).
+    Settled once: the metadata matches (one FTS5 query per term) and which terms take part. The first :meth:`top`
+    streams the blocks once and keeps every segment's score (12 bytes a segment, never ``N × C``); deeper rounds of
+    grouping (:mod:`mmir.search.grouping`) read them again instead of streaming again.
 
     Args:
         mapping: The query mapped to concepts (importances set).
@@ -146,6 +146,7 @@ class KeywordSource:
 
         self.mapping, self._blocks, self.width, self._columns, self._rows = mapping, blocks, width, columns, rows
         self.confidence = 1.0
+        self._scored: tuple[np.ndarray, np.ndarray] | None = None  # every segment's (ids, scores), once computed
         self.empty = next(iter(blocks()), None) is None  # no COUNT(*): it scans the whole table
         if self.empty:  # an empty collection (width 0): no hits, and no columns to check the terms against
             if not any(term.matched for term in mapping.terms):
@@ -164,23 +165,23 @@ class KeywordSource:
             raise _nothing_matches(mapping)
         if text_fusion.META_SPECIFICITY and any(self.matches):  # read now: benchmarks vary it
             total = max(catalog.counts()[1], 1)
-            share = np.array([len(found) / total for found in self.matches], np.float32)
-            self.plan = replace(self.plan, specificity=np.clip(1.0 - share, 0.0, 1.0))
+            counts = [len(found) for found in self.matches]
+            self.plan = replace(self.plan, specificity=text_fusion.specificity(counts, total))
         if calibrated:
             self.confidence = query_confidence(mapping, self.plan.active.tolist(), self.plan.importance)
 
     def top(self, n: int) -> Ranked:
         if self.empty:
             return Ranked(np.zeros(0, np.int64), np.zeros(0, np.float32), exhausted=True)
-        top = RunningTop(n, 0)
-        total = 0
-        for block in self._blocks():
-            scores, _ = block_scores(self.plan, self.mapping.mode, block, self.matches, self._columns)
-            top.offer(block.ids, scores * np.float32(self.confidence))
-            total += len(block.ids)
-        keep = top.scores > 0
-        exhausted = len(top.ids) == total or not keep.all()
-        return Ranked(top.ids[keep], top.scores[keep], exhausted)
+        if self._scored is None:  # one pass over the blocks; deeper rounds of grouping reuse it (12 bytes a segment)
+            ids, scores = [], []
+            for block in self._blocks():
+                ids.append(np.asarray(block.ids, np.int64))
+                scores.append(block_scores(self.plan, self.mapping.mode, block, self.matches, self._columns)[0])
+            scaled = np.concatenate(scores).astype(np.float32) * np.float32(self.confidence)
+            self._scored = (np.concatenate(ids), scaled)
+        ids_all, scores_all = self._scored
+        return ranked_from_arrays(ids_all, scores_all, n, positive_only=True)
 
     def explain(self, ids: Sequence[int], scores: Sequence[float]) -> dict[int, tuple[str, ...]]:
         chosen = np.asarray(list(ids), np.int64)

@@ -72,23 +72,31 @@ class VectorSource:
         exclude: Segment ids never returned (the query item itself).
     """
 
+    PREFETCH = 4  # the index is asked for 4x the depth wanted: a crowding video rarely needs a second scan
+
     def __init__(self, store: SegmentStore, vector: np.ndarray, why: str, exclude: Sequence[int] = ()) -> None:
         self.store = store
         self.vector = np.asarray(vector, np.float32).reshape(1, -1)
         self.why = why
         self.exclude = np.asarray(sorted({int(i) for i in exclude}), np.int64)
-        self._size: int | None = None
+        self._found: Ranked | None = None  # the deepest answer so far (its depth below)
+        self._depth = 0
 
     def top(self, n: int) -> Ranked:
-        size = self._size if self._size is not None else len(self.store.vectors)
-        self._size = size
-        want = min(n + len(self.exclude), size)
+        if self._found is None or (n > self._depth and not self._found.exhausted):
+            self._found, self._depth = self._search(n * self.PREFETCH), n * self.PREFETCH
+        found = self._found
+        return Ranked(found.ids[:n], found.scores[:n], found.exhausted and n >= len(found.ids))
+
+    def _search(self, depth: int) -> Ranked:
+        size = len(self.store.vectors)
+        want = min(depth + len(self.exclude), size)
         if want <= 0:
             return Ranked(np.zeros(0, np.int64), np.zeros(0, np.float32), exhausted=True)
         scores, ids = self.store.search(self.vector, want)
         keep = (ids[0] >= 0) & ~np.isin(ids[0], self.exclude)
         exhausted = want >= size or int((ids[0] >= 0).sum()) < want
-        return Ranked(ids[0][keep].astype(np.int64)[:n], scores[0][keep].astype(np.float32)[:n], exhausted)
+        return Ranked(ids[0][keep].astype(np.int64), scores[0][keep].astype(np.float32), exhausted)
 
     def explain(self, ids: Sequence[int], scores: Sequence[float]) -> dict[int, tuple[str, ...]]:
         return {int(i): (f"{self.why} (cosine {s:.3f})",) for i, s in zip(ids, scores, strict=True)}
