@@ -190,7 +190,7 @@ def metadata_weight(work: Path, coco: Path, labels_by_original: dict, categories
     original = (text_fusion.META_SPECIFICITY, text_fusion.META_WEIGHT)
     results = {}
     try:
-        for specific in (False, True):
+        for specific in ("", "share", "idf"):
             for weight in WEIGHTS:
                 text_fusion.META_SPECIFICITY, text_fusion.META_WEIGHT = specific, weight
                 row = {}
@@ -201,15 +201,16 @@ def metadata_weight(work: Path, coco: Path, labels_by_original: dict, categories
                 row["train"] = pessimistic_ap(full_scores(coll, TextQuery("train"), paths),
                                               np.array(["train" in copies[p] for p in paths]))  # fmt: skip
                 results[specific, weight] = row
-                print(f"   {specific!s:>11s} {weight:6.2f} {row['validation']:8.3f} {row['test']:9.3f} "
+                print(f"   {specific or 'none':>11s} {weight:6.2f} {row['validation']:8.3f} {row['test']:9.3f} "
                       f"{row['train']:9.3f}", flush=True)  # fmt: skip
     finally:
         text_fusion.META_SPECIFICITY, text_fusion.META_WEIGHT = original
-    chosen = max(results, key=lambda key: (round(results[key]["validation"], 6), key[0], -key[1]))
+    chosen = max(results, key=lambda key: (round(results[key]["validation"], 6), bool(key[0]), -key[1]))
     product = results.get(original, {})
-    print(f"   chosen on validation: specificity {chosen[0]}, weight {chosen[1]} (test mAP "
+    print(f"   chosen on validation: specificity {chosen[0] or 'none'}, weight {chosen[1]} (test mAP "
           f"{results[chosen]['test']:.3f}, train AP {results[chosen]['train']:.3f}); product: specificity "
-          f"{original[0]}, weight {original[1]} (test mAP {product.get('test', float('nan')):.3f})")  # fmt: skip
+          f"{original[0] or 'none'}, weight {original[1]} "
+          f"(test mAP {product.get('test', float('nan')):.3f})")  # fmt: skip
     coll.close()
 
 

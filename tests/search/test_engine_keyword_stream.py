@@ -79,7 +79,7 @@ def _plain_metadata(monkeypatch: pytest.MonkeyPatch) -> None:
     """The oracle below is the formula without the metadata specificity factor (tested on its own)."""
     from mmir.search import text_fusion
 
-    monkeypatch.setattr(text_fusion, "META_SPECIFICITY", False)
+    monkeypatch.setattr(text_fusion, "META_SPECIFICITY", "")
 
 
 def _streamed(view, mapping: QueryMapping, catalog: Catalog, k: int) -> list[Hit]:
@@ -344,7 +344,7 @@ def test_a_word_in_most_file_names_counts_less_than_a_rare_one(tmp_path: Path, m
     view = engine.concepts()
     mapping = QueryMapping("garden", QueryMode.AND, (_term("garden"),))
     plain = _streamed(view, mapping, store.catalog, 3)
-    monkeypatch.setattr(text_fusion, "META_SPECIFICITY", True)
+    monkeypatch.setattr(text_fusion, "META_SPECIFICITY", "share")
     specific = _streamed(view, mapping, store.catalog, 3)
     assert [h.segment.id for h in specific] == [h.segment.id for h in plain]  # the same files, lower scores
     share = 7 / 48  # garden_N for N % 4 == 3 and N % 3 != 0: 6 files, 7 segments (35 has two); 48 in all

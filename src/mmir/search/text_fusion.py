@@ -27,9 +27,10 @@ from mmir.search.concept_scoring import combine_terms, term_weights
 # the thing ("train" → every photo of COCO's train2017/ at 0.90, above any photo of a train); the value is chosen
 # on validation queries by benchmarks/one_search_latency.py (file text that helps and folder names that mislead).
 META_WEIGHT = 0.5
-# A term's metadata relevance is scaled by 1 − (share of the collection's segments whose text holds it), so a word
-# every file name carries (a folder name) counts for little; chosen on the same validation queries.
-META_SPECIFICITY = True
+# A term's metadata relevance is scaled by its specificity (see specificity()), so a word most file names carry
+# (a folder name) counts for little: "share" 1 − df/N, or "idf" log(N/df)/log(N); "" for none. Chosen on the same
+# validation queries.
+META_SPECIFICITY = "share"
 META_IMPORTANCE = 0.75
 
 
@@ -98,3 +99,15 @@ def metadata_why(mapping: QueryMapping, metadata_row: np.ndarray) -> tuple[str, 
     """``("text: 'beach'",)``-style reasons for one item's metadata matches (``metadata_row``: ``float[T]``)."""
     words = [term.term for term, m in zip(mapping.terms, metadata_row, strict=True) if m > 0]
     return (f"text: {', '.join(repr(w) for w in words)}",) if words else ()
+
+
+def specificity(counts: Sequence[int], total: int) -> np.ndarray:
+    """``float32[T]`` factor on each term's metadata relevance given how many of ``total`` segments match it
+    (:data:`META_SPECIFICITY`: ``share`` → ``1 − df/N``, ``idf`` → ``log(N/df) / log(N)``, else 1)."""
+    df = np.maximum(np.asarray(counts, np.float64), 1.0)
+    n = max(float(total), 2.0)
+    if META_SPECIFICITY == "idf":
+        return np.clip(np.log(n / df) / np.log(n), 0.0, 1.0).astype(np.float32)
+    if META_SPECIFICITY == "share":
+        return np.clip(1.0 - df / n, 0.0, 1.0).astype(np.float32)
+    return np.ones(len(df), np.float32)
