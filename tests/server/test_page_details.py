@@ -84,3 +84,18 @@ def test_one_tab_stop_per_card_and_keys_on_a_card(serve, browser) -> None:
     assert page.evaluate("document.activeElement.getAttribute('aria-label')") == second  # back where it was
     page.keyboard.press("s")
     page.wait_for_url("**similar=**")
+
+
+def test_an_oversize_image_is_refused_before_sending(serve, browser, tmp_path, photo_dir, jpeg) -> None:
+    base = serve(max_upload_bytes=20_000)
+    page = browser.new_page()
+    uploads: list[str] = []
+    page.on("request", lambda r: uploads.append(r.url) if r.method == "POST" and "/api/search/image" in r.url else None)
+    page.goto(base + "/")
+    big = tmp_path / "big.jpg"
+    big.write_bytes(jpeg(photo_dir / "coffee.png", (1200, 900)))
+    assert big.stat().st_size > 20_000
+    page.set_input_files("#image", str(big))
+    page.wait_for_function("document.querySelector('#error').textContent.includes('takes images up to')")
+    assert "MB" in page.inner_text("#error") and "bytes" not in page.inner_text("#error")
+    assert uploads == []

@@ -227,6 +227,11 @@ def create_app(settings: ServerSettings) -> Any:
     _install_thumbnail_route(app, service, ThumbnailCache(settings.collection / CACHE_FOLDER), bearer)
     _install_query_image_routes(app, service, kept, k_param, offset_param, bearer)
     _install_duplicates_route(app, service, bearer)
+
+    @app.get("/api/limits", dependencies=bearer, tags=["service"])
+    def limits() -> dict[str, int]:
+        """What this server accepts, so a client can refuse an oversize image before sending it."""
+        return {"max_upload_bytes": settings.max_upload_bytes, "max_k": settings.max_k}
     app.get("/docs", include_in_schema=False)(_docs_page)
     app.get("/redoc", include_in_schema=False)(_docs_page)
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="ui")

@@ -465,9 +465,17 @@ function startOver() {
 }
 
 // ---- query by example: pick, drop or paste ---------------------------------------------------------
-function searchFile(file) {
+let limits = null; // what the server accepts (asked once)
+const megabytes = (bytes) => `${(bytes / 1048576).toFixed(1)} MB`;
+
+async function searchFile(file) {
   if (!file) return;
   if (!file.type.startsWith("image/")) { $("error").textContent = `Error: ${file.name || "that"} is not an image`; return; }
+  if (!limits) limits = await api("/api/limits").catch(() => null);
+  if (limits && file.size > limits.max_upload_bytes) { // refused here, before sending megabytes for nothing
+    $("error").textContent = `Error: ${file.name || "that image"} is ${megabytes(file.size)}; this server takes images up to ${megabytes(limits.max_upload_bytes)}`;
+    return;
+  }
   const key = Math.random().toString(36).slice(2, 10);
   uploads.set(key, file);
   run({ kind: "image", key });
