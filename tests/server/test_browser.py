@@ -75,6 +75,7 @@ def test_search_open_similar_back_forward_feedback_upload(
     page.click("#rerank")
     _first_is(page, "horse.png")
     assert _names(page) != before and "fb=classifier" in page.url
+    assert "% likely relevant" in page.locator("#results .hit .score").first.inner_text()  # not a raw number
     page.screenshot(path=screens / "4-feedback.png")
     page.click("#undo")
     _first_is(page, "chelsea.png")

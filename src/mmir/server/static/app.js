@@ -309,6 +309,13 @@ function markButton(hit, value, label, card) {
   return button;
 }
 
+// Scores in words that fit their scale: a classifier's probability, a cosine similarity, a keyword score.
+function scoreText(score) {
+  if (current && current.fb && current.fb.method === "classifier") return `${Math.round(100 * score)} % likely relevant`;
+  if (current && (current.fb || current.kind !== "text")) return `similarity ${score.toFixed(2)}`;
+  return `score ${score.toFixed(3)}`;
+}
+
 // "Similar" for a video shot sends the shot (segment), not the whole video.
 function similarState(hit) {
   return isVideo(hit) ? { kind: "similar", id: hit.media_id, shot: hit.segment_id } : { kind: "similar", id: hit.media_id };
@@ -325,7 +332,7 @@ function card(hit) {
   open.setAttribute("aria-describedby", "card-keys");
   open.onclick = () => openViewer(item);
   const title = el("div", { className: "name", textContent: `${hit.rank}. ${hit.name}` });
-  const score = el("div", { className: "score", textContent: `score ${hit.score.toFixed(3)}` });
+  const score = el("div", { className: "score", textContent: scoreText(hit.score) });
   const meta = el("div", { className: "meta" }, title, score, el("div", { className: "why", textContent: hit.why.join("; ") }));
   if (isVideo(hit)) meta.append(el("div", { className: "range", textContent: `shot ${timeText(hit.start)}–${timeText(hit.end)}` }));
   const similar = el("button", { type: "button", textContent: "Similar", className: "similar" });

@@ -61,7 +61,7 @@ function showInViewer(at) {
   const meta = $("viewer-meta");
   meta.replaceChildren();
   const add = (key, value) => meta.append(el("dt", { textContent: key }), el("dd", { textContent: value }));
-  add("score", hit.score.toFixed(4));
+  add("score", scoreText(hit.score));
   if (isVideo(hit)) add("shot", `${timeText(hit.start)}–${timeText(hit.end)}`);
   viewerDetails(hit, seq, add);
 }
