@@ -397,6 +397,16 @@ class Collection:
 
         return channel_extractors(self.directory, names, roots)
 
+    def stored_channels(self) -> list[str]:
+        """The engineered descriptor channels the collection holds for some file (from the ledger), sorted.
+
+        ``mmir index`` keeps computing them for new files unless told otherwise (``--descriptors``), so a channel
+        search never silently covers only part of the collection.
+        """
+        from mmir.index import ledger
+
+        return ledger.stored_channels(self.store.catalog)
+
     def channel_sink(self) -> CatalogChannelSink:
         """Where the pipeline stores the extra descriptor channels (pass to :meth:`index`)."""
         from mmir.index.channels import CatalogChannelSink

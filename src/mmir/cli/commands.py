@@ -144,10 +144,11 @@ def index(
     ] = None,
     as_json: JsonOpt = False,
     descriptors: Annotated[
-        str,
+        str | None,
         typer.Option(help="Descriptor channels to store: cnn plus any of colour, lbp, hog, bovw (comma-separated); "
-                     "files already indexed without one get it back-filled (decoded again, no CNN)."),
-    ] = "cnn",
+                     "files already indexed without one get it back-filled (decoded again, no CNN). Default: cnn "
+                     "plus the channels the collection already holds, so new files get them too."),
+    ] = None,
     ocr: Annotated[bool, typer.Option(help="Read visible text in photos and video keyframes (OCR).")] = True,
     speech: Annotated[bool, typer.Option(help="Transcribe speech in videos.")] = True,
     verbose: Annotated[
@@ -181,7 +182,8 @@ def index(
     with _open(collection, create=True, model=model, model_options=options, backend=backend) as coll:
         if store is not None:
             coll.use_store(store)
-        channels = coll.channel_extractors(descriptors.split(","), [str(p) for p in paths])
+        names = descriptors.split(",") if descriptors is not None else ["cnn", *coll.stored_channels()]
+        channels = coll.channel_extractors(names, [str(p) for p in paths])
         report = coll.index(
             [str(p) for p in paths],
             IndexOptions(batch_size=batch_size, progress=progress and not as_json, channels=tuple(channels),

@@ -230,3 +230,15 @@ def with_other_setting(catalog: Catalog, name: str, setting: str) -> set[int]:
         "SELECT media_id FROM ledger WHERE producer = ? AND setting != ?", (name, setting)
     )
     return {int(r[0]) for r in rows}
+<<<<<<< ours
+=======
+
+
+def stored_channels(catalog: Catalog) -> list[str]:
+    """Names of the engineered channels some file of the collection holds (``channel:NAME`` producers), sorted."""
+    prefix = channel_producer("")
+    rows = catalog.connection.execute(
+        "SELECT DISTINCT producer FROM ledger WHERE producer LIKE ? ORDER BY producer", (prefix + "%",)
+    )
+    return [str(r[0])[len(prefix) :] for r in rows]
+>>>>>>> theirs
