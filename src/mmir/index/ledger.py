@@ -230,8 +230,6 @@ def with_other_setting(catalog: Catalog, name: str, setting: str) -> set[int]:
         "SELECT media_id FROM ledger WHERE producer = ? AND setting != ?", (name, setting)
     )
     return {int(r[0]) for r in rows}
-<<<<<<< ours
-=======
 
 
 def stored_channels(catalog: Catalog) -> list[str]:
@@ -241,4 +239,3 @@ def stored_channels(catalog: Catalog) -> list[str]:
         "SELECT DISTINCT producer FROM ledger WHERE producer LIKE ? ORDER BY producer", (prefix + "%",)
     )
     return [str(r[0])[len(prefix) :] for r in rows]
->>>>>>> theirs
