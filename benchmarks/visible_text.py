@@ -17,7 +17,7 @@ Keyword R@1: for every annotated word that occurs in exactly one annotated photo
 shows)` over a collection of the annotated photos plus COCO photos without text; hit if that photo ranks first.
 Throughput: the same photos indexed by `Collection.index` with OCR off and on (photos/s, OCR ms per photo).
 
-Usage: python benchmarks/visible_text.py [--quick] [--distractors 60] [--throughput 120]
+Usage: python benchmarks/visible_text.py [--quick] [--product] [--distractors 60] [--throughput 120]
 """
 
 from __future__ import annotations
@@ -256,6 +256,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one rapidocr setting, fewer synthetic/distractor photos")
     parser.add_argument("--distractors", type=int, default=60)
     parser.add_argument("--throughput", type=int, default=120)
+    parser.add_argument(
+        "--product",
+        action="store_true",
+        help="only the product's default OcrSettings (no grid, no tesseract): R@1 and throughput",
+    )
     args = parser.parse_args()
     if not COCO.exists():
         sys.exit(f"{COCO} not found: this benchmark needs the COCO photos of ../shared/data")
@@ -274,7 +279,14 @@ def main() -> None:
         f"real: {len(ANNOTATIONS)} photos, {total} distinct hand-annotated words per photo summed; "
         f"synthetic: {len(made)} photos (fonts × sizes 18/28/44 px × angles 0/10/25°)"
     )
-    best = engine_rows(sets, args.quick)
+    if args.product:
+        from mmir.media.ocr import OcrSettings
+
+        default = OcrSettings()
+        best = (default.det_side, default.min_confidence, default.upscale)
+        print(f"product default: det_side={best[0]} upscale={best[2]} conf={best[1]}")
+    else:
+        best = engine_rows(sets, args.quick)
     with tempfile.TemporaryDirectory() as folder:
         keyword_r1(best, 20 if args.quick else args.distractors, Path(folder))
         throughput(40 if args.quick else args.throughput, best, Path(folder))
