@@ -40,8 +40,8 @@ from mmir.media.errors import (
 
 PathArg = str | bytes | os.PathLike[str] | os.PathLike[bytes]
 
-__all__ = ["DecodeBudget", "ImageLimits", "decode_for_model", "decode_image", "load_for_model", "load_image",
-           "read_file", "register_optional_plugins"]  # fmt: skip
+__all__ = ["DECODE_BUDGET", "DecodeBudget", "ImageLimits", "decode_for_model", "decode_image", "load_for_model",
+           "load_image", "read_file", "register_optional_plugins"]  # fmt: skip
 
 
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
