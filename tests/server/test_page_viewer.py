@@ -40,6 +40,16 @@ def collection_dir(tmp_path: Path, photo_dir: Path, reuse_lite0) -> Path:
     return tmp_path / "coll"
 
 
+SWIPE = """dx => {
+  const target = document.querySelector('#viewer .viewer-media');
+  const touch = (x) => new Touch({ identifier: 1, target, clientX: x, clientY: 200 });
+  const start = touch(200);
+  target.dispatchEvent(new TouchEvent('touchstart', { touches: [start], changedTouches: [start], bubbles: true }));
+  const end = touch(200 + dx);
+  target.dispatchEvent(new TouchEvent('touchend', { touches: [], changedTouches: [end], bubbles: true }));
+}"""
+
+
 def _names(page) -> list[str]:
     return page.locator("#results .hit .name").all_inner_texts()
 
@@ -64,6 +74,10 @@ def test_viewer_steps_through_results_opens_the_original_and_closes(serve, brows
     page.keyboard.press("ArrowRight")
     assert _title(page) == names[1] and page.inner_text("#viewer-count") == f"2 of {len(names)}"
     page.keyboard.press("ArrowLeft")
+    assert _title(page) == names[0]
+    page.evaluate(SWIPE, -120)  # a swipe to the left shows the next result
+    assert _title(page) == names[1]
+    page.evaluate(SWIPE, 120)
     assert _title(page) == names[0]
     page.click("#viewer-next")
     assert _title(page) == names[1]
