@@ -165,3 +165,22 @@ def test_marking_a_video_card_marks_its_shot(serve, browser) -> None:
     page.reload()
     page.wait_for_selector("#results .hit")
     assert f"spos={shot}" in page.url and "1 relevant" in page.inner_text("#status")
+
+
+def test_video_shots_one_by_one_is_kept_in_the_url(serve, browser) -> None:
+    base = serve()
+    page = browser.new_page()
+    clip = SHOTS["clip"][0]
+    clip_cards = f"document.querySelectorAll('#results .hit[data-media-id=\"{clip}\"]').length"
+    page.goto(f"{base}/?similar={SHOTS['photo'][0]}")
+    page.wait_for_selector("#results .hit:has-text('clip.mp4')", timeout=30_000)
+    assert page.evaluate(clip_cards) == 1  # one card per file
+    page.check("#per-shot")
+    page.wait_for_url("**per=shot**")
+    page.wait_for_function(f"{clip_cards} === 3", timeout=30_000)  # each of the clip's three shots
+    page.reload()
+    page.wait_for_function(f"{clip_cards} === 3", timeout=30_000)
+    assert page.is_checked("#per-shot")
+    page.go_back()
+    page.wait_for_function(f"{clip_cards} === 1", timeout=30_000)
+    assert not page.is_checked("#per-shot")

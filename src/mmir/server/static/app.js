@@ -91,6 +91,7 @@ function toURL(state) {
   if (state.kind === "text") { p.set("q", state.q); p.set("mode", state.mode); }
   if (state.kind === "similar") { p.set("similar", state.id); if (state.shot) p.set("shot", state.shot); }
   if (state.kind === "image") p.set("image", state.key);
+  if (state.per === "shot") p.set("per", "shot");
   if (state.fb) {
     p.set("fb", state.fb.method);
     p.set("pos", state.fb.pos.join(","));
@@ -115,6 +116,7 @@ function fromURL() {
     if (positive(p.get("shot"))) state.shot = positive(p.get("shot"));
   }
   else if (p.get("image")) state = { kind: "image", key: p.get("image") };
+  if (state) state.per = p.get("per") === "shot" ? "shot" : "file";
   if (state && p.get("fb") && (p.get("pos") || p.get("spos"))) {
     const ids = (name) => (p.get(name) || "").split(",").map(positive).filter(Boolean);
     state.fb = { method: p.get("fb") === "rocchio" ? "rocchio" : "classifier", pos: ids("pos"), neg: ids("neg"),
@@ -127,14 +129,14 @@ function describe(state) {
   const base = state.kind === "text" ? `"${state.q}" (${state.mode.toUpperCase()})`
     : state.kind === "similar" ? (state.shot ? `shots similar to ${state.label || "#" + state.id}` : `files similar to ${state.label || "#" + state.id}`)
     : "the query image";
-  if (!state.fb) return base;
+  if (!state.fb) return state.per === "shot" ? `${base}, video shots one by one` : base;
   const good = state.fb.pos.length + (state.fb.spos || []).length;
   const bad = state.fb.neg.length + (state.fb.sneg || []).length;
   return `${base}, re-ranked from ${good} relevant and ${bad} not relevant`;
 }
 
 function fetchPage(state, from, signal) {
-  const page = `k=${PAGE}&offset=${from}`;
+  const page = `k=${PAGE}&offset=${from}` + (state.per === "shot" ? "&per=shot" : "");
   if (state.fb) {
     const body = JSON.stringify({ positives: state.fb.pos, negatives: state.fb.neg, method: state.fb.method,
       positive_shots: state.fb.spos || [], negative_shots: state.fb.sneg || [] });
@@ -179,6 +181,8 @@ function remember(q) {
 
 // ---- running a search ---------------------------------------------------------------------------------
 async function run(state, push = true) {
+  if (!state.per) state.per = $("per-shot").checked ? "shot" : "file"; // a new search takes the view chosen
+  $("per-shot").checked = state.per === "shot";
   if (push && !(current && toURL(current) === toURL(state))) history.pushState(state, "", toURL(state));
   current = state;
   const ticket = newGeneration();
@@ -508,6 +512,7 @@ document.addEventListener("keydown", (event) => {
   if (event.key === "/" && !typing) { event.preventDefault(); $("q").focus(); }
 });
 $("more").onclick = more;
+$("per-shot").onchange = () => { if (current) run({ ...current, per: $("per-shot").checked ? "shot" : "file" }); };
 $("group-dups").checked = localStorage.getItem("mmir-group-dups") === "1";
 $("group-dups").onchange = () => {
   try { localStorage.setItem("mmir-group-dups", $("group-dups").checked ? "1" : "0"); } catch (_) { /* off */ }
