@@ -229,3 +229,24 @@ def test_cli_index_and_search_shows_and_said(tmp_path: Path) -> None:
     assert both.returncode != 0 and len(both.stderr.strip().splitlines()) == 1
     info = mmir("info", "--collection", coll)
     assert "visible text: found in 1 of 1 files read by ocr" in info.stdout
+
+
+def test_an_engine_failure_is_one_note_and_keeps_the_vision_index(
+    tmp_path: Path, reuse_lite0, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mmir.media.ocr import OcrEngine
+
+    def broken(self: OcrEngine, image: Image.Image) -> None:
+        raise RuntimeError("onnxruntime: bad input\nsecond line")
+
+    monkeypatch.setattr(OcrEngine, "read", broken)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    _sign(folder / "photo_a.jpg", "BAKERY", "coffee.png")
+    notes: list[str] = []
+    with Collection.open(tmp_path / "coll", create=True) as coll:
+        report = coll.index([folder], IndexOptions(progress=False), text=TextOptions(speech=False),
+                            on_note=lambda note: notes.append(str(note)))  # fmt: skip
+        assert report.added == 1 and coll.store.catalog.counts() == (1, 1)
+    assert len(notes) == 1 and "photo_a.jpg" in notes[0] and "RuntimeError: onnxruntime: bad input" in notes[0]
+    assert "\n" not in notes[0]

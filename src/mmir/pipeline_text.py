@@ -175,6 +175,10 @@ def _produce(catalog: Catalog, media_id: int, names: set[str], ocr: OcrEngine | 
                 problem = IndexProblem(display_path(media.path), f"{transcript.note} (visual index kept)")
     except MediaError as error:  # the vision pass read this file; now it cannot be read: keep what is stored
         return _Done(media_id, (), {}, problem=IndexProblem(display_path(media.path), f"text/speech: {error.reason}"))
+    except Exception as error:  # an engine failing on one file: one line, never a lost run or a traceback
+        first = (str(error).splitlines() or [""])[0][:200]
+        reason = f"text/speech engine failed ({type(error).__name__}: {first})"
+        return _Done(media_id, (), {}, problem=IndexProblem(display_path(media.path), reason))
     return _Done(media_id, tuple(words), producers, skipped, audio_s, problem)
 
 
