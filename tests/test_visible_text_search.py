@@ -250,3 +250,17 @@ def test_an_engine_failure_is_one_note_and_keeps_the_vision_index(
         assert report.added == 1 and coll.store.catalog.counts() == (1, 1)
     assert len(notes) == 1 and "photo_a.jpg" in notes[0] and "RuntimeError: onnxruntime: bad input" in notes[0]
     assert "\n" not in notes[0]
+
+
+def test_a_missing_engine_is_one_note_not_one_per_file(
+    tmp_path: Path, reuse_lite0, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pocketsphinx" else real(name))
+    notes: list[str] = []
+    with Collection.open(tmp_path / "coll", create=True) as coll:
+        report = coll.produce_text(TextOptions(ocr=False), on_note=lambda note: notes.append(str(note)))
+    assert report.speech_files == 0
+    assert notes == ["speech: not read: pocketsphinx is not installed (pip install 'mmir[speech]')"]

@@ -93,6 +93,7 @@ def produce_text(
     from mmir.index import ledger
 
     visible_text.ensure_schema(catalog.connection)
+    ocr, speech = _installed(ocr, speech, report)
     started = time.perf_counter()
     todo: dict[int, set[str]] = {}
     for kind in ("image", "video"):
@@ -119,6 +120,21 @@ def produce_text(
                 _store(catalog, batch)
         _store(catalog, batch)
     return TextReport(counts["ocr"], counts["skipped"], counts["speech"], audio_s, time.perf_counter() - started)
+
+
+def _installed(
+    ocr: OcrEngine | None, speech: Recogniser | None, report: Callable[[IndexProblem], None] | None
+) -> tuple[OcrEngine | None, Recogniser | None]:
+    """The engines whose packages are installed; one note for each one that is not (not one per file)."""
+    from importlib.util import find_spec
+
+    wanted = (("visible text", ocr, "rapidocr_onnxruntime", "ocr"), ("speech", speech, "pocketsphinx", "speech"))
+    for label, engine, module, extra in wanted:
+        if engine is not None and find_spec(module) is None and report is not None:
+            report(IndexProblem(label, f"not read: {module} is not installed (pip install 'mmir[{extra}]')"))
+    keep_ocr = ocr if ocr is not None and find_spec("rapidocr_onnxruntime") is not None else None
+    keep_speech = speech if speech is not None and find_spec("pocketsphinx") is not None else None
+    return keep_ocr, keep_speech
 
 
 def _ordered(pool: ThreadPoolExecutor, jobs: Iterator[tuple], workers: int) -> Iterator[_Done]:
