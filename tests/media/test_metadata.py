@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from mmir.media.metadata import TextField, extract_metadata_text, name_words, sidecar_signature
@@ -86,3 +87,16 @@ def test_sidecars_from_a_folder_listing_match_the_stat_path(tmp_path: Path) -> N
     assert sidecar_signature(path, listed) == sidecar_signature(path)
     assert sidecar_paths(path, frozenset()) == []  # the listing is trusted: nothing listed, nothing stat'ed
     assert folder_names(tmp_path / "missing") == frozenset()
+
+
+def test_bounded_readers_count_nesting_outside_strings_and_pick_the_closed_packet() -> None:
+    from mmir.media._bounded import MAX_NESTING, MetadataRefused, json_nesting, json_strings, xmp_packet
+
+    assert json_nesting('{"a": "[[[[{{"}') == 1
+    assert json_nesting(r'["\"[[", [1, [2]]]') == 3  # an escaped quote does not end the string
+    assert json_nesting("[" * 10_000) == MAX_NESTING + 1  # stops counting early
+    with pytest.raises(MetadataRefused, match="nested deeper"):
+        list(json_strings("[" * (MAX_NESTING + 1) + "]" * (MAX_NESTING + 1)))
+    assert list(json_strings('{"k": ["a", {"b": "c"}], "d": "e"}')) == ["a", "c", "e"]
+    assert xmp_packet(b"<x:xmpmeta <x:xmpmeta a>t</x:xmpmeta> <x:xmpmeta") == b"<x:xmpmeta a>t</x:xmpmeta>"
+    assert xmp_packet(b"<x:xmpmeta" * 1000) is None
