@@ -185,10 +185,12 @@ def shot_r1(quick: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer voices and sentences, one video")
+    parser.add_argument("--shots-only", action="store_true", help="only phrase → shot R@1")
     args = parser.parse_args()
     if shutil.which("espeak-ng") is None:
         sys.exit("espeak-ng is not installed (scripts/install_system_deps.sh)")
-    recognition_rows(args.quick)
+    if not args.shots_only:
+        recognition_rows(args.quick)
     shot_r1(args.quick)
 
 

@@ -51,6 +51,7 @@ SPEECH = "speech"
 _TOKEN = re.compile(r"\w+")
 FUZZY_MIN = 0.75  # similarity (difflib ratio) a vocabulary word needs to stand in for a query word
 _FUZZY_MIN_LENGTH = 4  # shorter words have too many near neighbours to guess at
+SOME_WORDS = 0.5  # scale of a segment holding some words of a several-word query, but not the phrase
 CONTAINED = 0.8  # closeness given to a stored word that holds the query word (words read without spaces)
 
 
@@ -138,9 +139,10 @@ def term_matches(
 ) -> list[dict[int, TextMatch]]:  # fmt: skip
     """Per query term, ``segment id → TextMatch`` of the segments whose visible text or speech holds it.
 
-    A term of several words must match as a phrase. With ``fuzzy``, a one-word term of 4+ letters also matches
-    stored words at least :data:`FUZZY_MIN` similar to it in the ``shows`` field (OCR misreads letters), scored
-    lower by their closeness. Exact matches win over fuzzy ones for the same segment.
+    A term of several words matches best as a phrase; segments holding only some of its words follow (scaled
+    by :data:`SOME_WORDS`, ranked by BM25: speech recognition drops and swaps words). With ``fuzzy``, a one-word
+    term of 4+ letters also matches stored words at least :data:`FUZZY_MIN` similar to it in the ``shows`` field
+    (OCR misreads letters), scored lower by their closeness. Exact matches win over fuzzy ones for a segment.
     """
     from mmir.index.metadata_text import fts_phrase
 
@@ -151,6 +153,10 @@ def term_matches(
             phrase = fts_phrase(term)
             if phrase is not None:
                 _merge(found, _ranked(catalog.connection, field, phrase, limit), field, 1.0, "")
+            tokens = _TOKEN.findall(term.lower())
+            if len(tokens) > 1:  # recognisers drop and swap words: some of the words, lower, after the phrase
+                any_word = " OR ".join(f'"{token}"' for token in dict.fromkeys(tokens))
+                _merge(found, _ranked(catalog.connection, field, any_word, limit), field, SOME_WORDS, "")
             if fuzzy and field is TextField.SHOWS:
                 for word, closeness in _neighbours(catalog.connection, term):
                     _merge(found, _ranked(catalog.connection, field, f'"{word}"', limit), field, closeness, word)
