@@ -10,7 +10,8 @@ skipped, so that the only transitions are ours; soft cuts inside sources that pa
 false positives for every detector alike.
 
 Detector settings are chosen on a validation video (seed 0) and every row tried is printed; the figures are
-on the other videos. Speed is the product's own path (decode + detect + keyframes + CNN encoding) on the 720p
+on the other videos (the built-in detector's cut thresholds are chosen on real footage, ``--real``; here only its
+dissolve test is tuned). Speed is the product's own path (decode + detect + keyframes + CNN encoding) on the 720p
 H.264 test video, as a multiple of real time, with the load average printed (the machine is shared).
 
 With ``--real`` it scores the detectors on real edited footage annotated by eye instead (``shot_real.py``,
