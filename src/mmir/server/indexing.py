@@ -134,11 +134,15 @@ class IndexJob:
         try:
             found = sum(1 for root in roots for _entry in scan(str(root), on_problem=lambda _error: None))
             with Collection.open(self._directory) as collection:
-                self._handle = collection
-                self._set(state=JobState.INDEXING, found=found, media=collection.store.catalog.counts()[0])
-                options = IndexOptions(progress=False, on_progress=self._progress)
-                report = collection.index(roots, options)
-                media = collection.store.catalog.counts()[0]
+                try:
+                    self._handle = collection
+                    self._set(state=JobState.INDEXING, found=found, media=collection.store.catalog.counts()[0])
+                    options = IndexOptions(progress=False, on_progress=self._progress)
+                    report = collection.index(roots, options)
+                    media = collection.store.catalog.counts()[0]
+                finally:
+                    with self._lock:  # before the handle closes: a status() reading it finishes first (closing a
+                        self._handle = None  # SQLite connection during another thread's read crashed the process)
             self._set(
                 state=JobState.DONE, media=media, added=report.added, updated=report.updated,
                 removed=report.removed, problems=len(report.problems), seconds=round(report.seconds, 1),
