@@ -511,7 +511,8 @@ def _check_options(directory: Path, manifest: Manifest, given: Mapping[str, str]
         text = str(value).strip().lower()
         return str(text in ("1", "true", "yes")).lower() if key == "multiscale" else text
 
-    used = {key: manifest.model_options.get(key, _OPTION_DEFAULTS.get(key)) for key in given}
+    built = _built_options(manifest)
+    used = {key: manifest.model_options.get(key, built.get(key)) for key in given}
     differing = [key for key, value in given.items() if norm(key, value) != norm(key, used[key])]
     if differing:
         asked = ", ".join(f"{key}={given[key]}" for key in differing)
@@ -520,6 +521,19 @@ def _check_options(directory: Path, manifest: Manifest, given: Mapping[str, str]
             f"{directory} was built with {uses} (model {manifest.model}), not {asked}: its vectors would not "
             "compare; leave the option out, or index into another --collection"
         )
+
+
+def _built_options(manifest: Manifest) -> dict[str, str]:
+    """Pooling and multiscale as the fingerprint records them (``<weights>/<pooling>[@scales][+head@…]``).
+
+    Options a manifest does not list (a model directory's, or the defaults) are read back from there.
+    """
+    options = dict(_OPTION_DEFAULTS)
+    _, slash, tail = manifest.fingerprint.rpartition("/")
+    if slash:
+        pooling, at, _ = tail.split("+", 1)[0].partition("@")
+        options.update(pooling=pooling, multiscale=str(bool(at)).lower())
+    return options
 
 
 def _backend_for(store: SegmentStore, backend: str) -> str:

@@ -164,3 +164,16 @@ def test_the_shot_detector_is_recorded_and_another_one_re_analyses_unchanged_vid
     assert {c.producer: c.setting for c in ledger.coverage(store.catalog)}["shots"] == "transnetv2"
     handler.calls.clear()
     assert (index("transnetv2").unchanged, index(None).unchanged, handler.calls) == (2, 2, [])
+
+
+def test_conflicting_encoder_options_name_what_the_fingerprint_says_the_collection_uses(tmp_path: Path) -> None:
+    from mmir.api import Collection
+    from mmir.errors import CollectionError
+
+    directory = tmp_path / "rmac"
+    directory.mkdir()
+    fingerprint = "efficientnet-lite0@0123456789abcdef/rmac@1,0.707,0.5"  # R-MAC, multiscale; options not listed
+    Manifest(model="/models/mine", fingerprint=fingerprint, dim=4).save(directory / SegmentStore.MANIFEST)
+    with pytest.raises(CollectionError, match=r"built with pooling=rmac, multiscale=true .*not pooling=gem"):
+        Collection.open(directory, model_options={"pooling": "gem", "multiscale": "false"})
+    Collection.open(directory, model_options={"pooling": "rmac", "multiscale": "true"}).close()  # what it uses
