@@ -170,7 +170,7 @@ def start_server(collection_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
 
 
 # ---- page weight (--page-weight): what a browser fetches for the first page of cards ----------------------
-PAGE_FILES = ("/", "/app.js", "/app.css", "/viewer.js")
+PAGE_FILES = ("/", "/app.js", "/cards.js", "/viewer.js", "/collection.js", "/app.css")
 PAGE_WORDS = ("cat", "coffee", "rocket", "horse", "astronaut", "camera", "coins", "moon", "page", "clock")
 
 
