@@ -24,6 +24,21 @@ Sibling of ``benchmarks/one_search.py`` (spatial verification). Parts:
    file, similar shot, feedback, temporal) timed p50 through ``Collection.search`` and through the old methods
    of the code before the one pipeline (``git worktree`` of commit ``--old``), in separate processes, interleaved.
 
+Results on the development machine (2 cores shared by several jobs, load 15-19; seed 0):
+
+1. (full) category mAP 0.474 over 80 categories (ties pessimistic; 0.474 with input-order ties too; 0.478 was
+   reported by keyword_search.py row 4 earlier); captions R@1 0.260, R@5 0.605, R@10 0.751 over 795 (0.748 before,
+   ties optimistic there).
+2. (--quick: 200 captions) validation grid printed; chosen: mapping confidence < 0.4, no best-score floor. Test
+   half: 0.000 of real queries flagged, 0.923 of made-up words; the best score alone (<= 5 % real flagged on
+   validation, score < 0.002): 0.000 / 0.415.
+3. validation mAP: no text 0.467; every (specificity, weight) from 0.6 up 0.624 (share 0.6 chosen: test 0.640;
+   none 0.6: 0.644; idf 0.7: 0.648); COCO's own "train" AP 0.817 with no text, 0.521 with any weight.
+4. (full, p50 ms, old / new) keyword 52.4 / 56.2, example 311.3 / 267.2, similar file 255.9 / 459.7, similar shot
+   - / 298.2, feedback 3537.0 / 2902.7, temporal 242.5 / 179.0. Every similar query is one FAISS scan of
+   the flat index in both paths (cProfile: 99 % of the time), whose duration swung 310-435 ms between repetitions
+   of the same call on this machine: differences under ~2x are load, not code.
+
 Run:  python benchmarks/one_search_latency.py [--quick] [--work /tmp/mmir-one-search] [--old f0da858]
 """
 
