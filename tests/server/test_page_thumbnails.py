@@ -134,3 +134,18 @@ def test_a_cache_that_cannot_be_written_still_answers(make_client, collection_di
     client = make_client()
     cat = _ids(client)["chelsea.png"]
     assert max(_picture(client.get(f"/api/media/{cat}/thumb")).size) == 256
+
+
+def test_the_cache_keeps_to_its_size_bound(tmp_path: Path, photo_dir: Path) -> None:
+    from mmir.media import sha1_file
+    from mmir.server.thumbnails import ThumbnailCache, ThumbSize
+    from mmir.types import MediaKind, MediaRef
+
+    cache = ThumbnailCache(tmp_path / "thumbs", max_bytes=40_000, prune_every=1)
+    for number, path in enumerate(sorted(photo_dir.glob("*.png"))):
+        stat = path.stat()
+        ref = MediaRef(number + 1, str(path), MediaKind.IMAGE, stat.st_size, stat.st_mtime, sha1_file(path))
+        assert cache.get(ref, ThumbSize.CARD).path.is_file()  # the newest one is always kept
+        kept = sum(file.stat().st_size for file in (tmp_path / "thumbs").glob("*/*.webp"))
+        assert kept <= 40_000
+    assert len(list((tmp_path / "thumbs").glob("*/*.webp"))) < len(list(photo_dir.glob("*.png")))

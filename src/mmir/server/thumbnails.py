@@ -58,11 +58,20 @@ class ThumbnailCache:
         directory: Where the cached files live (``<collection>/thumbnails``).
         slots: How many thumbnails may be made at once (each decodes a picture); default half the cores.
         limits: Size limits for decoding source photos.
+        max_bytes: The cache's size bound: past it, the oldest thumbnails go (checked every ``prune_every`` writes;
+            thumbnails of changed or deleted files are never asked for again and age out this way).
+        prune_every: Writes between two checks of the bound.
     """
 
-    def __init__(self, directory: Path, slots: int | None = None, limits: ImageLimits = ImageLimits()) -> None:
+    def __init__(
+        self, directory: Path, slots: int | None = None, limits: ImageLimits = ImageLimits(),
+        max_bytes: int = 2 * 2**30, prune_every: int = 256,
+    ) -> None:  # fmt: skip
         self.directory = directory
         self.limits = limits
+        self.max_bytes = max_bytes
+        self.prune_every = max(1, prune_every)
+        self._writes = 0
         # Half the cores by default: searches keep the other half while a page of new thumbnails is made.
         self._slots = threading.BoundedSemaphore(max(1, slots if slots is not None else (os.cpu_count() or 2) // 2))
 
@@ -93,7 +102,28 @@ class ThumbnailCache:
                         _write(path, data)
                     except OSError:  # no room or a read-only collection: still answer, just without keeping it
                         return Thumbnail(path, f'"{key}"', data=data)
+                    self._writes += 1
+                    if self._writes % self.prune_every == 0:
+                        self.prune(keep=path)
         return Thumbnail(path, f'"{key}"')
+
+    def prune(self, keep: Path | None = None) -> None:
+        """Delete the oldest cached thumbnails until the cache holds at most ``max_bytes`` (never ``keep``)."""
+        entries = []
+        for path in self.directory.glob("*/*.webp"):
+            try:
+                stat = path.stat()
+            except OSError:  # deleted meanwhile
+                continue
+            entries.append((stat.st_mtime, stat.st_size, path))
+        total = sum(size for _mtime, size, _path in entries)
+        for _mtime, size, path in sorted(entries):
+            if total <= self.max_bytes:
+                break
+            if path == keep:
+                continue
+            path.unlink(missing_ok=True)
+            total -= size
 
     def _picture(self, ref: MediaRef, size: ThumbSize, at_s: float | None, keyframe: bytes | None) -> Image.Image:
         if keyframe is not None:
