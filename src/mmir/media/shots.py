@@ -143,7 +143,8 @@ class FastDetector:
             # A black opening shorter than a card is the start of the first shot, not a shot of its own.
             cuts = [i for i in cuts if i > runs[0][1] + 1]
         fades = _fades(grey, card=card)
-        gradual = _without_overlaps(fades + self._dissolves(grey, cuts))
+        cuts, short = _short_mixes(grey, cuts, 2 * min(self.half_widths) + 2)
+        gradual = _without_overlaps(fades + short + self._dissolves(grey, cuts))
         return sorted(
             [Transition(i - 1, i, TransitionKind.CUT) for i in cuts if not _inside(i, gradual)] + gradual,
             key=lambda t: (t.start, t.end),
@@ -227,8 +228,27 @@ def _fades(grey: np.ndarray, card: int, reach: int = 30) -> list[Transition]:
     return found
 
 
+def _short_mixes(grey: np.ndarray, cuts: list[int], gap: int) -> tuple[list[int], list[Transition]]:
+    """Two cuts at most ``gap`` frames apart with a mix of their outer frames between them are one dissolve.
+
+    A dissolve of a few frames (or one whose frames were partly not decoded) jumps at its first and last step;
+    its middle frames are still a blend of the picture before and the picture after.
+    """
+    kept: list[int] = []
+    found: list[Transition] = []
+    for cut in cuts:
+        if kept and cut - kept[-1] <= gap and cut - kept[-1] >= 2:
+            span = mixed_span(grey, kept[-1] - 1, cut, low=0.05, high=0.95, fit=0.4)
+            if span is not None:
+                found.append(Transition(kept.pop(), cut - 1, TransitionKind.GRADUAL))
+                continue
+        kept.append(cut)
+    return kept, found
+
+
 def _inside(cut: int, gradual: list[Transition]) -> bool:
-    return any(t.start <= cut - 1 and cut <= t.end for t in gradual)
+    """Whether a cut falls in a gradual transition or on its edge (its first or last step)."""
+    return any(t.start - 1 <= cut - 1 and cut <= t.end + 1 for t in gradual)
 
 
 def _without_overlaps(gradual: list[Transition]) -> list[Transition]:
