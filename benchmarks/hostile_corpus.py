@@ -110,6 +110,14 @@ def _verdict(row: dict, base: dict) -> str:
     return "ok" if not problems else ", ".join(problems)
 
 
+def _print_row(row: dict, base: dict) -> None:
+    per_file = row["index_s"] / row["files"]
+    print(f"{row['kind']:22} {row['expect']:7} {row['files']:>2} {row['indexed']:>7} {row['errors']:>5} "
+          f"{row['skipped']:>4} {row['tracebacks']:>5} {row['notes']:>5} {row['wall']:>7.1f} {per_file:>10.2f} "
+          f"{per_file / (base['index_s'] / base['files']):>6.2f} {row['rss_mb']:>8.0f} "
+          f"{row['rss_mb'] / base['rss_mb']:>6.2f}  {_verdict(row, base)}", flush=True)  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-n", "--count", type=int, default=3, help="files per kind (and ordinary photos)")
@@ -122,21 +130,18 @@ def main() -> None:
     unknown = [n for n in names if n not in KINDS]
     if unknown:
         parser.error(f"unknown kinds {unknown}; known: {', '.join(KINDS)}")
-    with tempfile.TemporaryDirectory(prefix="mmir-hostile-") as tmp:
-        work = args.keep or Path(tmp)
-        base = measure(KINDS["ordinary"], count, work)
-        rows = [base] + [measure(KINDS[n], count, work) for n in names if n != "ordinary"]
     header = (f"{'kind':22} {'expect':7} {'N':>2} {'indexed':>7} {'error':>5} {'skip':>4} {'trace':>5} {'notes':>5} "
               f"{'wall s':>7} {'idx s/file':>10} {'x base':>6} {'peak MB':>8} {'x base':>6}  verdict")  # fmt: skip
     print(header)
-    print("-" * len(header))
-    per_file = base["index_s"] / base["files"]
-    for row in rows:
-        ratio_t = row["index_s"] / row["files"] / per_file
-        print(f"{row['kind']:22} {row['expect']:7} {row['files']:>2} {row['indexed']:>7} {row['errors']:>5} "
-              f"{row['skipped']:>4} {row['tracebacks']:>5} {row['notes']:>5} {row['wall']:>7.1f} "
-              f"{row['index_s'] / row['files']:>10.2f} {ratio_t:>6.2f} {row['rss_mb']:>8.0f} "
-              f"{row['rss_mb'] / base['rss_mb']:>6.2f}  {_verdict(row, base)}")  # fmt: skip
+    print("-" * len(header), flush=True)
+    with tempfile.TemporaryDirectory(prefix="mmir-hostile-") as tmp:
+        work = args.keep or Path(tmp)
+        base = measure(KINDS["ordinary"], count, work)
+        rows = [base]
+        _print_row(base, base)
+        for name in (n for n in names if n != "ordinary"):  # each row as it comes: a long run shows progress
+            rows.append(measure(KINDS[name], count, work))
+            _print_row(rows[-1], base)
     lost = sum(r["files"] - r["indexed"] for r in rows if r["expect"] == "indexed")
     print(f"\n{len(rows)} kinds: {sum(r['tracebacks'] for r in rows)} tracebacks, {lost} valid files lost, "
           f"{sum(_verdict(r, base) != 'ok' for r in rows)} kinds off a goal (baseline: {count} ordinary photos)")
