@@ -264,3 +264,17 @@ def test_a_missing_engine_is_one_note_not_one_per_file(
         report = coll.produce_text(TextOptions(ocr=False), on_note=lambda note: notes.append(str(note)))
     assert report.speech_files == 0
     assert notes == ["speech: not read: pocketsphinx is not installed (pip install 'mmir[speech]')"]
+
+
+def test_a_copy_indexed_later_shows_the_same_text(tmp_path: Path, reuse_lite0) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    _sign(folder / "photo_a.jpg", "BAKERY", "coffee.png")
+    with Collection.open(tmp_path / "coll", create=True) as coll:
+        coll.index([folder], IndexOptions(progress=False), text=TextOptions(speech=False))
+    shutil.copy(folder / "photo_a.jpg", folder / "copy.jpg")  # same bytes: stored as a copy, not decoded again
+    with Collection.open(tmp_path / "coll") as coll:
+        report = coll.index([folder], IndexOptions(progress=False), text=TextOptions(speech=False))
+        assert report.reused == 1
+        names = {Path(h.media.path).name for h in coll.search_fields("bakery", [TextField.SHOWS])}
+    assert names == {"photo_a.jpg", "copy.jpg"}

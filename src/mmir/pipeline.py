@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mmir.index import failures, ledger
+from mmir.index import failures, ledger, visible_text
 from mmir.index.catalog import MediaRecord, SegmentEncoding
 from mmir.index.store import FileToStore
 from mmir.media import (
@@ -423,6 +423,7 @@ class Indexer:
             self._sink.copy(source, media_id)
         with self._db_lock:
             ledger.copy_files(self.store.catalog, source, media_id)  # a copy has what its source has
+            visible_text.copy_words(self.store.catalog, source, media_id)  # its visible text and speech too
         counts.reused += 1
 
     def _remember(self, item: Prepared) -> None:

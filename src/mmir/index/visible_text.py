@@ -303,3 +303,18 @@ def summary(catalog: Catalog) -> tuple[str, ...]:
         if row and row[0]:
             lines.append(f"{label}: found in {found[field]} of {row[0]} files read by {producer}")
     return tuple(lines)
+
+
+def copy_words(catalog: Catalog, source_media_id: int, media_id: int) -> None:
+    """A file indexed as a copy of another (same content) gets its words too, segment by segment in order."""
+    db = catalog.connection
+    query = "SELECT id FROM segments WHERE media_id = ? ORDER BY id"
+    sources = [r[0] for r in db.execute(query, (source_media_id,))]
+    targets = [r[0] for r in db.execute(query, (media_id,))]
+    for source, target in zip(sources, targets, strict=False):
+        db.execute(
+            "INSERT INTO segment_words(segment_id, field, text, start_s, end_s, confidence, box) "
+            "SELECT ?, field, text, start_s, end_s, confidence, box FROM segment_words WHERE segment_id = ?",
+            (target, source),
+        )
+        _refresh_fts(db, target)
