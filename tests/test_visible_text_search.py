@@ -219,7 +219,7 @@ def test_cli_index_and_search_shows_and_said(tmp_path: Path) -> None:
     folder.mkdir()
     _sign(folder / "photo_a.jpg", "BAKERY", "coffee.png")
     coll = str(tmp_path / "coll")
-    assert mmir("index", str(folder), "--collection", coll, "--no-progress", "--no-speech").returncode == 0
+    assert mmir("index", str(folder), "--collection", coll, "--no-progress", "--ocr").returncode == 0
     shown = mmir("search", "--shows", "bakery", "--collection", coll, "--json")
     hits = json.loads(shown.stdout)
     assert [Path(h["path"]).name for h in hits] == ["photo_a.jpg"] and "text in image" in hits[0]["why"][0]
@@ -278,3 +278,13 @@ def test_a_copy_indexed_later_shows_the_same_text(tmp_path: Path, reuse_lite0) -
         assert report.reused == 1
         names = {Path(h.media.path).name for h in coll.search_fields("bakery", [TextField.SHOWS])}
     assert names == {"photo_a.jpg", "copy.jpg"}
+
+
+
+def test_text_producers_leave_the_saved_vectors_current(signs: Collection) -> None:
+    """Text and ledger rows written after the vectors were saved must not mark them stale (every reader would
+    then re-derive the whole vector index from stored descriptors)."""
+    from mmir.index.manifest import Manifest
+
+    saved = Manifest.load(signs.directory / signs.store.MANIFEST)
+    assert saved.vectors_generation == signs.store.catalog.generation

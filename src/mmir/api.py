@@ -244,6 +244,7 @@ class Collection:
 
             indexer = ray_indexer(executor, self.store, lambda: self.encoder, options or IndexOptions())
         report = indexer.run([os.path.abspath(os.fspath(root)) for root in roots], on_problem)
+        flushed_at = self.store.catalog.generation  # the vectors were saved for this generation
         if self._encoder is not None:  # the encoder ran (or was given): record its setting and decode side
             encoder = self._encoder
             ledger.record_encoder(self.store.catalog, encoder.fingerprint, self.backend, encoder.input_side)
@@ -254,6 +255,9 @@ class Collection:
         self.sync_metadata_text()
         if text is not None:
             self.produce_text(text, on_note)
+        # The steps above write ledger and text rows, not segments: the saved vectors still match, and a reader
+        # must not take them for stale (it would re-derive the whole index on every open).
+        self.store.vectors_still_match(flushed_at)
         return report
 
     def produce_text(self, text: TextOptions, on_note: Callable[[IndexProblem], None] | None = None) -> TextReport:

@@ -236,6 +236,17 @@ class SegmentStore:
         self.manifest = self.manifest.with_changes(vectors_generation=self.catalog.generation, index_plan=vectors.plan)
         self.manifest.save(self.directory / self.MANIFEST)
 
+    def vectors_still_match(self, flushed_at: int) -> None:
+        """Record that the vectors saved at catalog generation ``flushed_at`` match the catalog now.
+
+        For writes since then that leave segments alone (ledger rows, text): without this the manifest would
+        lag the catalog and every reader would rebuild the vector index from stored descriptors.
+        """
+        generation = self.catalog.generation
+        if self.manifest.vectors_generation == flushed_at != generation:
+            self.manifest = self.manifest.with_changes(vectors_generation=generation)
+            self.manifest.save(self.directory / self.MANIFEST)
+
     def describe_vectors(self) -> StoreInfo:
         """Index type, memory, expected recall and last tuning of the vector store."""
         return self.vectors.describe()
