@@ -43,7 +43,7 @@ class ResolvedItem:
 
     def label(self) -> str:
         """``name`` or ``name @ 8.0-12.0 s`` for messages and ``why``."""
-        name = display_path(os.path.basename(self.media.path))
+        name = display_path(self.media.path)  # the server shows it relative to its roots (PathMapper.scrub)
         if not self.is_shot:
             return name
         shot = self.segments[0]
