@@ -14,11 +14,9 @@ a sample of paths on the workers first and refuses clearly when they cannot read
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -122,17 +120,15 @@ def probe(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
     Raises:
         CollectionError: naming the address and the reason.
     """
-    parts = urlsplit(address)
-    host, port = parts.hostname or "localhost", parts.port or 10001  # Ray client's default port
-    try:
-        with socket.create_connection((host, port), timeout=timeout_s):
-            return
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
+    from mmir.index.reachable import unreachable
+
+    failed = unreachable(address, 10001, timeout_s)  # 10001: the Ray client's default port
+    if failed is not None:
+        host, port, reason = failed
         raise CollectionError(
             f"--executor {address}: no Ray cluster answers at {host}:{port} ({reason}); start one (ray start "
             "--head) or index without --executor"
-        ) from exc
+        )
 
 
 def _one_line(exc: BaseException) -> str:
