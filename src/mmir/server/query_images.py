@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 import time
 from pathlib import Path
+
+from mmir.server.thumbnails import write_atomic
 
 CACHE_FOLDER = "queries"
 KEY = re.compile(r"[0-9a-f]{40}")
@@ -52,15 +53,7 @@ class QueryImages:
         if path.is_file():
             os.utime(path)
             return key
-        self.directory.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=self.directory, suffix=".part")
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(data)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_atomic(path, data)
         self._prune()
         return key
 

@@ -99,7 +99,7 @@ class ThumbnailCache:
                 if not path.is_file():  # another request may have made it while this one waited
                     data = _webp(self._picture(ref, size, at_s, keyframe))
                     try:
-                        _write(path, data)
+                        write_atomic(path, data)
                     except OSError:  # no room or a read-only collection: still answer, just without keeping it
                         return Thumbnail(path, f'"{key}"', data=data)
                     self._writes += 1
@@ -143,7 +143,7 @@ def _webp(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def _write(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
     """Write atomically (a reader never sees half a file; a crash leaves no partial entry)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".part")
