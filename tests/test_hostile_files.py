@@ -371,3 +371,21 @@ def test_index_command_keeps_every_valid_file_and_says_what_it_passed_over(tmp_p
     assert "bomb.png: text chunks dropped" in notes
     assert "2 files skipped: symbolic link" in notes and "1 file skipped: not an image or video" in notes
     assert f"skipped {root / 'report.pdf'}" in notes and f"skipped {root / 'escape.jpg'}" in notes
+
+
+@pytest.mark.slow  # two subprocesses that load the model
+def test_a_link_retargeted_out_of_the_root_is_removed_from_the_index(tmp_path: Path) -> None:
+    root = tmp_path / "photos"
+    root.mkdir()
+    _photo(root / "real.jpg", "a harbour")
+    _photo(tmp_path / "private.jpg", "a private letter")
+    (root / "link.jpg").symlink_to(root / "real.jpg")
+    command = [sys.executable, "-m", "mmir", "index", str(root), "--collection", str(tmp_path / "coll"),
+               "--no-progress", "--json"]  # fmt: skip
+    env = os.environ | {"HF_HUB_OFFLINE": "1"}
+    first = json.loads(subprocess.run(command, capture_output=True, text=True, env=env, check=True).stdout)
+    assert first["scanned"] == 2 and not first["problems"]
+    (root / "link.jpg").unlink()
+    (root / "link.jpg").symlink_to(tmp_path / "private.jpg")
+    second = json.loads(subprocess.run(command, capture_output=True, text=True, env=env, check=True).stdout)
+    assert second["removed"] == 1 and second["scanned"] == 1  # was kept: the link still existed

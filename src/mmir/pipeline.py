@@ -99,6 +99,7 @@ class Indexer:
         self._limits_key = f"{options.limits.max_pixels}:{options.limits.max_bytes}"
         self._had_failed: set[str] = set()  # pending paths with a failure row, to drop when they index
         self._reanalyse: set[str] = set()  # unchanged videos whose shots another detector must find again
+        self._links_out: frozenset[str] = frozenset()  # symbolic links out of a root, found by the last scan
         self._listings: dict[str, frozenset[str]] = {}  # folder -> its names, for sidecars
 
     def run(self, roots: Sequence[str], on_problem: Callable[[IndexProblem], None] | None = None) -> IndexReport:
@@ -139,6 +140,7 @@ class Indexer:
             for entry in scan(root, on_problem=on_scan_problem, on_skip=lambda p, why: skipped.append((p, why))):
                 entries[entry.path] = entry
         report_skipped(skipped)
+        self._links_out = frozenset(p for p, why in skipped if why is SkipReason.LINK_OUTSIDE_ROOT)
         return list(entries.values())
 
     def _plan(self, entries: list[FileEntry]) -> tuple[list[tuple[FileEntry, MediaRecord | None]], int, int]:
@@ -192,8 +194,9 @@ class Indexer:
         for root in roots:
             absolute = os.path.abspath(root)
             for media_id, path in self.store.catalog.media_under(absolute):
-                # Only files that really vanished: a file in an unreadable folder is kept.
-                if path not in seen and not os.path.lexists(path):
+                # Only files that really vanished: a file in an unreadable folder is kept. A link that now leads
+                # out of the root goes too: what it points at must not stay searchable.
+                if path not in seen and (not os.path.lexists(path) or path in self._links_out):
                     gone.append(media_id)
             for path in failures.paths_under(self.store.catalog, absolute):
                 if path not in seen and not os.path.lexists(path):
