@@ -188,12 +188,15 @@ def create_app(settings: ServerSettings) -> Any:
         return JSONResponse(hits)
 
     @app.post("/api/search/image", dependencies=bearer, tags=["search"])
-    async def search_image(image: UploadFile = File(...), k: int = k_param, offset: int = offset_param):
+    async def search_image(
+        image: UploadFile = File(...), k: int = k_param, offset: int = offset_param, per: Per = per_param
+    ):  # fmt: skip
+        """Query by example with an uploaded image: ``k`` distinct files (``per=file``) or shots (``per=shot``)."""
         data = await image.read(settings.max_upload_bytes + 1)
         if len(data) > settings.max_upload_bytes:
             raise HTTPException(status_code=413, detail=f"image larger than {settings.max_upload_bytes} bytes")
         name = display_path(Path(image.filename or "upload").name)
-        hits = await run_in_threadpool(service.search_upload, data, name, k, offset)
+        hits = await run_in_threadpool(service.search_upload, data, name, k, offset, per)
         return JSONResponse(hits, headers=await run_in_threadpool(_kept_header, kept, data))
 
     @app.get("/api/similar/{media_id}", dependencies=bearer, tags=["search"])

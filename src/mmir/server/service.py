@@ -24,6 +24,7 @@ import numpy as np
 from mmir.api import Collection
 from mmir.concepts import QueryMapping, QueryMode
 from mmir.media import ImageLimits, decode_image, display_path
+from mmir.search.queries import Per, VectorQuery
 from mmir.server.hits import PathMapper, hit_json
 from mmir.server.settings import ServerSettings
 from mmir.types import Hit
@@ -179,8 +180,10 @@ class CollectionService:
         if due:
             release_memory()
 
-    def search_upload(self, data: bytes, name: str, k: int, offset: int = 0) -> list[dict[str, Any]]:
-        """Query by example with uploaded bytes."""
+    def search_upload(
+        self, data: bytes, name: str, k: int, offset: int = 0, per: Per = Per.FILE
+    ) -> list[dict[str, Any]]:  # fmt: skip
+        """Query by example with uploaded bytes: ``k`` distinct files (``per=file``) or shots (``per=shot``)."""
         descriptor = self.encode_upload(data, name)
-        why = f"similar to {display_path(Path(name).name)}"
-        return self.ranked(lambda c: c.search_descriptor(descriptor, k + offset, why), offset)
+        query = VectorQuery(descriptor, f"similar to {display_path(Path(name).name)}")
+        return self.ranked(lambda c: list(c.search(query, k + offset, per)), offset)
