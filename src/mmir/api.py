@@ -29,6 +29,7 @@ from mmir.search.queries import (
     ExampleQuery,
     FeedbackMethod,
     FeedbackQuery,
+    FieldQuery,
     Fusion,
     ItemQuery,
     Per,
@@ -268,10 +269,8 @@ class Collection:
         return produce_text(self.store.catalog, ocr, speech, IndexOptions().limits, text.workers, on_note)
 
     def search_fields(self, text: str, fields: Sequence[TextField], k: int = 10, per_shot: bool = False) -> list[Hit]:
-        """Files (or shots) whose visible text / speech holds the phrase ``text`` (``--shows`` / ``--said``)."""
-        from mmir.search.visible_text_search import search_fields
-
-        return search_fields(self.store.catalog, text, fields, k, per_shot=per_shot)
+        """Files (or shots) whose visible text / speech holds ``text``: ``search(FieldQuery(text, fields), k, per)``."""
+        return list(self.search(FieldQuery(text, tuple(fields)), k, Per.SHOT if per_shot else Per.FILE))
 
     def sync_metadata_text(self) -> None:
         """Store the searchable text of new or changed files (names, EXIF/XMP/IPTC, sidecars) in FTS5."""
@@ -363,13 +362,15 @@ class Collection:
         ``query`` is a :class:`~mmir.search.queries.TextQuery`, ``ExampleQuery`` (image bytes), ``VectorQuery``
         (a descriptor encoded by the caller), ``ItemQuery`` (an indexed file, or one shot of it:
         :func:`~mmir.search.queries.parse_item` reads ``"video.mp4@8.0"``), ``FeedbackQuery`` (files or shots
-        marked relevant / not), ``TemporalQuery`` or ``ChannelQuery`` (``cnn|colour|lbp|hog|bovw|fused``).
+        marked relevant / not), ``TemporalQuery``, ``ChannelQuery`` (``cnn|colour|lbp|hog|bovw|fused``) or
+        ``FieldQuery`` (a phrase in the visible text or speech: ``--shows`` / ``--said``).
         ``k`` distinct units come back unless the collection has fewer that match. ``spatial`` re-ranks an
         example image's hits by local-feature verification (:mod:`mmir.search.spatial`).
 
         Score scales (one per query kind, higher is better; :data:`mmir.search.scales.SCALES`): keywords
         0..1; example, file or shot: cosine −1..1; one channel: cosine −1..1; fused late 0..1, early −1..1;
-        feedback classifier 0..1 (probability), Rocchio −1..1; temporal 0..1. ``result.weak`` is true when
+        feedback classifier 0..1 (probability), Rocchio −1..1; temporal 0..1; visible text / speech 0..1 (BM25
+        over the best match's). ``result.weak`` is true when
         nothing matches well (a keyword query whose best hit is below a threshold chosen on validation queries).
 
         Raises:

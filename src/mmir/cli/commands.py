@@ -300,9 +300,13 @@ def search(
         )
     ] = False,
     text_model: TextModelOpt = "minilm",
-    said: Annotated[str | None, typer.Option(help="Only speech in videos: shots where this phrase is said.")] = None,
+    said: Annotated[
+        str | None, typer.Option(help="Only speech in videos: videos (shots with --per shot) where this is said.")
+    ] = None,
     shows: Annotated[
-        str | None, typer.Option(help="Only visible text: photos/shots showing this phrase (OCR; near misses match).")
+        str | None,
+        typer.Option(help="Only visible text: files (shots with --per shot) showing this phrase (OCR; near misses "
+                     "match)."),
     ] = None,
 ) -> None:
     """Search by keywords (through concepts) or by an example image; or re-rank from marked files (--feedback).
@@ -310,7 +314,7 @@ def search(
     Always k distinct files (--per file, the default) or k shots (--per shot), fewer only when fewer match.
     """
     if said is not None or shows is not None:
-        _search_fields(collection, said, shows, k, as_json)
+        _search_fields(collection, said, shows, k, per, as_json)
         return
     if feedback is not None:
         marks = FeedbackQuery(tuple(listed_items(feedback[0])), tuple(listed_items(feedback[1])), feedback_method)
@@ -344,16 +348,17 @@ def search(
     print_result(hits, as_json, print_hits)
 
 
-def _search_fields(collection: Path, said: str | None, shows: str | None, k: int, as_json: bool) -> None:
-    """``--said`` / ``--shows``: search only the speech / only the visible text (one of them)."""
+def _search_fields(collection: Path, said: str | None, shows: str | None, k: int, per: Per, as_json: bool) -> None:
+    """``--said`` / ``--shows``: search only the speech / only the visible text (one of them), per file or shot."""
     from mmir.index.visible_text import TextField
+    from mmir.search.queries import FieldQuery
 
     if said is not None and shows is not None:
         raise MmirError("give --said or --shows, not both")
     field, phrase = (TextField.SAID, said) if said is not None else (TextField.SHOWS, shows or "")
+    query = FieldQuery(phrase, (field,))
     with _open(collection) as coll:
-        hits = coll.search_fields(phrase, [field], k, per_shot=field is TextField.SAID)
-    print_hits(hits, as_json)
+        print_result(coll.search(query, k, per), as_json, print_hits)
 
 
 def _text_hits(coll, query: str, k: int, mode: QueryMode, per: Per = Per.FILE) -> SearchResult | list[Hit]:

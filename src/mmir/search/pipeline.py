@@ -5,8 +5,9 @@ Every query kind (:mod:`mmir.search.queries`) becomes one :class:`~mmir.search.s
 :func:`mmir.search.grouping.group` then asks it for as many segments as it takes to fill ``k`` distinct units
 (``per="file"``: each file's best segment; ``per="shot"``: every shot its own unit); an example image may be
 re-ranked by spatial verification (:mod:`mmir.search.spatial`); a temporal query pairs two sub-queries' shots
-(:mod:`mmir.search.temporal`). Scores follow one scale per kind (:mod:`mmir.search.scales`), and the result says
-when nothing matches well. ``Collection.search(query, k, per=...)`` is the public entry.
+(:mod:`mmir.search.temporal`); a field query (visible text / speech) ranks the segments whose words hold its phrase
+(:mod:`mmir.search.visible_text_search`). Scores follow one scale per kind (:mod:`mmir.search.scales`), and the
+result says when nothing matches well. ``Collection.search(query, k, per=...)`` is the public entry.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from mmir.search.queries import (
     ExampleQuery,
     FeedbackMethod,
     FeedbackQuery,
+    FieldQuery,
     Fusion,
     ItemQuery,
     Per,
@@ -149,6 +151,10 @@ def plan(engine: SearchEngine, query: Query, per: Per = Per.FILE) -> Planned:
         return _feedback(engine, query)
     if isinstance(query, ChannelQuery):
         return _channel(engine, query, per)
+    if isinstance(query, FieldQuery):
+        from mmir.search.visible_text_search import field_source
+
+        return Planned(field_source(store.catalog, query), Kind.FIELD)
     raise QueryError(f"unknown query type {type(query).__name__}")
 
 

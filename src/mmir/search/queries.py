@@ -8,7 +8,8 @@ Every query goes through :func:`mmir.search.pipeline.run` (``Collection.search(q
 - :class:`ItemQuery` — an indexed file **or one shot of it** (``"safari.mp4@8.0"``: the shot covering 8 s);
 - :class:`FeedbackQuery` — items (files or shots) marked relevant / not relevant;
 - :class:`TemporalQuery` — a shot matching one sub-query followed by one matching another;
-- :class:`ChannelQuery` — query by example in one descriptor channel (``cnn|colour|lbp|hog|bovw``) or ``fused``.
+- :class:`ChannelQuery` — query by example in one descriptor channel (``cnn|colour|lbp|hog|bovw``) or ``fused``;
+- :class:`FieldQuery` — a phrase in the words photos show (OCR) or videos say (speech): ``--shows`` / ``--said``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 
 from mmir.concepts import QueryMode
 from mmir.errors import QueryError
+from mmir.index.visible_text import TextField
 
 
 class Per(str, enum.Enum):
@@ -155,4 +157,29 @@ class ChannelQuery:
         return hash((self.example, self.descriptor, tuple(sorted(self.weights.items())), self.fusion))
 
 
-Query = TextQuery | ExampleQuery | VectorQuery | ItemQuery | FeedbackQuery | TemporalQuery | ChannelQuery
+_WORD = re.compile(r"\w")
+
+
+@dataclass(frozen=True)
+class FieldQuery:
+    """A phrase looked for only in the words segments show (OCR, ``shows``) or say (speech, ``said``).
+
+    Attributes:
+        text: The phrase (at least one word).
+        fields: Where to look (any of :class:`~mmir.index.visible_text.TextField`).
+        fuzzy: Let a one-word query match OCR misreadings of it (scored lower by their closeness).
+    """
+
+    text: str
+    fields: tuple[TextField, ...] = (TextField.SHOWS,)
+    fuzzy: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fields", tuple(TextField(f) for f in self.fields))
+        if not _WORD.search(self.text):
+            raise QueryError(f"{self.text!r} has no word to look for")
+        if not self.fields:
+            raise QueryError("a field query needs a field to look in (shows or said)")
+
+
+Query = TextQuery | ExampleQuery | VectorQuery | ItemQuery | FeedbackQuery | TemporalQuery | ChannelQuery | FieldQuery

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mmir.concepts.mapping import QueryMapping
+from mmir.index.visible_text import SOME_WORDS
 
 
 class Kind(str, enum.Enum):
@@ -40,6 +41,7 @@ class Kind(str, enum.Enum):
     FEEDBACK_CLASSIFIER = "feedback-classifier"
     FEEDBACK_ROCCHIO = "feedback-rocchio"
     TEMPORAL = "temporal"
+    FIELD = "field"
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,9 @@ SCALES: dict[Kind, Scale] = {
         Scale(Kind.FEEDBACK_CLASSIFIER, 0.0, 1.0, "probability of relevance from a classifier on the marks"),
         Scale(Kind.FEEDBACK_ROCCHIO, -1.0, 1.0, "cosine with the Rocchio query vector"),
         Scale(Kind.TEMPORAL, 0.0, 1.0, "geometric mean of the two shots' scores"),
+        Scale(Kind.FIELD, 0.0, 1.0, "--shows/--said: BM25 of the phrase in the visible text (OCR) or speech "
+              f"over the best match's (1: the best; only some of the words x{SOME_WORDS:g}, an OCR near-miss x its "
+              "closeness)"),
     )
 }  # fmt: skip
 

@@ -1,9 +1,10 @@
 """Search the words photos show and videos say: a field-restricted source and its fusion into keyword search.
 
-* :func:`search_fields` answers ``mmir search --shows "EXIT"`` / ``--said "welcome everyone"``: the query is a
-  phrase; the segments whose visible text (``shows``) or speech (``said``) holds it rank by BM25 (normalised by
-  the best, so in (0, 1]), OCR misreadings match fuzzily with a lower score, and hits are grouped per file
-  (its best segment) or per shot.
+* :func:`field_source` answers a :class:`~mmir.search.queries.FieldQuery` (``mmir search --shows "EXIT"`` /
+  ``--said "welcome everyone"``) in the one pipeline (:mod:`mmir.search.pipeline`): the query is a phrase; the
+  segments whose visible text (``shows``) or speech (``said``) holds it rank by BM25 (normalised by the best, so
+  in (0, 1]: :data:`mmir.search.scales.SCALES` ``field``), OCR misreadings match fuzzily with a lower score; the
+  shared grouping (:mod:`mmir.search.grouping`) makes them ``k`` distinct files or shots.
 * :func:`fused_matches` gives keyword search, per query term, the visible-text/speech relevance of each
   segment, which it fuses with the metadata text (the same ``1 − (1 − s)(1 − w·m)`` evidence as metadata).
 """
@@ -15,36 +16,33 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mmir.errors import QueryError
 from mmir.index import visible_text
-from mmir.index.visible_text import TextField, TextMatch
-from mmir.search.aggregate import best_per_media
-from mmir.types import Hit
+from mmir.index.visible_text import TextMatch
+from mmir.search.sources import ScoredSource
 
 if TYPE_CHECKING:
     from mmir.index.catalog import Catalog
+    from mmir.search.queries import FieldQuery
 
 
-def search_fields(
-    catalog: Catalog, text: str, fields: Sequence[TextField], k: int = 10, fuzzy: bool = True, per_shot: bool = False,
-) -> list[Hit]:  # fmt: skip
-    """The ``k`` best files (or shots) whose ``fields`` hold the phrase ``text``.
+def field_source(catalog: Catalog, query: FieldQuery) -> ScoredSource:
+    """Every segment whose ``query.fields`` hold ``query.text``, scored in (0, 1], with ``why`` lines
+    (``text in image: 'STOP'``, ``said at 12.4 s: '…'``).
 
-    Raises:
-        QueryError: ``text`` has no word.
+    FTS5 finds every match in one pass (SQL stays in :mod:`mmir.index.visible_text`); the grouping then ranks
+    from these scores as deep as it needs, so no fixed over-fetch can leave fewer than ``k`` files.
     """
-    if not visible_text._TOKEN.search(text):
-        raise QueryError(f"{text!r} has no word to look for")
-    matches = visible_text.term_matches(catalog, [text], fields, fuzzy=fuzzy)[0]
+    matches = visible_text.term_matches(catalog, [query.text], query.fields, fuzzy=query.fuzzy)[0]
     ids, scores = ranked(matches)
-    shown = ids[: max(k * 20, 200)].tolist()  # enough segments for k distinct files
-    rows = catalog.hits_rows(shown)
-    hits = [
-        Hit(*rows[sid], score=float(score), why=tuple(visible_text.explain(catalog, sid, [text], [matches[sid]])))
-        for sid, score in zip(shown, scores[: len(shown)].tolist(), strict=True)
-        if sid in rows
-    ]
-    return hits[:k] if per_shot else best_per_media(hits, k)
+
+    def explain(shown: Sequence[int], _scores: Sequence[float]) -> dict[int, tuple[str, ...]]:
+        return {
+            int(sid): tuple(visible_text.explain(catalog, int(sid), [query.text], [matches[int(sid)]]))
+            for sid in shown
+            if int(sid) in matches
+        }
+
+    return ScoredSource(ids, scores, explain, positive_only=True)
 
 
 def ranked(matches: dict[int, TextMatch]) -> tuple[np.ndarray, np.ndarray]:
