@@ -73,7 +73,7 @@ SCALES: dict[Kind, Scale] = {
         Scale(Kind.FEEDBACK_ROCCHIO, -1.0, 1.0, "cosine with the Rocchio query vector"),
         Scale(Kind.TEMPORAL, 0.0, 1.0, "geometric mean of the two shots' scores"),
         Scale(Kind.FIELD, 0.0, 1.0, "--shows/--said: BM25 of the phrase in the visible text (OCR) or speech "
-              f"over the best match's (1: the best; only some of the words x{SOME_WORDS:g}, an OCR near-miss x its "
+              f"over the best match's (1: the best, only some of the words x{SOME_WORDS:g}, an OCR near-miss x its "
               "closeness)"),
     )
 }  # fmt: skip
