@@ -1,81 +1,156 @@
-"""Engineered vs learned descriptors, their fusions (weights chosen on validation), and spatial re-ranking.
+"""Engineered vs learned descriptors, their fusions (weights chosen on validation), and spatial re-ranking,
+every row through the product's one search path.
 
-Three tasks on the same run, each with its queries split in two halves (seeded): VALIDATION chooses the fusion
-weights, TEST reports every figure below the selection.
+Each task is a collection the product indexes (``Collection.index`` with ``--descriptors cnn,colour,lbp,hog,bovw``,
+bovw vocabulary learned on the database as ``mmir index`` does), queried with image files the collection does not
+hold: ``Collection.search(ChannelQuery(ExampleQuery(bytes), descriptor, weights, fusion), k=N, per="shot")``, the
+path of ``mmir search --image Q --descriptor D [--fusion late|early] [--fusion-weights ...]`` and of the server.
+Every database item is ranked (k = all items); a relevant item tied with others counts as ranked after all of them
+(``product_search.pessimistic_rank`` / ``pessimistic_ap``). Queries are split in two halves (seeded; by photo for
+near-duplicates): VALIDATION chooses the fusion weights, TEST reports every row, all rows on the same test queries.
 
-1. Category retrieval mAP (relevant = same class, full ranking): every image of a class-balanced test subset of
-   Fashion-MNIST and of CIFAR-10 (``../shared/data/cifar10-jpg.tar``) queries a database made of a class-balanced
-   training subset (``benchmarks/small_datasets.py``; the CNN descriptors are the product encoder's, cached).
+1. Category retrieval mAP (relevant = same class): every image of a class-balanced test subset of Fashion-MNIST and
+   of CIFAR-10 (``../shared/data/cifar10-jpg.tar``) queries a collection made of a class-balanced training subset
+   (``benchmarks/small_datasets.py``), written as PNG files.
 2. Near-duplicate R@1 (the original ranked first) on edited copies of the real COCO-2017 photos of
    ``../shared/data/coco-mini`` (plus scikit-image's photos). THE EDITS ARE OURS: crop40 / crop60 (exactly
    40 / 60 % of each side), crop (60–80 % of each side), down-scaling (to 25–50 %), rotation (8–20°), JPEG quality
    8–20, mirror, colour (desaturation + brightness), overlaid text (from ``benchmarks/instance_retrieval.py``) and
-   greyscale; the database holds every original. The split is by original photo (all edits of a photo fall
-   on the same side).
+   greyscale; the collection holds every original. All edits of a photo fall on the same side of the split.
 
-Rows: each engineered descriptor of ``mmir.models.engineered`` (colour, lbp, hog, bovw with a vocabulary learned on
-the database), the CNN descriptor (EfficientNet-Lite0 GeM, ``mmir.models.load_encoder``), early and late fusion
-with the product's functions (``mmir.search.fusion``), and the CNN with spatial re-ranking of its top 20
-(``mmir.search.spatial``, ORB + RANSAC similarity, product defaults).
+Rows: each channel alone (cnn = EfficientNet-Lite0 GeM, the collection's encoder; colour, lbp, hog, bovw), early
+and late fusion with hand-set weights, with the weights chosen here and with the product defaults
+(``DEFAULT_EARLY_WEIGHTS`` / ``DEFAULT_WEIGHTS``), and the CNN with spatial re-ranking
+(``search(..., spatial=SpatialConfig())``; the spatial settings are chosen on validation edits by
+``benchmarks/one_search.py``, not here). With spatial, the product's order counts (its hits keep their cosines).
 
-Fusion weights: CNN 1, each engineered channel from {0, 1/8, 1/4, 1/2, 1}, chosen by coordinate ascent (two
-sweeps, starting from the CNN alone) on the mean of the three tasks' validation figures; every setting tried is
-printed. The jointly chosen weights are the product defaults (``DEFAULT_WEIGHTS`` / ``DEFAULT_EARLY_WEIGHTS``).
-Extraction cost is milliseconds per image on this machine (shared and busy: compare rows of the same run only);
-engineered rows are cached under /tmp keyed by the extractor source, so a rerun reuses them (and their cost).
+Fusion weights: CNN 1, each engineered channel from {0, 1/8, 1/4, 1/2, 1} (``--quick``: {0, 1/4, 1}, one sweep),
+chosen by coordinate ascent (two sweeps, starting from the CNN alone) on the mean of the tasks' validation figures;
+every setting tried is printed. ms/query is the product's search time per query (decoding and extracting the query
+image included) on this shared, busy machine: compare rows of the same run only.
 
-Run:  python benchmarks/descriptors.py [--queries 40] [--train 3000 --test 1000]
+Run:  python benchmarks/descriptors.py [--quick] [--queries 40] [--train 3000 --test 1000] [--skip-categories]
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
-import hashlib
-import inspect
+import io
 import itertools
+import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 
-import mmir.models.engineered as engineered_module
 from instance_retrieval import EDITS as EDIT_KINDS
 from instance_retrieval import edit, load_photos
-from mmir.evaluate.retrieval import average_precision
-from mmir.models import load_encoder
-from mmir.models.engineered import extractors, l2_rows, learn_vocabulary, tfidf
-from mmir.search.fusion import DEFAULT_EARLY_WEIGHTS, DEFAULT_WEIGHTS, early_fusion_scores, late_fusion
-from mmir.search.spatial import LocalFeatures, SpatialConfig, count_inliers, extract_local, rerank, rerank_by_inliers
-from small_datasets import CACHE, cnn_descriptors, load_all
+from mmir.api import Collection
+from mmir.search.fusion import DEFAULT_EARLY_WEIGHTS, DEFAULT_WEIGHTS
+from mmir.search.queries import ChannelQuery, ExampleQuery, Fusion
+from mmir.search.spatial import SpatialConfig
+from product_search import index_with_channels, pessimistic_ap, pessimistic_rank, product_scores, segment_paths
+from small_datasets import load_all
 
-ENGINEERED = ("colour", "lbp", "hog", "bovw")
+CHANNELS = ("cnn", "colour", "lbp", "hog", "bovw")
+ENGINEERED = CHANNELS[1:]
 EDITS = ("crop40", "crop60", *EDIT_KINDS, "grey")
 GRID = (0.0, 0.125, 0.25, 0.5, 1.0)
-OLD_SPATIAL = SpatialConfig(top=20, first=20, features=1000, min_inliers=15)  # the defaults before validation
+QUICK_GRID = (0.0, 0.25, 1.0)
 HAND_WEIGHTS = {"cnn": 1.0, "colour": 0.5, "lbp": 0.25, "hog": 0.25, "bovw": 0.25}  # the pre-validation defaults
 
 
 @dataclass(frozen=True)
+class Setting:
+    """One row: a channel alone, or a fusion with its weights, optionally with spatial re-ranking."""
+
+    descriptor: str
+    weights: tuple[tuple[str, float], ...] = ()
+    fusion: Fusion = Fusion.LATE
+    spatial: bool = False
+
+    @staticmethod
+    def fused(kind: str, weights: Mapping[str, float]) -> Setting:
+        """Fusion ``kind`` with every channel's weight given (0: not searched)."""
+        return Setting("fused", tuple((n, float(weights.get(n, 0.0))) for n in CHANNELS), Fusion(kind))
+
+    def query(self, example: ExampleQuery) -> ChannelQuery:
+        return ChannelQuery(example, self.descriptor, dict(self.weights), self.fusion)
+
+
+@dataclass(frozen=True)
 class Task:
-    """One task's per-channel similarities and how its figure is computed.
+    """One indexed collection and its queries.
 
     Attributes:
         name: Shown in the tables.
-        scores: ``{channel: float32[Q, N]}`` cosine similarity of every query with every database item.
-        figure: ``(fused scores float32[q, N], query rows int[q]) → figure`` (mAP or R@1).
+        coll: The product's collection (the database).
+        ids: ``int64[N]`` segment ids of the database items.
+        queries: ``Q`` query images as files' bytes (not in the collection).
+        figure: ``(scores float64[N], query number) → figure`` for one query (AP or R@1).
         validation: ``bool[Q]`` queries used to choose weights (the others are the test queries).
-        cost: Milliseconds per image of each channel's extraction.
+        kinds: ``str[Q]`` each query's edit (near-duplicates) or ``""``.
     """
 
     name: str
-    scores: dict[str, np.ndarray]
-    figure: Callable[[np.ndarray, np.ndarray], float]
+    coll: Collection
+    ids: np.ndarray
+    queries: list[ExampleQuery]
+    figure: Callable[[np.ndarray, int], float]
     validation: np.ndarray
-    cost: dict[str, float]
+    kinds: np.ndarray
+
+
+class Scorer:
+    """Per-query figures of settings through ``Collection.search``, each (setting, task, query) run once."""
+
+    def __init__(self) -> None:
+        self.done: dict[tuple[Setting, str, int], float] = {}
+        self.seconds: dict[Setting, list[float]] = {}
+
+    def figures(self, task: Task, setting: Setting, rows: np.ndarray) -> np.ndarray:
+        """``float64[len(rows)]``: the figure of each query of ``rows``."""
+        spatial = SpatialConfig() if setting.spatial else None
+        out = []
+        for row in rows.tolist():
+            key = (setting, task.name, row)
+            if key not in self.done:
+                started = time.perf_counter()
+                scores = product_scores(task.coll, setting.query(task.queries[row]), task.ids, spatial)
+                self.seconds.setdefault(setting, []).append(time.perf_counter() - started)
+                self.done[key] = task.figure(scores, row)
+            out.append(self.done[key])
+        return np.array(out)
+
+    def mean(self, task: Task, setting: Setting, test: bool) -> float:
+        return float(np.nanmean(self.figures(task, setting, np.flatnonzero(task.validation != test))))
+
+    def ms(self, setting: Setting) -> float:
+        return 1000 * float(np.mean(self.seconds.get(setting, [np.nan])))
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _collection(work: Path, name: str, images: list[Image.Image]) -> tuple[Collection, np.ndarray, list[str]]:
+    """Write ``images`` as ``work/name/NNNNN.png``, index them with every channel; ``(collection, ids, paths)``."""
+    folder = work / name
+    folder.mkdir()
+    for number, image in enumerate(images):
+        image.save(folder / f"{number:05d}.png")
+    coll = Collection.open(work / f"{name}-coll", create=True)
+    started = time.perf_counter()
+    index_with_channels(coll, [folder], CHANNELS)
+    ids, _ = coll.store.catalog.all_concepts()
+    print(f"  indexed {len(ids)} {name} images with {','.join(CHANNELS)} in {time.perf_counter() - started:.0f} s",
+          flush=True)  # fmt: skip
+    return coll, ids, segment_paths(coll, ids)
 
 
 def edited(image: Image.Image, kind: str, rng: np.random.Generator) -> Image.Image:
@@ -94,248 +169,102 @@ def edited(image: Image.Image, kind: str, rng: np.random.Generator) -> Image.Ima
     return edit(image, kind, rng)
 
 
-def engineered(
-    key: str, db_images: list[Image.Image], q_images: list[Image.Image], vocabulary_from: list[Image.Image]
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, float]]:
-    """Engineered rows of database and queries (``{name: float32[N|Q, K]}``) and ms per image; cached by ``key``."""
-    source = hashlib.sha1(inspect.getsource(engineered_module).encode()).hexdigest()[:10]
-    path = CACHE / f"engineered-{key}-{source}.npz"
-    if path.exists():
-        with np.load(path) as cached:
-            return ({n: cached[f"db_{n}"] for n in ENGINEERED}, {n: cached[f"q_{n}"] for n in ENGINEERED},
-                    {n: float(cached[f"ms_{n}"]) for n in ENGINEERED})  # fmt: skip
-    vocabulary = learn_vocabulary(vocabulary_from)
-    db, q, cost = {}, {}, {}
-    for extractor in extractors(ENGINEERED, vocabulary):
-        started = time.perf_counter()
-        db[extractor.name] = np.stack([extractor.extract(image) for image in db_images])
-        cost[extractor.name] = 1000 * (time.perf_counter() - started) / len(db_images)
-        q[extractor.name] = np.stack([extractor.extract(image) for image in q_images])
-    CACHE.mkdir(parents=True, exist_ok=True)
-    arrays: dict[str, Any] = {f"db_{n}": v for n, v in db.items()} | {f"q_{n}": v for n, v in q.items()}
-    arrays |= {f"ms_{n}": np.float64(v) for n, v in cost.items()}
-    np.savez(path, **arrays)
-    return db, q, cost
-
-
-def similarities(db: dict[str, np.ndarray], q: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """``{channel: float32[Q, N]}`` cosines; bovw is tf-idf weighted with the database's idf (as the product)."""
-    db, q = dict(db), dict(q)
-    db["bovw"], idf = tfidf(db["bovw"])
-    q["bovw"] = tfidf(q["bovw"], idf)[0]
-    return {n: l2_rows(q[n]) @ l2_rows(db[n]).T for n in db}
-
-
-def category_task(name: str, train: int, test: int, seed: int) -> Task:
+def category_task(work: Path, name: str, train: int, test: int, seed: int) -> Task:
     """Part 1 for one data set: class-level mAP, half of the test queries (seeded) for validation."""
     db_set, q_set = load_all(train, test, seed)[name]
-    db, q, cost = engineered(f"{name}-{train}-{test}-{seed}", db_set.images, q_set.images,
-                             db_set.images[:: max(1, len(db_set.images) // 300)])  # fmt: skip
-    db["cnn"], seconds = cnn_descriptors(db_set)
-    q["cnn"], _ = cnn_descriptors(q_set)
-    cost["cnn"] = 1000 * seconds
+    coll, ids, paths = _collection(work, name, db_set.images)
+    labels = db_set.labels[[int(Path(p).stem) for p in paths]]  # int64[N] in the order of ids
+    queries = [ExampleQuery(_png(image), f"{name}-q{n}.png") for n, image in enumerate(q_set.images)]
 
-    def figure(scores: np.ndarray, rows: np.ndarray) -> float:
-        order = np.argsort(-scores, axis=1, kind="stable")
-        relevant = db_set.labels[order] == q_set.labels[rows][:, None]  # bool[q, N] in ranked order
-        return float(np.mean([average_precision(r) for r in relevant]))
+    def figure(scores: np.ndarray, row: int) -> float:
+        return pessimistic_ap(scores, labels == q_set.labels[row])
 
     validation = np.random.default_rng(seed + 1).permutation(len(q_set.labels)) < len(q_set.labels) // 2
-    title = f"{name} mAP ({len(q_set.labels)} queries, {len(db_set.labels)} database images)"
-    return Task(title, similarities(db, q), figure, validation, cost)
+    title = f"{name} mAP ({len(queries)} queries, {len(ids)} database images)"
+    return Task(title, coll, ids, queries, figure, validation, np.full(len(queries), ""))
 
 
-@dataclass(frozen=True)
-class NearDuplicates:
-    """Part 2's queries, kept for the per-edit table and spatial re-ranking."""
-
-    task: Task
-    photos: list[Image.Image]
-    queries: list[Image.Image]
-    truth: np.ndarray  # int[Q] index of each query's original
-    kinds: np.ndarray  # str[Q] edit of each query
-
-
-def near_duplicate_task(queries: int, seed: int) -> NearDuplicates:
+def near_duplicate_task(work: Path, queries: int, seed: int) -> Task:
     """Part 2: R@1 of edited copies; the photos are split in two halves for validation and test."""
     photos = [image for _, image in load_photos(None)]
+    coll, ids, paths = _collection(work, "photos", photos)
+    position = {int(Path(p).stem): n for n, p in enumerate(paths)}  # photo number -> index into ids
     rng = np.random.default_rng(seed)
     chosen = rng.choice(len(photos), size=min(queries, len(photos)), replace=False)
     items = [(int(i), kind, edited(photos[i], kind, rng)) for i in chosen for kind in EDITS]
-    q_images, truth = [image for _, _, image in items], np.array([i for i, _, _ in items])
-    kinds = np.array([kind for _, kind, _ in items])
-    db, q, cost = engineered(f"ndup-{len(photos)}-{queries}-{seed}", photos, q_images, photos)
-    encoder = load_encoder("efficientnet-lite0")
-    started = time.perf_counter()
-    db["cnn"] = np.concatenate([encoder.encode(photos[i : i + 32]).descriptors for i in range(0, len(photos), 32)])
-    cost["cnn"] = 1000 * (time.perf_counter() - started) / len(photos)
-    q["cnn"] = np.concatenate([encoder.encode(q_images[i : i + 32]).descriptors for i in range(0, len(q_images), 32)])
-    validation = np.isin(truth, chosen[: len(chosen) // 2])
+    examples = [ExampleQuery(_png(image), f"{i:05d}_{kind}.png") for i, kind, image in items]
+    truth = np.array([position[i] for i, _, _ in items])
+    validation = np.isin([i for i, _, _ in items], chosen[: len(chosen) // 2])
 
-    def figure(scores: np.ndarray, rows: np.ndarray) -> float:
-        return float(np.mean(scores.argmax(axis=1) == truth[rows]))
+    def figure(scores: np.ndarray, row: int) -> float:
+        return float(pessimistic_rank(scores, int(truth[row])) == 1)
 
     title = f"near-duplicate R@1 ({len(photos)} originals, {len(chosen)} edited {len(EDITS)} ways)"
-    return NearDuplicates(Task(title, similarities(db, q), figure, validation, cost), photos, q_images, truth, kinds)
+    return Task(title, coll, ids, examples, figure, validation, np.array([kind for _, kind, _ in items]))
 
 
-class Fusion:
-    """Fused scores of a task for given weights, with the product's functions (``late``: z-scored, ``early``)."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-
-    def scores(self, task: Task, weights: Mapping[str, float], rows: np.ndarray) -> np.ndarray:
-        """``float32[len(rows), N]`` fused scores of some queries (channels of weight 0 are left out)."""
-        used = {n: task.scores[n][rows] for n in ("cnn", *ENGINEERED) if weights.get(n, 0.0) > 0}
-        fuse = late_fusion if self.kind == "late" else early_fusion_scores
-        return fuse(used, weights)
-
-    def figure(self, task: Task, weights: Mapping[str, float], test: bool) -> float:
-        """The task's figure on its validation (``test=False``) or test queries."""
-        rows = np.flatnonzero(task.validation != test)
-        return task.figure(self.scores(task, weights, rows), rows)
+def _label(setting: Setting) -> str:
+    return " ".join(f"{n}={w:g}" for n, w in setting.weights)
 
 
-def _label(weights: Mapping[str, float]) -> str:
-    return " ".join(f"{n}={weights.get(n, 0.0):g}" for n in ("cnn", *ENGINEERED))
+def choose_weights(tasks: list[Task], kind: str, scorer: Scorer, grid: tuple[float, ...], sweeps: int) -> Setting:
+    """Coordinate ascent over ``grid`` on the mean validation figure; prints every setting tried."""
+    tried: dict[Setting, float] = {}
 
-
-def choose_weights(tasks: list[Task], fusion: Fusion) -> dict[str, float]:
-    """Coordinate ascent over :data:`GRID` on the mean validation figure; prints every setting tried."""
-    tried: dict[tuple[float, ...], float] = {}
-
-    def mean_figure(weights: dict[str, float]) -> float:
-        key = tuple(weights.get(n, 0.0) for n in ("cnn", *ENGINEERED))
-        if key not in tried:
-            figures = [fusion.figure(task, weights, test=False) for task in tasks]
-            tried[key] = float(np.mean(figures))
+    def mean_figure(setting: Setting) -> float:
+        if setting not in tried:
+            figures = [scorer.mean(task, setting, test=False) for task in tasks]
+            tried[setting] = float(np.mean(figures))
             cells = "".join(f"{f:8.4f}" for f in figures)
-            print(f"  {fusion.kind:5s} {_label(weights):52s}{cells}{tried[key]:9.4f}", flush=True)
-        return tried[key]
+            print(f"  {kind:5s} {_label(setting):52s}{cells}{tried[setting]:9.4f}", flush=True)
+        return tried[setting]
 
-    print(f"\n{fusion.kind} fusion weights tried (validation queries):  " + " | ".join(t.name for t in tasks))
+    print(f"\n{kind} fusion weights tried (VALIDATION queries):  " + " | ".join(t.name for t in tasks))
     print(f"  {'':58s}" + "".join(f"{'task' + str(i + 1):>8s}" for i in range(len(tasks))) + "     mean")
-    mean_figure(HAND_WEIGHTS)
+    mean_figure(Setting.fused(kind, HAND_WEIGHTS))
     best = {"cnn": 1.0, **{n: 0.0 for n in ENGINEERED}}
-    for _sweep, name in itertools.product(range(2), ENGINEERED):
-        candidates = [{**best, name: w} for w in GRID]
-        figures = [mean_figure(c) for c in candidates]
-        # ties keep the current weight (no change without a measured gain)
-        current = figures[GRID.index(best[name])]
+    for _sweep, name in itertools.product(range(sweeps), ENGINEERED):
+        candidates = [{**best, name: w} for w in grid]
+        figures = [mean_figure(Setting.fused(kind, c)) for c in candidates]
+        current = figures[grid.index(best[name])] if best[name] in grid else -np.inf
         top = int(np.argmax(figures))
-        if figures[top] > current:
+        if figures[top] > current:  # ties keep the current weight (no change without a measured gain)
             best = candidates[top]
-    print(f"  chosen ({fusion.kind}): {_label(best)}  validation mean {mean_figure(best):.4f}")
-    return best
+    chosen = Setting.fused(kind, best)
+    print(f"  chosen ({kind}): {_label(chosen)}  validation mean {mean_figure(chosen):.4f}")
+    return chosen
 
 
-def test_rows(tasks: list[Task], chosen: dict[str, dict[str, float]]) -> None:
-    """Every row on the test queries: channels alone, hand-set and validated fusions, product defaults."""
-    print("\nTEST queries (never used to choose anything): " + " | ".join(f"task{i + 1} = {t.name}"
-                                                                       for i, t in enumerate(tasks)))  # fmt: skip
-    print(f"  {'':40s}" + "".join(f"{'task' + str(i + 1):>8s}" for i in range(len(tasks))) + "   cost ms/img (t1..)")
-    rows: list[tuple[str, Fusion, dict[str, float]]] = [(n, Fusion("late"), {n: 1.0}) for n in ("cnn", *ENGINEERED)]
-    for kind in ("early", "late"):
-        rows += [(f"{kind} fusion, hand weights", Fusion(kind), HAND_WEIGHTS),
-                 (f"{kind} fusion, validated weights", Fusion(kind), chosen[kind])]  # fmt: skip
+def test_rows(
+    tasks: list[Task], chosen: dict[str, Setting], scorer: Scorer, spatial: bool
+) -> list[tuple[str, Setting]]:
+    """Every row on the test queries: channels alone, hand-set, validated and default fusions, cnn + spatial."""
+    rows = [(n, Setting(n)) for n in CHANNELS]
     defaults = {"early": DEFAULT_EARLY_WEIGHTS, "late": DEFAULT_WEIGHTS}
-    rows += [(f"{kind} fusion, product defaults", Fusion(kind), defaults[kind]) for kind in ("early", "late")]
-    for label, fusion, weights in rows:
-        cells = "".join(f"{fusion.figure(task, weights, test=True):8.4f}" for task in tasks)
-        cost = " ".join(f"{t.cost[label]:6.1f}" for t in tasks) if label in tasks[0].cost else "(its channels)"
-        print(f"  {label:40s}{cells}   {cost}", flush=True)
-    print("  (the category tasks' CNN cost is that of the run that filled small_datasets' descriptor cache)")
+    for kind in ("early", "late"):
+        rows += [(f"{kind} fusion, hand weights", Setting.fused(kind, HAND_WEIGHTS)),
+                 (f"{kind} fusion, validated weights", chosen[kind]),
+                 (f"{kind} fusion, product defaults", Setting.fused(kind, defaults[kind]))]  # fmt: skip
+    rows += [("cnn + spatial (product defaults)", Setting("cnn", spatial=True))] if spatial else []
+    print("\nTEST queries (never used to choose anything), every row through Collection.search: "
+          + " | ".join(f"task{i + 1} = {t.name}" for i, t in enumerate(tasks)))  # fmt: skip
+    print(f"  {'':40s}" + "".join(f"{'task' + str(i + 1):>8s}" for i in range(len(tasks))) + "  ms/query")
+    for label, setting in rows:
+        on = [t for t in tasks if not setting.spatial or t.kinds[0]]  # spatial: near-duplicates only
+        cells = "".join(f"{scorer.mean(t, setting, test=True):8.4f}" if t in on else f"{'-':>8s}" for t in tasks)
+        print(f"  {label:40s}{cells}  {scorer.ms(setting):8.0f}", flush=True)
+    return rows
 
 
-def per_edit_rows(nd: NearDuplicates, chosen: dict[str, dict[str, float]], spatial: SpatialConfig | None) -> None:
-    """Near-duplicate R@1 per edit on the test photos, and the CNN with spatial re-ranking."""
-    test = np.flatnonzero(~nd.task.validation)
-    kinds = nd.kinds[test]
+def per_edit_rows(task: Task, rows: list[tuple[str, Setting]], scorer: Scorer) -> None:
+    """Near-duplicate R@1 per edit on the test photos (the figures of the rows above, broken down)."""
+    test = np.flatnonzero(~task.validation)
+    kinds = task.kinds[test]
     print(f"\nnear-duplicates, TEST photos only ({len(test)} queries): R@1 per edit")
-    print(f"  {'':32s}" + "".join(f"{k:>7s}" for k in EDITS) + "    all")
-
-    def row(name: str, top1: np.ndarray, note: str = "") -> None:
-        cells = "".join(f"{top1[kinds == k].mean():7.3f}" for k in EDITS)
-        print(f"  {name:32s}{cells}  {top1.mean():.3f}  {note}", flush=True)
-
-    settings = [(n, Fusion("late"), {n: 1.0}) for n in ("cnn", *ENGINEERED)]
-    settings += [(f"{k} fusion, validated", Fusion(k), chosen[k]) for k in ("early", "late")]
-    for name, fusion, weights in settings:
-        row(name, fusion.scores(nd.task, weights, test).argmax(axis=1) == nd.truth[test])
-    if spatial is not None:
-        cnn = nd.task.scores["cnn"][test]
-        images = [nd.queries[i] for i in test]
-        for label, config in (("cnn + spatial, old defaults", OLD_SPATIAL), ("cnn + spatial, validated", spatial)):
-            row(label, *_spatial(cnn, images, nd.photos, nd.truth[test], config))
-        print(f"  validated spatial settings = product defaults (SpatialConfig()): {spatial == SpatialConfig()}")
-
-
-class InlierCache:
-    """Inliers of (query row, photo) pairs with the product's functions, each computed once; counts the asks."""
-
-    def __init__(self, nd: NearDuplicates, config: SpatialConfig) -> None:
-        self.nd, self.config = nd, config
-        self.photos: dict[int, LocalFeatures] = {}
-        self.queries: dict[int, LocalFeatures] = {}
-        self.counts: dict[tuple[int, int], int] = {}
-        self.verified = 0
-
-    def inliers(self, row: int, photo: int) -> int:
-        """RANSAC inliers between query ``row`` and database photo ``photo``."""
-        self.verified += 1
-        if (row, photo) not in self.counts:
-            if photo not in self.photos:
-                self.photos[photo] = extract_local(self.nd.photos[photo], self.config)
-            if row not in self.queries:
-                self.queries[row] = extract_local(self.nd.queries[row], self.config)
-            self.counts[row, photo] = count_inliers(self.queries[row], self.photos[photo], self.config)
-        return self.counts[row, photo]
-
-
-def choose_spatial(nd: NearDuplicates) -> SpatialConfig:
-    """Spatial re-ranking settings chosen on the validation photos (R@1 over all edits; ties: cheaper, stricter).
-
-    Inlier counts are the product's (:func:`count_inliers` of :func:`extract_local` features) through its
-    re-ranking rule (:func:`rerank_by_inliers`); they are computed once per (query, candidate, keypoint count)
-    and shared by the rows, so this table gives candidates verified per query, not milliseconds.
-    """
-    rows = np.flatnonzero(nd.task.validation)
-    kinds = nd.kinds[rows]
-    print(f"\nspatial re-ranking settings tried (VALIDATION photos, {len(rows)} queries): R@1 per edit")
-    print(f"  {'':32s}" + "".join(f"{k:>7s}" for k in EDITS) + "    all  verified/query")
-    tried: list[tuple[float, float, SpatialConfig]] = []
-    for features in (1000, 3000):
-        cache = InlierCache(nd, replace(OLD_SPATIAL, features=features))
-        for top, min_inliers in itertools.product((20, 50, 100), (10, 15)):
-            config = replace(cache.config, top=top, min_inliers=min_inliers)
-            cache.verified = 0
-            top1 = []
-            for r in rows.tolist():
-                order = np.argsort(-nd.task.scores["cnn"][r], kind="stable")[:top].tolist()
-                ranked = rerank_by_inliers(order, functools.partial(cache.inliers, r), config)
-                top1.append(ranked[0][0] == nd.truth[r])
-            hits = np.array(top1)
-            cells = "".join(f"{hits[kinds == k].mean():7.3f}" for k in EDITS)
-            label = f"ORB {features}, top {top}, min {min_inliers}"
-            print(f"  {label:32s}{cells}  {hits.mean():.3f}  {cache.verified / len(rows):6.1f}", flush=True)
-            tried.append((float(hits.mean()), -cache.verified / len(rows), config))
-    # ties: fewer candidates verified, then fewer keypoints, then the stricter inlier count
-    best = max(tried, key=lambda t: (t[0], t[1], -t[2].features, t[2].min_inliers))[2]
-    print(f"  chosen: ORB {best.features}, top {best.top}, min_inliers {best.min_inliers}")
-    return best
-
-
-def _spatial(
-    cnn: np.ndarray, q_images: list, photos: list, truth: np.ndarray, config: SpatialConfig
-) -> tuple[np.ndarray, str]:
-    started = time.perf_counter()
-    top1 = []
-    for row, image in enumerate(q_images):
-        order = np.argsort(-cnn[row], kind="stable")[: config.top].tolist()
-        top1.append(rerank(image, order, photos.__getitem__, config)[0][0] == truth[row])
-    per_query = (time.perf_counter() - started) / len(q_images)
-    return np.array(top1), f"+{per_query * 1000:.0f} ms/query"
+    print(f"  {'':40s}" + "".join(f"{k:>7s}" for k in EDITS) + "    all")
+    for label, setting in rows:
+        top1 = scorer.figures(task, setting, test)
+        print(f"  {label:40s}" + "".join(f"{top1[kinds == k].mean():7.3f}" for k in EDITS) + f"  {top1.mean():.3f}")
 
 
 def main() -> None:
@@ -343,17 +272,31 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=40, help="COCO-mini photos edited into near-duplicate queries")
     parser.add_argument("--train", type=int, default=3000, help="database images per data set (category part)")
     parser.add_argument("--test", type=int, default=1000, help="query images per data set (category part)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="8 photos, 200 / 40 category images, grid {0, 1/4, 1} one sweep (minutes on 2 cores)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-categories", action="store_true")
     parser.add_argument("--skip-spatial", action="store_true")
     args = parser.parse_args()
-    nd = near_duplicate_task(args.queries, args.seed)
-    tasks = [nd.task]
-    if not args.skip_categories:
-        tasks += [category_task(name, args.train, args.test, args.seed) for name in ("cifar10", "fmnist")]
-    chosen = {kind: choose_weights(tasks, Fusion(kind)) for kind in ("early", "late")}
-    test_rows(tasks, chosen)
-    per_edit_rows(nd, chosen, None if args.skip_spatial else choose_spatial(nd))
+    queries, train, test = (8, 200, 40) if args.quick else (args.queries, args.train, args.test)
+    grid, sweeps = (QUICK_GRID, 1) if args.quick else (GRID, 2)
+    with tempfile.TemporaryDirectory(prefix="descriptors-") as tmp:
+        work = Path(tmp)
+        nd = near_duplicate_task(work, queries, args.seed)
+        tasks = [nd]
+        if not args.skip_categories:
+            tasks += [category_task(work, name, train, test, args.seed) for name in ("cifar10", "fmnist")]
+        scorer = Scorer()
+        try:
+            chosen = {kind: choose_weights(tasks, kind, scorer, grid, sweeps) for kind in ("early", "late")}
+            rows = test_rows(tasks, chosen, scorer, not args.skip_spatial)
+            per_edit_rows(nd, rows, scorer)
+        finally:
+            for task in tasks:
+                task.coll.close()
 
 
 if __name__ == "__main__":

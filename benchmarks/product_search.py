@@ -4,12 +4,15 @@
   and the server run) and gives each segment's score (``-inf`` for segments it does not return);
 - :func:`pessimistic_ap` / :func:`pessimistic_rank`: a relevant item tied with others counts as ranked after all
   of them (a constant score cannot look good by the input order);
+- :func:`index_with_channels`: index folders with engineered descriptor channels, as ``--descriptors`` does;
+  :func:`segment_paths`: each segment's file;
 - :func:`concept_matrix`: every segment's stored concept probabilities, for the ablation rows that rescore the
   matrix with variants of the formula (the product itself never reads it whole).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -20,21 +23,41 @@ def concept_matrix(coll: Any) -> tuple[np.ndarray, np.ndarray]:
     return coll.store.catalog.all_concepts()
 
 
-def product_scores(coll: Any, query: Any, ids: np.ndarray) -> np.ndarray:
+def product_scores(coll: Any, query: Any, ids: np.ndarray, spatial: Any = None) -> np.ndarray:
     """``float64[N]``: each of ``ids``' score for ``query`` through ``Collection.search`` (``-inf`` if not returned;
-    a query the product refuses scores every segment ``-inf``)."""
+    a query the product refuses scores every segment ``-inf``).
+
+    With ``spatial`` (a ``SpatialConfig``) the re-ranked order is what counts, not the cosines the hits keep, so
+    each hit scores minus its 1-based position in the product's list (no ties).
+    """
     from mmir.errors import QueryError
 
     out = np.full(len(ids), -np.inf)
     try:
-        hits = coll.search(query, k=max(coll.store.catalog.counts()[1], 1), per="shot")  # every segment ranked
+        hits = coll.search(query, k=max(coll.store.catalog.counts()[1], 1), per="shot", spatial=spatial)
     except QueryError:
         return out
     where = {int(i): n for n, i in enumerate(ids)}
-    for hit in hits:
+    for position, hit in enumerate(hits, 1):
         if hit.segment.id in where:
-            out[where[hit.segment.id]] = hit.score
+            out[where[hit.segment.id]] = hit.score if spatial is None else -position
     return out
+
+
+def index_with_channels(coll: Any, roots: Sequence[Any], channels: Sequence[str]) -> Any:
+    """Index ``roots`` into ``coll`` as ``mmir index ROOTS --descriptors CHANNELS`` does (bovw vocabulary learned
+    on the roots); returns the index report."""
+    from mmir.pipeline import IndexOptions
+
+    extractors = coll.channel_extractors(list(channels), list(roots))
+    options = IndexOptions(progress=False, channels=tuple(extractors))
+    return coll.index(list(roots), options, channel_sink=coll.channel_sink())
+
+
+def segment_paths(coll: Any, ids: np.ndarray) -> list[str]:
+    """The file path of each segment of ``ids`` (``int64[N]``), in order."""
+    rows = coll.store.catalog.hits_rows([int(i) for i in ids])
+    return [rows[int(i)][0].path for i in ids]
 
 
 def pessimistic_ap(scores: np.ndarray, relevant: np.ndarray) -> float:
