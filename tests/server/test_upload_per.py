@@ -120,3 +120,12 @@ def test_upload_rejects_an_unknown_unit(client: TestClient) -> None:
     files = {"image": ("query.jpg", _jpeg((120, 60, 30), 48), "image/jpeg")}
     response = client.post("/api/search/image", files=files, params={"per": "scene"})
     assert response.status_code == 422
+
+
+def test_a_kept_image_query_searches_again_per_shot(client: TestClient) -> None:
+    files = {"image": ("query.jpg", _jpeg((120, 60, 30), 48), "image/jpeg")}
+    key = client.post("/api/search/image", files=files, params={"k": 3}).headers["X-Query-Image"]
+    response = client.get(f"/api/search/image/{key}", params={"k": 4, "per": "shot"})
+    assert response.status_code == 200, response.text
+    hits = response.json()
+    assert len({h["segment_id"] for h in hits}) == 4 and {h["kind"] for h in hits} == {"video"}

@@ -336,12 +336,15 @@ def _install_query_image_routes(
     gone = "that query image is no longer kept on this server: pick it again"
 
     @app.get("/api/search/image/{key}", dependencies=bearer, tags=["search"])
-    def search_kept_image(key: str, k: int = k_param, offset: int = offset_param):
+    def search_kept_image(
+        key: str, k: int = k_param, offset: int = offset_param, per: Per = Query(Per.FILE, description="file or shot")
+    ):  # fmt: skip
         """Query by example with an image searched before (its SHA-1 from ``X-Query-Image``)."""
         data = kept.get(key)
         if data is None:
             raise HTTPException(status_code=404, detail=gone)
-        return JSONResponse(service.search_upload(data, "the query image", k, offset), headers={"X-Query-Image": key})
+        hits = service.search_upload(data, "the query image", k, offset, per)
+        return JSONResponse(hits, headers={"X-Query-Image": key})
 
     @app.get("/api/media/query/{key}", dependencies=bearer, tags=["search"])
     def kept_image(key: str):
