@@ -31,3 +31,37 @@ def test_the_child_computes_the_same_vectors_at_lower_priority() -> None:
         np.testing.assert_allclose(process.encode(texts[:1]), local[:1], atol=1e-6)
     finally:
         process.close()
+
+
+def _gone(pid: int) -> bool:
+    """No such process, or only its zombie left for whoever adopted it."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_the_child_exits_when_its_parent_dies() -> None:
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import os\n"
+        "from mmir.concepts.text_process import TextModelProcess\n"
+        "if __name__ == '__main__':\n"
+        "    process = TextModelProcess()\n"
+        "    process.encode(['kitten'])\n"
+        "    print(next(iter(process._executor()._processes)), flush=True)\n"
+        "    os._exit(0)  # as if killed: no pool shutdown\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    child = int(out.stdout.split()[-1])
+    deadline = time.monotonic() + 10
+    while not _gone(child) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    gone = _gone(child)
+    if not gone:
+        os.kill(child, 9)
+    assert gone, "the text-model child outlived its parent"

@@ -17,6 +17,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
 from typing import Any
@@ -30,9 +31,17 @@ NICE = 10  # the child's niceness increment: it gets CPU only when the server's 
 _MODEL: Any = None  # in the child: the loaded model
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Exit once orphaned: a parent killed (or gone without shutting its pool down) must not leave the child idle."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+
+
 def _start_child(nice: int) -> None:
     global _MODEL
     os.nice(nice)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     from mmir.concepts.minilm import load_numpy_minilm
 
     _MODEL = load_numpy_minilm()
