@@ -76,10 +76,10 @@ def _with_sequence_concept(collection: Path, mmir: str, env: dict[str, str]) -> 
     from PIL import Image
 
     from mmir.api import Collection
+    from mmir.indexing.video_concepts import register_sequence_concept
     from mmir.learn.sequence import save_sequence_model
     from mmir.media.video_write import write_video
     from mmir.models.sequence import SequenceArch, SequenceConfig, build_sequence_model
-    from mmir.video_concepts import register_sequence_concept
 
     videos = collection.parent / "videos"
     videos.mkdir(exist_ok=True)

@@ -41,7 +41,7 @@ def photos(limit: int, folder: Path) -> Path:
 
 def in_process(root: Path, work: Path, encoder: object) -> tuple[float, int]:
     from mmir.api import Collection
-    from mmir.pipeline import IndexOptions
+    from mmir.indexing.pipeline import IndexOptions
 
     with Collection.open(work / "local", create=True, encoder=encoder) as coll:  # type: ignore[arg-type]
         report = coll.index([root], IndexOptions(progress=False))
@@ -51,7 +51,7 @@ def in_process(root: Path, work: Path, encoder: object) -> tuple[float, int]:
 def with_ray(root: Path, work: Path, workers: int, encoder: object) -> tuple[float, int]:
     from mmir.api import Collection
     from mmir.executors.ray_executor import RayIndexer
-    from mmir.pipeline import IndexOptions
+    from mmir.indexing.pipeline import IndexOptions
 
     with Collection.open(work / f"ray{workers}", create=True, encoder=encoder) as coll:  # type: ignore[arg-type]
         coll.store.lock_for_writing()

@@ -110,8 +110,8 @@ def row_mmir(folder: Path, model: str, backend: str, overlap: bool, workers: int
     import numpy as np
 
     from mmir.api import Collection
+    from mmir.indexing.pipeline import IndexOptions
     from mmir.models import load_encoder
-    from mmir.pipeline import IndexOptions
 
     started = time.perf_counter()
     encoder = load_encoder(model, backend=backend)
@@ -162,9 +162,9 @@ def row_colour(folder: Path, mode: str, workers: int, **_: Any) -> dict[str, Any
     import numpy as np
 
     from mmir.api import Collection
+    from mmir.indexing.pipeline import IndexOptions
     from mmir.models import load_encoder
     from mmir.models.encoder import Encoded
-    from mmir.pipeline import IndexOptions
 
     started = time.perf_counter()
     encoder: Any = load_encoder("efficientnet-lite0", backend="auto")

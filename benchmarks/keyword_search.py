@@ -50,7 +50,7 @@ import numpy as np
 from mmir.api import Collection
 from mmir.concepts import ConceptVocabulary, MatchSource, QueryMapping
 from mmir.index.metadata_text import term_matches
-from mmir.pipeline import IndexOptions
+from mmir.indexing.pipeline import IndexOptions
 from mmir.search.concept_scoring import combine_terms, term_scores
 from mmir.search.queries import TextQuery
 from mmir.search.text_fusion import fuse, metadata_matrix

@@ -174,7 +174,7 @@ def weak_threshold(coll: Any, paths: list[str], labels: dict, categories: list[s
 def metadata_weight(work: Path, coco: Path, labels_by_original: dict, categories: list[str], seed: int) -> None:
     """COCO-mini in its own train2017/val2017 folders, 30 % of photos tagged with their categories in a sidecar."""
     from mmir.api import Collection
-    from mmir.pipeline import IndexOptions
+    from mmir.indexing.pipeline import IndexOptions
     from mmir.search import text_fusion
     from mmir.search.queries import TextQuery
 

@@ -47,7 +47,7 @@ def product_scores(coll: Any, query: Any, ids: np.ndarray, spatial: Any = None) 
 def index_with_channels(coll: Any, roots: Sequence[Any], channels: Sequence[str]) -> Any:
     """Index ``roots`` into ``coll`` as ``mmir index ROOTS --descriptors CHANNELS`` does (bovw vocabulary learned
     on the roots); returns the index report."""
-    from mmir.pipeline import IndexOptions
+    from mmir.indexing.pipeline import IndexOptions
 
     extractors = coll.channel_extractors(list(channels), list(roots))
     options = IndexOptions(progress=False, channels=tuple(extractors))

@@ -45,8 +45,8 @@ WORDS = ("shirt", "shoe", "bag", "dress", "coat", "sandal", "boot", "sweater", "
 def build_collection(folder: Path, images: int) -> Path:
     """Index ``images`` Fashion-MNIST test images (as PNG files) into ``folder / "coll"``."""
     from mmir.api import Collection
+    from mmir.indexing.pipeline import IndexOptions
     from mmir.learn.idx import load_fashion_mnist
-    from mmir.pipeline import IndexOptions
 
     data = load_fashion_mnist("test")
     photos = folder / "photos"
@@ -179,7 +179,7 @@ def build_big_photos(folder: Path, count: int) -> Path:
     import skimage
 
     from mmir.api import Collection
-    from mmir.pipeline import IndexOptions
+    from mmir.indexing.pipeline import IndexOptions
 
     samples = sorted((Path(skimage.__file__).parent / "data").glob("*.png"))[:12]
     photos = folder / "big"

@@ -54,7 +54,7 @@ PHOTOS = sorted(glob.glob("/work/shared/data/coco-mini/val2017/*.jpg"))
 TRANSITIONS = [("cut", 0), ("cut", 0), ("cut", 0), ("dissolve", 8), ("dissolve", 16), ("dissolve", 24),
                ("fade", 12), ("fade", 20)]  # fmt: skip
 ALL_FRAMES = DecodeOptions(skip_nonref_above_fps=math.inf)  # every frame: sources, and the decoding before
-PRODUCT = DecodeOptions(skip_nonref_above_fps=0.0)  # what indexing decodes (mmir.video_indexing.VideoIndexOptions)
+PRODUCT = DecodeOptions(skip_nonref_above_fps=0.0)  # what indexing decodes (mmir.indexing.video.VideoIndexOptions)
 
 
 @dataclass(frozen=True)
@@ -339,12 +339,12 @@ SPEED_ROWS = {
 def _speed(path: str, detector: ShotDetector, repeats: int) -> None:
     """Whole analysis (decode + detect + keyframes + encode) of a 720p H.264 video as a multiple of real time.
 
-    Each row is the product's own path (:func:`mmir.video_indexing.analyse_video`), followed in the same run by
+    Each row is the product's own path (:func:`mmir.indexing.video.analyse_video`), followed in the same run by
     decoding alone with the same decoder settings as the reference; the 1-minute load average is printed
     beside each figure because the machine is shared.
     """
+    from mmir.indexing.video import VideoIndexOptions, analyse_video
     from mmir.models import load_encoder
-    from mmir.video_indexing import VideoIndexOptions, analyse_video
 
     encoder = load_encoder("efficientnet-lite0")
     encoder.encode([Image.new("RGB", (320, 240))] * 2)  # warm the session (first runs are slower)
@@ -370,8 +370,8 @@ def _speed(path: str, detector: ShotDetector, repeats: int) -> None:
 
 def _keyframe_retrieval(detector: ShotDetector, tests: list[tuple[str, Footage]]) -> None:
     """Query with each animated photo; is its shot's keyframe the nearest row? (recall@1, MRR) per strategy."""
+    from mmir.indexing.video import VideoIndexOptions, analyse_video, to_segments
     from mmir.models import load_encoder
-    from mmir.video_indexing import VideoIndexOptions, analyse_video, to_segments
 
     encoder = load_encoder("efficientnet-lite0")
 

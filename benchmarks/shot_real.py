@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from mmir.evaluate.shot_boundaries import BoundaryScores, score_transitions
+from mmir.indexing.video import VideoIndexOptions
 from mmir.media.shot_detectors import SceneDetectDetector, SceneDetectKind, TransNetV2Detector
 from mmir.media.shots import ChunkedDetector, FastDetector, ShotDetector, Transition, TransitionKind
 from mmir.media.video import DecodeOptions, VideoReader
-from mmir.video_indexing import VideoIndexOptions
 
 ANNOTATIONS = Path(__file__).with_name("shot_annotations.json")
 SITE = Path(np.__file__).parents[1]

@@ -1,7 +1,7 @@
 """Speed of ``mmir shots`` on 720p H.264 made from real footage, beside decoding alone in the same run.
 
 The 720p clip is the first minute of the given video upscaled with PyAV and encoded by x264 ``veryfast`` (B-frames
-on, as in ordinary H.264 files). Rows are the product's own path (:func:`mmir.video_indexing.detect_shots`, what
+on, as in ordinary H.264 files). Rows are the product's own path (:func:`mmir.indexing.video.detect_shots`, what
 ``mmir shots`` calls) and then decoding alone with the same decoder settings; each is a multiple of real time,
 with the 1-minute load average beside it because the machine is shared.
 """
@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from mmir.indexing.video import VideoIndexOptions, detect_shots
 from mmir.media.shot_detectors import make_detector
 from mmir.media.shots import ShotDetector
 from mmir.media.video import DecodeOptions, VideoReader
 from mmir.media.video_write import write_video
-from mmir.video_indexing import VideoIndexOptions, detect_shots
 
 SECONDS = 60.0
 

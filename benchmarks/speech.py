@@ -141,9 +141,9 @@ def shot_r1(quick: bool) -> None:
     """Videos of 6 shots with one sentence each; a 3-word phrase must rank its shot first."""
     from mmir.api import Collection
     from mmir.index.visible_text import TextField
+    from mmir.indexing.pipeline import IndexOptions
+    from mmir.indexing.text import TextOptions
     from mmir.media.audio_write import espeak, write_video_with_audio
-    from mmir.pipeline import IndexOptions
-    from mmir.pipeline_text import TextOptions
 
     videos = 1 if quick else 2
     shot_s = 5.0

@@ -187,9 +187,9 @@ def keyword_r1(setting: tuple[int, float, bool], distractors: int, folder: Path)
     """R@1 of one-photo words over annotated photos + distractors, through Collection.search_fields."""
     from mmir.api import Collection
     from mmir.index.visible_text import TextField
+    from mmir.indexing.pipeline import IndexOptions
+    from mmir.indexing.text import TextOptions
     from mmir.media.ocr import OcrSettings
-    from mmir.pipeline import IndexOptions
-    from mmir.pipeline_text import TextOptions
 
     photos = folder / "photos"
     photos.mkdir()
@@ -226,9 +226,9 @@ def _split_of(name: str) -> int:
 def throughput(count: int, setting: tuple[int, float, bool], folder: Path) -> None:
     """Collection.index photos/s with OCR off and on, same photos, same run."""
     from mmir.api import Collection
+    from mmir.indexing.pipeline import IndexOptions
+    from mmir.indexing.text import TextOptions
     from mmir.media.ocr import OcrSettings
-    from mmir.pipeline import IndexOptions
-    from mmir.pipeline_text import TextOptions
 
     photos = folder / "tp"
     photos.mkdir()

@@ -20,7 +20,7 @@ from mmir.types import MediaKind
 def test_pca_is_learned_on_a_bounded_random_sample(
     tmp_path: Path, photo_dir: Path, reuse_lite0, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import mmir.collection_learning
+    import mmir.collection.learning
     from mmir.models.pca import PCAWhitening
 
     seen: list[tuple[int, ...]] = []
@@ -31,7 +31,7 @@ def test_pca_is_learned_on_a_bounded_random_sample(
         return original(descriptors, *args, **kwargs)
 
     monkeypatch.setattr(PCAWhitening, "fit", staticmethod(spy))
-    monkeypatch.setattr(mmir.collection_learning, "PCA_SAMPLE", 4)
+    monkeypatch.setattr(mmir.collection.learning, "PCA_SAMPLE", 4)
     with Collection.open(tmp_path / "c", create=True) as collection:
         collection.index([photo_dir])
         assert collection.info().segments == 6
@@ -118,8 +118,8 @@ def test_feedback_streams_descriptors_and_ranks_as_the_full_matrix_did(
 def test_near_duplicates_ask_the_index_for_neighbours_and_find_the_same_groups(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import mmir.collection_duplicates
-    from mmir.collection_duplicates import near_duplicates
+    import mmir.collection.duplicates
+    from mmir.collection.duplicates import near_duplicates
     from mmir.search import duplicates
     from mmir.search.duplicates import near_duplicate_groups
 
@@ -135,7 +135,7 @@ def test_near_duplicates_ask_the_index_for_neighbours_and_find_the_same_groups(
         old = near_duplicate_groups(ids, store.project(descriptors), threshold)
         with monkeypatch.context() as patch:
             sizes = _no_full_reads(patch, 5)
-            patch.setattr(mmir.collection_duplicates, "BATCH", 5)
+            patch.setattr(mmir.collection.duplicates, "BATCH", 5)
             patch.setattr(duplicates, "neighbour_pairs", functools.partial(original, first_k=2))
             groups = near_duplicates(store, threshold)
         assert max(sizes) <= 5
@@ -146,7 +146,7 @@ def test_near_duplicates_ask_the_index_for_neighbours_and_find_the_same_groups(
 
 
 def test_near_duplicates_through_an_approximate_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from mmir.collection_duplicates import near_duplicates
+    from mmir.collection.duplicates import near_duplicates
     from mmir.search.duplicates import near_duplicate_groups
 
     monkeypatch.setattr(tuning, "EXACT_MAX", 300)
@@ -190,8 +190,8 @@ def test_spatial_near_duplicates_take_candidates_from_the_index(
 ) -> None:
     from tests.conftest import skimage_data_dir
 
-    import mmir.collection_duplicates
-    from mmir.collection_duplicates import near_duplicates
+    import mmir.collection.duplicates
+    from mmir.collection.duplicates import near_duplicates
     from mmir.search.spatial import SpatialConfig
 
     photo = Image.open(skimage_data_dir() / "astronaut.png").convert("RGB")
@@ -213,7 +213,7 @@ def test_spatial_near_duplicates_take_candidates_from_the_index(
 
         return load
 
-    monkeypatch.setattr(mmir.collection_duplicates, "_segment_image_loader", loader)
+    monkeypatch.setattr(mmir.collection.duplicates, "_segment_image_loader", loader)
     _no_full_reads(monkeypatch, 64)
     groups = near_duplicates(store, 0.9, spatial=SpatialConfig(), loose=0.5)
     paths = store.catalog.hits_rows([int(ids[0]), int(ids[-1])])

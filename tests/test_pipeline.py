@@ -12,8 +12,8 @@ from PIL import Image
 
 from mmir.index.manifest import Manifest
 from mmir.index.store import SegmentStore
+from mmir.indexing.pipeline import Indexer, IndexOptions
 from mmir.media import ImageLimits
-from mmir.pipeline import Indexer, IndexOptions
 
 
 def _store(directory: Path, encoder) -> SegmentStore:

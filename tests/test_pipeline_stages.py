@@ -20,10 +20,10 @@ from PIL import Image
 from mmir.index.catalog import SegmentEncoding
 from mmir.index.manifest import Manifest
 from mmir.index.store import SegmentStore
+from mmir.indexing.pipeline import Indexer, IndexOptions
+from mmir.indexing.types import ChannelExtractor, ChannelSink, EncoderSource, MediaHandler
 from mmir.media import CorruptMediaError, FileEntry, ImageLimits
 from mmir.models.encoder import Encoded
-from mmir.pipeline import Indexer, IndexOptions
-from mmir.pipeline_types import ChannelExtractor, ChannelSink, EncoderSource, MediaHandler
 from mmir.types import MediaKind
 
 
@@ -286,9 +286,9 @@ def _scan_with_videos(root: str, on_problem=None, **_: object) -> Iterator[FileE
 
 
 def test_a_media_handler_turns_a_file_into_segments(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import mmir.pipeline
+    import mmir.indexing.pipeline
 
-    monkeypatch.setattr(mmir.pipeline, "scan", _scan_with_videos)
+    monkeypatch.setattr(mmir.indexing.pipeline, "scan", _scan_with_videos)
     folder = _photos(tmp_path / "media", 2)
     (folder / "clip.mp4").write_bytes(b"fake video")
     (folder / "broken.mp4").write_bytes(b"bad video")
@@ -313,9 +313,9 @@ def test_a_media_handler_turns_a_file_into_segments(tmp_path: Path, monkeypatch:
 def test_without_a_handler_other_kinds_are_reported_not_indexed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import mmir.pipeline
+    import mmir.indexing.pipeline
 
-    monkeypatch.setattr(mmir.pipeline, "scan", _scan_with_videos)
+    monkeypatch.setattr(mmir.indexing.pipeline, "scan", _scan_with_videos)
     folder = tmp_path / "media"
     folder.mkdir()
     (folder / "clip.mp4").write_bytes(b"fake video")
@@ -379,7 +379,7 @@ from pathlib import Path
 from mmir.index.manifest import Manifest
 from mmir.index.store import SegmentStore
 from mmir.models.encoder import Encoded
-from mmir.pipeline import Indexer, IndexOptions
+from mmir.indexing.pipeline import Indexer, IndexOptions
 
 class Slow:
     input_side, batch_size = 16, 2

@@ -61,7 +61,7 @@ def _model(directory: Path) -> Path:
 def test_registering_stores_every_shots_score_and_indexing_adds_new_shots(tmp_path: Path) -> None:
     from mmir.api import Collection
     from mmir.index import ledger, sequence_scores
-    from mmir.video_concepts import SequenceScorer, register_sequence_concept, registered, update_scores
+    from mmir.indexing.video_concepts import SequenceScorer, register_sequence_concept, registered, update_scores
 
     _collection(tmp_path / "c", videos=3).close()
     with Collection.open(tmp_path / "c") as coll:
@@ -83,7 +83,7 @@ def test_registering_stores_every_shots_score_and_indexing_adds_new_shots(tmp_pa
 
 def test_keyword_search_with_a_registered_sequence_concept_does_not_import_torch(tmp_path: Path) -> None:
     from mmir.api import Collection
-    from mmir.video_concepts import register_sequence_concept
+    from mmir.indexing.video_concepts import register_sequence_concept
 
     _collection(tmp_path / "c", videos=3).close()
     with Collection.open(tmp_path / "c") as coll:

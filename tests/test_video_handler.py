@@ -14,11 +14,11 @@ pytest.importorskip("av")
 
 from mmir.index import frames as frame_store
 from mmir.index.catalog import Catalog
+from mmir.indexing.video import ChunkedDetector, VideoHandler, VideoIndexOptions, analyse_video, to_segments
 from mmir.media.shots import FastDetector, Transition, TransitionKind
 from mmir.media.video_write import write_video
 from mmir.models.encoder import Encoded
 from mmir.types import MediaKind
-from mmir.video_indexing import ChunkedDetector, VideoHandler, VideoIndexOptions, analyse_video, to_segments
 
 
 class ColourEncoder:

@@ -62,7 +62,7 @@ def collection(tmp_path: Path, reuse_lite0: object):
 
 @pytest.mark.slow
 def test_video_shots_are_searchable_with_their_time_range(collection, monkeypatch: pytest.MonkeyPatch) -> None:
-    import mmir.video_indexing
+    import mmir.indexing.video
 
     holder, media = collection
     coll = holder[0]
@@ -79,13 +79,13 @@ def test_video_shots_are_searchable_with_their_time_range(collection, monkeypatc
     assert (coffee.segment.start_s, coffee.segment.end_s) == pytest.approx((2.0, 4.0), abs=0.15)
     # Re-indexing an unchanged video does no decoding.
     calls: list[str] = []
-    original = mmir.video_indexing.analyse_video
+    original = mmir.indexing.video.analyse_video
 
     def counting(path: str, *args: object, **kwargs: object) -> object:
         calls.append(path)
         return original(path, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(mmir.video_indexing, "analyse_video", counting)
+    monkeypatch.setattr(mmir.indexing.video, "analyse_video", counting)
     coll = holder[0] = coll.reopened()  # one writer lock per indexing run
     again = coll.index([media])
     assert calls == [] and again.unchanged == 2

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mmir import video_indexing
+from mmir.indexing import video as video_indexing
+from mmir.indexing.video import VideoIndexOptions
 from mmir.media.shots import Transition, TransitionKind
-from mmir.video_indexing import VideoIndexOptions
 
 
 def _candidates(count: int, period_s: float) -> video_indexing._Candidates:

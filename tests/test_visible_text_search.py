@@ -11,8 +11,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from mmir.api import Collection
 from mmir.index.visible_text import SOME_WORDS, TextField
-from mmir.pipeline import IndexOptions
-from mmir.pipeline_text import TextOptions
+from mmir.indexing.pipeline import IndexOptions
+from mmir.indexing.text import TextOptions
 
 pytest.importorskip("rapidocr_onnxruntime")
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"

@@ -20,9 +20,9 @@ from mmir.concepts import ConceptVocabulary, QueryMapping, QueryMode
 from mmir.errors import CollectionError
 from mmir.index.manifest import Manifest
 from mmir.index.store import SegmentStore
+from mmir.indexing.pipeline import Indexer, IndexOptions, IndexProblem, IndexReport
+from mmir.indexing.types import ChannelSink
 from mmir.media import read_file
-from mmir.pipeline import Indexer, IndexOptions, IndexProblem, IndexReport
-from mmir.pipeline_types import ChannelSink
 from mmir.search.engine import SearchEngine
 from mmir.search.queries import (
     ChannelQuery,
@@ -43,16 +43,16 @@ from mmir.types import Hit, MediaRef
 if TYPE_CHECKING:
     import numpy as np
 
-    from mmir.collection_learning import PcaFit
+    from mmir.collection.learning import PcaFit
     from mmir.concepts.word_models import WordModel
     from mmir.index.channels import CatalogChannelSink
     from mmir.index.visible_text import TextField
+    from mmir.indexing.text import TextOptions, TextReport
     from mmir.learn.concept_heads import ConceptHeads
     from mmir.learn.labels_csv import LabelledPath
     from mmir.learn.robust_heads import RobustConfig
     from mmir.learn.weak_labels import WeakExample, WeakTraining
     from mmir.models.encoder import Encoder
-    from mmir.pipeline_text import TextOptions, TextReport
     from mmir.search.pipeline import SearchResult
     from mmir.search.spatial import SpatialConfig
     from mmir.search.temporal import TemporalHit
@@ -225,13 +225,13 @@ class Collection:
         executor: str | None = None, text: TextOptions | None = None,
         on_note: Callable[[IndexProblem], None] | None = None,
     ) -> IndexReport:  # fmt: skip
-        """Index (or update) every image below ``roots``; see :class:`mmir.pipeline.Indexer`.
+        """Index (or update) every image below ``roots``; see :class:`mmir.indexing.pipeline.Indexer`.
 
-        ``text``: also run the visible-text (OCR) and speech producers (:mod:`mmir.pipeline_text`) on the files
+        ``text``: also run the visible-text (OCR) and speech producers (:mod:`mmir.indexing.text`) on the files
         that lack their output; ``on_note`` receives what they could not fully read (a damaged audio track:
         the visual index is kept).
 
-        ``channel_sink`` stores the extra descriptor channels of ``options.channels`` (see :mod:`mmir.pipeline_types`).
+        ``channel_sink`` stores the extra descriptor channels of ``options.channels`` (see :mod:`mmir.indexing.types`).
         ``executor``: ``None``/``local`` in this process, ``ray`` a local Ray cluster, ``ray://host:port`` a Ray
         cluster (see :mod:`mmir.executors.ray_executor`; the files must be readable by its workers).
         """
@@ -249,7 +249,7 @@ class Collection:
         if self._encoder is not None:  # the encoder ran (or was given): record its setting and decode side
             encoder = self._encoder
             ledger.record_encoder(self.store.catalog, encoder.fingerprint, self.backend, encoder.input_side)
-        from mmir.video_concepts import registered, update_scores
+        from mmir.indexing.video_concepts import registered, update_scores
 
         if registered(self.directory):  # the new shots' sequence-concept scores, so that search needs no torch
             update_scores(self)
@@ -262,8 +262,8 @@ class Collection:
         return report
 
     def produce_text(self, text: TextOptions, on_note: Callable[[IndexProblem], None] | None = None) -> TextReport:
-        """Run OCR / speech on the indexed files that lack them (back-fill); see :mod:`mmir.pipeline_text`."""
-        from mmir.pipeline_text import produce_text
+        """Run OCR / speech on the indexed files that lack them (back-fill); see :mod:`mmir.indexing.text`."""
+        from mmir.indexing.text import produce_text
 
         ocr, speech = text.engines()
         return produce_text(self.store.catalog, ocr, speech, IndexOptions().limits, text.workers, on_note)
@@ -282,8 +282,8 @@ class Collection:
     def engine(self) -> SearchEngine:
         """The search engine over this collection (model concepts, then learned heads and sequence concepts)."""
         if self._engine is None:
+            from mmir.indexing.video_concepts import extra_concepts  # learned heads, then registered sequence models
             from mmir.models.joint import manifest_text_tower
-            from mmir.video_concepts import extra_concepts  # learned heads, then registered sequence models
 
             extra_names, extra = extra_concepts(self, self.user_concepts())
             names = self.manifest.concept_names + extra_names
@@ -303,19 +303,19 @@ class Collection:
     ) -> PcaFit | None:
         """Learn PCA(-whitening) to ``dim`` and re-derive the vector index, with no CNN pass; what was fitted.
 
-        See :func:`mmir.collection_learning.learn_pca` (``dim=None`` removes the projection and returns ``None``;
+        See :func:`mmir.collection.learning.learn_pca` (``dim=None`` removes the projection and returns ``None``;
         ``training`` is another collection of the same model to learn it on). The fit's ``warning`` says when it
         was learned from fewer than 10x its dimension vectors.
         """
-        from mmir.collection_learning import learn_pca
+        from mmir.collection.learning import learn_pca
 
         return learn_pca(self, dim, whiten=whiten, shrinkage=shrinkage, training=training)
 
     def near_duplicates(
         self, threshold: float = 0.9, spatial: SpatialConfig | None = None, loose: float = 0.5
     ) -> list[list[MediaRef]]:
-        """Groups of near-identical files; see :func:`mmir.collection_duplicates.near_duplicates`."""
-        from mmir.collection_duplicates import near_duplicates
+        """Groups of near-identical files; see :func:`mmir.collection.duplicates.near_duplicates`."""
+        from mmir.collection.duplicates import near_duplicates
 
         return near_duplicates(self.store, threshold, spatial=spatial, loose=loose)
 
@@ -328,13 +328,13 @@ class Collection:
 
     def user_concepts(self) -> ConceptHeads | None:
         """The concepts learned for this collection with :meth:`learn_concepts`, if any."""
-        from mmir.collection_learning import user_concepts
+        from mmir.collection.learning import user_concepts
 
         return user_concepts(self)
 
     def learn_concepts(self, examples: Sequence[LabelledPath], negatives: int = 500, seed: int = 0) -> ConceptHeads:
-        """Learn concepts from labelled files; see :func:`mmir.collection_learning.learn_concepts`."""
-        from mmir.collection_learning import learn_concepts
+        """Learn concepts from labelled files; see :func:`mmir.collection.learning.learn_concepts`."""
+        from mmir.collection.learning import learn_concepts
 
         return learn_concepts(self, examples, negatives=negatives, seed=seed)
 
@@ -345,8 +345,8 @@ class Collection:
     def learn_weak_concepts(
         self, examples: Sequence[WeakExample], config: RobustConfig | None = None, min_examples: int = 5
     ) -> WeakTraining:
-        """Learn concepts from weak labels; see :func:`mmir.collection_learning.learn_weak_concepts`."""
-        from mmir.collection_learning import learn_weak_concepts
+        """Learn concepts from weak labels; see :func:`mmir.collection.learning.learn_weak_concepts`."""
+        from mmir.collection.learning import learn_weak_concepts
 
         return learn_weak_concepts(self, examples, config=config, min_examples=min_examples)
 
@@ -397,8 +397,8 @@ class Collection:
         return list(self.search(TemporalQuery(first, second, within_s), k).pairs)
 
     def channel_extractors(self, names: Sequence[str], roots: Sequence[str | os.PathLike[str]] = ()) -> list:
-        """Engineered descriptor extractors; see :func:`mmir.collection_channels.channel_extractors`."""
-        from mmir.collection_channels import channel_extractors
+        """Engineered descriptor extractors; see :func:`mmir.collection.channels.channel_extractors`."""
+        from mmir.collection.channels import channel_extractors
 
         return channel_extractors(self.directory, names, roots)
 
@@ -479,7 +479,7 @@ class Collection:
 
     def info(self) -> CollectionInfo:
         """Counts, model, sizes, and the producers of derived data with their coverage (the ledger)."""
-        from mmir.collection_learning import recorded_pca
+        from mmir.collection.learning import recorded_pca
         from mmir.index import failures, ledger, visible_text
 
         media, segments = self.store.catalog.counts()

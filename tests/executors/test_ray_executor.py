@@ -36,7 +36,7 @@ def _catalog(directory: Path) -> dict[str, tuple[str, np.ndarray]]:
 def _index(directory: Path, roots: list[Path], ray: bool):  # type: ignore[no-untyped-def]
     from mmir.api import Collection
     from mmir.executors.ray_executor import RayIndexer
-    from mmir.pipeline import Indexer, IndexOptions
+    from mmir.indexing.pipeline import Indexer, IndexOptions
 
     with Collection.open(directory, create=True) as coll:
         coll.store.lock_for_writing()

@@ -16,8 +16,8 @@ from mmir.index import ledger
 from mmir.index.channels import CatalogChannelSink, channel_vectors
 from mmir.index.manifest import Manifest
 from mmir.index.store import SegmentStore
+from mmir.indexing.pipeline import Indexer, IndexOptions
 from mmir.media import FileEntry
-from mmir.pipeline import Indexer, IndexOptions
 from mmir.types import MediaKind
 
 
@@ -144,9 +144,9 @@ def _scan(root: str, on_problem=None, **_: object) -> Iterator[FileEntry]:
 def test_the_shot_detector_is_recorded_and_another_one_re_analyses_unchanged_videos(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import mmir.pipeline
+    import mmir.indexing.pipeline
 
-    monkeypatch.setattr(mmir.pipeline, "scan", _scan)
+    monkeypatch.setattr(mmir.indexing.pipeline, "scan", _scan)
     folder = _photos(tmp_path / "media", 1)
     (folder / "clip.mp4").write_bytes(b"fake video")
     store, handler = _store(tmp_path / "v"), DetectingHandler()

@@ -10,9 +10,9 @@ import pytest
 pytest.importorskip("torch")
 
 from mmir.errors import CollectionError
+from mmir.indexing.video_concepts import register_sequence_concept, registered, shot_frames
 from mmir.learn.sequence import save_sequence_model
 from mmir.models.sequence import SequenceArch, SequenceConfig, build_sequence_model
-from mmir.video_concepts import register_sequence_concept, registered, shot_frames
 
 
 def _model(directory: Path, dim: int) -> Path:
@@ -46,7 +46,7 @@ def test_sequence_concepts_are_listed_and_removed_through_the_cli(tmp_path: Path
     import sys
 
     from mmir.api import Collection
-    from mmir.video_concepts import unregister_sequence_concept
+    from mmir.indexing.video_concepts import unregister_sequence_concept
 
     with Collection.open(tmp_path / "coll", create=True) as coll:
         model = _model(tmp_path / "model", coll.encoder.dim)

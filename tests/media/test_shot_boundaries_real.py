@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from mmir.indexing.video import VideoIndexOptions
 from mmir.media.shots import FastDetector, Transition, TransitionKind, shots_from_transitions
-from mmir.video_indexing import VideoIndexOptions
 
 CUT, GRADUAL = TransitionKind.CUT, TransitionKind.GRADUAL
 
@@ -33,8 +33,8 @@ def _pan(photo: np.ndarray, length: int, size: tuple[int, int] = (48, 27)) -> li
 
 def test_black_opening_then_photo_cuts_at_the_first_photo_frame(photos: list[np.ndarray], tmp_path: Path) -> None:
     pytest.importorskip("av")
+    from mmir.indexing.video import detect_shots
     from mmir.media.video_write import write_video
-    from mmir.video_indexing import detect_shots
 
     black = [np.zeros((180, 320, 3), np.uint8)] * 50  # 2 s of black, then 3 s of a still photo
     still = [np.asarray(Image.fromarray(photos[1]).resize((320, 180)))] * 75

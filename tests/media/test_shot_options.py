@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mmir.pipeline_types import IndexOptions, run_handlers
-from mmir.video_indexing import VideoHandler
+from mmir.indexing.types import IndexOptions, run_handlers
+from mmir.indexing.video import VideoHandler
 
 
 def test_index_options_shot_detector_reaches_the_video_handler() -> None:

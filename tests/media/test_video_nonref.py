@@ -10,10 +10,10 @@ import pytest
 
 pytest.importorskip("av")
 
+from mmir.indexing.video import VideoIndexOptions, detect_shots
 from mmir.media.shots import FastDetector
 from mmir.media.video import DecodeOptions, VideoReader
 from mmir.media.video_write import write_video
-from mmir.video_indexing import VideoIndexOptions, detect_shots
 
 CUT_FRAME = 40
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageOps
 
-from mmir.pipeline import IndexOptions
+from mmir.indexing.pipeline import IndexOptions
 
 
 def test_index_with_channels_then_search_each_and_fused(tmp_path: Path, photo_dir: Path, reuse_lite0) -> None:

@@ -30,7 +30,7 @@ from mmir.types import Hit
 
 if TYPE_CHECKING:
     from mmir.api import Collection
-    from mmir.pipeline_text import TextOptions
+    from mmir.indexing.text import TextOptions
     from mmir.search.pipeline import SearchResult
 
 CollectionOpt = Annotated[
@@ -166,7 +166,7 @@ def index(
 ) -> None:
     """Build or update a collection: new and changed files are encoded, deleted ones removed, missing outputs added."""
     from mmir.api import check_store
-    from mmir.pipeline import IndexOptions
+    from mmir.indexing.pipeline import IndexOptions
 
     _echo_media_notes(verbose)
 
@@ -217,7 +217,7 @@ def index(
 
 def _text_options(ocr: bool, speech: bool) -> TextOptions | None:
     """The text producers to run (``None``: neither)."""
-    from mmir.pipeline_text import TextOptions
+    from mmir.indexing.text import TextOptions
 
     return TextOptions(ocr=ocr, speech=speech) if ocr or speech else None
 

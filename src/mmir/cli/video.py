@@ -28,8 +28,8 @@ def shots(
     as_json: JsonOpt = False,
 ) -> None:
     """Detected shots of a video: start/end seconds, how each began (cut or gradual), keyframe times."""
+    from mmir.indexing.video import VideoIndexOptions, detect_shots
     from mmir.media.shot_detectors import make_detector
-    from mmir.video_indexing import VideoIndexOptions, detect_shots
 
     try:
         chosen = make_detector(detector)
@@ -140,7 +140,7 @@ def train_sequence(
     typer.echo(f"trained {chosen.value} on {len(sequences)} clips, {len(classes)} classes; saved to {out}")
     if register is not None:
         from mmir.api import Collection
-        from mmir.video_concepts import register_sequence_concept
+        from mmir.indexing.video_concepts import register_sequence_concept
 
         with Collection.open(collection) as coll:
             concept = register_sequence_concept(coll, out, register, label)
@@ -158,7 +158,7 @@ def sequence_concepts(
     from dataclasses import asdict
 
     from mmir.api import Collection
-    from mmir.video_concepts import registered, unregister_sequence_concept
+    from mmir.indexing.video_concepts import registered, unregister_sequence_concept
 
     with Collection.open(collection) as coll:
         if remove is not None:

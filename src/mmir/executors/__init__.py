@@ -1,4 +1,4 @@
-"""Where indexing work runs: in-process (the default, :mod:`mmir.pipeline`) or on a Ray cluster (optional extra).
+"""Where indexing work runs: in-process (default, :mod:`mmir.indexing.pipeline`) or on a Ray cluster (optional extra).
 
 Nothing here is imported by the default path; :mod:`mmir.executors.ray_executor` imports Ray only when used.
 """

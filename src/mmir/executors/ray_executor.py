@@ -22,6 +22,9 @@ import numpy as np
 
 from mmir.errors import CollectionError, MmirError, require
 from mmir.index.catalog import MediaRecord, SegmentEncoding
+from mmir.indexing.batches import Prepared
+from mmir.indexing.pipeline import Indexer
+from mmir.indexing.types import IndexOptions, IndexProblem
 from mmir.media import (
     FileEntry,
     ImageLimits,
@@ -32,9 +35,6 @@ from mmir.media import (
     read_file,
     sha1_bytes,
 )
-from mmir.pipeline import Indexer
-from mmir.pipeline_batches import Prepared
-from mmir.pipeline_types import IndexOptions, IndexProblem
 from mmir.types import MediaKind
 
 if TYPE_CHECKING:
@@ -157,7 +157,7 @@ class RayIndexer(Indexer):
     Args:
         store: The collection's store (its writer lock should be held); its manifest names the model.
         encoder: Returns the encoder (used only by media handlers that run in this process).
-        options: As for :class:`~mmir.pipeline.Indexer` (``batch_size``: images per actor call).
+        options: As for :class:`~mmir.indexing.pipeline.Indexer` (``batch_size``: images per actor call).
         address: ``None`` for a local Ray cluster, or ``ray://host:port``.
         workers: Actors (and CPUs of a local cluster).
     """

@@ -3,7 +3,7 @@
 Catalog schema step 5 (registered in :data:`mmir.index.catalog.MIGRATIONS`) creates the table: one row per file
 and channel, the vector as a ``float32`` blob. Rows go away with their file (``ON DELETE CASCADE``). Writes are
 single autocommit statements made by the pipeline's writer thread right after the file's own commit (see
-:class:`mmir.pipeline_types.ChannelSink`); they do not bump the catalog generation, since the CNN vector index does
+:class:`mmir.indexing.types.ChannelSink`); they do not bump the catalog generation, since the CNN vector index does
 not depend on them. Each channel's vector index (:mod:`mmir.index.channel_indexes`) is built from these rows
 and follows their changes through a log that triggers fill (schema step 6).
 """
@@ -33,7 +33,7 @@ _SQL_BATCH = 500  # media ids bound per statement
 
 
 class CatalogChannelSink:
-    """A :class:`~mmir.pipeline_types.ChannelSink` writing into the catalog's ``channels`` table."""
+    """A :class:`~mmir.indexing.types.ChannelSink` writing into the catalog's ``channels`` table."""
 
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog

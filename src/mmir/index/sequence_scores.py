@@ -2,7 +2,7 @@
 
 Catalog schema step 10 (:data:`SCHEMA`): one row per (video segment, concept) with the concept's probability for
 the segment's shot. Scores are computed when a concept is registered (for every indexed shot) and after each
-indexing run (for the shots it added), by :mod:`mmir.video_concepts`; a search reads them. Rows go with their
+indexing run (for the shots it added), by :mod:`mmir.indexing.video_concepts`; a search reads them. Rows go with their
 segment (``ON DELETE CASCADE``), so a re-indexed video is scored again. Which files are scored by which model is
 also in the ledger (producer ``sequence:NAME``, setting = the model's hash), so ``mmir info`` shows coverage.
 """

@@ -1,6 +1,6 @@
 """Engineered (hand-crafted) image descriptors: colour, texture, gradients and a bag of visual words.
 
-Each extractor is a :class:`~mmir.pipeline_types.ChannelExtractor`: it has a ``name`` and turns a decoded RGB PIL
+Each extractor is a :class:`~mmir.indexing.types.ChannelExtractor`: it has a ``name`` and turns a decoded RGB PIL
 image into ``float32[K]`` in the indexing pipeline's decode pass (no second decode). Every vector is ready for
 cosine similarity (non-negative histograms are square-rooted, i.e. Hellinger-mapped, and rows are L2-normalised)
 except the bag of words, which stores raw visual-word counts so that the idf weights can follow the collection

@@ -13,8 +13,8 @@ from typing import Any
 
 from mmir.api import Collection
 from mmir.errors import MmirError, QueryError
+from mmir.indexing.pipeline import IndexOptions
 from mmir.media import display_path
-from mmir.pipeline import IndexOptions
 
 
 class JobState(str, enum.Enum):

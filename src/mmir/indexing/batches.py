@@ -2,7 +2,7 @@
 
 :class:`Prepared` is one file after a worker thread read, hashed and decoded it; :class:`Batches` holds the
 files gathering into a batch, the batches at the encoder, and later files with the same content. Both belong to
-:mod:`mmir.pipeline` (the calling thread alone uses :class:`Batches`); they are apart only to keep it readable.
+:mod:`mmir.indexing.pipeline` (the calling thread alone uses :class:`Batches`); they are apart only to keep it readable.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import numpy as np
 
 if TYPE_CHECKING:
     from mmir.index.catalog import MediaRecord, SegmentEncoding
+    from mmir.indexing.types import IndexProblem
     from mmir.media import FileEntry
     from mmir.media.metadata import MetadataText
     from mmir.models.encoder import Encoded, Encoder
-    from mmir.pipeline_types import IndexProblem
 
 
 @dataclass(frozen=True)

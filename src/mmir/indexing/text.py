@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING
 
 from mmir.index import visible_text
 from mmir.index.visible_text import SPEECH, TextField, Words
+from mmir.indexing.types import IndexProblem
 from mmir.media import MediaError, decode_image, display_path, read_file
-from mmir.pipeline_types import IndexProblem
 
 if TYPE_CHECKING:
     from PIL import Image

@@ -2,7 +2,7 @@
 
 * :class:`MediaHandler` — turns a file of another kind (video) into segments; images are handled by the
   pipeline itself, batched. A handler is listed in :func:`default_handlers` (one line) or passed in
-  :attr:`mmir.pipeline.IndexOptions.handlers`.
+  :attr:`mmir.indexing.pipeline.IndexOptions.handlers`.
 * :class:`ChannelExtractor` + :class:`ChannelSink` — extra descriptors computed from the already decoded
   image in the same pass (no second decode), handed to a sink that stores them.
 """
@@ -61,11 +61,11 @@ class MediaHandler(Protocol):
 
 
 def default_handlers() -> tuple[MediaHandler, ...]:
-    """The handlers every indexing run uses unless :class:`~mmir.pipeline.IndexOptions` says otherwise.
+    """The handlers every indexing run uses unless :class:`~mmir.indexing.pipeline.IndexOptions` says otherwise.
 
     A new media kind plugs in by adding its handler here (import it lazily inside this function).
     """
-    from mmir.video_indexing import VideoHandler  # PyAV itself is imported only when a video is analysed
+    from mmir.indexing.video import VideoHandler  # PyAV itself is imported only when a video is analysed
 
     return (VideoHandler(),)
 

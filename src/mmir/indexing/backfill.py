@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mmir.index import ledger
+from mmir.indexing.types import ChannelExtractor, ChannelSink, IndexOptions, IndexProblem
 from mmir.media import MediaError, decode_for_model, display_path, read_file
-from mmir.pipeline_types import ChannelExtractor, ChannelSink, IndexOptions, IndexProblem
 
 if TYPE_CHECKING:
     from mmir.index.catalog import Catalog

@@ -29,6 +29,8 @@ import numpy as np
 from mmir.index import failures, ledger, visible_text
 from mmir.index.catalog import MediaRecord, SegmentEncoding
 from mmir.index.store import FileToStore
+from mmir.indexing.batches import Batches, Prepared
+from mmir.indexing.types import ChannelExtractor, ChannelSink, IndexOptions, IndexProblem, IndexReport, run_handlers
 from mmir.media import (
     FileEntry,
     MediaError,
@@ -41,8 +43,6 @@ from mmir.media import (
     sha1_bytes,
     sha1_file,
 )
-from mmir.pipeline_batches import Batches, Prepared
-from mmir.pipeline_types import ChannelExtractor, ChannelSink, IndexOptions, IndexProblem, IndexReport, run_handlers
 from mmir.types import MediaKind
 
 if TYPE_CHECKING:
@@ -171,7 +171,7 @@ class Indexer:
 
     def _backfill(self, entries: list[FileEntry], report: Callable[[IndexProblem], None]) -> int:
         """Give indexed files the channels this run asks for and they lack (ledger); a decode pass, no encoder."""
-        from mmir.pipeline_backfill import Backfill, plan, run_backfill
+        from mmir.indexing.backfill import Backfill, plan, run_backfill
 
         lacking = plan(self.store.catalog, self.options.channels)
         if not lacking or self._sink is None:
@@ -387,7 +387,7 @@ class Indexer:
     def _record_channels(self, media_ids: list[int]) -> None:
         """Record in the ledger that this run's channels are stored for ``media_ids`` (after the sink stored them)."""
         if self._sink is not None and self.options.channels:
-            from mmir.pipeline_backfill import wanted_channels
+            from mmir.indexing.backfill import wanted_channels
 
             with self._db_lock:
                 ledger.record_files(self.store.catalog, media_ids, wanted_channels(self.options.channels))

@@ -384,7 +384,7 @@ def to_segments(analysis: VideoAnalysis) -> list[SegmentEncoding]:
 
 @dataclass(frozen=True)
 class VideoHandler:
-    """The pipeline's handler for videos (:class:`mmir.pipeline_types.MediaHandler`)."""
+    """The pipeline's handler for videos (:class:`mmir.indexing.types.MediaHandler`)."""
 
     options: VideoIndexOptions = field(default_factory=VideoIndexOptions)
     limits: VideoLimits = field(default_factory=VideoLimits)
