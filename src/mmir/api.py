@@ -38,7 +38,7 @@ from mmir.search.queries import (
     TextQuery,
     VectorQuery,
 )
-from mmir.types import Hit, MediaRef
+from mmir.types import DEFAULT_COLLECTION, DEFAULT_K, DEFAULT_MODEL, Hit, MediaRef, Segment
 
 if TYPE_CHECKING:
     import numpy as np
@@ -57,8 +57,12 @@ if TYPE_CHECKING:
     from mmir.search.spatial import SpatialConfig
     from mmir.search.temporal import TemporalHit
 
-DEFAULT_COLLECTION = Path(".mmir")
-DEFAULT_MODEL = "efficientnet-lite0"
+__all__ = [  # what the faces (CLI, server) and library users import from here; the rest of mmir is behind it
+    "DEFAULT_COLLECTION", "DEFAULT_K", "DEFAULT_MODEL", "ChannelQuery", "Collection", "CollectionInfo",
+    "ExampleQuery", "FeedbackMethod", "FeedbackQuery", "FieldQuery", "Fusion", "Hit", "IndexOptions", "IndexProblem",
+    "IndexReport", "ItemQuery", "MediaRef", "Per", "Query", "QueryMapping", "QueryMode", "Segment", "TemporalQuery",
+    "TextQuery", "VectorQuery", "check_store",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -268,7 +272,9 @@ class Collection:
         ocr, speech = text.engines()
         return produce_text(self.store.catalog, ocr, speech, IndexOptions().limits, text.workers, on_note)
 
-    def search_fields(self, text: str, fields: Sequence[TextField], k: int = 10, per_shot: bool = False) -> list[Hit]:
+    def search_fields(
+        self, text: str, fields: Sequence[TextField], k: int = DEFAULT_K, per_shot: bool = False
+    ) -> list[Hit]:
         """Files (or shots) whose visible text / speech holds ``text``: ``search(FieldQuery(text, fields), k, per)``."""
         return list(self.search(FieldQuery(text, tuple(fields)), k, Per.SHOT if per_shot else Per.FILE))
 
@@ -342,6 +348,35 @@ class Collection:
         """Paths of every indexed file, sorted."""
         return sorted(path for _, path in self.store.catalog.media_under("/"))
 
+    # Reads by id for the faces (the server serves files, shots and thumbnails by catalog id, never by a path).
+    @property
+    def generation(self) -> int:
+        """A counter that every committed change bumps, this process's or another's: a new value means reopen."""
+        return self.store.catalog.generation
+
+    def media_count(self) -> int:
+        """How many files the collection holds (a cheap count, unlike :meth:`info`)."""
+        return self.store.catalog.counts()[0]
+
+    def media(self, media_id: int) -> MediaRef | None:
+        """The indexed file with id ``media_id`` (a hit's ``media.id``), or ``None``."""
+        return self.store.catalog.media_ref(media_id)
+
+    def segment(self, segment_id: int) -> tuple[MediaRef, Segment] | None:
+        """The file and the segment (a whole image, or one video shot) with id ``segment_id``, or ``None``."""
+        return self.store.catalog.hits_rows([segment_id]).get(segment_id)
+
+    def keyframe_jpeg(self, segment_id: int) -> bytes | None:
+        """The JPEG of a video shot's keyframe stored at indexing (no video decode needed), or ``None``."""
+        from mmir.index import frames
+
+        return frames.thumbnail(self.store.catalog, segment_id)
+
+    @property
+    def vocabulary(self) -> ConceptVocabulary:
+        """The concepts that text queries map to (the model's, then learned and sequence concepts)."""
+        return self.engine.vocabulary
+
     def learn_weak_concepts(
         self, examples: Sequence[WeakExample], config: RobustConfig | None = None, min_examples: int = 5
     ) -> WeakTraining:
@@ -355,7 +390,7 @@ class Collection:
         self._engine = None
 
     def search(
-        self, query: Query, k: int = 10, per: Per | str = Per.FILE, spatial: SpatialConfig | None = None
+        self, query: Query, k: int = DEFAULT_K, per: Per | str = Per.FILE, spatial: SpatialConfig | None = None
     ) -> SearchResult:
         """The one search entry: the ``k`` best files (``per="file"``) or shots (``per="shot"``) for ``query``.
 
@@ -380,18 +415,19 @@ class Collection:
 
         return search(self.engine, query, k, per, spatial)
 
-    def search_text(self, text: str, k: int = 10, mode: QueryMode = QueryMode.AND) -> list[Hit]:
+    def search_text(self, text: str, k: int = DEFAULT_K, mode: QueryMode = QueryMode.AND) -> list[Hit]:
         """Keyword search through concepts (``search(TextQuery(text, mode), k)``)."""
         return list(self.search(TextQuery(text, mode), k))
 
     def search_image(
-        self, path: str | os.PathLike[str], k: int = 10, spatial: SpatialConfig | None = None
+        self, path: str | os.PathLike[str], k: int = DEFAULT_K, spatial: SpatialConfig | None = None
     ) -> list[Hit]:
         """Query by example with an image file, indexed or not (``search(ExampleQuery(...), k, spatial=...)``)."""
         return list(self.search(_example(path), k, spatial=spatial))
 
     def search_then(
-        self, first: TextQuery | ExampleQuery, second: TextQuery | ExampleQuery, within_s: float = 30.0, k: int = 10
+        self, first: TextQuery | ExampleQuery, second: TextQuery | ExampleQuery, within_s: float = 30.0,
+        k: int = DEFAULT_K,
     ) -> list[TemporalHit]:
         """Temporal query: a shot matching ``first`` followed by one matching ``second`` within ``within_s``."""
         return list(self.search(TemporalQuery(first, second, within_s), k).pairs)
@@ -419,24 +455,26 @@ class Collection:
         return CatalogChannelSink(self.store.catalog)
 
     def search_image_descriptor(
-        self, path: str | os.PathLike[str], k: int = 10, descriptor: str = "cnn",
+        self, path: str | os.PathLike[str], k: int = DEFAULT_K, descriptor: str = "cnn",
         weights: Mapping[str, float] | None = None, fusion: str = "late",
     ) -> list[Hit]:  # fmt: skip
         """Query by example in one descriptor channel or fused (``search(ChannelQuery(...), k)``)."""
         return list(self.search(ChannelQuery(_example(path), descriptor, dict(weights or {}), Fusion(fusion)), k))
 
-    def search_image_bytes(self, data: bytes, name: str, k: int = 10) -> list[Hit]:
+    def search_image_bytes(self, data: bytes, name: str, k: int = DEFAULT_K) -> list[Hit]:
         """Query by example with an uploaded image's bytes (``search(ExampleQuery(data, name), k)``)."""
         return list(self.search(ExampleQuery(data, name), k))
 
-    def search_descriptor(self, descriptor: np.ndarray, k: int = 10, why: str = "similar to the query") -> list[Hit]:
+    def search_descriptor(
+        self, descriptor: np.ndarray, k: int = DEFAULT_K, why: str = "similar to the query"
+    ) -> list[Hit]:
         """Query by a raw descriptor ``float32[D]`` the caller encoded (``search(VectorQuery(...), k)``)."""
         return list(self.search(VectorQuery(descriptor, why), k))
 
     def feedback(
         self, positives: Sequence[int | str | os.PathLike[str] | ItemQuery],
         negatives: Sequence[int | str | os.PathLike[str] | ItemQuery] = (),
-        k: int = 10, method: FeedbackMethod | str = "classifier", query: np.ndarray | None = None,
+        k: int = DEFAULT_K, method: FeedbackMethod | str = "classifier", query: np.ndarray | None = None,
     ) -> list[Hit]:  # fmt: skip
         """Re-rank the collection from items marked relevant or not (``search(FeedbackQuery(...), k)``).
 
@@ -448,7 +486,9 @@ class Collection:
         marks = FeedbackQuery(tuple(map(_item, positives)), tuple(map(_item, negatives)), FeedbackMethod(method), query)
         return list(self.search(marks, k))
 
-    def similar(self, path: str | os.PathLike[str] | ItemQuery, k: int = 10, per: Per | str = Per.FILE) -> list[Hit]:
+    def similar(
+        self, path: str | os.PathLike[str] | ItemQuery, k: int = DEFAULT_K, per: Per | str = Per.FILE
+    ) -> list[Hit]:
         """Items similar to an indexed file or shot, itself excluded (``search(ItemQuery(...), k, per)``)."""
         return list(self.search(path if isinstance(path, ItemQuery) else ItemQuery(os.fspath(path)), k, per))
 

@@ -1,9 +1,25 @@
-"""Core value types shared by every layer: media, segments and search hits."""
+"""Core value types shared by every layer: media, segments and search hits; and the defaults, defined once."""
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from pathlib import Path
+
+# Defaults every layer and face shares (the CLI's options, the server, the library's signatures); mmir.api
+# re-exports them. They live here, at the bottom of the package, so that search/ and models/ use them too.
+DEFAULT_COLLECTION = Path(".mmir")
+"""Where a collection lives unless ``-c`` / ``MMIR_COLLECTION`` says otherwise (relative to the working folder)."""
+DEFAULT_MODEL = "efficientnet-lite0"
+"""The encoder of a new collection, and of :func:`mmir.models.load_encoder` without a name."""
+DEFAULT_K = 10
+"""How many results a ranked query returns unless told (library calls and ``-k``)."""
+PAGE_SIZE = 24
+"""Results per page of the web UI: the server's default ``k`` (a page size, not a ranking depth)."""
+DEFAULT_HOST = "127.0.0.1"
+"""The address ``mmir serve`` binds to: loopback only."""
+DEFAULT_PORT = 8000
+"""The port ``mmir serve`` listens on."""
 
 
 class MediaKind(str, enum.Enum):

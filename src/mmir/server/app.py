@@ -25,12 +25,9 @@ from fastapi.staticfiles import StaticFiles  # noqa: E402
 from pydantic import BaseModel, Field, model_validator  # noqa: E402
 from starlette.concurrency import run_in_threadpool  # noqa: E402
 
-from mmir.api import Collection  # noqa: E402
-from mmir.concepts import QueryMode  # noqa: E402
+from mmir.api import Collection, FeedbackMethod, FeedbackQuery, ItemQuery, Per, QueryMode, TextQuery  # noqa: E402
 from mmir.errors import MmirError, QueryError  # noqa: E402
-from mmir.index import frames  # noqa: E402
 from mmir.media import MediaError, display_path  # noqa: E402
-from mmir.search.queries import FeedbackMethod, FeedbackQuery, ItemQuery, Per, TextQuery  # noqa: E402
 from mmir.server.guard import MEDIA_COOKIE, GuardMiddleware, media_cookie_value  # noqa: E402
 from mmir.server.indexing import IndexJob  # noqa: E402
 from mmir.server.query_images import CACHE_FOLDER as QUERIES_FOLDER  # noqa: E402
@@ -38,7 +35,7 @@ from mmir.server.query_images import QueryImages, image_type  # noqa: E402
 from mmir.server.service import CollectionService  # noqa: E402
 from mmir.server.settings import ServerSettings  # noqa: E402
 from mmir.server.thumbnails import CACHE_FOLDER, ThumbnailCache, ThumbSize  # noqa: E402
-from mmir.types import Hit, MediaRef  # noqa: E402
+from mmir.types import PAGE_SIZE, Hit, MediaRef  # noqa: E402
 
 STATIC = Path(__file__).parent / "static"
 MAX_ID = 2**63 - 1  # SQLite integers are int64; larger ids cannot exist
@@ -127,7 +124,7 @@ def create_app(settings: ServerSettings) -> Any:
     app = FastAPI(title="mmir", version="0.2.0", docs_url=None, redoc_url=None)
     _install_error_handlers(app)
     bearer = [Security(HTTPBearer(auto_error=False, description="The server's --token"))]  # documents the scheme
-    k_param = Query(24, ge=1, le=settings.max_k)
+    k_param = Query(PAGE_SIZE, ge=1, le=settings.max_k)
     offset_param = Query(0, ge=0, le=10 * settings.max_k)
     text_param = Query(..., min_length=1, max_length=500)
     per_param = Query(Per.FILE, description="file: one hit per file (its best shot); shot: video shots one by one")
@@ -163,7 +160,7 @@ def create_app(settings: ServerSettings) -> Any:
             return list(result)
 
         def mapped(collection: Collection) -> bool:
-            return collection.engine.vocabulary.is_mapped(q, mode)
+            return collection.vocabulary.is_mapped(q, mode)
 
         # A query seen before maps to concepts from the vocabulary's caches: answer it on the event loop
         # (no thread hand-offs). A new one may run the text model: it is mapped in a worker thread *outside* the
@@ -207,7 +204,7 @@ def create_app(settings: ServerSettings) -> Any:
         """Files (or shots) similar to a file, or to one of its shots (``segment``); the item itself left out.
         Scores: cosine similarity, -1 to 1."""
         with service.use() as collection:
-            ref = collection.store.catalog.media_ref(media_id)
+            ref = collection.media(media_id)
         if ref is None:
             raise HTTPException(status_code=404, detail=f"no media {media_id}")
         item = ItemQuery(media_id=media_id, segment_id=segment)
@@ -233,8 +230,9 @@ def create_app(settings: ServerSettings) -> Any:
 
     @app.get("/api/limits", dependencies=bearer, tags=["service"])
     def limits() -> dict[str, int]:
-        """What this server accepts, so a client can refuse an oversize image before sending it."""
-        return {"max_upload_bytes": settings.max_upload_bytes, "max_k": settings.max_k}
+        """What this server accepts, so a client can refuse an oversize image before sending it; ``page_size`` is
+        the ``k`` a search gets when it names none."""
+        return {"max_upload_bytes": settings.max_upload_bytes, "max_k": settings.max_k, "page_size": PAGE_SIZE}
     app.get("/docs", include_in_schema=False)(_docs_page)
     app.get("/redoc", include_in_schema=False)(_docs_page)
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="ui")
@@ -259,7 +257,7 @@ def _install_collection_routes(app: FastAPI, service: CollectionService, job: In
     @app.get("/api/item/{media_id}", dependencies=bearer, tags=["collection"])
     def item(media_id: MediaId):
         with service.use() as collection:
-            ref = collection.store.catalog.media_ref(media_id)
+            ref = collection.media(media_id)
         if ref is None:
             raise HTTPException(status_code=404, detail=f"no media {media_id}")
         return {
@@ -272,7 +270,7 @@ def _install_collection_routes(app: FastAPI, service: CollectionService, job: In
     def media(media_id: MediaId):
         """The file's bytes; HTTP Range requests are answered (videos play from a shot's start)."""
         with service.use() as collection:
-            ref = collection.store.catalog.media_ref(media_id)
+            ref = collection.media(media_id)
         if ref is None or not _unchanged(ref):
             raise HTTPException(status_code=404, detail=f"no media {media_id} (or it changed since indexing)")
         return FileResponse(ref.path, headers={"Cache-Control": "private, max-age=300"})
@@ -301,12 +299,11 @@ def _install_thumbnail_route(
     ):
         """A 256 px (card) or 1280 px (preview) WebP of the file, or of a video shot's keyframe; ETag-validated."""
         with service.use() as collection:
-            ref = collection.store.catalog.media_ref(media_id)
-            rows = collection.store.catalog.hits_rows([segment]) if segment is not None else {}
-            keyframe = frames.thumbnail(collection.store.catalog, segment) if segment is not None else None
+            ref = collection.media(media_id)
+            shot = collection.segment(segment) if segment is not None else None
+            keyframe = collection.keyframe_jpeg(segment) if segment is not None else None
         if ref is None or not _unchanged(ref):
             raise HTTPException(status_code=404, detail=f"no media {media_id} (or it changed since indexing)")
-        shot = rows.get(segment) if segment is not None else None
         if segment is not None and (shot is None or shot[0].id != media_id):
             raise HTTPException(status_code=404, detail=f"no shot {segment} in media {media_id}")
         at_s = shot[1].keyframe_s if shot is not None else None
@@ -366,7 +363,7 @@ def _install_duplicates_route(app: FastAPI, service: CollectionService, bearer: 
         """Groups of near-identical files as media ids (``mmir duplicates`` without the spatial check: cosine of
         their vectors at least 0.9). The first call after the collection changes computes them."""
         with service.use() as collection:
-            generation = collection.store.catalog.generation
+            generation = collection.generation
             if generation not in cached:
                 cached.clear()
                 cached[generation] = [[ref.id for ref in group] for group in collection.near_duplicates()]

@@ -11,9 +11,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from mmir.api import Collection
+from mmir.api import Collection, IndexOptions
 from mmir.errors import MmirError, QueryError
-from mmir.indexing.pipeline import IndexOptions
 from mmir.media import display_path
 
 
@@ -87,7 +86,7 @@ class IndexJob:
                 if handle is not None:
                     # The handle may close between the check and the read: then the last count stays.
                     with contextlib.suppress(Exception):
-                        status = replace(status, media=handle.store.catalog.counts()[0])
+                        status = replace(status, media=handle.media_count())
         return {**asdict(status), "state": status.state.value, "root_choices": self.describe_roots()}
 
     def start(self, root_ids: Sequence[int]) -> None:
@@ -136,10 +135,10 @@ class IndexJob:
             with Collection.open(self._directory) as collection:
                 try:
                     self._handle = collection
-                    self._set(state=JobState.INDEXING, found=found, media=collection.store.catalog.counts()[0])
+                    self._set(state=JobState.INDEXING, found=found, media=collection.media_count())
                     options = IndexOptions(progress=False, on_progress=self._progress)
                     report = collection.index(roots, options)
-                    media = collection.store.catalog.counts()[0]
+                    media = collection.media_count()
                 finally:
                     with self._lock:  # before the handle closes: a status() reading it finishes first (closing a
                         self._handle = None  # SQLite connection during another thread's read crashed the process)

@@ -21,10 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from mmir.api import Collection
-from mmir.concepts import QueryMapping, QueryMode
+from mmir.api import Collection, Per, QueryMapping, QueryMode, VectorQuery
 from mmir.media import ImageLimits, decode_image, display_path
-from mmir.search.queries import Per, VectorQuery
 from mmir.server.hits import PathMapper, hit_json
 from mmir.server.settings import ServerSettings
 from mmir.types import Hit
@@ -82,10 +80,10 @@ class CollectionService:
         with self._lock:
             if self._collection is None:
                 self._collection = Collection.open(self.settings.collection)
-                self._generation = self._collection.store.catalog.generation
-            elif self._collection.store.catalog.generation != self._generation:
+                self._generation = self._collection.generation
+            elif self._collection.generation != self._generation:
                 self._collection = self._collection.reopened()
-                self._generation = self._collection.store.catalog.generation
+                self._generation = self._collection.generation
             yield self._collection
 
     def ranked_now(
@@ -101,7 +99,7 @@ class CollectionService:
             return None
         try:
             collection = self._collection
-            if collection is None or collection.store.catalog.generation != self._generation:
+            if collection is None or collection.generation != self._generation:
                 return None
             if ready is not None and not ready(collection):
                 return None
@@ -116,7 +114,7 @@ class CollectionService:
         if self.settings.roots:
             return PathMapper.for_roots([str(root) for root in self.settings.roots])
         if self._paths is None or self._paths[0] != self._generation:
-            paths = [path for _id, path in collection.store.catalog.media_under("/")]
+            paths = collection.indexed_paths()
             self._paths = (self._generation, PathMapper.common_root(paths))
         return self._paths[1]
 
@@ -134,7 +132,7 @@ class CollectionService:
         same text from its cache; another client's keyword query never waits behind this one's text model.
         """
         with self.use() as collection:
-            vocabulary = collection.engine.vocabulary  # built once under the lock; mapping needs no lock
+            vocabulary = collection.vocabulary  # built once under the lock; mapping needs no lock
         return vocabulary.map_query(text, mode)
 
     def relative(self, path: str) -> str:

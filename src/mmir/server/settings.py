@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mmir.errors import MmirError
+from mmir.types import DEFAULT_HOST
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")
@@ -49,7 +50,7 @@ class ServerSettings:
 
     collection: Path
     token: str | None = None
-    host: str = "127.0.0.1"
+    host: str = DEFAULT_HOST
     allowed_hosts: tuple[str, ...] = ()
     roots: tuple[Path, ...] = ()
     max_upload_bytes: int = 20 * 2**20
