@@ -13,7 +13,7 @@ result says when nothing matches well. ``Collection.search(query, k, per=...)`` 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, overload
 
 import numpy as np
@@ -32,6 +32,7 @@ from mmir.search.queries import (
     ItemQuery,
     Per,
     Query,
+    SubQuery,
     TemporalQuery,
     TextQuery,
     VectorQuery,
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from mmir.search.engine import SearchEngine
+    from mmir.search.filters import SearchFilter
     from mmir.search.items import ResolvedItem
     from mmir.search.sources import Source
     from mmir.search.spatial import SpatialConfig
@@ -99,9 +101,13 @@ class Planned:
 
 
 def search(
-    engine: SearchEngine, query: Query, k: int = 10, per: Per | str = Per.FILE, spatial: SpatialConfig | None = None
-) -> SearchResult:
+    engine: SearchEngine, query: Query, k: int = 10, per: Per | str = Per.FILE, spatial: SpatialConfig | None = None,
+    filter: SearchFilter | None = None,
+) -> SearchResult:  # fmt: skip
     """The ``k`` best files (or shots) for ``query``; see the module docstring.
+
+    ``filter`` keeps only the files it allows (kind, folder, dates, name), applied before grouping
+    (:mod:`mmir.search.filters`): ``k`` units still come back unless fewer files match.
 
     Raises:
         QueryError: ``k < 1``, an unknown item or descriptor, a query that maps to nothing, or ``spatial`` without
@@ -110,9 +116,14 @@ def search(
     if k <= 0:
         raise QueryError("k must be at least 1")
     per = Per(per)
+    allowed = filter.segments(engine.store.catalog) if filter is not None and filter.active else None
     if isinstance(query, TemporalQuery):
-        return _temporal(engine, query, k)
+        return _temporal(engine, query, k, allowed)
     planned = plan(engine, query, per)
+    if allowed is not None:
+        from mmir.search.filters import restrict
+
+        planned = replace(planned, source=restrict(planned.source, allowed, engine.store.catalog.counts()[1]))
     if spatial is not None and planned.image is None:
         raise QueryError("spatial verification needs a query image (--image)")
     depth = k if spatial is None else max(k, spatial.top)
@@ -236,12 +247,19 @@ def _channel(engine: SearchEngine, query: ChannelQuery, per: Per) -> Planned:
     return Planned(source, kind, *exclude, image=image)
 
 
-def _temporal(engine: SearchEngine, query: TemporalQuery, k: int) -> SearchResult:
+def _temporal(engine: SearchEngine, query: TemporalQuery, k: int, allowed: np.ndarray | None = None) -> SearchResult:
     from mmir.search import temporal
 
     shortlist = max(200, 50 * k)
-    scored_a = temporal.candidates(*engine.segment_scores(query.first, shortlist), shortlist)
-    scored_b = temporal.candidates(*engine.segment_scores(query.second, shortlist), shortlist)
+
+    def scored(sub: SubQuery) -> dict[int, float]:
+        ids, scores = engine.segment_scores(sub, shortlist)
+        if allowed is not None:  # the filter's segments only (a filtered-out video pairs nothing)
+            keep = np.isin(ids, allowed)
+            ids, scores = ids[keep], scores[keep]
+        return temporal.candidates(ids, scores, shortlist)
+
+    scored_a, scored_b = scored(query.first), scored(query.second)
     rows = engine.store.catalog.hits_rows(sorted(set(scored_a) | set(scored_b)))
     pairs = temporal.then_within(scored_a, scored_b, rows, query.within_s, k)
     hits = tuple(Hit(pair.media, pair.first, pair.score, pair.why) for pair in pairs)

@@ -1,0 +1,95 @@
+"""Which segments pass a search filter (kind, folder, date, file name): one SQL query over the catalog.
+
+The search pipeline (:mod:`mmir.search.filters`) turns the ids returned here into an allowed set that its sources
+rank within, so a filter is applied before grouping and ``k`` hits still come back when it is selective.
+Values are always bound parameters, never SQL text.
+
+- ``kind``: the media kind stored per file (``image`` / ``video``).
+- ``under``: an absolute folder matches by path prefix (the ``media.path`` index serves the range); a relative one
+  (``holiday/2024``, as the web page shows paths: ``rootname/rest``) matches files whose path holds it as whole
+  folder names anywhere below ``/``.
+- ``after`` / ``before``: the file's modification time (the catalog stores no capture date), ``after`` inclusive,
+  ``before`` exclusive, seconds since the epoch.
+- ``name_glob``: the file name (not its folders) against a shell pattern (``*``, ``?``, ``[abc]``, ``[!abc]``),
+  ASCII letters compared without case (SQLite ``lower`` folds only ASCII).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from mmir.media.paths import path_to_bytes
+
+if TYPE_CHECKING:
+    from mmir.index.catalog import Catalog
+    from mmir.types import MediaKind
+
+# A file's name from its printable path: the text after the last "/" (SQLite has no basename function; rtrim
+# strips every trailing character that is not "/", which leaves the folder part, and replace removes it).
+_BASENAME = "replace(m.display, rtrim(m.display, replace(m.display, '/', '')), '')"
+
+
+def matching_segments(
+    catalog: Catalog, *, kind: MediaKind | None = None, under: str | None = None, after: float | None = None,
+    before: float | None = None, name_glob: str | None = None,
+) -> np.ndarray:  # fmt: skip
+    """Ids of the segments whose file passes every condition given (``None``: no condition).
+
+    Returns:
+        ``int64[M]`` segment ids, ascending.
+    """
+    clauses, values = _conditions(kind, under, after, before, name_glob)
+    where = " AND ".join(clauses) if clauses else "1"
+    rows = catalog.connection.execute(
+        f"SELECT s.id FROM segments s JOIN media m ON m.id = s.media_id WHERE {where} ORDER BY s.id", values
+    ).fetchall()
+    return np.fromiter((row[0] for row in rows), np.int64, len(rows))
+
+
+def _conditions(
+    kind: MediaKind | None, under: str | None, after: float | None, before: float | None, name_glob: str | None
+) -> tuple[list[str], list[object]]:
+    """SQL conditions on ``m`` (the media row) and their bound values."""
+    clauses: list[str] = []
+    values: list[object] = []
+    if kind is not None:
+        clauses.append("m.kind = ?")
+        values.append(kind.value)
+    if under is not None:
+        clause, bound = _under(under)
+        clauses.append(clause)
+        values.extend(bound)
+    if after is not None:
+        clauses.append("m.mtime >= ?")
+        values.append(float(after))
+    if before is not None:
+        clauses.append("m.mtime < ?")
+        values.append(float(before))
+    if name_glob is not None:
+        clauses.append(f"lower({_BASENAME}) GLOB ?")
+        values.append(sqlite_glob(name_glob))
+    return clauses, values
+
+
+def _under(folder: str) -> tuple[str, list[object]]:
+    """The condition for files at or below ``folder`` (absolute: a path prefix; relative: folder names anywhere)."""
+    raw = path_to_bytes(folder).rstrip(b"/")
+    if os.path.isabs(folder):
+        if not raw:  # "/": everything
+            return "1", []
+        # paths sort as bytes: every path starting "<folder>/" lies in [<folder>/, <folder>0) ("0" follows "/")
+        return "(m.path = ? OR (m.path >= ? AND m.path < ?))", [raw, raw + b"/", raw + b"0"]
+    return "instr(m.path, ?) > 0", [b"/" + raw.strip(b"/") + b"/"]
+
+
+def sqlite_glob(pattern: str) -> str:
+    """A shell pattern (:mod:`fnmatch` syntax) as a SQLite ``GLOB`` pattern on lower-cased ASCII.
+
+    ``GLOB`` writes a negated set ``[^…]`` where :mod:`fnmatch` writes ``[!…]``; ASCII letters are lowered so that
+    the match ignores their case (the file name is lowered by SQLite's ASCII-only ``lower`` too).
+    """
+    lowered = "".join(ch.lower() if ch.isascii() else ch for ch in pattern)
+    return lowered.replace("[!", "[^")
