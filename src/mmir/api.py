@@ -24,6 +24,7 @@ from mmir.indexing.pipeline import Indexer, IndexOptions, IndexProblem, IndexRep
 from mmir.indexing.types import ChannelSink
 from mmir.media import read_file
 from mmir.search.engine import SearchEngine
+from mmir.search.filters import SearchFilter
 from mmir.search.queries import (
     ChannelQuery,
     ExampleQuery,
@@ -60,8 +61,8 @@ if TYPE_CHECKING:
 __all__ = [  # what the faces (CLI, server) and library users import from here; the rest of mmir is behind it
     "DEFAULT_COLLECTION", "DEFAULT_K", "DEFAULT_MODEL", "ChannelQuery", "Collection", "CollectionInfo",
     "ExampleQuery", "FeedbackMethod", "FeedbackQuery", "FieldQuery", "Fusion", "Hit", "IndexOptions", "IndexProblem",
-    "IndexReport", "ItemQuery", "MediaRef", "Per", "Query", "QueryMapping", "QueryMode", "Segment", "TemporalQuery",
-    "TextQuery", "VectorQuery", "check_store",
+    "IndexReport", "ItemQuery", "MediaRef", "Per", "Query", "QueryMapping", "QueryMode", "SearchFilter", "Segment",
+    "TemporalQuery", "TextQuery", "VectorQuery", "check_store",
 ]  # fmt: skip
 
 
@@ -390,8 +391,9 @@ class Collection:
         self._engine = None
 
     def search(
-        self, query: Query, k: int = DEFAULT_K, per: Per | str = Per.FILE, spatial: SpatialConfig | None = None
-    ) -> SearchResult:
+        self, query: Query, k: int = DEFAULT_K, per: Per | str = Per.FILE, spatial: SpatialConfig | None = None,
+        filter: SearchFilter | None = None,
+    ) -> SearchResult:  # fmt: skip
         """The one search entry: the ``k`` best files (``per="file"``) or shots (``per="shot"``) for ``query``.
 
         ``query`` is a :class:`~mmir.search.queries.TextQuery`, ``ExampleQuery`` (image bytes), ``VectorQuery``
@@ -401,6 +403,8 @@ class Collection:
         ``FieldQuery`` (a phrase in the visible text or speech: ``--shows`` / ``--said``).
         ``k`` distinct units come back unless the collection has fewer that match. ``spatial`` re-ranks an
         example image's hits by local-feature verification (:mod:`mmir.search.spatial`).
+        ``filter`` (:class:`~mmir.search.filters.SearchFilter`: photos or videos only, a folder, modified after /
+        before, a file-name pattern) keeps only the files it allows, before grouping, so ``k`` still come back.
 
         Score scales (one per query kind, higher is better; :data:`mmir.search.scales.SCALES`): keywords
         0..1; example, file or shot: cosine −1..1; one channel: cosine −1..1; fused late 0..1, early −1..1;
@@ -413,7 +417,7 @@ class Collection:
         """
         from mmir.search.pipeline import search
 
-        return search(self.engine, query, k, per, spatial)
+        return search(self.engine, query, k, per, spatial, filter)
 
     def search_text(self, text: str, k: int = DEFAULT_K, mode: QueryMode = QueryMode.AND) -> list[Hit]:
         """Keyword search through concepts (``search(TextQuery(text, mode), k)``)."""
