@@ -1,6 +1,6 @@
 """Off-the-shelf EfficientNet-Lite0 on Fashion-MNIST, for ``retrieval_fashion_mnist.py``.
 
-The bundled Lite0 is split where mmir's fine-tuning splits it (:func:`mmir.models.finetuned.split_efficientnet`):
+The bundled Lite0 is split where mmir's fine-tuning splits it (:func:`mmir.models.efficientnet.split_efficientnet`):
 the frozen trunk runs once over the images (its activations can be cached on disk), the original tail gives the
 off-the-shelf GeM descriptor, and a copy of the tail is fine-tuned by metric learning on the fit classes only.
 """
@@ -18,7 +18,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from mmir.learn.finetune import trunk_activations
-from mmir.models.finetuned import EfficientNetTail, split_efficientnet
+from mmir.models.efficientnet import split_efficientnet
+from mmir.models.finetuned import EfficientNetTail
 
 
 def upscaled_batches(images: np.ndarray, size: int, batch: int = 256) -> Iterator[torch.Tensor]:

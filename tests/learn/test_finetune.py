@@ -13,7 +13,7 @@ from mmir.errors import ModelError
 from mmir.learn.finetune import finetune_tail, interpolate_weights
 from mmir.learn.metric import MetricConfig, MetricLoss, MinerKind
 from mmir.models import load_encoder
-from mmir.models.finetuned import split_efficientnet
+from mmir.models.efficientnet import split_efficientnet
 from mmir.models.model_dir import write_tail_dir
 
 

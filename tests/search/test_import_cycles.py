@@ -1,4 +1,4 @@
-"""No import cycles in mmir.search, nor between mmir.api and its helper modules (collection_*.py).
+"""No import cycles anywhere in mmir: an import of a package counts as one of its ``__init__``.
 
 Imports are read with ``ast``, those inside functions included (a cycle hidden in a function still couples the
 modules and breaks once someone moves the import up); imports under ``if TYPE_CHECKING:`` never run and are left out.
@@ -14,8 +14,8 @@ import mmir
 SRC = Path(mmir.__file__).parent
 
 
-def _module_name(path: Path) -> str:
-    parts = path.relative_to(SRC.parent).with_suffix("").parts
+def _module_name(path: Path, root: Path = SRC.parent) -> str:
+    parts = path.relative_to(root).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
@@ -85,10 +85,11 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-def _graph(paths: list[Path]) -> dict[str, set[str]]:
-    names = {_module_name(path): path for path in paths}
-    return {name: _imports(path, set(names)) - {name} | ({name} & _imports(path, {name})) for name, path in
-            names.items()}  # fmt: skip
+def _graph(paths: list[Path], root: Path = SRC.parent) -> dict[str, set[str]]:
+    names = {_module_name(path, root): path for path in paths}
+    # A package's __init__ that imports its own submodules ("from mmir.cli import commands") imports those, not
+    # itself: the self-edge is kept only when the module really names itself.
+    return {name: _imports(path, set(names)) for name, path in names.items()}
 
 
 def test_no_import_cycles_in_search() -> None:
@@ -102,6 +103,27 @@ def test_no_import_cycles_between_the_api_and_its_helpers() -> None:
     graph = _graph(paths)
     assert "mmir.collection.channels" in graph and "mmir.search.pipeline" in graph["mmir.api"]
     assert _cycles(graph) == []
+
+
+# Cycles left to the CLI's own rework (a new one anywhere fails); empty once cli/ has none.
+KNOWN_CLI_CYCLES: list[list[str]] = [["mmir.cli.commands", "mmir.cli.video"]]
+
+
+def test_no_import_cycles_in_the_whole_package() -> None:
+    graph = _graph(sorted(SRC.rglob("*.py")))
+    assert len(graph) > 150 and "mmir.models.efficientnet" in graph["mmir.models.factory"]  # it reads them all
+    assert [cycle for cycle in _cycles(graph) if cycle not in KNOWN_CLI_CYCLES] == []
+
+
+def test_a_package_importing_its_own_submodules_is_no_cycle(tmp_path: Path) -> None:
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("def main():\n    from pkg import sub\n", encoding="utf-8")
+    (package / "sub.py").write_text("X = 1\n", encoding="utf-8")
+    (package / "loop.py").write_text("from pkg import loop\n", encoding="utf-8")
+    graph = _graph(sorted(package.glob("*.py")), root=tmp_path)
+    assert graph == {"pkg": {"pkg.sub"}, "pkg.sub": set(), "pkg.loop": {"pkg.loop"}}
+    assert _cycles(graph) == [["pkg.loop"]]
 
 
 def test_the_cycle_finder_sees_imports_inside_functions(tmp_path: Path) -> None:

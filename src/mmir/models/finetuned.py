@@ -75,25 +75,6 @@ class EfficientNetTail(nn.Module):
         return self.pool(self.feature_map(x))
 
 
-def split_efficientnet(name: str, train_blocks: int) -> tuple[EfficientNetTrunk, EfficientNetTail, Any]:
-    """Load the bundled ``name`` and split it so that the last ``train_blocks`` MBConv blocks form the tail.
-
-    Returns:
-        ``(trunk, tail, net)``; the tail holds copies of the original layers, ``net`` keeps the originals
-        (for the ImageNet concepts).
-
-    Raises:
-        ModelError: if ``train_blocks`` is out of range.
-    """
-    from mmir.models.efficientnet import load_efficientnet_lite
-
-    net: Any = load_efficientnet_lite(name)
-    if not 0 <= train_blocks <= len(net._blocks):
-        raise ModelError(f"--train-blocks must be between 0 and {len(net._blocks)} for {name}, not {train_blocks}")
-    start = len(net._blocks) - train_blocks
-    return EfficientNetTrunk(net, start), EfficientNetTail(net, start), net
-
-
 def split_loaded(net: Any, name: str, start: int) -> tuple[nn.Module, nn.Module, EfficientNetTail]:
     """Split a loaded network at block ``start``: ``(trunk, rest, tail)``.
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mmir.errors import ModelError
-from mmir.models.spec import EncoderSpec, Pooling
+from mmir.models.spec import EncoderSpec, Pooling, spec_from_options
 from mmir.models.weights import Preprocessing, file_sha256
 
 if TYPE_CHECKING:
@@ -285,6 +285,4 @@ def _joint_spec_of(model: str, options: Mapping[str, str]) -> EncoderSpec | None
         return spec if is_joint(spec.backbone) else None
     if not is_joint(model):
         return None
-    from mmir.models.factory import resolve_spec
-
-    return resolve_spec(model, **dict(options))
+    return joint_spec(spec_from_options(model, dict(options)), options)  # what factory.resolve_spec does for it
