@@ -28,13 +28,14 @@ from starlette.concurrency import run_in_threadpool  # noqa: E402
 from mmir.api import Collection, FeedbackMethod, FeedbackQuery, ItemQuery, Per, QueryMode, TextQuery  # noqa: E402
 from mmir.errors import MmirError, QueryError  # noqa: E402
 from mmir.media import MediaError, display_path  # noqa: E402
+from mmir.server.filters import FilterParams  # noqa: E402
 from mmir.server.guard import MEDIA_COOKIE, GuardMiddleware, media_cookie_value  # noqa: E402
 from mmir.server.indexing import IndexJob  # noqa: E402
 from mmir.server.query_images import CACHE_FOLDER as QUERIES_FOLDER  # noqa: E402
 from mmir.server.query_images import QueryImages, image_type  # noqa: E402
 from mmir.server.service import CollectionService  # noqa: E402
 from mmir.server.settings import ServerSettings  # noqa: E402
-from mmir.server.thumbnails import CACHE_FOLDER, ThumbnailCache, ThumbSize  # noqa: E402
+from mmir.server.thumbnails import CACHE_FOLDER, ThumbnailCache, ThumbSize, stored_response  # noqa: E402
 from mmir.types import PAGE_SIZE, Hit, MediaRef  # noqa: E402
 
 STATIC = Path(__file__).parent / "static"
@@ -148,14 +149,14 @@ def create_app(settings: ServerSettings) -> Any:
     @app.get("/api/search", dependencies=bearer, tags=["search"])
     async def search(
         q: str = text_param, k: int = k_param, mode: QueryMode = QueryMode.AND, offset: int = offset_param,
-        per: Per = per_param,
+        per: Per = per_param, flt: FilterParams = None,
     ):  # fmt: skip
         """Keyword search: ``k`` distinct files (``per=file``) or shots (``per=shot``). Every hit carries ``weak``:
         true when nothing matches well (the best score is below the validated threshold). Scores: 0 to 1."""
         weak = [False]
 
         def run(collection: Collection) -> list[Hit]:
-            result = collection.search(TextQuery(q, mode), k + offset, per)
+            result = collection.search(TextQuery(q, mode), k + offset, per, filter=flt)
             weak[0] = result.weak
             return list(result)
 
@@ -186,20 +187,22 @@ def create_app(settings: ServerSettings) -> Any:
 
     @app.post("/api/search/image", dependencies=bearer, tags=["search"])
     async def search_image(
-        image: UploadFile = File(...), k: int = k_param, offset: int = offset_param, per: Per = per_param
+        image: UploadFile = File(...), k: int = k_param, offset: int = offset_param, per: Per = per_param,
+        flt: FilterParams = None,
     ):  # fmt: skip
         """Query by example with an uploaded image: ``k`` distinct files (``per=file``) or shots (``per=shot``)."""
         data = await image.read(settings.max_upload_bytes + 1)
         if len(data) > settings.max_upload_bytes:
             raise HTTPException(status_code=413, detail=f"image larger than {settings.max_upload_bytes} bytes")
         name = display_path(Path(image.filename or "upload").name)
-        hits = await run_in_threadpool(service.search_upload, data, name, k, offset, per)
+        hits = await run_in_threadpool(service.search_upload, data, name, k, offset, per, flt)
         return JSONResponse(hits, headers=await run_in_threadpool(_kept_header, kept, data))
 
     @app.get("/api/similar/{media_id}", dependencies=bearer, tags=["search"])
     def similar(
         media_id: MediaId, k: int = k_param, offset: int = offset_param, per: Per = per_param,
         segment: Annotated[int | None, Query(ge=1, le=MAX_ID, description="One shot of the file as the query")] = None,
+        flt: FilterParams = None,
     ):  # fmt: skip
         """Files (or shots) similar to a file, or to one of its shots (``segment``); the item itself left out.
         Scores: cosine similarity, -1 to 1."""
@@ -208,16 +211,17 @@ def create_app(settings: ServerSettings) -> Any:
         if ref is None:
             raise HTTPException(status_code=404, detail=f"no media {media_id}")
         item = ItemQuery(media_id=media_id, segment_id=segment)
-        return JSONResponse(service.ranked(lambda c: list(c.search(item, k + offset, per)), offset))
+        return JSONResponse(service.ranked(lambda c: list(c.search(item, k + offset, per, filter=flt)), offset))
 
     @app.post("/api/feedback", dependencies=bearer, tags=["search"])
     def feedback(
-        marks: FeedbackRequest = Body(...), k: int = k_param, offset: int = offset_param, per: Per = per_param
-    ):
+        marks: FeedbackRequest = Body(...), k: int = k_param, offset: int = offset_param, per: Per = per_param,
+        flt: FilterParams = None,
+    ):  # fmt: skip
         """Re-rank from files / shots marked relevant and not relevant. Scores: classifier 0 to 1 (probability of
         relevance), Rocchio -1 to 1 (cosine)."""
         query = marks.query()
-        return JSONResponse(service.ranked(lambda c: list(c.search(query, k + offset, per)), offset))
+        return JSONResponse(service.ranked(lambda c: list(c.search(query, k + offset, per, filter=flt)), offset))
 
     @app.get("/api/concepts", dependencies=bearer, tags=["search"])
     def concepts(q: str = text_param, mode: QueryMode = QueryMode.AND):
@@ -297,15 +301,20 @@ def _install_thumbnail_route(
         size: ThumbSize = ThumbSize.CARD,
         segment: Annotated[int | None, Query(ge=1, le=MAX_ID, description="A video shot's id")] = None,
     ):
-        """A 256 px (card) or 1280 px (preview) WebP of the file, or of a video shot's keyframe; ETag-validated."""
+        """A 256 px (card) or 1280 px (preview) picture of the file, or of a video shot's keyframe; ETag-validated:
+        the JPEG kept at indexing, else a WebP made now (a photo no larger than the preview is its own)."""
         with service.use() as collection:
             ref = collection.media(media_id)
             shot = collection.segment(segment) if segment is not None else None
             keyframe = collection.keyframe_jpeg(segment) if segment is not None else None
+            kept = collection.thumbnail_path(media_id, int(size), segment)  # made at indexing
         if ref is None or not _unchanged(ref):
             raise HTTPException(status_code=404, detail=f"no media {media_id} (or it changed since indexing)")
         if segment is not None and (shot is None or shot[0].id != media_id):
             raise HTTPException(status_code=404, detail=f"no shot {segment} in media {media_id}")
+        stored = stored_response(request, kept) if kept is not None else None
+        if stored is not None:
+            return stored
         at_s = shot[1].keyframe_s if shot is not None else None
         etag = f'"{cache.key(ref, size, at_s)}"'
         # no-cache: the browser asks again each time (a 304 when unchanged), so a file deleted since shows as such
@@ -334,13 +343,14 @@ def _install_query_image_routes(
 
     @app.get("/api/search/image/{key}", dependencies=bearer, tags=["search"])
     def search_kept_image(
-        key: str, k: int = k_param, offset: int = offset_param, per: Per = Query(Per.FILE, description="file or shot")
+        key: str, k: int = k_param, offset: int = offset_param, per: Per = Query(Per.FILE, description="file or shot"),
+        flt: FilterParams = None,
     ):  # fmt: skip
         """Query by example with an image searched before (its SHA-1 from ``X-Query-Image``)."""
         data = kept.get(key)
         if data is None:
             raise HTTPException(status_code=404, detail=gone)
-        hits = service.search_upload(data, "the query image", k, offset, per)
+        hits = service.search_upload(data, "the query image", k, offset, per, flt)
         return JSONResponse(hits, headers={"X-Query-Image": key})
 
     @app.get("/api/media/query/{key}", dependencies=bearer, tags=["search"])

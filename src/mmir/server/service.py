@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from mmir.api import Collection, Per, QueryMapping, QueryMode, VectorQuery
+from mmir.api import Collection, Per, QueryMapping, QueryMode, SearchFilter, VectorQuery
 from mmir.media import ImageLimits, decode_image, display_path
 from mmir.server.hits import PathMapper, hit_json
 from mmir.server.settings import ServerSettings
@@ -179,9 +179,10 @@ class CollectionService:
             release_memory()
 
     def search_upload(
-        self, data: bytes, name: str, k: int, offset: int = 0, per: Per = Per.FILE
+        self, data: bytes, name: str, k: int, offset: int = 0, per: Per = Per.FILE, flt: SearchFilter | None = None
     ) -> list[dict[str, Any]]:  # fmt: skip
-        """Query by example with uploaded bytes: ``k`` distinct files (``per=file``) or shots (``per=shot``)."""
+        """Query by example with uploaded bytes: ``k`` distinct files (``per=file``) or shots (``per=shot``), of
+        those ``flt`` allows."""
         descriptor = self.encode_upload(data, name)
         query = VectorQuery(descriptor, f"similar to {display_path(Path(name).name)}")
-        return self.ranked(lambda c: list(c.search(query, k + offset, per)), offset)
+        return self.ranked(lambda c: list(c.search(query, k + offset, per, filter=flt)), offset)
