@@ -7,8 +7,11 @@ needing the text model used to cost on top of embedding the 1000 class names.
 
 Rows:
 - ``search WORD``: a word WordNet places (no text model);
-- ``search "an unusual phrase"``: words no lemma covers, so the text model runs (NumPy MiniLM, shipped class
-  embeddings);
+- ``search "an unusual phrase"``: words no lemma covers, so the text model runs (MiniLM on ONNX Runtime since
+  issue 24, NumPy before; shipped class embeddings);
+- ``text model: load + 1 phrase`` and ``load + 50 phrases``: the bundled text model alone, through the product's
+  loader (``bundled_text_model``); the difference over 49 is the per-query cost, printed after the table. The ONNX
+  export happens once per user cache, in the untimed warm-up run;
 - ``search --image``: query by example (depends on the encoder backend: ONNX Runtime when installed);
 - ``search cat`` and ``search catfirst`` on a copy of the collection with a sequence concept registered (a GRU over
   a video's stored frame descriptors, ``mmir train sequence``'s kind of model; untrained: only the cost matters).
@@ -40,6 +43,15 @@ OLD_FALLBACK = (
     "from mmir.concepts.embedding import load_minilm\n"
     "load_minilm().encode(['unusual'], normalize_embeddings=True)"
 )
+
+
+TEXT_MODEL = (
+    "from mmir.concepts.text_process import bundled_text_model\n"
+    "model = bundled_text_model()\n"
+    "for i in range({n}):\n"
+    "    model.encode([f'an unusual phrase {{i}}'], normalize_embeddings=True)"
+)
+PER_QUERY_PHRASES = 50
 
 
 def _time(command: list[str], env: dict[str, str]) -> tuple[float, float]:
@@ -125,6 +137,7 @@ def main() -> None:
                 for i, (prefix, run_env) in enumerate(versions)}  # fmt: skip
         print(f"load average before: {os.getloadavg()[0]:.2f} (cores: {os.cpu_count()})")
         print(f"{'command':58s} {'median s':>9s} {'cpu s':>6s}  {'peak MB':>8s}  runs (wall s)")
+        medians: dict[str, float] = {}
         for index, (label, _) in enumerate(rows[""]):
             for prefix, run_env in versions:
                 if prefix and index >= len(rows[prefix]):
@@ -135,9 +148,21 @@ def main() -> None:
                 runs, cpu = [t[0] for t in timed], statistics.median(t[1] for t in timed)
                 shown = " ".join(f"{r:.2f}" for r in runs)
                 peak = _peak_mb(command, run_env)
+                medians[prefix + label] = statistics.median(runs)
                 print(f"{prefix + label:58s} {statistics.median(runs):9.2f} {cpu:6.2f}  {peak:8.0f}  {shown}",
                       flush=True)  # fmt: skip
+        for prefix, _ in versions:
+            _print_per_query(prefix, medians)
         print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+
+def _print_per_query(prefix: str, medians: dict[str, float]) -> None:
+    """The text model's cost per new phrase: (load + 50 phrases − load + 1 phrase) / 49, from the medians."""
+    one = medians.get(f"{prefix}text model: load + 1 phrase")
+    many = medians.get(f"{prefix}text model: load + {PER_QUERY_PHRASES} phrases")
+    if one is not None and many is not None:
+        per = (many - one) / (PER_QUERY_PHRASES - 1) * 1000
+        print(f"{prefix}text model per query (one new phrase): {per:.1f} ms")
 
 
 def _rows(args: argparse.Namespace, where: Path, python: str, mmir: str, env: dict[str, str]) -> list:
@@ -153,6 +178,8 @@ def _rows(args: argparse.Namespace, where: Path, python: str, mmir: str, env: di
         ("mmir search cat", [mmir, "search", "cat", "-c", str(collection)]),
         ('mmir search "an unusual phrase"', [mmir, "search", "an unusual phrase", "-c", str(collection)]),
     ]
+    for n in (1, PER_QUERY_PHRASES):
+        rows.append((f"text model: load + {n} phrase{'s' if n > 1 else ''}", [python, "-c", TEXT_MODEL.format(n=n)]))
     if image is not None:
         rows.append(("mmir search --image", [mmir, "search", "--image", str(image), "-c", str(collection)]))
     if args.collection is None:

@@ -6,7 +6,8 @@ precomputed in the package: ``float16[2, 1000, 384]`` unit vectors (view 0: the 
 ``"tabby, tabby cat"``, view 1: the WordNet gloss), about 1.5 MB. The ``.json`` beside it records the model and a
 SHA-1 of the embedded texts; the loader ignores the array if the bundled hierarchy's texts have changed since.
 
-Runs with the NumPy MiniLM (no torch needed); its output matches sentence-transformers to cosine ≥ 0.9999::
+Runs with the ONNX Runtime MiniLM (exported once to the user cache), which matches sentence-transformers to
+cosine ≥ 0.9999::
 
     .venv/bin/python scripts/build_class_embeddings.py [--out-dir src/mmir/concepts/data]
 """
@@ -22,7 +23,7 @@ import numpy as np
 
 from mmir.concepts.embedding import BUNDLED_STEM, MODEL_NAME, texts_digest
 from mmir.concepts.hierarchy import load_hierarchy
-from mmir.concepts.minilm import NumpyMiniLM
+from mmir.concepts.minilm import OnnxMiniLM
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "src/mmir/concepts/data"
 
@@ -33,7 +34,7 @@ def main() -> None:
     args = parser.parse_args()
     hierarchy = load_hierarchy()
     names, definitions = list(hierarchy.class_lemmas), list(hierarchy.class_definitions)
-    model = NumpyMiniLM()
+    model = OnnxMiniLM()
     start = time.perf_counter()
     views = np.stack([model.encode(names, batch_size=16), model.encode(definitions, batch_size=16)])
     print(f"embedded {views.shape[0]} x {views.shape[1]} texts in {time.perf_counter() - start:.1f} s")

