@@ -20,6 +20,7 @@ from mmir.models.joint import is_joint, joint_backbone, joint_spec
 from mmir.models.model_dir import is_model_dir, read_model_dir
 from mmir.models.registry import backbone_builder, registered_names
 from mmir.models.spec import EncoderSpec, HeadKind, fingerprint_of, spec_from_options
+from mmir.types import DEFAULT_MODEL
 
 if TYPE_CHECKING:
     from mmir.models.backbone import Backbone
@@ -120,7 +121,7 @@ def build_network(spec: EncoderSpec) -> tuple[Backbone, EncoderNet]:
 
 
 def load_encoder(
-    model: str | os.PathLike[str] | EncoderSpec = "efficientnet-lite0",
+    model: str | os.PathLike[str] | EncoderSpec = DEFAULT_MODEL,
     *,
     backend: Backend | str = Backend.AUTO,
     fingerprint: str | None = None,

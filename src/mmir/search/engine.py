@@ -12,7 +12,7 @@ from mmir.errors import QueryError
 from mmir.index.concept_columns import BLOCK_ROWS, CatalogConcepts, ConceptBlock, ConceptColumns, ConceptSource
 from mmir.media import decode_for_model
 from mmir.search.queries import ItemQuery, Per, Query, SubQuery, TextQuery, VectorQuery
-from mmir.types import Hit
+from mmir.types import DEFAULT_K, Hit
 
 if TYPE_CHECKING:
     from mmir.concepts import ConceptVocabulary, QueryMapping
@@ -153,7 +153,7 @@ class SearchEngine:
             return extractors(names, None)
         return self._channel_extractors(names)
 
-    def search(self, query: Query, k: int = 10, per: Per | str = Per.FILE) -> list[Hit]:
+    def search(self, query: Query, k: int = DEFAULT_K, per: Per | str = Per.FILE) -> list[Hit]:
         """The ``k`` best files (or shots) for ``query``, best first; see :func:`mmir.search.pipeline.search`."""
         from mmir.search.pipeline import search
 

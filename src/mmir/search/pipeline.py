@@ -38,7 +38,7 @@ from mmir.search.queries import (
     VectorQuery,
 )  # fmt: skip
 from mmir.search.scales import Kind
-from mmir.types import Hit
+from mmir.types import DEFAULT_K, Hit
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -101,8 +101,8 @@ class Planned:
 
 
 def search(
-    engine: SearchEngine, query: Query, k: int = 10, per: Per | str = Per.FILE, spatial: SpatialConfig | None = None,
-    filter: SearchFilter | None = None,
+    engine: SearchEngine, query: Query, k: int = DEFAULT_K, per: Per | str = Per.FILE,
+    spatial: SpatialConfig | None = None, filter: SearchFilter | None = None,
 ) -> SearchResult:  # fmt: skip
     """The ``k`` best files (or shots) for ``query``; see the module docstring.
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mmir.types import MediaRef, Segment
+from mmir.types import DEFAULT_K, MediaRef, Segment
 
 SLACK_S = 0.05
 """Seconds by which B may start before A ends (boundary frames are shared by neighbouring shots' times)."""
@@ -83,7 +83,7 @@ def then_within(
     second: Mapping[int, float],
     rows: Mapping[int, tuple[MediaRef, Segment]],
     within_s: float,
-    k: int = 10,
+    k: int = DEFAULT_K,
 ) -> list[TemporalHit]:
     """Best pairs ``A then B within within_s`` per video, best videos first (scores in [0, 1]).
 
