@@ -71,6 +71,10 @@ class TrainConfig:
             "validation fraction must lie in [0, 1)": 0 <= self.validation_fraction < 1,
             "erasing probability must lie in [0, 1]": 0 <= self.erasing <= 1,
             "label smoothing must lie in [0, 1)": 0 <= self.label_smoothing < 1,
+            # bce and mse take no smoothing: accepting it there would silently train without it.
+            "label smoothing needs the cross-entropy loss": (
+                self.label_smoothing == 0 or self.loss == ClassificationLoss.CROSS_ENTROPY
+            ),
             "dropout must lie in [0, 1)": 0 <= self.dropout < 1,
             "warm-up must be ≥ 0 epochs": self.warmup_epochs >= 0,
         }
