@@ -1,4 +1,4 @@
-"""Near-duplicate groups: FAISS range search + union-find against a brute-force computation."""
+"""Near-duplicate groups: FAISS range search + SciPy connected components against a brute-force computation."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mmir.errors import MmirError
-from mmir.search.duplicates import near_duplicate_groups, similar_pairs
+from mmir.search.duplicates import groups_from_pairs, near_duplicate_groups, similar_pairs
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -25,7 +25,7 @@ def test_groups_by_hand() -> None:
     assert near_duplicate_groups(ids, vectors, threshold=-1.0) == [sorted(ids.tolist())]
 
 
-def test_chains_join_through_union_find() -> None:
+def test_chains_join_into_one_group() -> None:
     angles = np.array([0.0, 0.1, 0.2, 1.5])
     vectors = np.stack([np.cos(angles), np.sin(angles)], axis=1).astype(np.float32)
     # cos(0.1) ≈ 0.995 links neighbours; cos(0.2) ≈ 0.980 does not link the ends directly.
@@ -50,3 +50,28 @@ def test_bad_input_is_a_clear_error() -> None:
     with pytest.raises(MmirError, match="threshold"):
         near_duplicate_groups(np.arange(2), np.zeros((2, 4), np.float32), 1.5)
     assert near_duplicate_groups(np.zeros(0, np.int64), np.zeros((0, 4), np.float32), 0.9) == []
+
+
+def test_groups_from_pairs_match_a_plain_graph_walk() -> None:
+    rng = np.random.default_rng(3)
+    ids = np.arange(100, 160)
+    first, second = rng.integers(0, 60, 40), rng.integers(0, 60, 40)  # repeats and self-links included
+    neighbours: dict[int, set[int]] = {}
+    for a, b in zip(first.tolist(), second.tolist(), strict=True):
+        neighbours.setdefault(a, set()).add(b)
+        neighbours.setdefault(b, set()).add(a)
+    seen: set[int] = set()
+    expected = []
+    for start in sorted(neighbours):
+        if start in seen:
+            continue
+        component, todo = {start}, [start]
+        while todo:
+            for other in neighbours[todo.pop()] - component:
+                component.add(other)
+                todo.append(other)
+        seen |= component
+        if len(component) > 1:
+            expected.append(sorted(int(ids[row]) for row in component))
+    expected.sort(key=lambda group: (-len(group), group[0]))
+    assert groups_from_pairs(ids, first, second) == expected

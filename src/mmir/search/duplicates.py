@@ -1,8 +1,8 @@
 """Near-duplicate groups: items whose descriptors are almost identical, found by a FAISS range search.
 
 Two items are linked when the inner product of their L2-normalised descriptors (cosine similarity) is at
-least ``threshold``; groups are the connected components of these links (union-find), so a chain of
-near-identical edits ends up in one group even if its ends are further apart than the threshold.
+least ``threshold``; groups are the connected components of these links (SciPy's ``connected_components``), so
+a chain of near-identical edits ends up in one group even if its ends are further apart than the threshold.
 """
 
 from __future__ import annotations
@@ -12,30 +12,6 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from mmir.errors import MmirError
-
-
-class _UnionFind:
-    """Disjoint sets over ``0..n-1`` with path halving and union by size."""
-
-    def __init__(self, n: int) -> None:
-        self.parent = np.arange(n)
-        self.size = np.ones(n, dtype=np.int64)
-
-    def find(self, item: int) -> int:
-        parent = self.parent
-        while parent[item] != item:
-            parent[item] = parent[parent[item]]  # path halving keeps trees shallow
-            item = int(parent[item])
-        return item
-
-    def union(self, a: int, b: int) -> None:
-        root_a, root_b = self.find(a), self.find(b)
-        if root_a == root_b:
-            return
-        if self.size[root_a] < self.size[root_b]:
-            root_a, root_b = root_b, root_a
-        self.parent[root_b] = root_a
-        self.size[root_a] += self.size[root_b]
 
 
 def similar_pairs(vectors: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -157,11 +133,13 @@ def groups_from_pairs(ids: np.ndarray, first: np.ndarray, second: np.ndarray) ->
 
     Groups of two or more ids, ordered by size (largest first), then by their smallest id.
     """
-    sets = _UnionFind(len(ids))
-    for a, b in zip(first.tolist(), second.tolist(), strict=True):
-        sets.union(a, b)
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    links = coo_matrix((np.ones(len(first), np.int8), (first, second)), shape=(len(ids), len(ids)))
+    _, component = connected_components(links, directed=False)
     members: dict[int, list[int]] = {}
     for row in np.unique(np.concatenate([first, second])).tolist():
-        members.setdefault(sets.find(row), []).append(int(ids[row]))
+        members.setdefault(int(component[row]), []).append(int(ids[row]))
     groups = [sorted(group) for group in members.values() if len(group) > 1]
     return sorted(groups, key=lambda group: (-len(group), group[0]))
