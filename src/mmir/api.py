@@ -39,7 +39,7 @@ from mmir.search.queries import (
     TextQuery,
     VectorQuery,
 )
-from mmir.types import DEFAULT_COLLECTION, DEFAULT_K, DEFAULT_MODEL, Hit, MediaRef, Segment
+from mmir.types import DEFAULT_COLLECTION, DEFAULT_K, DEFAULT_MODEL, Hit, MediaKind, MediaRef, Segment
 
 if TYPE_CHECKING:
     import numpy as np
@@ -372,6 +372,31 @@ class Collection:
         from mmir.index import frames
 
         return frames.thumbnail(self.store.catalog, segment_id)
+
+    def thumbnail_path(self, media_id: int, size: int, segment_id: int | None = None) -> Path | None:
+        """The picture kept at indexing of a file (or of one video shot's keyframe) at ``size`` (256 or 1280).
+
+        For the 1280 px preview of a photo that is its own preview (a web format no larger), the original's path.
+        ``None`` when none is kept yet (indexed with ``thumbnails=False`` or before pictures existed, not
+        back-filled yet), or for an unknown file, shot or size: the caller makes one on demand.
+        """
+        from mmir.indexing.thumbnails import FOLDER, ThumbnailFiles, ThumbSize
+
+        ref = self.media(media_id)
+        if ref is None or size not in tuple(ThumbSize):
+            return None
+        keyframe_s = None
+        if segment_id is not None:
+            found = self.segment(segment_id)
+            if found is None or found[0].id != media_id:
+                return None
+            keyframe_s = found[1].keyframe_s if ref.kind is MediaKind.VIDEO else None
+        files = ThumbnailFiles(self.directory / FOLDER)
+        path = files.path(ref.sha1, ThumbSize(size), keyframe_s)
+        if path.is_file():
+            return path
+        own = size == ThumbSize.PREVIEW and ref.kind is MediaKind.IMAGE
+        return Path(ref.path) if own and files.path(ref.sha1, ThumbSize.CARD).is_file() else None
 
     @property
     def vocabulary(self) -> ConceptVocabulary:

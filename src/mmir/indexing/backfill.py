@@ -15,12 +15,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mmir.index import ledger
+from mmir.indexing import thumbnails
 from mmir.indexing.types import ChannelExtractor, ChannelSink, IndexOptions, IndexProblem
 from mmir.media import MediaError, decode_for_model, display_path, read_file
+from mmir.types import MediaKind
 
 if TYPE_CHECKING:
     from mmir.index.catalog import Catalog
     from mmir.media import FileEntry
+    from mmir.types import Segment
 
 _WRITE_BATCH = 64  # files whose channels are written per transaction
 
@@ -125,3 +128,84 @@ def _store(catalog: Catalog, sink: ChannelSink, pending: list[tuple[int, dict[st
     count = len(pending)
     pending.clear()
     return count
+
+
+# -- thumbnails and previews --------------------------------------------------------------------------------------
+
+
+def picture_plan(catalog: Catalog, videos: bool) -> dict[int, frozenset[str]]:
+    """``{media id: {"thumbnails"}}`` for the photos (and videos, with ``videos``) lacking their pictures."""
+    wanted = {thumbnails.PRODUCER: thumbnails.SETTING}
+    lacking = ledger.missing(catalog, wanted)
+    if videos:
+        lacking.update(ledger.missing(catalog, wanted, kind="video"))
+    return lacking
+
+
+def run_picture_backfill(
+    catalog: Catalog, items: Sequence[Backfill], options: IndexOptions, kept: thumbnails.KeptPictures,
+    side: Callable[[], int],
+) -> int:  # fmt: skip
+    """Make the missing pictures of ``items`` (a decode pass, no encoder); returns how many files got them.
+
+    Each content is decoded once (copies share its pictures). A file that no longer decodes is skipped with a
+    warning on the ``mmir.thumbnails`` logger and tried again next run: it indexed before, so it is no index
+    problem, and the server makes its pictures on demand meanwhile.
+    """
+    if not items:
+        return 0
+    from tqdm import tqdm
+
+    by_content: dict[str, list[Backfill]] = {}
+    for item in items:
+        ref = catalog.media_ref(item.media_id)
+        if ref is not None:
+            by_content.setdefault(ref.sha1, []).append(item)
+    input_side = side()
+    bar = tqdm(total=len(by_content), unit="file", desc="back-filling thumbnails", disable=not options.progress)
+    done = 0
+    work = [(sha1, group[0], catalog.segments_of(group[0].media_id)) for sha1, group in by_content.items()]
+    with ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="mmir-thumbs") as pool:
+        try:
+            for start in range(0, len(work), _WRITE_BATCH):
+                chunk = work[start : start + _WRITE_BATCH]
+                made = list(pool.map(lambda job: _pictures(kept, job[0], job[1], job[2], input_side, options), chunk))
+                stored = [(i.media_id, sha1) for (sha1, _, _), ok in zip(chunk, made, strict=True) if ok
+                          for i in by_content[sha1]]  # fmt: skip
+                kept.record(catalog, stored)
+                done += len(stored)
+                bar.update(len(chunk))
+        finally:
+            bar.close()
+    return done
+
+
+def _pictures(
+    kept: thumbnails.KeptPictures, sha1: str, item: Backfill, segments: Sequence[Segment], side: int,
+    options: IndexOptions,
+) -> bool:  # fmt: skip
+    """Decode one file and keep its pictures (runs in a worker thread); whether it worked."""
+    path = item.entry.path
+    try:
+        if item.entry.kind is MediaKind.VIDEO:
+            _video_pictures(kept, sha1, path, sorted({s.keyframe_s for s in segments}), side)
+        else:
+            data = read_file(path, limits=options.limits)
+            _image, pictures = thumbnails.decode_with_pictures(data, path, side, limits=options.limits)
+            kept.keep(sha1, pictures)
+    except MediaError as error:
+        thumbnails.log.warning("%s: no thumbnails (%s)", display_path(path), error.reason)
+        return False
+    return True
+
+
+def _video_pictures(kept: thumbnails.KeptPictures, sha1: str, path: str, times: Sequence[float], side: int) -> None:
+    """Each keyframe's pictures from a seek to its time (frames at the encoder's side, as indexing decodes them)."""
+    from PIL import Image
+
+    from mmir.media.video import VideoReader
+
+    kept.forget_keyframes(sha1)
+    for at_s in times:  # a reader per seek: a reader's decoder cannot be set up again after its first frame_at
+        with VideoReader(path) as reader:
+            kept.keep(sha1, thumbnails.frame_pictures(Image.fromarray(reader.frame_at(at_s, side))), at_s)

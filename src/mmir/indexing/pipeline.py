@@ -30,6 +30,7 @@ from mmir.index import failures, ledger, visible_text
 from mmir.index.catalog import MediaRecord, SegmentEncoding
 from mmir.index.store import FileToStore
 from mmir.indexing.batches import Batches, Prepared
+from mmir.indexing.thumbnails import KeptPictures, decode_with_pictures
 from mmir.indexing.types import ChannelExtractor, ChannelSink, IndexOptions, IndexProblem, IndexReport, run_handlers
 from mmir.media import (
     FileEntry,
@@ -48,7 +49,10 @@ from mmir.types import MediaKind
 if TYPE_CHECKING:
     from PIL import Image
 
+    from mmir.index.catalog import Catalog
     from mmir.index.store import SegmentStore
+    from mmir.indexing.backfill import Backfill
+    from mmir.indexing.types import MediaHandler
     from mmir.media.metadata import MetadataText
     from mmir.models.encoder import Encoder
 
@@ -101,6 +105,7 @@ class Indexer:
         self._reanalyse: set[str] = set()  # unchanged videos whose shots another detector must find again
         self._links_out: frozenset[str] = frozenset()  # symbolic links out of a root, found by the last scan
         self._listings: dict[str, frozenset[str]] = {}  # folder -> its names, for sidecars
+        self._pictures = KeptPictures(store.directory) if options.thumbnails else None
 
     def run(self, roots: Sequence[str], on_problem: Callable[[IndexProblem], None] | None = None) -> IndexReport:
         """Index every file below ``roots``; remove catalogued files that no longer exist there."""
@@ -121,11 +126,12 @@ class Indexer:
         finally:
             self.store.flush()
         backfilled = self._backfill(entries, report)
+        pictured = self._backfill_pictures(entries)
         return IndexReport(
             scanned=len(entries), added=counts.added, updated=counts.updated,
             unchanged=unchanged + counts.touched, reused=counts.reused, removed=removed,
             encoded=counts.encoded, problems=tuple(problems), seconds=time.perf_counter() - started,
-            failed_before=failed_before, backfilled=backfilled,
+            failed_before=failed_before, backfilled=backfilled, thumbnails_backfilled=pictured,
         )  # fmt: skip
 
     def _scan(self, roots: Sequence[str], report: Callable[[IndexProblem], None]) -> list[FileEntry]:
@@ -171,17 +177,24 @@ class Indexer:
 
     def _backfill(self, entries: list[FileEntry], report: Callable[[IndexProblem], None]) -> int:
         """Give indexed files the channels this run asks for and they lack (ledger); a decode pass, no encoder."""
-        from mmir.indexing.backfill import Backfill, plan, run_backfill
+        from mmir.indexing.backfill import plan, run_backfill
 
         lacking = plan(self.store.catalog, self.options.channels)
         if not lacking or self._sink is None:
             return 0
-        items = []
-        for entry in entries:  # only files under this run's roots
-            record = self.store.catalog.lookup(entry.path)
-            if record is not None and record.id in lacking:
-                items.append(Backfill(entry, record.id, lacking[record.id]))
+        items = _backfills(self.store.catalog, entries, lacking)
         return run_backfill(self.store.catalog, items, self.options, self._sink, self._input_side, report)
+
+    def _backfill_pictures(self, entries: list[FileEntry]) -> int:
+        """Give indexed files the thumbnails and previews they lack (ledger); a decode pass, no encoder."""
+        if self._pictures is None:
+            return 0
+        from mmir.indexing.backfill import picture_plan, run_picture_backfill
+
+        videos = any(hasattr(h, "analyse_with_pictures") for h in self._handlers.values())
+        lacking = picture_plan(self.store.catalog, videos)
+        items = _backfills(self.store.catalog, entries, lacking) if lacking else []
+        return run_picture_backfill(self.store.catalog, items, self.options, self._pictures, self._input_side)
 
     def _input_side(self) -> int:
         """The encoder's input side: recorded in the ledger when the encoder last ran, else from the encoder."""
@@ -201,8 +214,18 @@ class Indexer:
             for path in failures.paths_under(self.store.catalog, absolute):
                 if path not in seen and not os.path.lexists(path):
                     failures.forget(self.store.catalog, path)
+        contents = self._contents(gone)
         self.store.remove(gone)
+        if self._pictures is not None:
+            self._pictures.files.prune(self.store.catalog, contents)  # no file has that content any more
         return len(gone)
+
+    def _contents(self, media_ids: list[int]) -> list[str]:
+        """The SHA-1s of ``media_ids`` (whose pictures go once no file has them), when pictures are kept."""
+        if self._pictures is None:
+            return []
+        refs = (self.store.catalog.media_ref(media_id) for media_id in media_ids)
+        return [ref.sha1 for ref in refs if ref is not None]
 
     # -- the two stages -------------------------------------------------------------------------------
 
@@ -298,13 +321,24 @@ class Indexer:
             if entry.path not in self._reanalyse and self._known(record, sha1):
                 return Prepared(entry, record, sha1)
             if handler is not None:
-                segments = handler.analyse(entry.path, data, self._encoder_now, self.options.limits)
-                return Prepared(entry, record, sha1, segments=tuple(segments))
+                return Prepared(entry, record, sha1, segments=tuple(self._analyse(handler, entry.path, data, sha1)))
             assert data is not None
             return self._decode(entry, record, sha1, data)
         except MediaError as error:
             problem = IndexProblem(display_path(entry.path), error.reason)
             return Prepared(entry, record, problem=problem, remember=not isinstance(error, UnreadableMediaError))
+
+    def _analyse(self, handler: MediaHandler, path: str, data: bytes | None, sha1: str) -> Sequence[SegmentEncoding]:
+        """A handler's segments; its keyframes' pictures kept too when it can give them (same decode)."""
+        pictures, limits = self._pictures, self.options.limits
+        with_pictures = getattr(handler, "analyse_with_pictures", None)
+        if pictures is None or with_pictures is None:
+            return handler.analyse(path, data, self._encoder_now, limits)
+        pictures.forget_keyframes(sha1)
+        segments: Sequence[SegmentEncoding] = with_pictures(
+            path, data, self._encoder_now, limits, lambda at_s, made: pictures.keep(sha1, made, at_s)
+        )
+        return segments
 
     def _known(self, record: MediaRecord | None, sha1: str) -> bool:
         if record is not None and record.sha1 == sha1:
@@ -317,7 +351,11 @@ class Indexer:
         if self._encoder is None:  # prove the file decodes before the model is loaded for it
             decode_image(data, entry.path, limits=limits, min_side=_PROBE_SIDE)
         encoder = self._encoder_now()
-        image = decode_for_model(data, entry.path, encoder.input_side, limits=limits)
+        if self._pictures is None:
+            image = decode_for_model(data, entry.path, encoder.input_side, limits=limits)
+        else:  # one decode for the model and the photo's card and preview
+            image, pictures = decode_with_pictures(data, entry.path, encoder.input_side, limits=limits)
+            self._pictures.keep(sha1, pictures)
         channels = {channel.name: _channel(channel, image) for channel in self.options.channels}
         array = encoder.preprocess(image)
         return Prepared(entry, record, sha1, array=array, channels=channels, text=self._text(entry.path, data))
@@ -352,9 +390,11 @@ class Indexer:
             media_id = self._put(item, list(item.segments), counts)
             counts.encoded += _images_encoded(item.segments)
             detector = self._detectors.get(item.entry.kind)
-            if detector is not None:  # the shots producer's setting, so another detector later re-analyses it
-                with self._db_lock:
+            with self._db_lock:
+                if detector is not None:  # the shots producer's setting, so another detector later re-analyses it
                     ledger.record_files(self.store.catalog, [media_id], {SHOTS: detector})
+                if self._pictures is not None:
+                    self._pictures.record(self.store.catalog, [(media_id, item.sha1)])
         elif item.array is None:
             self._reuse(item, counts)
         elif item.sha1 in batch.copies:
@@ -380,6 +420,9 @@ class Indexer:
                 if self._sink is not None and item.channels:
                     self._sink.store(media_id, item.channels)
             self._record_channels(stored)
+            if self._pictures is not None:
+                with self._db_lock:
+                    self._pictures.record(self.store.catalog, [(m, i.sha1) for m, i in zip(stored, items, strict=True)])
             for item in items:
                 for copy in batch.copies.pop(item.sha1):
                     self._reuse(copy, counts)
@@ -404,6 +447,9 @@ class Indexer:
             for item in items:
                 if item.entry.path in self._had_failed:  # a write per file only where there is something to drop
                     failures.forget(self.store.catalog, item.entry.path)
+            if self._pictures is not None:  # a changed file's old content: its pictures go unless a copy has it
+                old = [i.record.sha1 for i in items if i.record is not None and i.record.sha1 != i.sha1]
+                self._pictures.files.prune(self.store.catalog, old)
         counts.added += sum(item.record is None for item in items)
         counts.updated += sum(item.record is not None for item in items)
         return media_ids
@@ -436,6 +482,18 @@ class Indexer:
             failures.record(
                 self.store.catalog, entry.path, entry.size, entry.mtime, self._limits_key, item.problem.reason
             )
+
+
+def _backfills(catalog: Catalog, entries: list[FileEntry], lacking: dict[int, frozenset[str]]) -> list[Backfill]:
+    """The files under this run's roots that lack some producer (``lacking``: media id → producers)."""
+    from mmir.indexing.backfill import Backfill
+
+    items = []
+    for entry in entries:
+        record = catalog.lookup(entry.path)
+        if record is not None and record.id in lacking:
+            items.append(Backfill(entry, record.id, lacking[record.id]))
+    return items
 
 
 def _detector_of(handler: object) -> str | None:

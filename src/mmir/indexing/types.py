@@ -88,6 +88,7 @@ class IndexReport:
     ``problems`` are this run's failures only; ``failed_before`` counts files skipped because they failed in an
     earlier run and did not change since (not retried unless :attr:`IndexOptions.retry_failed`).
     ``backfilled``: indexed files that got a missing producer's output (e.g. a new descriptor channel).
+    ``thumbnails_backfilled``: indexed files that got their missing thumbnails and previews.
     """
 
     scanned: int
@@ -101,6 +102,7 @@ class IndexReport:
     seconds: float
     failed_before: int = 0
     backfilled: int = 0
+    thumbnails_backfilled: int = 0
 
     @property
     def images_per_second(self) -> float:
@@ -129,6 +131,9 @@ class IndexOptions:
             files this run has to process (new or changed), from the indexing thread (the web UI's progress).
         shot_detector: Shot detector for videos by ``mmir shots`` name (``fast``, ``transnetv2``, ...); ``None``
             keeps each handler's own (``fast``). Only video analysis depends on it.
+        thumbnails: Keep card thumbnails and previews of photos and shot keyframes under the collection, made
+            from the decode already done (:mod:`mmir.indexing.thumbnails`); files indexed without them get them
+            back-filled (no encoder).
     """
 
     batch_size: int | None = None
@@ -142,6 +147,7 @@ class IndexOptions:
     retry_failed: bool = False
     on_progress: Callable[[int, int], None] | None = None
     shot_detector: str | None = None
+    thumbnails: bool = True
 
 
 def run_handlers(options: IndexOptions) -> tuple[MediaHandler, ...]:

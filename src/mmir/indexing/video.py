@@ -40,6 +40,7 @@ from PIL import Image
 from mmir.errors import MissingExtraError
 from mmir.index.catalog import SegmentEncoding
 from mmir.index.frames import SegmentExtras
+from mmir.indexing.thumbnails import Pictures, frame_pictures
 from mmir.media import ImageLimits, UnreadableMediaError
 from mmir.media.shot_detectors import make_detector
 from mmir.media.shots import (
@@ -79,6 +80,8 @@ class VideoIndexOptions:
         thumbnail_side: Longer side of keyframe thumbnails (JPEG).
         batch_size: Candidate frames per encoder call.
         decoding: Decoder settings (threads, frame and loop-filter skipping); rates and sizes above win.
+        pictures: Keep each keyframe's card and preview (:mod:`mmir.indexing.thumbnails`), made from the frame
+            decoded for the encoder (JPEGs of ~25 KB per candidate, freed with the candidate's thumbnail).
     """
 
     detector: str = "fast"
@@ -96,6 +99,7 @@ class VideoIndexOptions:
     # Indexing skips non-reference frames at any rate: detection F1 held and the whole analysis ran ~2x faster
     # on 720p H.264 (benchmarks/shot_detection.py); the reader's own default keeps them below 30 fps.
     decoding: DecodeOptions = field(default_factory=lambda: DecodeOptions(skip_nonref_above_fps=0.0))
+    pictures: bool = False
 
     def decode_options(self, image_side: int = 224, images: bool = True) -> DecodeOptions:
         """The reader's options: ``decoding`` with this analysis's rates and the encoder's input side."""
@@ -111,6 +115,7 @@ class _Candidates:
     descriptors: list[np.ndarray] = field(default_factory=list)
     concepts: list[np.ndarray | None] = field(default_factory=list)  # None once pruned (not a keyframe)
     thumbnails: list[bytes | None] = field(default_factory=list)
+    pictures: list[Pictures | None] = field(default_factory=list)  # with options.pictures; None once pruned
     blank: list[bool] = field(default_factory=list)
     closed_until: float = -1.0  # candidates before this time belong to closed shots and have been pruned
 
@@ -138,6 +143,7 @@ class VideoAnalysis:
         transitions: The detected transitions (frame indices of the analysed frames).
         frame_times: ``float64[N]`` times of the analysed frames.
         problem: Why decoding stopped early (the shots read so far are kept), or ``None``.
+        pictures: The candidates' cards and previews (``options.pictures``; ``None`` where pruned), else empty.
     """
 
     shots: tuple[AnalysedShot, ...]
@@ -148,6 +154,7 @@ class VideoAnalysis:
     transitions: tuple[Transition, ...]
     frame_times: np.ndarray
     problem: str | None
+    pictures: tuple[Pictures | None, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -161,14 +168,21 @@ class DetectedShots:
 
 
 def detect_shots(path: str, detector: ShotDetector, options: VideoIndexOptions = VideoIndexOptions(),
-                 limits: VideoLimits = VideoLimits()) -> DetectedShots:  # fmt: skip
-    """Decode ``path`` at the analysis rate (no images) and return its shots."""
+                 limits: VideoLimits = VideoLimits(), progress: bool = False) -> DetectedShots:  # fmt: skip
+    """Decode ``path`` at the analysis rate (no images) and return its shots; ``progress``: a bar on stderr
+    (seconds of video analysed; a model detector takes about a minute for a few minutes of video)."""
+    from tqdm import tqdm
+
     chunked = ChunkedDetector(detector, options.chunk_frames, options.context)
     times: list[float] = []
     with VideoReader(path, _decoding(options.decode_options(images=False), detector), limits) as reader:
+        bar = tqdm(total=round(reader.info.duration_s, 1) or None, unit="s", desc="shots", disable=not progress,
+                   bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} s [{elapsed}<{remaining}]")  # fmt: skip
         for frame in reader.frames():
             chunked.push(frame.small, frame.time_s)
+            bar.update(max(0.0, frame.time_s - bar.n))
             times.append(frame.time_s)
+        bar.close()
         problem, info = reader.problem, reader.info
         end_s = max(reader.last_time_s + 1.0 / info.fps, times[-1])
     stamps = np.asarray(times)
@@ -277,6 +291,8 @@ def _encode(model: object, pending: Sequence[tuple[float, np.ndarray]], out: _Ca
         out.concepts.append(np.asarray(encoded.concepts[row], np.float16))
         out.blank.append(is_uniform(image))
         out.thumbnails.append(_jpeg(pil, options.thumbnail_side))
+        if options.pictures:
+            out.pictures.append(frame_pictures(pil))
 
 
 def _jpeg(image: Image.Image, side: int) -> bytes:
@@ -333,6 +349,8 @@ def _prune_closed_shots(found: list[Transition], times: np.ndarray, cand: _Candi
         if i not in keep:
             cand.concepts[first + i] = None
             cand.thumbnails[first + i] = None
+            if cand.pictures:
+                cand.pictures[first + i] = None
     cand.closed_until = closed_until
 
 
@@ -360,7 +378,7 @@ def _assemble(transitions: list[Transition], times: np.ndarray, end_s: float, ca
         concepts = np.stack([np.asarray(cand.concepts[k], np.float32) for k in keyframes]).max(axis=0)
         shots.append(AnalysedShot(shot, tuple(keyframes), tuple(int(m) for m in members), concepts))
     return VideoAnalysis(tuple(shots), cand_times, descriptors, tuple(cand.thumbnails), blank,
-                         tuple(transitions), times, problem)  # fmt: skip
+                         tuple(transitions), times, problem, tuple(cand.pictures))  # fmt: skip
 
 
 def to_segments(analysis: VideoAnalysis) -> list[SegmentEncoding]:
@@ -398,10 +416,26 @@ class VideoHandler:
     def analyse(self, path: str, data: bytes | None, encoder: EncoderSource,
                 limits: ImageLimits) -> Sequence[SegmentEncoding]:  # fmt: skip
         """Shots of ``path`` as catalog rows; a partial decode is logged (one line) and its shots kept."""
+        return to_segments(self._analysed(path, encoder, self.options))
+
+    def analyse_with_pictures(
+        self, path: str, data: bytes | None, encoder: EncoderSource, limits: ImageLimits,
+        on_keyframe: Callable[[float, Pictures], None],
+    ) -> Sequence[SegmentEncoding]:  # fmt: skip
+        """:meth:`analyse`, handing each keyframe's pictures (with its time) to ``on_keyframe`` (same decode)."""
+        analysis = self._analysed(path, encoder, replace(self.options, pictures=True))
+        for shot in analysis.shots:
+            for key in shot.keyframes:
+                pictures = analysis.pictures[key] if key < len(analysis.pictures) else None
+                if pictures is not None:
+                    on_keyframe(float(analysis.candidate_times[key]), pictures)
+        return to_segments(analysis)
+
+    def _analysed(self, path: str, encoder: EncoderSource, options: VideoIndexOptions) -> VideoAnalysis:
         try:
-            analysis = analyse_video(path, encoder, self.options, self.limits)
+            analysis = analyse_video(path, encoder, options, self.limits)
         except MissingExtraError as exc:  # reported per file and retried once PyAV is installed
             raise UnreadableMediaError(path, f"videos need PyAV: pip install 'mmir[{exc.extra}]'") from exc
         if analysis.problem:
             log.warning("%s: %s; kept %d shots", path, analysis.problem, len(analysis.shots))
-        return to_segments(analysis)
+        return analysis
