@@ -137,3 +137,15 @@ def test_the_top_level_holds_only_api_errors_types_and_packages() -> None:
     assert loose == []
     folders = [path for path in SRC.iterdir() if path.is_dir() and path.name != "__pycache__"]
     assert folders and all((folder / "__init__.py").exists() for folder in folders), "every folder is a package"
+
+
+def test_the_product_holds_no_test_switches() -> None:
+    """No ``MMIR_TEST_*`` environment switch, no ``*_for_test`` hook: a test injects its failure itself."""
+    found = []
+    for path in sorted(SRC.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith("MMIR_TEST"):
+                found.append(f"{path.relative_to(SRC)}: {node.value}")
+            elif isinstance(node, (ast.FunctionDef, ast.ClassDef)) and "for_test" in node.name.lower():
+                found.append(f"{path.relative_to(SRC)}: {node.name}")
+    assert found == []

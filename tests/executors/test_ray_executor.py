@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -33,20 +34,40 @@ def _catalog(directory: Path) -> dict[str, tuple[str, np.ndarray]]:
         return {rows[int(i)][0].path: (rows[int(i)][0].sha1, d) for i, d in zip(ids, descriptors, strict=True)}
 
 
-def _index(directory: Path, roots: list[Path], ray: bool):  # type: ignore[no-untyped-def]
+def _dies_once(marker: Path) -> type:
+    """An actor that kills its own process the first time a batch finds ``marker`` (and removes it).
+
+    Defined in a function, so that Ray ships the class itself to its workers (a module-level class of a test file
+    would be imported by name there, and the workers cannot import the tests).
+    """
+    from mmir.executors.ray_executor import EncodeActor
+
+    class DiesOnce(EncodeActor):
+        def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            if marker.exists():
+                marker.unlink()
+                os._exit(1)  # the worker process dies mid-batch, as a killed machine would
+            return super().__call__(batch)
+
+    return DiesOnce
+
+
+def _index(directory: Path, roots: list[Path], ray: bool, actor: type | None = None):  # type: ignore[no-untyped-def]
     from mmir.api import Collection
-    from mmir.executors.ray_executor import RayIndexer
+    from mmir.executors.ray_executor import EncodeActor, RayIndexer
     from mmir.indexing.pipeline import Indexer, IndexOptions
 
     with Collection.open(directory, create=True) as coll:
         coll.store.lock_for_writing()
         options = IndexOptions(batch_size=2, progress=False)
-        kind = RayIndexer if ray else Indexer
-        return kind(coll.store, lambda: coll.encoder, options).run([str(r) for r in roots])
+        if not ray:
+            return Indexer(coll.store, lambda: coll.encoder, options).run([str(r) for r in roots])
+        indexer = RayIndexer(coll.store, lambda: coll.encoder, options, actor=actor or EncodeActor)
+        return indexer.run([str(r) for r in roots])
 
 
 def test_ray_index_matches_in_process_and_survives_a_killed_worker(
-    tmp_path: Path, photo_dir: Path, reuse_lite0, ray_cluster, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, photo_dir: Path, reuse_lite0, ray_cluster
 ) -> None:
     (photo_dir / "copy-of-chelsea.png").write_bytes((photo_dir / "chelsea.png").read_bytes())
     (photo_dir / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
@@ -55,8 +76,7 @@ def test_ray_index_matches_in_process_and_survives_a_killed_worker(
     local = _index(tmp_path / "local", [photo_dir], ray=False)
     marker = tmp_path / "kill-once"
     marker.write_text("the first actor batch that finds this file deletes it and dies")
-    monkeypatch.setenv("MMIR_TEST_KILL_ACTOR_ONCE", str(marker))  # actors read it from their environment
-    remote = _index(tmp_path / "ray", [photo_dir], ray=True)
+    remote = _index(tmp_path / "ray", [photo_dir], ray=True, actor=_dies_once(marker))
     assert not marker.exists()  # a worker really died mid-run
     counts = (local.added, local.reused, len(local.problems), local.encoded)
     assert counts == (remote.added, remote.reused, len(remote.problems), remote.encoded) == (8, 1, 1, 7)

@@ -43,7 +43,6 @@ if TYPE_CHECKING:
 
 REACHABILITY_SAMPLE = 20
 CONNECT_TIMEOUT_S = 5.0  # a ray:// address is probed this long before Ray's own client retries (~30 s) start
-KILL_ENV = "MMIR_TEST_KILL_ACTOR_ONCE"  # tests: a file path; the first actor batch that sees it missing dies
 
 
 class EncodeActor:
@@ -62,7 +61,6 @@ class EncodeActor:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """``{"path": str[B]}`` → path, sha1, problem, remember, descriptor ``float32[B, D]``, concepts ``[B, C]``."""
-        _maybe_die_for_test()
         paths = [str(p) for p in batch["path"]]
         sha1s, problems, remember, arrays = [""] * len(paths), [""] * len(paths), [False] * len(paths), {}
         for row, path in enumerate(paths):
@@ -81,14 +79,6 @@ class EncodeActor:
             descriptors[rows], concepts[rows] = encoded.descriptors, encoded.concepts
         return {"path": np.asarray(paths), "sha1": np.asarray(sha1s), "problem": np.asarray(problems),
                 "remember": np.asarray(remember), "descriptor": descriptors, "concepts": concepts}  # fmt: skip
-
-
-def _maybe_die_for_test() -> None:
-    """Test hook: kill this actor's process once (the marker file is consumed) to prove nothing is lost."""
-    marker = os.environ.get(KILL_ENV)
-    if marker and os.path.exists(marker):
-        os.remove(marker)
-        os._exit(1)
 
 
 def connect(address: str | None, workers: int) -> Any:
@@ -160,15 +150,18 @@ class RayIndexer(Indexer):
         options: As for :class:`~mmir.indexing.pipeline.Indexer` (``batch_size``: images per actor call).
         address: ``None`` for a local Ray cluster, or ``ray://host:port``.
         workers: Actors (and CPUs of a local cluster).
+        actor: The actor class that reads, decodes and encodes (constructed with :class:`EncodeActor`'s arguments).
     """
 
     def __init__(self, store: SegmentStore, encoder: Callable[[], Encoder], options: IndexOptions,
-                 address: str | None = None, workers: int = 2) -> None:  # fmt: skip
+                 address: str | None = None, workers: int = 2,
+                 actor: type[EncodeActor] = EncodeActor) -> None:  # fmt: skip
         if options.channels:
             raise MmirError("the Ray executor does not compute extra descriptor channels; index without --executor")
         super().__init__(store, encoder, options)
         self.address = address
         self.workers = workers
+        self.actor = actor
         self._remote_encoded: set[str] = set()  # paths whose stored segments an actor encoded
 
     def _take(self, item: Prepared, batch: Any, counts: Any, report: Callable[[IndexProblem], None]) -> None:
@@ -195,11 +188,9 @@ class RayIndexer(Indexer):
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = self.options.progress  # otherwise Ray Data logs progress lines to stderr
         context.print_on_execution_start = self.options.progress
-        # Test hook only: forward the kill marker to the actors' environment (no runtime_env otherwise).
-        runtime_env = {"env_vars": {KILL_ENV: os.environ[KILL_ENV]}} if KILL_ENV in os.environ else None
         dataset = ray.data.from_items([{"path": path} for path in by_path]).map_batches(
-            EncodeActor, batch_size=self.options.batch_size or 16, num_cpus=1,
-            compute=ray.data.ActorPoolStrategy(size=self.workers), runtime_env=runtime_env,
+            self.actor, batch_size=self.options.batch_size or 16, num_cpus=1,
+            compute=ray.data.ActorPoolStrategy(size=self.workers),
             fn_constructor_kwargs={"model": manifest.model, "options": dict(manifest.model_options),
                                    "fingerprint": manifest.fingerprint, "limits": self.options.limits},
             max_restarts=-1, max_task_retries=-1,  # a dead actor is restarted and its batch retried
