@@ -1,7 +1,8 @@
 """Encoder backends side by side: eager PyTorch vs ONNX Runtime vs ONNX Runtime with int8 weights.
 
 For each bundled model and backend, on the same real photos in one run:
-- model-only throughput (images/s on preprocessed batches, the backend's own batch size) and single-image latency;
+- model-only throughput (images/s on preprocessed batches of ``--batch`` images, the same for every backend) and
+  single-image latency;
 - what the backend does to the output: mean/min cosine of its descriptors to PyTorch's, top-1 concept agreement;
 - retrieval quality: near-duplicate mAP on real photos with OUR OWN edits (crop, scale, rotation, JPEG, flip,
   colour, overlaid text; the sets of ``benchmarks/instance_retrieval.py``), so int8's effect on quality is printed
@@ -10,6 +11,7 @@ For each bundled model and backend, on the same real photos in one run:
 Every row goes through the product's ``mmir.models.load_encoder``. Usage::
 
     .venv/bin/python benchmarks/encoder_backends.py [--models efficientnet-lite0,efficientnet-lite2] [--quick]
+        [--batch 16]
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ def main() -> None:
     parser.add_argument("--models", default="efficientnet-lite0,efficientnet-lite2")
     parser.add_argument("--quick", action="store_true", help="fewer photos and repeats: a smoke test")
     parser.add_argument("--repeats", type=int, default=5)
+    # One batch size for every row: each backend's own default (torch 32, ONNX 16) would compare unlike calls.
+    parser.add_argument("--batch", type=int, default=16, help="images per timed call, the same for every backend")
     args = parser.parse_args()
     import torch
 
@@ -60,13 +64,17 @@ def main() -> None:
     photos = load_photos(limit=30 if args.quick else None)
     queries, database, _ = build_sets(photos, 6 if args.quick else 40, 6 if args.quick else 60, 0, seed=0)
     load = os.getloadavg()[0]
-    print(f"{len(queries)} queries, database {len(database)}; {cpu_threads()} cores, load average {load:.1f}")
+    if len(database) < args.batch:
+        sys.exit(f"--batch {args.batch} needs at least that many database photos (have {len(database)})")
+    print(f"{len(queries)} queries, database {len(database)}; {cpu_threads()} cores, load average {load:.1f}; "
+          f"batch {args.batch} for every backend")  # fmt: skip
     print(f"{'model':<20}{'backend':<11}{'img/s':>8}{'1-img ms':>10}{'cos vs torch':>15}{'top-1 agree':>13}{'mAP':>8}")
     for model in args.models.split(","):
         reference: dict[str, np.ndarray] = {}
         for backend in BACKENDS:
             encoder = load_encoder(model, backend=backend)
-            batch = np.stack([encoder.preprocess(item.image) for item in database[: 2 * encoder.batch_size]])
+            encoder.batch_size = args.batch  # encode_batch splits by it: one call of --batch images everywhere
+            batch = np.stack([encoder.preprocess(item.image) for item in database[: args.batch]])
             rate, single = throughput(encoder, batch, 2 if args.quick else args.repeats)
             out = encoder.encode_batch(batch)
             if backend == "torch":
