@@ -92,6 +92,7 @@ function toURL(state) {
   if (state.kind === "similar") { p.set("similar", state.id); if (state.shot) p.set("shot", state.shot); }
   if (state.kind === "image") p.set("image", state.key);
   if (state.per === "shot") p.set("per", "shot");
+  writeFilter(p, state.filter); // kind, under, after, before, name (filters.js)
   if (state.fb) {
     p.set("fb", state.fb.method);
     p.set("pos", state.fb.pos.join(","));
@@ -117,6 +118,7 @@ function fromURL() {
   }
   else if (p.get("image")) state = { kind: "image", key: p.get("image") };
   if (state) state.per = p.get("per") === "shot" ? "shot" : "file";
+  if (state) state.filter = readFilter(p);
   if (state && p.get("fb") && (p.get("pos") || p.get("spos"))) {
     const ids = (name) => (p.get(name) || "").split(",").map(positive).filter(Boolean);
     state.fb = { method: p.get("fb") === "rocchio" ? "rocchio" : "classifier", pos: ids("pos"), neg: ids("neg"),
@@ -126,9 +128,11 @@ function fromURL() {
 }
 
 function describe(state) {
-  const base = state.kind === "text" ? `"${state.q}" (${state.mode.toUpperCase()})`
+  let base = state.kind === "text" ? `"${state.q}" (${state.mode.toUpperCase()})`
     : state.kind === "similar" ? (state.shot ? `shots similar to ${state.label || "#" + state.id}` : `files similar to ${state.label || "#" + state.id}`)
     : "the query image";
+  const filtered = describeFilter(state.filter); // "photos only, in Photos/2024" (filters.js)
+  if (filtered) base = `${base}, ${filtered}`;
   if (!state.fb) return state.per === "shot" ? `${base}, video shots one by one` : base;
   const good = state.fb.pos.length + (state.fb.spos || []).length;
   const bad = state.fb.neg.length + (state.fb.sneg || []).length;
@@ -136,7 +140,7 @@ function describe(state) {
 }
 
 function fetchPage(state, from, signal) {
-  const page = `k=${PAGE}&offset=${from}` + (state.per === "shot" ? "&per=shot" : "");
+  const page = `k=${PAGE}&offset=${from}` + (state.per === "shot" ? "&per=shot" : "") + filterQuery(state.filter);
   if (state.fb) {
     const body = JSON.stringify({ positives: state.fb.pos, negatives: state.fb.neg, method: state.fb.method,
       positive_shots: state.fb.spos || [], negative_shots: state.fb.sneg || [] });
@@ -183,6 +187,8 @@ function remember(q) {
 async function run(state, push = true) {
   if (!state.per) state.per = $("per-shot").checked ? "shot" : "file"; // a new search takes the view chosen
   $("per-shot").checked = state.per === "shot";
+  if (!state.filter) state.filter = chosenFilter(); // a new search takes the filters chosen (filters.js)
+  showFilter(state.filter);
   if (push && !(current && toURL(current) === toURL(state))) history.pushState(state, "", toURL(state));
   current = state;
   const ticket = newGeneration();
