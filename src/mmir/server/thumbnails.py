@@ -1,10 +1,12 @@
-"""Small pictures of indexed files for the web page: 256 px card thumbnails and 1280 px previews, cached on disk.
+"""Small pictures of indexed files for the web page: 256 px card thumbnails and 1280 px previews.
 
 A card that loads the original of a 12-megapixel photo costs megabytes; its thumbnail costs a few kilobytes.
-Thumbnails are made on demand from the indexed file (decoded by :mod:`mmir.media`, JPEGs in draft mode at the
-size needed) and kept under the collection directory, named by the file's SHA-1, size and modification time:
-a file changed and indexed again gets a new name, so a stale picture is never served. The caller checks that
-the file is still the one indexed (served only by catalog id, as the media route does).
+Indexing keeps them (:mod:`mmir.indexing.thumbnails`; :func:`stored_response` serves those). Files not done yet
+(indexed before, or with ``thumbnails=False``) get theirs made here on demand from the indexed file (decoded by
+:mod:`mmir.media`, JPEGs in draft mode at the size needed), kept under the collection directory, named by the
+file's SHA-1, size and modification time: a file changed and indexed again gets a new name, so a stale picture
+is never served. The caller checks that the file is still the one indexed (served only by catalog id, as the
+media route does).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
 
 from mmir.media import CorruptMediaError, ImageLimits, decode_image, load_image
 from mmir.media.video import DecodeOptions, VideoReader
@@ -135,6 +139,24 @@ class ThumbnailCache:
             image = load_image(ref.path, limits=self.limits, min_side=int(size))
         image.thumbnail((int(size), int(size)), Image.Resampling.LANCZOS)
         return image
+
+
+def stored_response(request: Request, path: Path) -> Response | None:
+    """The picture kept at indexing (or the original serving as its own preview), ETag-validated.
+
+    ``None`` when it vanished meanwhile (pruned by an indexing run): the caller makes one on demand.
+    """
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    # The name holds the content's SHA-1; size and mtime catch an original rewritten in place.
+    etag = '"' + hashlib.sha1(f"{path.name}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest() + '"'
+    # no-cache: the browser asks again each time (a 304 when unchanged), so a file deleted since shows as such
+    headers = {"Cache-Control": "private, no-cache", "ETag": etag}
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return FileResponse(path, headers=headers)
 
 
 def _webp(image: Image.Image) -> bytes:
