@@ -4,7 +4,7 @@ every row through the product's one search path.
 Each task is a collection the product indexes (``Collection.index`` with ``--descriptors cnn,colour,lbp,hog,bovw``,
 bovw vocabulary learned on the database as ``mmir index`` does), queried with image files the collection does not
 hold: ``Collection.search(ChannelQuery(ExampleQuery(bytes), descriptor, weights, fusion), k=N, per="shot")``, the
-path of ``mmir search --image Q --descriptor D [--fusion late|early] [--fusion-weights ...]`` and of the server.
+path of ``mmir search --image Q --channel D [--fusion late|early] [--fusion-weights ...]`` and of the server.
 Every database item is ranked (k = all items); a relevant item tied with others counts as ranked after all of them
 (``product_search.pessimistic_rank`` / ``pessimistic_ap``). Queries are split in two halves (seeded; by photo for
 near-duplicates): VALIDATION chooses the fusion weights, TEST reports every row, all rows on the same test queries.

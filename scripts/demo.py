@@ -38,7 +38,7 @@ def main() -> None:
     for words in ("cat", "cup", "motorcycle", "horse"):
         run("search", words, "--collection", collection, "-k", "3")
     run("search", "--image", str(ROOT / "query-cat.jpg"), "--collection", collection, "-k", "3")
-    run("concepts", "dog on a beach", "--collection", collection, "--top", "4")
+    run("concepts", "dog on a beach", "--collection", collection, "--per-word", "4")
     run("info", "--collection", collection)
 
 

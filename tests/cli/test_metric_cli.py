@@ -37,7 +37,7 @@ def test_eval_retrieval_of_a_run_file(tmp_path: Path) -> None:
         "--k",
         "2",
         "--per-query",
-        "--json",
+        "--out",
         str(tmp_path / "figures.json"),
     )
     assert result.returncode == 0, result.stderr
@@ -83,9 +83,9 @@ def test_train_metric_writes_a_model_entry_the_registry_loads(tmp_path: Path) ->
         "2",
         "--dim",
         "16",
-        "--p",
+        "--groups-per-batch",
         "3",
-        "--k",
+        "--per-group",
         "2",
         "--loss",
         "triplet",
@@ -140,7 +140,7 @@ def test_malformed_model_entries_are_clear_errors(tmp_path: Path) -> None:
 def test_train_metric_fine_tunes_the_last_blocks_and_the_index_uses_them(tmp_path: Path) -> None:
     groups = _group_folder(tmp_path / "groups")
     out = tmp_path / "runs" / "ft"
-    common = ["--out", str(out), "--epochs", "1", "--p", "3", "--k", "2", "--loss", "multisimilarity"]
+    common = ["--out", str(out), "--epochs", "1", "--groups-per-batch", "3", "--per-group", "2", "--loss", "multisimilarity"]
     result = mmir("train", "metric", str(groups), "--train-blocks", "1", "--alpha", "0.5", *common)
     assert result.returncode == 0, result.stderr
     meta = json.loads((out / "encoder.json").read_text())
@@ -162,7 +162,7 @@ def test_train_metric_fine_tunes_the_last_blocks_and_the_index_uses_them(tmp_pat
 
 
 def test_groups_come_from_the_training_data_readers(tmp_path: Path) -> None:
-    from mmir.cli.metric import read_groups
+    from mmir.learn.metric_workflow import read_groups
     from mmir.errors import MmirError
 
     folder = _group_folder(tmp_path / "groups")

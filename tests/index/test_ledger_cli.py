@@ -34,7 +34,7 @@ def test_descriptors_on_an_indexed_folder_back_fill_and_info_shows_coverage(
                        "--no-progress")  # fmt: skip
     assert code == 0 and "6 unchanged" in out and "6 indexed files given missing descriptors" in out
     hits = json.loads(run(monkeypatch, capsys, "search", "--image", str(photo_dir / "coffee.png"), "-c", coll,
-                          "--descriptor", "colour", "-k", "3", "--json")[1])  # fmt: skip
+                          "--channel", "colour", "-k", "3", "--json")[1])  # fmt: skip
     assert len(hits) == 3 and Path(hits[0]["path"]).name == "coffee.png"
     info = json.loads(run(monkeypatch, capsys, "info", "-c", coll, "--json")[1])
     assert "channel:colour: v1 (6/6 files)" in info["producers"]
@@ -94,10 +94,10 @@ def test_conflicting_pooling_is_an_error_naming_what_the_collection_uses(
 ) -> None:
     coll = str(tmp_path / "coll")
     assert run(monkeypatch, capsys, "index", str(photo_dir), "-c", coll, "--no-progress")[0] == 0
-    code, _, err = run(monkeypatch, capsys, "index", str(photo_dir), "-c", coll, "--descriptor", "rmac",
+    code, _, err = run(monkeypatch, capsys, "index", str(photo_dir), "-c", coll, "--pooling", "rmac",
                        "--multiscale")  # fmt: skip
     assert code != 0 and "pooling=gem" in err and "multiscale=false" in err
-    same = ("--descriptor", "gem", "--no-multiscale", "--no-progress")  # what it uses: fine
+    same = ("--pooling", "gem", "--no-multiscale", "--no-progress")  # what it uses: fine
     assert run(monkeypatch, capsys, "index", str(photo_dir), "-c", coll, *same)[0] == 0
 
 

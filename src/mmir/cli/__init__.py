@@ -13,11 +13,10 @@ from mmir.errors import MmirError
 def main() -> None:
     """Console-script entry point."""
     # Command modules register themselves on import; importing here keeps `import mmir` light.
-    from mmir.cli import classify, commands, metric, video  # noqa: F401
-    from mmir.cli.groups import app
+    from mmir.cli.groups import cli_command
 
     try:
-        app()
+        cli_command()(prog_name="mmir")
     except MmirError as exc:
         print(f"mmir: error: {exc}", file=sys.stderr)
         sys.exit(2)

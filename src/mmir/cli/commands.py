@@ -10,43 +10,43 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mmir.cli.groups import app, train_app
-from mmir.cli.searching import SCALES_HELP, PerOpt, listed_items, print_result
-from mmir.cli.text import TextModelOpt  # importing it also registers `mmir train words`
-from mmir.concepts import QueryMode
-from mmir.errors import MmirError
-from mmir.media import display_path, read_file
-from mmir.search.queries import (
+from mmir.api import (
     ChannelQuery,
     ExampleQuery,
     FeedbackMethod,
     FeedbackQuery,
     Fusion,
+    Hit,
     Per,
+    QueryMode,
     TextQuery,
-    parse_item,
 )
-from mmir.types import Hit
+from mmir.cli.groups import app
+from mmir.cli.options import (
+    COLLECTION,
+    ChannelName,
+    CollectionOpt,
+    DetectorName,
+    JsonOpt,
+    K,
+    TopK,
+    open_collection,
+    require_with,
+)
+from mmir.cli.searching import SCALES_HELP, PerOpt, listed_items, print_result
+from mmir.cli.text import TextModelOpt  # importing it also registers `mmir train words`
+from mmir.errors import MmirError
+from mmir.media import display_path, read_file
+from mmir.models.backends import Backend
+from mmir.models.spec import Pooling
+from mmir.search.queries import parse_item
 
 if TYPE_CHECKING:
     from mmir.api import Collection
     from mmir.indexing.text import TextOptions
     from mmir.search.pipeline import SearchResult
 
-CollectionOpt = Annotated[
-    Path, typer.Option("--collection", "-c", help="Collection directory.", envvar="MMIR_COLLECTION")
-]
-TopK = Annotated[int, typer.Option("-k", "--top", min=1, max=10_000, help="Number of results.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
-
-
-def _open(collection: Path, **kwargs: object):
-    import os
-
-    from mmir.api import Collection
-
-    kwargs.setdefault("backend", os.environ.get("MMIR_BACKEND") or "auto")
-    return Collection.open(collection, **kwargs)  # type: ignore[arg-type]
+WITHIN_S = 30.0  # --within's default: largest gap between the two shots of a temporal query
 
 
 def hit_to_dict(rank: int, hit: Hit) -> dict[str, object]:
@@ -105,18 +105,18 @@ def _echo_media_notes(verbose: bool) -> None:
 @app.command()
 def index(
     paths: Annotated[list[Path], typer.Argument(help="Folders or image files to index.")],
-    collection: CollectionOpt = Path(".mmir"),
-    model: Annotated[str | None, typer.Option(help="Model for a new collection (see `mmir info`).")] = None,
-    pooling: Annotated[
-        str | None, typer.Option("--descriptor", "--pooling", help="Pooling for a new collection: gem, avg, rmac.")
+    collection: CollectionOpt = COLLECTION,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Encoder of a new collection (see `mmir info`).")
     ] = None,
+    pooling: Annotated[Pooling | None, typer.Option(help="Pooling of a new collection (default gem).")] = None,
     multiscale: Annotated[
         bool | None, typer.Option(help="Average descriptors over scales 1, 1/√2, 1/2 (a new collection).")
     ] = None,
     pca: Annotated[
         str | None, typer.Option(help="Learn PCA-whitening to this dimension on the collection; `none` removes it.")
     ] = None,
-    whiten: Annotated[bool, typer.Option(help="With --pca: whiten (else plain PCA).")] = True,
+    whiten: Annotated[bool | None, typer.Option(help="With --pca: whiten (default), or plain PCA.")] = None,
     pca_from: Annotated[
         Path | None, typer.Option(help="With --pca: learn it on this other collection (same model) instead.")
     ] = None,
@@ -126,12 +126,9 @@ def index(
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     backend: Annotated[
-        str,
-        typer.Option(
-            envvar="MMIR_BACKEND",
-            help="Encoder runtime: auto (ONNX Runtime when installed, else torch), torch, onnx, onnx-int8.",
-        ),
-    ] = "auto",
+        Backend,
+        typer.Option(envvar="MMIR_BACKEND", help="Encoder runtime (auto: ONNX Runtime when installed, else torch)."),
+    ] = Backend.AUTO,
     store: Annotated[
         str | None,
         typer.Option(help="Where vectors live: faiss (default), milvus:PATH.db (Milvus Lite), milvus://HOST:PORT. "
@@ -159,9 +156,7 @@ def index(
         bool, typer.Option("--retry-failed", help="Try again the files that failed before and did not change.")
     ] = False,
     detector: Annotated[
-        str | None,
-        typer.Option(help="Shot detector for videos, as in `mmir shots`: fast (default), transnetv2, fusion, adaptive, "
-                     "content, scenedetect-histogram."),
+        DetectorName | None, typer.Option(help="Shot detector for videos, as in `mmir shots` (default fast).")
     ] = None,
 ) -> None:
     """Build or update a collection: new and changed files are encoded, deleted ones removed, missing outputs added."""
@@ -170,17 +165,16 @@ def index(
 
     _echo_media_notes(verbose)
 
-    settings = (("pooling", pooling), ("weights_path", weights))
+    require_with(pca is None and pca_from is not None, "--pca-from", "--pca DIM")
+    require_with(pca is None and whiten is not None, "--whiten/--no-whiten", "--pca DIM")
+    settings = (("pooling", pooling.value if pooling else None), ("weights_path", weights))
     options = {key: str(value) for key, value in settings if value}
     if multiscale is not None:
         options["multiscale"] = str(multiscale).lower()
-    if backend not in ("auto", "torch", "onnx", "onnx-int8"):
-        raise typer.BadParameter(f"unknown backend {backend!r}; choose auto, torch, onnx or onnx-int8")
     pca_dim = _pca_dim(pca)
-    shot_detector = _shot_detector(detector)  # a typo fails before the collection is created
     if store is not None:
         check_store(store)  # before the collection is created or anything recorded
-    with _open(collection, create=True, model=model, model_options=options, backend=backend) as coll:
+    with open_collection(collection, create=True, model=model, model_options=options, backend=backend.value) as coll:
         if store is not None:
             coll.use_store(store)
         names = descriptors.split(",") if descriptors is not None else ["cnn", *coll.stored_channels()]
@@ -188,7 +182,7 @@ def index(
         report = coll.index(
             [str(p) for p in paths],
             IndexOptions(batch_size=batch_size, progress=progress and not as_json, channels=tuple(channels),
-                         retry_failed=retry_failed, shot_detector=shot_detector),
+                         retry_failed=retry_failed, shot_detector=detector),
             on_problem=lambda problem: typer.echo(f"skipped {problem}", err=True),
             channel_sink=coll.channel_sink() if channels else None,
             executor=executor,
@@ -196,7 +190,7 @@ def index(
             on_note=lambda note: typer.echo(f"note: {note}", err=True),
         )  # fmt: skip
         if pca is not None:
-            _apply_pca(coll, pca_dim, whiten, pca_from, as_json)
+            _apply_pca(coll, pca_dim, whiten is not False, pca_from, as_json)
     if as_json:
         data = asdict(report) | {"images_per_second": report.images_per_second}
         data["problems"] = [asdict(p) for p in report.problems]
@@ -220,18 +214,6 @@ def _text_options(ocr: bool, speech: bool) -> TextOptions | None:
     from mmir.indexing.text import TextOptions
 
     return TextOptions(ocr=ocr, speech=speech) if ocr or speech else None
-
-
-def _shot_detector(name: str | None) -> str | None:
-    """``--detector``, checked before the collection is opened (a typo is a usage error, not a failed run)."""
-    if name is not None:
-        from mmir.media.shot_detectors import make_detector
-
-        try:
-            make_detector(name)
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc)) from exc
-    return name
 
 
 def _pca_dim(pca: str | None) -> int | None:
@@ -264,8 +246,8 @@ def search(
     ] = None,
     image: Annotated[Path | None, typer.Option("--image", "-i", help="Query by example with this image.")] = None,
     mode: Annotated[QueryMode, typer.Option(help="and: all words must match; or: any word.")] = QueryMode.AND,
-    collection: CollectionOpt = Path(".mmir"),
-    k: TopK = 10,
+    collection: CollectionOpt = COLLECTION,
+    k: TopK = K,
     as_json: JsonOpt = False,
     feedback: Annotated[
         tuple[Path, Path] | None,
@@ -280,19 +262,23 @@ def search(
         str | None, typer.Option(help="Temporal query: a later shot of the same video matching these keywords.")
     ] = None,
     then_image: Annotated[Path | None, typer.Option(help="Temporal query: a later shot like this image.")] = None,
-    within: Annotated[float, typer.Option(min=0.0, help="With --then: largest gap between the shots, seconds.")] = 30.0,
-    descriptor: Annotated[
-        str,
-        typer.Option(help="With --image: cnn, colour, lbp, hog, bovw (stored with index --descriptors), or fused."),
+    within: Annotated[
+        float | None, typer.Option(min=0.0, help=f"With --then: largest gap between the shots, seconds ({WITHIN_S:g}).")
+    ] = None,
+    channel: Annotated[
+        ChannelName,
+        typer.Option(help="With --image: the descriptor channel searched (stored with index --descriptors), or fused."),
     ] = "cnn",
-    fusion: Annotated[str, typer.Option(help="With --descriptor fused: late (z-scored scores) or early.")] = "late",
+    fusion: Annotated[
+        Fusion | None, typer.Option(help="With --channel fused: late (z-scored scores, default) or early.")
+    ] = None,
     fusion_weights: Annotated[
-        str,
+        str | None,
         typer.Option(
-            help="With --descriptor fused: e.g. cnn=1,colour=0.5 (defaults chosen on validation: late cnn 1, "
+            help="With --channel fused: e.g. cnn=1,colour=0.5 (defaults chosen on validation: late cnn 1, "
             "lbp 0.25, hog 0.125; early cnn 1, colour 0.125, lbp 1, hog 0.25; weight 0 = not searched)."
         ),
-    ] = "",
+    ] = None,
     spatial: Annotated[
         bool, typer.Option(
             help="With --image: verify the top 20 hits by local-feature matching, 20 more at a time up to 50 "
@@ -313,12 +299,14 @@ def search(
 
     Always k distinct files (--per file, the default) or k shots (--per shot), fewer only when fewer match.
     """
+    _check_search_flags(query, image, then is not None or then_image is not None, within, channel, fusion,
+                        fusion_weights, spatial)  # fmt: skip
     if said is not None or shows is not None:
         _search_fields(collection, said, shows, k, per, as_json)
         return
     if feedback is not None:
         marks = FeedbackQuery(tuple(listed_items(feedback[0])), tuple(listed_items(feedback[1])), feedback_method)
-        with _open(collection) as coll:
+        with open_collection(collection) as coll:
             print_result(coll.search(marks, k, per), as_json, print_hits)
         return
     if (query is None) == (image is None):
@@ -326,19 +314,21 @@ def search(
     if then is not None or then_image is not None:
         from mmir.cli.video import run_temporal
 
-        run_temporal(collection, (query, image, mode), (then, then_image, mode), within, k, as_json)
+        gap = WITHIN_S if within is None else within
+        run_temporal(collection, (query, image, mode), (then, then_image, mode), gap, k, as_json)
         return
-    if image is not None and descriptor != "cnn":
+    if image is not None and channel != "cnn":
         from mmir.search.fusion import parse_weights
 
         example = ExampleQuery(read_file(image), str(image))
-        channel = ChannelQuery(example, descriptor, parse_weights(fusion_weights), Fusion(fusion))
-        with _open(collection) as coll:
-            print_result(coll.search(channel, k, per), as_json, print_hits)
+        weights = parse_weights(fusion_weights or "")
+        searched = ChannelQuery(example, channel, weights, fusion or Fusion.LATE)
+        with open_collection(collection) as coll:
+            print_result(coll.search(searched, k, per), as_json, print_hits)
         return
     from mmir.search.spatial import SpatialConfig
 
-    with _open(collection) as coll:
+    with open_collection(collection) as coll:
         if query is not None:
             coll.use_text_model(text_model)
             hits = _text_hits(coll, query, k, mode, per)
@@ -346,6 +336,25 @@ def search(
             example = ExampleQuery(read_file(image), str(image))
             hits = coll.search(example, k, per, spatial=SpatialConfig() if spatial else None)
     print_result(hits, as_json, print_hits)
+
+
+def _check_search_flags(
+    query: str | None, image: Path | None, temporal: bool, within: float | None, channel: str,
+    fusion: Fusion | None, fusion_weights: str | None, spatial: bool,
+) -> None:  # fmt: skip
+    """Refuse options that would be silently ignored: each needs another option or an example-image query."""
+    require_with(within is not None and not temporal, "--within", "--then or --then-image")
+    by_image = image is not None and query is None
+    require_with(channel != "cnn" and not by_image, f"--channel {channel}", "an example image (--image FILE)")
+    require_with(spatial and not by_image, "--spatial", "an example image (--image FILE)")
+    require_with(spatial and channel != "cnn", "--spatial", "the cnn channel (drop --channel)")
+    require_with(temporal and (spatial or channel != "cnn"), "--then", "a plain query (no --spatial or --channel)")
+    require_with(fusion is not None and channel != "fused", "--fusion", "--channel fused")
+    require_with(fusion_weights is not None and channel != "fused", "--fusion-weights", "--channel fused")
+    if fusion_weights is not None:
+        from mmir.search.fusion import parse_weights
+
+        parse_weights(fusion_weights)  # a misspelled channel fails before the collection is opened
 
 
 def _search_fields(collection: Path, said: str | None, shows: str | None, k: int, per: Per, as_json: bool) -> None:
@@ -357,7 +366,7 @@ def _search_fields(collection: Path, said: str | None, shows: str | None, k: int
         raise MmirError("give --said or --shows, not both")
     field, phrase = (TextField.SAID, said) if said is not None else (TextField.SHOWS, shows or "")
     query = FieldQuery(phrase, (field,))
-    with _open(collection) as coll:
+    with open_collection(collection) as coll:
         print_result(coll.search(query, k, per), as_json, print_hits)
 
 
@@ -384,20 +393,20 @@ def _text_hits(coll, query: str, k: int, mode: QueryMode, per: Per = Per.FILE) -
 @app.command()
 def similar(
     item: Annotated[str, typer.Argument(help="An indexed file, or one shot of a video: video.mp4@8.0 (at 8 s).")],
-    collection: CollectionOpt = Path(".mmir"),
-    k: TopK = 10,
+    collection: CollectionOpt = COLLECTION,
+    k: TopK = K,
     as_json: JsonOpt = False,
     per: PerOpt = Per.FILE,
 ) -> None:
     """Files (or shots) similar to an indexed file or to one shot of a video; the item itself is left out."""
-    with _open(collection) as coll:
+    with open_collection(collection) as coll:
         print_result(coll.search(parse_item(item), k, per), as_json, print_hits)
 
 
 @app.command()
-def info(collection: CollectionOpt = Path(".mmir"), as_json: JsonOpt = False) -> None:
+def info(collection: CollectionOpt = COLLECTION, as_json: JsonOpt = False) -> None:
     """What is indexed: counts, model, concepts, sizes."""
-    with _open(collection) as coll:
+    with open_collection(collection) as coll:
         details = asdict(coll.info())
     if as_json:
         typer.echo(json.dumps(details, indent=1))
@@ -416,21 +425,27 @@ def info(collection: CollectionOpt = Path(".mmir"), as_json: JsonOpt = False) ->
 def concepts(
     query: Annotated[str, typer.Argument(help="Keywords to map.")],
     mode: Annotated[QueryMode, typer.Option(help="and / or")] = QueryMode.AND,
-    collection: CollectionOpt = Path(".mmir"),
-    top: Annotated[int, typer.Option(help="Concepts shown per word.")] = 8,
+    collection: CollectionOpt = COLLECTION,
+    k: TopK = K,
+    per_word: Annotated[int, typer.Option(min=1, help="Concepts shown under each word.")] = 8,
     as_json: JsonOpt = False,
     text_model: TextModelOpt = "minilm",
 ) -> None:
-    """Show how a query maps to weighted concepts."""
-    with _open(collection) as coll:
+    """Show how a query maps to weighted concepts: the k strongest overall, then each word's."""
+    from mmir.cli.text import describe_mapping, ranked_concepts
+
+    with open_collection(collection) as coll:
         coll.use_text_model(text_model)
         mapping = coll.map_query(query, mode)
+    ranked = ranked_concepts(mapping, k)
     if as_json:
-        typer.echo(json.dumps(asdict(mapping), indent=1, default=str))
+        top = [{"concept": name, "weight": round(weight, 6)} for name, weight in ranked]
+        typer.echo(json.dumps(asdict(mapping) | {"top": top}, indent=1, default=str))
         return
-    from mmir.cli.text import describe_mapping
-
-    for line in describe_mapping(mapping, top):
+    typer.echo(f"top {len(ranked)} concepts (importance × weight, summed over words):")
+    for name, weight in ranked:
+        typer.echo(f"  {weight:.3f}  {name}")
+    for line in describe_mapping(mapping, per_word):
         typer.echo(line)
     for note in mapping.notes:
         typer.echo(f"note: {note}")
@@ -438,52 +453,9 @@ def concepts(
     typer.echo(SCALES_HELP)
 
 
-@train_app.command("concepts")
-def train_concepts(
-    labels: Annotated[
-        Path | None, typer.Argument(help="CSV of `path,label1;label2` rows (paths relative to the CSV).")
-    ] = None,
-    collection: CollectionOpt = Path(".mmir"),
-    negatives: Annotated[int, typer.Option(help="Random indexed items used as extra negatives.")] = 500,
-    seed: Annotated[int, typer.Option()] = 0,
-    weak: Annotated[
-        Path | None,
-        typer.Option(help="Noisy tags: a `path,tag1;tag2` CSV, or a folder whose files have .txt/.tags sidecars."),
-    ] = None,
-    from_folders: Annotated[bool, typer.Option(help="Noisy labels: each indexed file's folder name.")] = False,
-    from_names: Annotated[bool, typer.Option(help="Noisy labels: the words of each indexed file's name.")] = False,
-    min_examples: Annotated[int, typer.Option(min=2, help="Weak labels: fewest files a label needs.")] = 5,
-    plain: Annotated[bool, typer.Option(help="Weak labels: plain cross-entropy instead of the robust GCE.")] = False,
-    show_suspects: Annotated[int, typer.Option(help="Weak labels: list up to N files that look mislabelled.")] = 0,
-) -> None:
-    """Learn new concepts from labelled examples; keyword search uses them at once (no re-indexing).
-
-    With --weak, --from-folders or --from-names the labels are noisy (tags, folder or file names): concepts are
-    trained with a noise-robust loss on the stored descriptors, and --show-suspects lists doubtful labels.
-    """
-    from mmir.cli.weak import train_weak
-
-    sources = [labels is not None, weak is not None, from_folders, from_names]
-    if sum(sources) != 1:
-        raise MmirError("give exactly one of: LABELS.csv, --weak FILE|FOLDER, --from-folders, --from-names")
-    if labels is None:
-        train_weak(collection, weak, from_folders, from_names, min_examples, plain, show_suspects, seed)
-        return
-    from mmir.learn.labels_csv import MIN_POSITIVES, learnable, read_label_csv
-
-    examples, skipped = learnable(read_label_csv(labels, allow_empty=True))
-    for name, count in skipped.items():  # the other labels are still learned
-        typer.echo(f"skipped label {name!r}: {count} file(s) carry it, a concept needs {MIN_POSITIVES}", err=True)
-    with _open(collection) as coll:
-        heads = coll.learn_concepts(examples, negatives=negatives, seed=seed)
-    typer.echo(f"learned {len(heads.names)} concepts from {len(examples)} examples (held-out AP):")
-    for name in heads.names:
-        typer.echo(f"  {heads.held_out_ap.get(name, float('nan')):.3f}  {name}")
-
-
 @app.command()
 def duplicates(
-    collection: CollectionOpt = Path(".mmir"),
+    collection: CollectionOpt = COLLECTION,
     threshold: Annotated[
         float, typer.Option(min=-1.0, max=1.0, help="Cosine similarity from which files are near-duplicates.")
     ] = 0.9,
@@ -498,7 +470,7 @@ def duplicates(
     """Groups of near-duplicate files in the collection."""
     from mmir.search.spatial import SpatialConfig
 
-    with _open(collection) as coll:
+    with open_collection(collection) as coll:
         groups = coll.near_duplicates(threshold, SpatialConfig() if spatial else None, loose)
     if as_json:
         typer.echo(json.dumps([[display_path(ref.path) for ref in group] for group in groups], indent=1))
@@ -511,38 +483,5 @@ def duplicates(
             typer.echo(f"    {display_path(ref.path)}")
 
 
-@app.command()
-def serve(
-    collection: CollectionOpt = Path(".mmir"),
-    host: Annotated[str, typer.Option(help="Address to bind; loopback by default.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
-    token: Annotated[
-        str | None, typer.Option(envvar="MMIR_TOKEN", help="Require this bearer token on every API call.")
-    ] = None,
-    insecure: Annotated[
-        bool, typer.Option("--insecure", help="Allow serving beyond loopback without a token.")
-    ] = False,
-    allow_host: Annotated[
-        list[str] | None,
-        typer.Option("--allow-host", help="Another name clients use for this server (LAN name, reverse proxy)."),
-    ] = None,
-    root: Annotated[
-        list[Path] | None, typer.Option("--root", help="A folder the web UI may index (repeatable).")
-    ] = None,
-    max_upload_mb: Annotated[int, typer.Option(min=1, max=1024, help="Largest query image accepted.")] = 20,
-) -> None:
-    """Serve the web UI and the JSON API for a collection."""
-    from mmir.errors import require
-    from mmir.server import ServerSettings, create_app
-
-    settings = ServerSettings(
-        collection=collection, token=token, host=host, allowed_hosts=tuple(allow_host or ()),
-        roots=tuple(path.expanduser().absolute() for path in root or ()), insecure=insecure,
-        max_upload_bytes=max_upload_mb * 2**20,
-    )  # fmt: skip  # refuses an empty token, or an open bind without one, before anything starts
-    _open(collection).close()  # fail now, with a clear message, if there is no collection
-    if insecure and token is None:
-        typer.echo(f"warning: serving on {host} without a token; anyone who can reach it can search", err=True)
-    app = create_app(settings)
-    uvicorn = require("uvicorn", "server")
-    uvicorn.run(app, host=host, port=port, log_level="warning")  # type: ignore[attr-defined]
+# The commands of these modules use the helpers above; importing them here registers them with `app`.
+from mmir.cli import serve, weak  # noqa: E402, F401

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from mmir.cli.groups import train_app
+from mmir.cli.options import JsonOpt
 from mmir.concepts import QueryMapping, QueryMode
 from mmir.concepts.mapping import WEAK_SIMILARITY
 
@@ -24,6 +26,15 @@ _SCORING = {
     ),
     QueryMode.OR: "score = weighted noisy-OR over terms: 1 - Π_t (1 - s_t)^(a_t·T), s_t as for AND",
 }
+
+
+def ranked_concepts(mapping: QueryMapping, k: int) -> list[tuple[str, float]]:
+    """The ``k`` concepts of ``mapping`` with the largest ``Σ_terms importance · weight``, strongest first."""
+    totals: dict[str, float] = {}
+    for term in mapping.terms:
+        for concept in term.concepts:
+            totals[concept.name] = totals.get(concept.name, 0.0) + term.importance * concept.weight
+    return sorted(totals.items(), key=lambda item: (-item[1], item[0]))[:k]
 
 
 def describe_mapping(mapping: QueryMapping, top: int = 8) -> list[str]:
@@ -55,12 +66,17 @@ def train_words(
     min_count: Annotated[int, typer.Option(min=1, help="Drop words seen fewer times.")] = 2,
     epochs: Annotated[int, typer.Option(min=1, help="Passes over the corpus (small corpora need more).")] = 20,
     seed: Annotated[int, typer.Option()] = 0,
+    as_json: JsonOpt = False,
 ) -> None:
     """Train word2vec (skip-gram, negative sampling; gensim) on a corpus, for `--text-model w2v:OUT`."""
     from mmir.learn.word2vec import Word2VecConfig, train_word2vec_file
 
     config = Word2VecConfig(dim=dim, window=window, negative=negative, min_count=min_count, epochs=epochs, seed=seed)
     result = train_word2vec_file(corpus, out, config)
+    if as_json:
+        typer.echo(json.dumps({"words": result.words, "sentences": result.sentences, "tokens": result.tokens,
+                               "seconds": result.seconds, "out": str(out)}))  # fmt: skip
+        return
     typer.echo(
         f"{result.words} words from {result.sentences} sentences ({result.tokens} tokens) in {result.seconds:.1f} s "
         f"-> {out} (use --text-model w2v:{out})"

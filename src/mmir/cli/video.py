@@ -8,11 +8,21 @@ from typing import Annotated
 
 import typer
 
-from mmir.cli.commands import CollectionOpt, JsonOpt
+from mmir.api import ExampleQuery, QueryMode, TextQuery
 from mmir.cli.groups import app, eval_app, train_app
-from mmir.concepts import QueryMode
-from mmir.media import display_path, read_file
-from mmir.search.queries import ExampleQuery, TextQuery
+from mmir.cli.options import (
+    COLLECTION,
+    MODEL,
+    CollectionOpt,
+    DetectorName,
+    JsonOpt,
+    ModelOpt,
+    SequenceArchName,
+    open_collection,
+    require_with,
+)
+from mmir.errors import MmirError
+from mmir.media import IMAGE_EXTENSIONS, display_path, read_file
 
 SubQuery = tuple[str | None, Path | None, QueryMode]
 
@@ -21,7 +31,7 @@ SubQuery = tuple[str | None, Path | None, QueryMode]
 def shots(
     video: Annotated[Path, typer.Argument(help="A video file.")],
     detector: Annotated[
-        str, typer.Option(help="fast (default), transnetv2, fusion, adaptive, content, scenedetect-histogram.")
+        DetectorName, typer.Option(help="Shot detector (transnetv2, fusion: a model, slower).")
     ] = "fast",
     min_shot: Annotated[float, typer.Option(min=0.0, help="Shortest shot, seconds.")] = 0.25,
     max_shot: Annotated[float, typer.Option(min=0.0, help="Split longer shots (0: never).")] = 16.0,
@@ -31,11 +41,12 @@ def shots(
     from mmir.indexing.video import VideoIndexOptions, detect_shots
     from mmir.media.shot_detectors import make_detector
 
-    try:
-        chosen = make_detector(detector)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
-    found = detect_shots(str(video), chosen, VideoIndexOptions(min_shot_s=min_shot, max_shot_s=max_shot))
+    if video.suffix.lower() in IMAGE_EXTENSIONS:
+        raise MmirError(f"{display_path(str(video))}: not a video (an image); `mmir shots` takes a video file")
+    options = VideoIndexOptions(min_shot_s=min_shot, max_shot_s=max_shot)
+    found = detect_shots(str(video), make_detector(detector), options, progress=not as_json)
+    if len(found.frame_times) <= 1:
+        raise MmirError(f"{display_path(str(video))}: not a video (a single frame); `mmir shots` takes a video file")
     info, problem = found.info, found.problem
     rows = [
         {
@@ -70,9 +81,7 @@ def _sub_query(text: str | None, image: Path | None, mode: QueryMode) -> TextQue
 
 def run_temporal(collection: Path, first: SubQuery, second: SubQuery, within: float, k: int, as_json: bool) -> None:
     """``mmir search A --then B --within T``: print the best ``A then B`` pair of each video."""
-    from mmir.api import Collection
-
-    with Collection.open(collection) as coll:
+    with open_collection(collection) as coll:
         hits = coll.search_then(_sub_query(*first), _sub_query(*second), within, k)
     if as_json:
         typer.echo(json.dumps([{
@@ -89,85 +98,86 @@ def run_temporal(collection: Path, first: SubQuery, second: SubQuery, within: fl
 
 
 ClipsArg = Annotated[Path, typer.Argument(help="A folder per label of video clips, or a CSV of path,label rows.")]
-EncoderOpt = Annotated[str, typer.Option("--encoder", help="Frame encoder (a model name or directory).")]
 FpsOpt = Annotated[float, typer.Option(min=0.1, max=30.0, help="Frames per second fed to the model.")]
-
-
-def _clip_sequences(clips: Path, encoder_name: str, fps: float) -> tuple[list, list[str]]:
-    from mmir.learn.sequence import clip_descriptors, list_clips
-    from mmir.models import load_encoder
-
-    paths, labels = list_clips(clips)
-    encoder = load_encoder(encoder_name)
-    return [clip_descriptors(path, encoder, fps) for path in paths], labels
 
 
 @train_app.command("sequence")
 def train_sequence(
     clips: ClipsArg,
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the trained model.")] = Path("sequence-model"),
-    arch: Annotated[str, typer.Option(help="rnn (Elman), lstm, gru, or bag (order-free baseline).")] = "lstm",
+    arch: Annotated[
+        SequenceArchName, typer.Option(help="rnn (Elman), lstm, gru, or bag (order-free baseline).")
+    ] = "lstm",
     hidden: Annotated[int, typer.Option(min=4, max=4096)] = 128,
     epochs: Annotated[int, typer.Option(min=1, max=10_000)] = 40,
     lr: Annotated[float, typer.Option(min=1e-6, max=1.0)] = 3e-3,
-    encoder: EncoderOpt = "efficientnet-lite0",
+    model: ModelOpt = MODEL,
     fps: FpsOpt = 2.0,
     seed: Annotated[int, typer.Option()] = 0,
     register: Annotated[
         str | None, typer.Option(help="Also make the model a concept of --collection, searchable as NAME.")
     ] = None,
     label: Annotated[str | None, typer.Option(help="With --register: the class scored (default: NAME).")] = None,
-    collection: CollectionOpt = Path(".mmir"),
+    collection: CollectionOpt = COLLECTION,
+    as_json: JsonOpt = False,
 ) -> None:
     """Train an event classifier over per-frame descriptor sequences of labelled clips.
 
     With --register NAME the model becomes a concept detector of the collection: every indexed video shot is
     scored from its stored frame descriptors (no decoding), and `mmir search NAME` finds the shots.
     """
-    from mmir.learn.sequence import SequenceTraining, arch_from_name, save_sequence_model, train_sequence_model
-    from mmir.models.sequence import SequenceConfig
+    from mmir.learn.sequence import SequenceTraining
+    from mmir.learn.sequence_workflow import SequenceRun, train_on_clips
 
-    chosen = arch_from_name(arch)
-    sequences, labels = _clip_sequences(clips, encoder, fps)
-    classes = tuple(sorted(set(labels)))
-    config = SequenceConfig(chosen, input_dim=sequences[0].shape[1], classes=classes, hidden=hidden)
-    targets = [classes.index(label) for label in labels]
-    model = train_sequence_model(
-        sequences, targets, config, SequenceTraining(epochs=epochs, lr=lr, seed=seed),
-        on_epoch=lambda epoch, loss: typer.echo(f"epoch {epoch + 1:3d}  loss {loss:.4f}") if epoch % 10 == 9 else None,
-    )  # fmt: skip
-    save_sequence_model(model, config, out)
-    typer.echo(f"trained {chosen.value} on {len(sequences)} clips, {len(classes)} classes; saved to {out}")
+    require_with(label is not None and register is None, "--label", "--register NAME")
+    run = SequenceRun(model, fps, arch, hidden, SequenceTraining(epochs=epochs, lr=lr, seed=seed))
+
+    def echo(epoch: int, loss: float) -> None:
+        if epoch % 10 == 9:
+            typer.echo(f"epoch {epoch + 1:3d}  loss {loss:.4f}", err=as_json)
+
+    trained = train_on_clips(clips, out, run, on_epoch=echo)
+    config = trained.config
+    facts: dict[str, object] = {"arch": config.arch.value, "clips": trained.clips, "classes": list(config.classes),
+                                "out": str(out)}  # fmt: skip
+    if not as_json:
+        classes = len(config.classes)
+        typer.echo(f"trained {config.arch.value} on {trained.clips} clips, {classes} classes; saved to {out}")
     if register is not None:
-        from mmir.api import Collection
         from mmir.indexing.video_concepts import register_sequence_concept
 
-        with Collection.open(collection) as coll:
+        with open_collection(collection) as coll:
             concept = register_sequence_concept(coll, out, register, label)
-        typer.echo(f"registered {concept.name!r} (class {concept.label!r}) in {collection}: "
-                   f"`mmir search {concept.name}` finds its shots")  # fmt: skip
+        facts["registered"] = {"name": concept.name, "label": concept.label, "collection": str(collection)}
+        if not as_json:
+            typer.echo(f"registered {concept.name!r} (class {concept.label!r}) in {collection}: "
+                       f"`mmir search {concept.name}` finds its shots")  # fmt: skip
+    if as_json:
+        typer.echo(json.dumps(facts, indent=1))
 
 
 @app.command("sequence-concepts")
 def sequence_concepts(
-    collection: CollectionOpt = Path(".mmir"),
+    collection: CollectionOpt = COLLECTION,
     remove: Annotated[str | None, typer.Option(help="Forget this concept and delete its copy of the model.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List the sequence models registered as concepts (`mmir train sequence --register`), or remove one."""
     from dataclasses import asdict
 
-    from mmir.api import Collection
     from mmir.indexing.video_concepts import registered, unregister_sequence_concept
 
-    with Collection.open(collection) as coll:
+    with open_collection(collection) as coll:
         if remove is not None:
             gone = unregister_sequence_concept(coll, remove)
-            typer.echo(f"removed sequence concept {gone.name!r} from {collection}")
+            if as_json:
+                typer.echo(json.dumps({"removed": gone.name}))
+            else:
+                typer.echo(f"removed sequence concept {gone.name!r} from {collection}")
             return
         concepts = registered(coll.directory)
     if as_json:
-        typer.echo(json.dumps([asdict(concept) for concept in concepts], indent=1))
+        typer.echo(json.dumps([asdict(concept) for concept in concepts], indent=1, default=str))
         return
     if not concepts:
         typer.echo("no sequence concepts (register one with `mmir train sequence CLIPS --register NAME`)")
@@ -178,18 +188,19 @@ def sequence_concepts(
 @eval_app.command("sequence")
 def eval_sequence(
     clips: ClipsArg,
-    model: Annotated[Path, typer.Option("--model", "-m", help="A directory written by `mmir train sequence`.")],
-    encoder: EncoderOpt = "efficientnet-lite0",
+    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="A directory written by `mmir train sequence`.")],
+    model: ModelOpt = MODEL,
     fps: FpsOpt = 2.0,
+    as_json: JsonOpt = False,
 ) -> None:
     """Accuracy, top-k error and confusion matrix of a sequence model on labelled clips."""
-    from mmir.learn.labels_csv import DataError
-    from mmir.learn.sequence import evaluate_sequence_model, load_sequence_model
+    from mmir.learn.sequence_workflow import evaluate_on_clips
 
-    net, config = load_sequence_model(model)
-    sequences, labels = _clip_sequences(clips, encoder, fps)
-    unknown = sorted(set(labels) - set(config.classes))
-    if unknown:
-        raise DataError(f"{clips}: labels the model was not trained on: {', '.join(unknown)}")
-    report = evaluate_sequence_model(net, sequences, [config.classes.index(x) for x in labels], config.classes)
+    report = evaluate_on_clips(checkpoint, clips, model, fps)
+    if as_json:
+        typer.echo(json.dumps({"top1_error": report.top1_error, "top5_error": report.top5_error,
+                               "per_class_accuracy": dict(zip(report.class_names, map(float, report.per_class_accuracy),
+                                                              strict=True)),
+                               "confusion": report.confusion.tolist()}, indent=1))  # fmt: skip
+        return
     typer.echo(report.format())

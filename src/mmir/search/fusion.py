@@ -35,7 +35,8 @@ def parse_weights(text: str) -> dict[str, float]:
     """``"cnn=1,colour=0.5"`` → ``{"cnn": 1.0, "colour": 0.5}``.
 
     Raises:
-        QueryError: for a malformed entry or a negative weight.
+        QueryError: for a malformed entry, a negative weight or an unknown channel name (a misspelling would
+            otherwise be silently ignored).
     """
     weights: dict[str, float] = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
@@ -46,6 +47,9 @@ def parse_weights(text: str) -> dict[str, float]:
             raise QueryError(f"fusion weight {part!r} is not NAME=NUMBER") from exc
         if weight < 0:
             raise QueryError(f"fusion weight {part!r} is negative")
+        if name.strip() not in DEFAULT_WEIGHTS:
+            raise QueryError(f"fusion weight {part!r}: unknown channel {name.strip()!r}; "
+                             f"choose from {', '.join(DEFAULT_WEIGHTS)}")  # fmt: skip
         weights[name.strip()] = weight
     return weights
 
