@@ -84,7 +84,7 @@ def test_resume_after_interruption_equals_uninterrupted(tmp_path: Path) -> None:
 
 def test_resume_refuses_another_config(tmp_path: Path) -> None:
     train_classifier(_toy(), _cfg(epochs=1), tmp_path, progress=False)
-    with pytest.raises(CheckpointError, match="another config"):
+    with pytest.raises(CheckpointError, match=r"another config \(lr: 0\.05 → 0\.2\)"):  # names what differs
         train_classifier(_toy(), _cfg(epochs=1, lr=0.2), tmp_path, progress=False)
 
 

@@ -132,7 +132,10 @@ def _resume(path: Path, cfg: TrainConfig, model: nn.Module, opt: torch.optim.SGD
     state = load_checkpoint(path)
     saved = TrainConfig.from_json(state["meta"]["config"])
     if saved != cfg:
-        raise CheckpointError(f"{path}: was trained with another config; use a new --out folder or --no-resume")
+        from mmir.learn.config_diff import config_changes
+
+        raise CheckpointError(f"{path}: was trained with another config ({config_changes(saved, cfg)}); "
+                              "use a new --out folder or --no-resume")  # fmt: skip
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["optimizer"])
     return state
