@@ -37,6 +37,38 @@ class Backfill:
     lacking: frozenset[str]
 
 
+Outputs = tuple[ChannelSink | None, "thumbnails.KeptPictures | None", bool]
+"""Where back-filled outputs go: the channel sink, the kept pictures (``None``: off), and whether videos get them."""
+
+
+def backfill_missing(
+    catalog: Catalog, entries: Sequence[FileEntry], options: IndexOptions, outputs: Outputs, side: Callable[[], int],
+    report: Callable[[IndexProblem], None],
+) -> tuple[int, int]:  # fmt: skip
+    """Give the files of this run's roots the channels and pictures they lack; ``(files given channels,
+    files given pictures)``. A decode pass each, no encoder."""
+    sink, kept, videos = outputs
+    channels = 0
+    lacking = plan(catalog, options.channels)
+    if lacking and sink is not None:
+        channels = run_backfill(catalog, _lacking(catalog, entries, lacking), options, sink, side, report)
+    if kept is None:
+        return channels, 0
+    lacking = picture_plan(catalog, videos)
+    items = _lacking(catalog, entries, lacking) if lacking else []
+    return channels, run_picture_backfill(catalog, items, options, kept, side)
+
+
+def _lacking(catalog: Catalog, entries: Sequence[FileEntry], lacking: dict[int, frozenset[str]]) -> list[Backfill]:
+    """The files under this run's roots that lack some producer (``lacking``: media id → producers)."""
+    items = []
+    for entry in entries:
+        record = catalog.lookup(entry.path)
+        if record is not None and record.id in lacking:
+            items.append(Backfill(entry, record.id, lacking[record.id]))
+    return items
+
+
 def wanted_channels(channels: Sequence[ChannelExtractor]) -> dict[str, str]:
     """``{producer: setting}`` of the run's channels, for :func:`mmir.index.ledger.missing`."""
     return {ledger.channel_producer(channel.name): ledger.CHANNEL_VERSION for channel in channels}

@@ -49,9 +49,7 @@ from mmir.types import MediaKind
 if TYPE_CHECKING:
     from PIL import Image
 
-    from mmir.index.catalog import Catalog
     from mmir.index.store import SegmentStore
-    from mmir.indexing.backfill import Backfill
     from mmir.indexing.types import MediaHandler
     from mmir.media.metadata import MetadataText
     from mmir.models.encoder import Encoder
@@ -125,8 +123,12 @@ class Indexer:
             self._process(pending, counts, report)
         finally:
             self.store.flush()
-        backfilled = self._backfill(entries, report)
-        pictured = self._backfill_pictures(entries)
+        from mmir.indexing.backfill import backfill_missing
+
+        videos = any(hasattr(h, "analyse_with_pictures") for h in self._handlers.values())  # keyframe pictures
+        backfilled, pictured = backfill_missing(
+            self.store.catalog, entries, self.options, (self._sink, self._pictures, videos), self._input_side, report
+        )
         return IndexReport(
             scanned=len(entries), added=counts.added, updated=counts.updated,
             unchanged=unchanged + counts.touched, reused=counts.reused, removed=removed,
@@ -174,27 +176,6 @@ class Indexer:
             else:
                 pending.append((entry, record))
         return pending, unchanged, failed_before
-
-    def _backfill(self, entries: list[FileEntry], report: Callable[[IndexProblem], None]) -> int:
-        """Give indexed files the channels this run asks for and they lack (ledger); a decode pass, no encoder."""
-        from mmir.indexing.backfill import plan, run_backfill
-
-        lacking = plan(self.store.catalog, self.options.channels)
-        if not lacking or self._sink is None:
-            return 0
-        items = _backfills(self.store.catalog, entries, lacking)
-        return run_backfill(self.store.catalog, items, self.options, self._sink, self._input_side, report)
-
-    def _backfill_pictures(self, entries: list[FileEntry]) -> int:
-        """Give indexed files the thumbnails and previews they lack (ledger); a decode pass, no encoder."""
-        if self._pictures is None:
-            return 0
-        from mmir.indexing.backfill import picture_plan, run_picture_backfill
-
-        videos = any(hasattr(h, "analyse_with_pictures") for h in self._handlers.values())
-        lacking = picture_plan(self.store.catalog, videos)
-        items = _backfills(self.store.catalog, entries, lacking) if lacking else []
-        return run_picture_backfill(self.store.catalog, items, self.options, self._pictures, self._input_side)
 
     def _input_side(self) -> int:
         """The encoder's input side: recorded in the ledger when the encoder last ran, else from the encoder."""
@@ -482,18 +463,6 @@ class Indexer:
             failures.record(
                 self.store.catalog, entry.path, entry.size, entry.mtime, self._limits_key, item.problem.reason
             )
-
-
-def _backfills(catalog: Catalog, entries: list[FileEntry], lacking: dict[int, frozenset[str]]) -> list[Backfill]:
-    """The files under this run's roots that lack some producer (``lacking``: media id → producers)."""
-    from mmir.indexing.backfill import Backfill
-
-    items = []
-    for entry in entries:
-        record = catalog.lookup(entry.path)
-        if record is not None and record.id in lacking:
-            items.append(Backfill(entry, record.id, lacking[record.id]))
-    return items
 
 
 def _detector_of(handler: object) -> str | None:
