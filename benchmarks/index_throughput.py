@@ -5,11 +5,13 @@ of them with a few bytes appended after the JPEG end marker, so every file has i
 pixels). Each row runs in its own subprocess, which reports its images/s and its peak RSS.
 
 Rows, for each model:
-  afternoon loop        PIL full decode + bicubic resize/crop + eager torch EfficientNet-Lite, batch 32
-  mmir torch sequential IndexOptions(overlap=False, batch_size=16) on the torch backend: the old pipeline loop
+  afternoon loop        PIL full decode + bicubic resize/crop + eager torch EfficientNet-Lite
+  mmir torch sequential IndexOptions(overlap=False) on the torch backend: the old pipeline loop
   mmir torch overlapped the new pipeline on the torch backend
   mmir default          the new pipeline on backend auto (ONNX Runtime when installed)
   model only <backend>  preprocessed arrays of the same photos through encode_batch (the ceiling)
+Every row uses the same batch size (``--batch``, 16 by default: the ONNX default the product indexes with), so no
+row gains or loses by its batch.
 "mmir" rows time ``Collection.index`` with the model already loaded (scan + read + SHA-1 + decode +
 preprocess + encode + SQLite commits + vector index + metadata text) and print the model load beside it. Every
 row runs its model once on a dummy batch before its clock starts (counted as loading), as the model-only rows
@@ -24,6 +26,9 @@ always did: ONNX Runtime and torch allocate their buffers on the first call (abo
   ledger rows: before/after  "colour from scratch" with another checkout's code (``--baseline-src DIR``, e.g. a
                              ``git worktree`` of the commit before the ledger) and with this one, interleaved
                              twice (goal: no loss)
+
+``--thumbnails`` adds the rows of issue 20 (Lite0, backend auto): thumbnails off (today's pipeline) and on
+(cards and previews made from the decode already done), interleaved twice; ``--models ""`` skips the model rows.
 
 Usage: python benchmarks/index_throughput.py [--n 478] [--models efficientnet-lite0,efficientnet-lite2]
        [--rss-files 1000,10000] [--workers 2]
@@ -75,8 +80,8 @@ def _first_photo(folder: Path) -> Any:
 # -- rows, each run in a fresh subprocess ----------------------------------------------------------------
 
 
-def row_afternoon(folder: Path, model: str, **_: Any) -> dict[str, Any]:
-    """The loop a user would write in an afternoon: full decode, bicubic resize, eager torch, batch 32."""
+def row_afternoon(folder: Path, model: str, batch: int, **_: Any) -> dict[str, Any]:
+    """The loop a user would write in an afternoon: full decode, bicubic resize, eager torch."""
     import torch
     from PIL import Image
     from torchvision import transforms
@@ -87,7 +92,7 @@ def row_afternoon(folder: Path, model: str, **_: Any) -> dict[str, Any]:
     net: Any = load_efficientnet_lite(model)
     prep = WEIGHTS[model].preprocessing
     with torch.inference_mode():  # warm-up, as in every row: first-call allocations count as loading
-        net._fc(net.extract_features(torch.zeros(32, 3, prep.crop, prep.crop)).mean(dim=(-2, -1)))
+        net._fc(net.extract_features(torch.zeros(batch, 3, prep.crop, prep.crop)).mean(dim=(-2, -1)))
     load_s = time.perf_counter() - started
     transform = transforms.Compose([
         transforms.Resize(prep.resize, interpolation=transforms.InterpolationMode.BICUBIC),
@@ -97,15 +102,17 @@ def row_afternoon(folder: Path, model: str, **_: Any) -> dict[str, Any]:
     ])  # fmt: skip
     files, kept = _files(folder), []
     started = time.perf_counter()
-    for start in range(0, len(files), 32):
-        batch = torch.stack([transform(Image.open(p).convert("RGB")) for p in files[start : start + 32]])
+    for start in range(0, len(files), batch):
+        images = torch.stack([transform(Image.open(p).convert("RGB")) for p in files[start : start + batch]])
         with torch.inference_mode():
-            pooled = net.extract_features(batch).mean(dim=(-2, -1))
+            pooled = net.extract_features(images).mean(dim=(-2, -1))
             kept.append((torch.nn.functional.normalize(pooled, dim=-1), net._fc(pooled).softmax(-1)))
     return {"images": len(files), "seconds": time.perf_counter() - started, "load_s": load_s}
 
 
-def row_mmir(folder: Path, model: str, backend: str, overlap: bool, workers: int, **_: Any) -> dict[str, Any]:
+def row_mmir(
+    folder: Path, model: str, backend: str, overlap: bool, workers: int, batch: int, **_: Any
+) -> dict[str, Any]:
     """``Collection.index`` with the model loaded first (its load time is reported apart)."""
     import numpy as np
 
@@ -115,10 +122,11 @@ def row_mmir(folder: Path, model: str, backend: str, overlap: bool, workers: int
 
     started = time.perf_counter()
     encoder = load_encoder(model, backend=backend)
+    encoder.batch_size = batch  # the warm-up and the timed run both use the one batch size of every row
     side = encoder.preprocess(_first_photo(folder)).shape[-1]
     encoder.encode_batch(np.zeros((encoder.batch_size, 3, side, side), np.float32))  # warm-up, as in every row
     load_s = time.perf_counter() - started
-    options = IndexOptions(progress=False, overlap=overlap, workers=workers, batch_size=None if overlap else 16)
+    options = IndexOptions(progress=False, overlap=overlap, workers=workers, batch_size=batch)
     with tempfile.TemporaryDirectory() as tmp:
         with Collection.open(Path(tmp) / "coll", create=True, encoder=encoder, backend=backend) as coll:
             started = time.perf_counter()
@@ -131,11 +139,11 @@ def row_mmir(folder: Path, model: str, backend: str, overlap: bool, workers: int
             rerun_s = time.perf_counter() - rerun_started
     return {
         "images": report.encoded, "seconds": seconds, "load_s": load_s, "backend": encoder.backend,
-        "batch": encoder.batch_size if overlap else 16, "rerun_s": rerun_s, "rerun_encoded": rerun.encoded,
+        "batch": batch, "rerun_s": rerun_s, "rerun_encoded": rerun.encoded,
     }  # fmt: skip
 
 
-def row_model_only(folder: Path, model: str, backend: str, **_: Any) -> dict[str, Any]:
+def row_model_only(folder: Path, model: str, backend: str, batch: int, **_: Any) -> dict[str, Any]:
     """Preprocessed arrays of the photos through ``encode_batch`` (no decode, no storage)."""
     import numpy as np
 
@@ -144,6 +152,7 @@ def row_model_only(folder: Path, model: str, backend: str, **_: Any) -> dict[str
 
     started = time.perf_counter()
     encoder = load_encoder(model, backend=backend)
+    encoder.batch_size = batch
     load_s = time.perf_counter() - started
     files = _files(folder)
     arrays = np.stack([encoder.preprocess(load_image(p, min_side=encoder.input_side)) for p in files[:64]])
@@ -190,6 +199,31 @@ def row_colour(folder: Path, mode: str, workers: int, **_: Any) -> dict[str, Any
     return {"images": done, "seconds": seconds, "load_s": load_s, "backend": encoder.backend, "ledger_s": ledger_s[0]}
 
 
+def row_thumbnails(folder: Path, thumbnails: bool, workers: int, **_: Any) -> dict[str, Any]:
+    """Lite0 on backend auto, the default pipeline, with thumbnails (cards and previews) on or off."""
+    import numpy as np
+
+    from mmir.api import Collection
+    from mmir.indexing.pipeline import IndexOptions
+    from mmir.models import load_encoder
+
+    started = time.perf_counter()
+    encoder = load_encoder("efficientnet-lite0", backend="auto")
+    side = encoder.preprocess(_first_photo(folder)).shape[-1]
+    encoder.encode_batch(np.zeros((encoder.batch_size, 3, side, side), np.float32))  # warm-up, as in every row
+    load_s = time.perf_counter() - started
+    options = IndexOptions(progress=False, workers=workers, thumbnails=thumbnails)
+    with tempfile.TemporaryDirectory() as tmp:
+        with Collection.open(Path(tmp) / "coll", create=True, encoder=encoder) as coll:
+            started = time.perf_counter()
+            report = coll.index([folder], options)
+            seconds = time.perf_counter() - started
+        kept = sum(p.stat().st_size for p in (Path(tmp) / "coll" / "thumbs").rglob("*.jpg"))
+    assert not report.problems, report.problems[:3]
+    return {"images": report.encoded, "seconds": seconds, "load_s": load_s, "backend": encoder.backend,
+            "thumb_mb": kept / 2**20}  # fmt: skip
+
+
 def _time_ledger() -> list[float]:
     """Wrap the ledger's functions (when this checkout has one) to add their time to the returned one-item list."""
     spent = [0.0]
@@ -213,6 +247,7 @@ def _time_ledger() -> list[float]:
 
 ROWS: dict[str, Callable[..., dict[str, Any]]] = {
     "afternoon": row_afternoon, "mmir": row_mmir, "model-only": row_model_only, "colour": row_colour,
+    "thumbnails": row_thumbnails,
 }  # fmt: skip
 
 
@@ -246,25 +281,22 @@ def run_row(label: str, src: Path | None = None, **spec: Any) -> dict[str, Any]:
 # -- the run ----------------------------------------------------------------------------------------------
 
 
-def measure_model(folder: Path, model: str, workers: int) -> dict[str, dict[str, Any]]:
+def measure_model(folder: Path, model: str, workers: int, batch: int) -> dict[str, dict[str, Any]]:
+    only = {"row": "model-only", "folder": folder, "model": model, "batch": batch}
     rows = {
-        "model only torch": run_row("model only torch", row="model-only", folder=folder, model=model, backend="torch"),
+        "model only torch": run_row("model only torch", backend="torch", **only),
         "afternoon loop": run_row(
-            "afternoon loop (eager torch, batch 32)", row="afternoon", folder=folder, model=model
+            "afternoon loop (eager torch)", row="afternoon", folder=folder, model=model, batch=batch
         ),
     }
-    common = {"row": "mmir", "folder": folder, "model": model, "workers": workers}
+    common = {"row": "mmir", "folder": folder, "model": model, "workers": workers, "batch": batch}
     rows["torch sequential"] = run_row("mmir torch sequential", backend="torch", overlap=False, **common)
     rows["torch overlapped"] = run_row("mmir torch overlapped", backend="torch", overlap=True, **common)
     # The ceiling is measured right before and right after the default row (this machine's speed drifts by
     # ±15 % within minutes), and the ratio uses the higher of the two.
-    rows["model only default"] = run_row(
-        "model only default", row="model-only", folder=folder, model=model, backend="auto"
-    )
+    rows["model only default"] = run_row("model only default", backend="auto", **only)
     rows["default"] = run_row("mmir default (auto, overlapped)", backend="auto", overlap=True, **common)
-    rows["model only default (after)"] = run_row(
-        "model only default (again)", row="model-only", folder=folder, model=model, backend="auto"
-    )
+    rows["model only default (after)"] = run_row("model only default (again)", backend="auto", **only)
     return rows
 
 
@@ -286,14 +318,14 @@ def print_ratios(model: str, rows: dict[str, dict[str, Any]]) -> None:
     print(f"    re-run of the unchanged folder: {rerun['rerun_s']:.2f} s, {rerun['rerun_encoded']} encoded")
 
 
-def rss_rows(root: Path, sizes: list[int], workers: int) -> None:
+def rss_rows(root: Path, sizes: list[int], workers: int, batch: int) -> None:
     results = []
     for n in sizes:
         folder = root / f"tree-{n}"
         make_tree(folder, n)
         label = f"mmir default, {n} files"
         results.append(run_row(label, row="mmir", folder=folder, model="efficientnet-lite0", backend="auto",
-                               overlap=True, workers=workers))  # fmt: skip
+                               overlap=True, workers=workers, batch=batch))  # fmt: skip
         shutil.rmtree(folder)
     low, high = results[0]["peak_rss_mb"], results[-1]["peak_rss_mb"]
     growth = high / low - 1
@@ -325,6 +357,20 @@ def ledger_rows(folder: Path, workers: int, baseline: Path | None) -> None:
     print(f"    ledger: best {best_after:.1f} img/s with it, {best_before:.1f} without ({change:.2f}x; goal: no loss)")
 
 
+def thumbnail_rows(folder: Path, workers: int) -> None:
+    """Issue 20's rows: thumbnails off (today) and on, interleaved twice (this machine's speed drifts)."""
+    off, on = [], []
+    for _ in range(2):
+        off.append(run_row("thumbnails off (before)", row="thumbnails", folder=folder, thumbnails=False,
+                           workers=workers))  # fmt: skip
+        on.append(run_row("thumbnails on (cards + previews)", row="thumbnails", folder=folder, thumbnails=True,
+                          workers=workers))  # fmt: skip
+    best_off, best_on = max(r["ips"] for r in off), max(r["ips"] for r in on)
+    change = best_on / best_off
+    print(f"    thumbnails: best {best_on:.1f} img/s on, {best_off:.1f} off ({change:.2f}x; goal >= 0.90x: "
+          f"{'met' if change >= 0.9 else 'NOT met'}); {on[-1]['thumb_mb']:.1f} MB of pictures kept")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--n", type=int, default=478, help="files for the per-model rows (478 = 2 x 239 COCO)")
@@ -333,6 +379,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="decode threads of the overlapped rows")
     parser.add_argument("--ledger", action="store_true", help="issue 23's back-fill and ledger-cost rows (Lite0)")
     parser.add_argument("--baseline-src", type=Path, default=None, help="with --ledger: code without the ledger")
+    parser.add_argument("--batch", type=int, default=16, help="images per model call, the same in every row")
+    parser.add_argument("--thumbnails", action="store_true", help="issue 20's rows: thumbnails off vs on (Lite0)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -342,16 +390,19 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1/5/15 min)")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "photos"
-        print(f"data: {make_tree(folder, args.n)}; decode workers {args.workers}")
+        print(f"data: {make_tree(folder, args.n)}; decode workers {args.workers}; batch {args.batch} in every row")
         for model in filter(None, args.models.split(",")):
             print(f"{model}:")
-            print_ratios(model, measure_model(folder, model, args.workers))
+            print_ratios(model, measure_model(folder, model, args.workers, args.batch))
         if args.ledger:
             print("ledger (efficientnet-lite0, --descriptors cnn,colour):")
             ledger_rows(folder, args.workers, args.baseline_src)
+        if args.thumbnails:
+            print("thumbnails (efficientnet-lite0, backend auto, default pipeline; goal: on within 10 % of off):")
+            thumbnail_rows(folder, args.workers)
         if args.rss_files:
             print("memory:")
-            rss_rows(Path(tmp), [int(n) for n in args.rss_files.split(",")], args.workers)
+            rss_rows(Path(tmp), [int(n) for n in args.rss_files.split(",")], args.workers, args.batch)
     load = os.getloadavg()
     print(f"load average at the end: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}")
 
