@@ -9,8 +9,8 @@ import torch
 
 from mmir.learn.losses import make_loss
 from mmir.learn.recipe import ClassificationLoss, RecipeError, Schedule, TrainConfig
-from mmir.learn.schedule import lr_factor
-from mmir.learn.trainer import _lr_factor
+from mmir.learn.schedule import build_scheduler
+from mmir.learn.trainer import _scheduler
 
 LOGITS = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 0.0]])
 TARGETS = torch.tensor([0, 2])
@@ -57,28 +57,40 @@ def test_cross_entropy_refuses_multi_label() -> None:
         make_loss(ClassificationLoss.CROSS_ENTROPY, multi_label=True)
 
 
+def _rates(scheduler_of, steps: tuple[int, ...], base: float = 1.0) -> list[list[float]]:
+    """Each group's lr at each iteration in ``steps`` (two groups: ``base`` and 10 × ``base``)."""
+    params = [torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))]
+    opt = torch.optim.SGD([{"params": params[:1], "lr": base}, {"params": params[1:], "lr": 10 * base}])
+    scheduler = scheduler_of(opt)
+    rates = []
+    for step in steps:
+        scheduler.step_update(step)
+        rates.append([group["lr"] for group in opt.param_groups])
+    return rates
+
+
 def test_warmup_then_cosine() -> None:
-    # 4 epochs of 10 steps: warm-up 1/10 … 10/10, then cosine over the 30 remaining steps.
-    assert lr_factor(0, 40, 10) == pytest.approx(0.1)
-    assert lr_factor(9, 40, 10) == pytest.approx(1.0)
-    assert lr_factor(10, 40, 10) == pytest.approx(1.0)
-    assert lr_factor(25, 40, 10) == pytest.approx(0.5)
-    assert lr_factor(40, 40, 10) == pytest.approx(0.0, abs=1e-12)
-    assert lr_factor(0, 100) == pytest.approx(1.0)  # no warm-up
+    # 4 epochs of 10 steps: warm-up 0/10 … 9/10, then cosine over the 30 remaining steps; groups keep their ratio.
+    rates = _rates(lambda opt: build_scheduler(opt, 40, 10), (0, 5, 9, 10, 25, 39, 40))
+    expected = [0.0, 0.5, 0.9, 1.0, 0.5, 0.5 * (1 + math.cos(math.pi * 29 / 30)), 0.0]
+    assert [r[0] for r in rates] == pytest.approx(expected, abs=1e-12)
+    assert [r[1] for r in rates] == pytest.approx([10 * e for e in expected], abs=1e-11)
+    assert _rates(lambda opt: build_scheduler(opt, 100), (0,)) == [[1.0, 10.0]]  # no warm-up
 
 
 def test_step_decay_and_constant() -> None:
-    factors = [lr_factor(s, 150, 0, Schedule.STEP, decay_every=50, gamma=0.1) for s in (0, 49, 50, 100)]
-    assert factors == pytest.approx([1, 1, 0.1, 0.01])
-    assert lr_factor(149, 150, 0, Schedule.CONSTANT) == 1.0
+    rates = _rates(lambda opt: build_scheduler(opt, 150, 0, Schedule.STEP, decay_every=50, gamma=0.1), (0, 49, 50, 100))
+    assert [r[0] for r in rates] == pytest.approx([1, 1, 0.1, 0.01])
+    assert _rates(lambda opt: build_scheduler(opt, 150, 0, Schedule.CONSTANT), (0, 149)) == [[1, 10], [1, 10]]
     with pytest.raises(ValueError, match="decay_every"):
-        lr_factor(0, 10, 0, Schedule.STEP)
+        _rates(lambda opt: build_scheduler(opt, 10, 0, Schedule.STEP), (0,))
 
 
 def test_the_trainer_reads_the_recipe_in_epochs() -> None:
-    # Warm-up 1 epoch and a step every 2 epochs, at 5 steps per epoch: 1/5 at step 0, × 0.5 from step 10.
-    cfg = TrainConfig(epochs=6, warmup_epochs=1, schedule=Schedule.STEP, step_size=2, gamma=0.5)
-    assert [_lr_factor(cfg, s, 5) for s in (0, 4, 9, 10, 20)] == pytest.approx([0.2, 1, 1, 0.5, 0.25])
+    # Warm-up 1 epoch and a step every 2 epochs, at 5 steps per epoch: 0 at step 0, × 0.5 from step 10.
+    cfg = TrainConfig(epochs=6, lr=0.1, warmup_epochs=1, schedule=Schedule.STEP, step_size=2, gamma=0.5)
+    rates = _rates(lambda opt: _scheduler(opt, cfg, 5), (0, 4, 9, 10, 20), base=0.1)
+    assert [r[0] for r in rates] == pytest.approx([0.0, 0.08, 0.1, 0.05, 0.025])
 
 
 def test_bad_options_are_named() -> None:

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from mmir.errors import MmirError
 from mmir.learn.collapse import CollapseError, detect_collapse, embedding_variance
 from mmir.learn.sampler import PKSampler
-from mmir.learn.schedule import lr_factor
+from mmir.learn.schedule import build_scheduler
 from mmir.models.heads import ProjectionHead
 
 
@@ -281,7 +281,7 @@ def train_embedding(
     optimiser = make_optimiser(model, loss_fn, config)
     total_steps = config.epochs * len(sampler)
     warmup_steps = int(config.warmup_epochs * len(sampler))
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: lr_factor(step, total_steps, warmup_steps))
+    schedule, updates = build_scheduler(optimiser, total_steps, warmup_steps), 0
     label_tensor = torch.as_tensor(dense_labels.reshape(-1), dtype=torch.int64)
     probe = torch.as_tensor(np.random.default_rng(config.seed).permutation(len(inputs))[:2000])
     history = TrainHistory(criterion=loss_fn if isinstance(loss_fn, nn.Module) else None)
@@ -295,7 +295,8 @@ def train_embedding(
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-            schedule.step()
+            updates += 1
+            schedule.step_update(updates)
             losses.append(float(loss.detach()))
             active += int(tuples is None or len(tuples[0]) > 0)
         sample = embed(model, inputs[probe])

@@ -28,7 +28,7 @@ from mmir.learn.losses import LossFn, make_loss
 from mmir.learn.plots import plot_curves
 from mmir.learn.predict import Normaliser, evaluate_split
 from mmir.learn.recipe import TrainConfig
-from mmir.learn.schedule import lr_factor
+from mmir.learn.schedule import build_scheduler
 from mmir.models.convnets import Arch, NetSpec, build_net
 
 
@@ -89,12 +89,12 @@ def _train_epoch(
     model.train()
     total_loss, total_wrong, seen = 0.0, 0.0, 0
     bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", disable=not progress, leave=False)
+    schedule = _scheduler(opt, cfg, steps)
     for step in bar:
         index = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
         x = augment(norm(train.images[index]), gen, padding=cfg.crop_padding, flip=cfg.flip, erasing=cfg.erasing)
         y = train.targets[index]
-        for group in opt.param_groups:
-            group["lr"] = cfg.lr * _lr_factor(cfg, epoch * steps + step, steps)
+        schedule.step_update(epoch * steps + step)
         logits = model(x.contiguous(memory_format=torch.channels_last))
         loss = loss_fn(logits, y)
         opt.zero_grad(set_to_none=True)
@@ -111,10 +111,12 @@ def _train_epoch(
     }
 
 
-def _lr_factor(cfg: TrainConfig, step: int, steps_per_epoch: int) -> float:
-    """The recipe's schedule (warm-up and step size given in epochs) at iteration ``step``."""
-    return lr_factor(
-        step,
+def _scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int) -> Any:
+    """The recipe's schedule (warm-up and step size given in epochs) over ``opt``, whose ``lr`` is ``cfg.lr``."""
+    for group in opt.param_groups:
+        group.setdefault("initial_lr", cfg.lr)  # the base rate timm scales (it keeps the first one it sees)
+    return build_scheduler(
+        opt,
         cfg.epochs * steps_per_epoch,
         round(cfg.warmup_epochs * steps_per_epoch),
         cfg.schedule,
