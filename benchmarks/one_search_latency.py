@@ -278,8 +278,14 @@ def latency_collection(work: Path, n_photos: int) -> Path:
     return directory
 
 
-def latency_worker(directory: str, old: bool, reps: int) -> dict[str, float]:
-    """p50 ms per query kind, in this process, on ``directory`` (``old``: the methods before the pipeline)."""
+def latency_worker(directory: str, old: bool, reps: int, threads: int) -> dict[str, float]:
+    """p50 ms per query kind, in this process, on ``directory`` (``old``: the methods before the pipeline).
+
+    FAISS runs on ``threads`` OpenMP threads in both paths: on a shared 2-core machine, OpenMP threads that spin
+    while the other core is busy made the same flat scan swing 2x between repetitions."""
+    import faiss
+
+    faiss.omp_set_num_threads(threads)
     from mmir.api import Collection
     from mmir.concepts import ConceptVocabulary
     from mmir.search.queries import TextQuery
@@ -323,27 +329,29 @@ def latency_worker(directory: str, old: bool, reps: int) -> dict[str, float]:
     return result
 
 
-def latency(work: Path, old_commit: str, n_photos: int, reps: int) -> None:
+def latency(work: Path, old_commit: str, n_photos: int, reps: int, rounds: int, threads: int) -> None:
     directory = latency_collection(work, n_photos)
     tree = work / f"old-{old_commit}"
     if not tree.exists():
         subprocess.run(["git", "-C", str(BENCH.parent), "worktree", "add", "-f", str(tree), old_commit], check=True,
                        capture_output=True)  # fmt: skip
     runs: dict[str, list[dict[str, float]]] = {"old": [], "new": []}
-    for _round in range(2):  # interleaved: the machine's load drifts
+    for _round in range(rounds):  # interleaved: the machine's load drifts
         for label, src in (("old", tree / "src"), ("new", BENCH.parent / "src")):
             env = dict(os.environ, PYTHONPATH=str(src))
-            out = subprocess.run([sys.executable, __file__, "--worker", str(directory), "--reps", str(reps)]
+            out = subprocess.run([sys.executable, __file__, "--worker", str(directory), "--reps", str(reps),
+                                  "--faiss-threads", str(threads)]
                                  + (["--worker-old"] if label == "old" else []), env=env, capture_output=True,
                                  text=True, check=True)  # fmt: skip
             runs[label].append(json.loads(out.stdout.strip().splitlines()[-1]))
     print(f"\n4. latency, p50 ms per query (k=10), {n_photos:,} photos + {N_VIDEOS} videos x {SHOTS} shots, "
-          f"{reps} repetitions x 2 interleaved processes each; old = commit {old_commit}")  # fmt: skip
-    print(f"   {'kind':14s} {'old':>8s} {'new':>8s}")
+          f"{reps} repetitions x {rounds} interleaved processes each, FAISS on {threads} thread(s); "
+          f"old = commit {old_commit}; median over processes, each process's p50")  # fmt: skip
+    print(f"   {'kind':14s} {'old':>8s} {'new':>8s} {'new/old':>8s}")
     for kind in runs["new"][0]:
         new = np.median([r[kind] for r in runs["new"]])
         old = np.median([r[kind] for r in runs["old"]]) if kind in runs["old"][0] else float("nan")
-        print(f"   {kind:14s} {old:8.1f} {new:8.1f}")
+        print(f"   {kind:14s} {old:8.1f} {new:8.1f} {new / old:8.2f}")
 
 
 def main() -> None:
@@ -356,9 +364,11 @@ def main() -> None:
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--worker-old", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--reps", type=int, default=5, help=argparse.SUPPRESS)
+    parser.add_argument("--rounds", type=int, default=4, help="interleaved old/new worker processes (latency)")
+    parser.add_argument("--faiss-threads", type=int, default=1, help="FAISS OpenMP threads in both paths")
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(latency_worker(args.worker, args.worker_old, args.reps)))
+        print(json.dumps(latency_worker(args.worker, args.worker_old, args.reps, args.faiss_threads)))
         return
     args.work.mkdir(parents=True, exist_ok=True)
     parts = {int(p) for p in args.parts.split(",")}
@@ -377,7 +387,8 @@ def main() -> None:
             original_labels, _ = _coco_labels(SHARED / "coco-mini")
             metadata_weight(args.work, SHARED / "coco-mini", original_labels, categories, args.seed)
     if 4 in parts:
-        latency(args.work, args.old, 2_000 if args.quick else N_PHOTOS, 3 if args.quick else args.reps)
+        latency(args.work, args.old, 2_000 if args.quick else N_PHOTOS, 3 if args.quick else args.reps, args.rounds,
+                args.faiss_threads)
 
 
 if __name__ == "__main__":

@@ -26,10 +26,10 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -137,6 +137,9 @@ class ConceptColumns:
     def __init__(self, directory: Path, block_rows: int = BLOCK_ROWS) -> None:
         self.directory = Path(directory)
         self.block_rows = block_rows
+        # Every keyword search reads the state and the blocks' id files: kept while the file on disk is the same
+        # one (files are replaced by rename, so a new one has a new inode/mtime).
+        self._read_cache: dict[Path, tuple[tuple[int, int, int], object]] = {}
 
     def sync(self, catalog: Catalog) -> None:
         """Bring the files up to date with ``catalog`` (nothing to do when the generation matches).
@@ -176,7 +179,8 @@ class ConceptColumns:
         if state is None:
             return
         for number in range(len(state["blocks"])):
-            ids = np.fromfile(self._path(number, "ids"), np.int64)
+            path = self._path(number, "ids")
+            ids = self._cached(path, lambda p: _read_only(np.fromfile(p, np.int64)))
             yield FileBlock(ids, self._path(number, "f32"), state["num_concepts"])
 
     def _append(self, catalog: Catalog, state: dict) -> None:
@@ -204,14 +208,31 @@ class ConceptColumns:
     def _path(self, number: int, kind: str) -> Path:
         return self.directory / f"block-{number:05d}.{kind}"
 
+    def _cached(self, path: Path, read: Callable[[Path], Any]) -> Any:
+        """``read(path)``, reused while ``path`` is the same file (inode, size, mtime)."""
+        stat = path.stat()
+        key = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        hit = self._read_cache.get(path)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        value = read(path)
+        self._read_cache[path] = (key, value)
+        return value
+
     def _state(self) -> dict | None:
         try:
-            state = json.loads((self.directory / STATE).read_text())
+            text = self._cached(self.directory / STATE, lambda p: p.read_text())
+            state = json.loads(text)
         except (OSError, ValueError):
             return None
         keys = {"generation", "block_rows", "num_concepts", "last_id", "blocks"}
         usable = isinstance(state, dict) and keys <= state.keys() and state.get("layout") == LAYOUT
         return state if usable else None
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False  # shared between searches through the cache
+    return array
 
 
 def _write_atomic(path: Path, data: bytes | np.ndarray) -> None:

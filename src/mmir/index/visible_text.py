@@ -146,6 +146,8 @@ def term_matches(
     """
     from mmir.index.metadata_text import fts_phrase
 
+    if not _any_text(catalog.connection):  # most collections never ran --ocr/--speech: no queries per term
+        return [{} for _ in terms]
     results: list[dict[int, TextMatch]] = []
     for term in terms:
         found: dict[int, TextMatch] = {}
@@ -162,6 +164,13 @@ def term_matches(
                     _merge(found, _ranked(catalog.connection, field, f'"{word}"', limit), field, closeness, word)
         results.append(found)
     return results
+
+
+def _any_text(db: sqlite3.Connection) -> bool:
+    try:
+        return db.execute("SELECT 1 FROM segment_text_fts LIMIT 1").fetchone() is not None
+    except sqlite3.OperationalError:  # no table yet
+        return False
 
 
 def _merge(found: dict[int, TextMatch], ranked: dict[int, float], field: TextField, closeness: float,
