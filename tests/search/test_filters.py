@@ -7,7 +7,9 @@ every query, a 5-shot video named ``clip_cat.mp4``, and 30 photos in two folders
 
 from __future__ import annotations
 
-from datetime import datetime
+import fnmatch
+import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -133,7 +135,7 @@ def _allowed(hit, flt: SearchFilter) -> bool:
         and (flt.under is None or f"/{flt.under}/" in media.path or media.path.startswith(flt.under + "/"))
         and (flt.after is None or media.mtime >= flt.after)
         and (flt.before is None or media.mtime < flt.before)
-        and (flt.name_glob is None or __import__("fnmatch").fnmatchcase(name, flt.name_glob.lower()))
+        and (flt.name_glob is None or fnmatch.fnmatchcase(name, flt.name_glob.lower()))
     )
 
 
@@ -251,3 +253,62 @@ def test_parse_reads_periods_and_empty_values() -> None:
     assert december.before == datetime(2025, 1, 1).timestamp()
     assert SearchFilter.parse(kind="Photos").kind is MediaKind.IMAGE
     assert SearchFilter.parse(kind="video", under="a/b").describe() == "videos only, under a/b"
+
+
+def _photo_with_exif(path: Path, taken: str | None, offset: str | None = None) -> None:
+    from PIL import Image
+
+    exif = Image.Exif()
+    if taken is not None:
+        exif.get_ifd(0x8769)[0x9003] = taken  # DateTimeOriginal
+    if offset is not None:
+        exif.get_ifd(0x8769)[0x9011] = offset  # OffsetTimeOriginal
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (16, 16), (90, 120, 30)).save(path, "JPEG", exif=exif)
+
+
+def test_dates_are_when_the_photo_was_taken_else_when_the_file_changed(tmp_path: Path) -> None:
+    """EXIF DateTimeOriginal wins over the file's mtime (a copy or a restore resets mtime); without it, mtime."""
+    from mmir.index.metadata_text import sync_metadata
+
+    media, directory = tmp_path / "media", tmp_path / "coll"
+    _photo_with_exif(media / "old_trip.jpg", "2019:07:14 10:30:00")  # taken in 2019, copied today
+    _photo_with_exif(media / "zoned.jpg", "2019:07:14 23:30:00", "-05:00")  # 15 July 04:30 UTC
+    _photo_with_exif(media / "no_date.jpg", None)
+    os_mtime = datetime(2024, 3, 1, 12).timestamp()
+    for name in ("old_trip.jpg", "zoned.jpg", "no_date.jpg"):
+        os.utime(media / name, (os_mtime, os_mtime))
+    directory.mkdir()
+    manifest = Manifest(model="synthetic", fingerprint="synthetic:1", dim=DIM, concept_names=list(CONCEPTS))
+    manifest.save(directory / SegmentStore.MANIFEST)
+    store = SegmentStore(directory, manifest)
+    rng = np.random.default_rng(3)
+    store.put_many([
+        FileToStore(str(media / name), MediaKind.IMAGE, 10, os_mtime, name, (SegmentEncoding(
+            descriptor=_unit(rng.standard_normal(DIM)), concepts=_probs(0, 0.5)),))
+        for name in ("old_trip.jpg", "zoned.jpg", "no_date.jpg")
+    ])  # fmt: skip
+    store.flush()
+    sync_metadata(store.catalog)  # reads each file's metadata, its EXIF date included
+    store.close()
+    with Collection.open(directory) as collection:
+
+        def names(**dates: str) -> list[str]:
+            hits = collection.search(TextQuery("zebra"), k=10, filter=SearchFilter.parse(**dates))
+            return sorted(Path(h.media.path).name for h in hits)
+
+        assert names(before="2019-12-31") == ["old_trip.jpg", "zoned.jpg"]
+        assert names(after="2024-03") == ["no_date.jpg"]  # no EXIF date: its mtime
+        utc_morning = datetime(2019, 7, 15, 4, 30, tzinfo=UTC)
+        assert names(after=utc_morning.isoformat()) == ["no_date.jpg", "zoned.jpg"]  # the offset is honoured
+
+
+def test_exif_times_parse_or_give_none() -> None:
+    from mmir.media.capture_time import parse_exif_time
+
+    assert parse_exif_time("2019:07:14 10:30:00") == datetime(2019, 7, 14, 10, 30).timestamp()
+    assert parse_exif_time(b"2019:07:14 10:30:00\x00") == datetime(2019, 7, 14, 10, 30).timestamp()
+    assert parse_exif_time("2019:07:14 10:30:00", "+00:00") == 1563100200.0
+    assert parse_exif_time("0000:00:00 00:00:00") is None
+    assert parse_exif_time("    :  :     :  :  ") is None
+    assert parse_exif_time(None) is None

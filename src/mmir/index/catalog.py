@@ -69,6 +69,7 @@ MIGRATIONS: dict[int, str] = {
     8: metadata_text.REFOLD_SCHEMA,  # metadata text re-folded by the shared query/text tokeniser
     9: visible_text.SCHEMA,  # visible text (OCR) and speech per segment, in FTS5 fields shows / said
     10: sequence_scores.SCHEMA,  # stored per-shot scores of registered sequence concepts (search needs no torch)
+    11: metadata_text.TAKEN_SCHEMA,  # when each photo was taken (EXIF), for date filters; metadata re-read once
 }
 
 

@@ -8,8 +8,9 @@ Values are always bound parameters, never SQL text.
 - ``under``: an absolute folder matches by path prefix (the ``media.path`` index serves the range); a relative one
   (``holiday/2024``, as the web page shows paths: ``rootname/rest``) matches files whose path holds it as whole
   folder names anywhere below ``/``.
-- ``after`` / ``before``: the file's modification time (the catalog stores no capture date), ``after`` inclusive,
-  ``before`` exclusive, seconds since the epoch.
+- ``after`` / ``before``: when the photo was taken (EXIF ``DateTimeOriginal``, stored with the metadata text),
+  else the file's modification time (videos, photos without the tag); ``after`` inclusive, ``before`` exclusive,
+  seconds since the epoch.
 - ``name_glob``: the file name (not its folders) against a shell pattern (``*``, ``?``, ``[abc]``, ``[!abc]``),
   ASCII letters compared without case (SQLite ``lower`` folds only ASCII).
 """
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 # A file's name from its printable path: the text after the last "/" (SQLite has no basename function; rtrim
 # strips every trailing character that is not "/", which leaves the folder part, and replace removes it).
+_WHEN = "COALESCE(t.taken, m.mtime)"  # when the photo was taken (EXIF), else when the file was last modified
 _BASENAME = "replace(m.display, rtrim(m.display, replace(m.display, '/', '')), '')"
 
 
@@ -43,8 +45,9 @@ def matching_segments(
     """
     clauses, values = _conditions(kind, under, after, before, name_glob)
     where = " AND ".join(clauses) if clauses else "1"
+    dated = "LEFT JOIN media_taken t ON t.media_id = m.id" if after is not None or before is not None else ""
     rows = catalog.connection.execute(
-        f"SELECT s.id FROM segments s JOIN media m ON m.id = s.media_id WHERE {where} ORDER BY s.id", values
+        f"SELECT s.id FROM segments s JOIN media m ON m.id = s.media_id {dated} WHERE {where} ORDER BY s.id", values
     ).fetchall()
     return np.fromiter((row[0] for row in rows), np.int64, len(rows))
 
@@ -63,10 +66,10 @@ def _conditions(
         clauses.append(clause)
         values.extend(bound)
     if after is not None:
-        clauses.append("m.mtime >= ?")
+        clauses.append(f"{_WHEN} >= ?")
         values.append(float(after))
     if before is not None:
-        clauses.append("m.mtime < ?")
+        clauses.append(f"{_WHEN} < ?")
         values.append(float(before))
     if name_glob is not None:
         clauses.append(f"lower({_BASENAME}) GLOB ?")

@@ -57,6 +57,16 @@ UPDATE media_text_fts SET name = mmir_fold(name), description = mmir_fold(descri
     keywords = mmir_fold(keywords), sidecar = mmir_fold(sidecar);
 """
 
+# Catalog schema step 11: when each photo was taken (EXIF DateTimeOriginal, seconds since the epoch; no row when it
+# does not say), which search filters by before the file's mtime (:mod:`mmir.index.filters`). The size of every stored
+# row is cleared, so the next sync reads each file's metadata once more and finds its date (no pixels are decoded).
+TAKEN_SCHEMA = """
+CREATE TABLE IF NOT EXISTS media_taken (
+    media_id INTEGER PRIMARY KEY REFERENCES media(id) ON DELETE CASCADE,
+    taken REAL NOT NULL
+);
+UPDATE media_text SET size = -1;
+"""
 
 # Files whose text is written per transaction: one commit per file cost as much as reading the text. A sync
 # interrupted mid-chunk loses only that chunk, which the next sync reads again (its size/mtime rows are unchanged).
@@ -158,6 +168,10 @@ def write_texts(db: sqlite3.Connection, texts: Sequence[tuple[int, int, float, s
             "INSERT OR REPLACE INTO media_text(media_id, size, mtime, sidecars) VALUES (?, ?, ?, ?)",
             (media_id, size, mtime, sidecars),
         )
+        if text.taken is None:
+            db.execute("DELETE FROM media_taken WHERE media_id = ?", (media_id,))
+        else:
+            db.execute("INSERT OR REPLACE INTO media_taken(media_id, taken) VALUES (?, ?)", (media_id, text.taken))
 
 
 def term_matches(

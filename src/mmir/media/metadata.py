@@ -62,9 +62,13 @@ class TextField(str, enum.Enum):
 
 @dataclass(frozen=True)
 class MetadataText:
-    """The text of one file, by field; empty strings where it has none."""
+    """The text of one file, by field; empty strings where it has none.
+
+    ``taken``: when the photo was taken (EXIF ``DateTimeOriginal``, seconds since the epoch), or ``None``.
+    """
 
     fields: dict[TextField, str]
+    taken: float | None = None
 
     def get(self, field: TextField) -> str:
         """The text of ``field`` ("" when absent)."""
@@ -218,14 +222,18 @@ def xmp_fields(data: bytes, deadline: float = float("inf")) -> Iterator[tuple[Te
             yield TextField(field), text
 
 
-def _embedded_fields(source: Path | io.BytesIO) -> tuple[list[tuple[TextField, str]], bytes | None]:
-    """EXIF and IPTC text of an image, and its raw XMP packet (parsed apart, so its failure keeps the rest)."""
+def _embedded_fields(source: Path | io.BytesIO) -> tuple[list[tuple[TextField, str]], bytes | None, float | None]:
+    """EXIF and IPTC text of an image, its raw XMP packet (parsed apart, so its failure keeps the rest), and when it
+    was taken (EXIF)."""
+    from mmir.media.capture_time import exif_capture_time
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # PIL warns about odd EXIF; the text is best-effort
         with Image.open(source) as image:  # header only: no pixel decoding
             fields = [*_exif_fields(image), *_iptc_fields(image)]
             xmp = image.info.get("xmp") or image.info.get("XML:com.adobe.xmp")
-    return fields, (xmp.encode() if isinstance(xmp, str) else bytes(xmp)) if xmp else None
+            taken = exif_capture_time(image)
+    return fields, (xmp.encode() if isinstance(xmp, str) else bytes(xmp)) if xmp else None, taken
 
 
 def _sidecar_text(sidecar: Path, deadline: float) -> str:
@@ -256,8 +264,9 @@ def extract_metadata_text(
     """
     deadline = time.monotonic() + MAX_SECONDS
     found: dict[TextField, list[str]] = {TextField.NAME: [name_words(path)]}
+    taken: float | None = None
     try:
-        fields, xmp = _embedded_fields(Path(path) if data is None else io.BytesIO(data))
+        fields, xmp, taken = _embedded_fields(Path(path) if data is None else io.BytesIO(data))
     except (OSError, UnidentifiedImageError):
         fields, xmp = [], None  # not an image, or unreadable: the pixels' decode reports the file, not this
     except Exception as exc:  # any parser failure (recursion, memory, limits, bad values): drop, say so, go on
@@ -279,4 +288,4 @@ def extract_metadata_text(
             continue  # vanished or unreadable since it was listed: no text, as if it were not there
         except Exception as exc:
             _note(sidecar, exc)
-    return MetadataText({field: _clip(" ".join(dict.fromkeys(texts))) for field, texts in found.items()})
+    return MetadataText({field: _clip(" ".join(dict.fromkeys(texts))) for field, texts in found.items()}, taken)
