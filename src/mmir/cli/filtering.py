@@ -32,14 +32,16 @@ AfterOpt = Annotated[
     str | None,
     typer.Option(
         "--after", metavar="DATE", rich_help_panel=PANEL,
-        help="Only files modified on or after DATE: YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDTHH:MM (local time).",
+        help="Only photos taken (EXIF date, else files modified) on or after DATE: YYYY, YYYY-MM, YYYY-MM-DD or "
+        "YYYY-MM-DDTHH:MM (local time).",
     ),
 ]  # fmt: skip
 BeforeOpt = Annotated[
     str | None,
     typer.Option(
         "--before", metavar="DATE", rich_help_panel=PANEL,
-        help="Only files modified on or before DATE (a day, month or year counts whole).",
+        help="Only photos taken (EXIF date, else files modified) on or before DATE (a day, month or year counts "
+        "whole).",
     ),
 ]  # fmt: skip
 NameOpt = Annotated[

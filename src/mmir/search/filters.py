@@ -11,7 +11,8 @@ query kind. How a source is restricted depends on what it is:
 - any other source: it is asked for more (``n / share of the collection allowed``, growing) until ``n`` allowed
   segments are found or it has nothing more.
 
-Dates are the files' modification times: the catalog stores no capture date.
+Dates are when a photo was taken (EXIF ``DateTimeOriginal``, read with the metadata text), else when the file was
+last modified (videos, photos without the tag).
 """
 
 from __future__ import annotations
@@ -50,8 +51,8 @@ class SearchFilter:
         kind: Photos (``MediaKind.IMAGE``) or videos only.
         under: A folder: absolute (a path prefix), or relative (whole folder names anywhere in the path, e.g.
             ``holiday/2024``, or ``rootname/rest`` as the web page shows paths).
-        after: Modified at or after this time (seconds since the epoch).
-        before: Modified before this time (seconds since the epoch).
+        after: Taken (EXIF), else modified, at or after this time (seconds since the epoch).
+        before: Taken (EXIF), else modified, before this time (seconds since the epoch).
         name_glob: The file name matches this shell pattern (``*cat*``; ASCII letters ignore case).
     """
 

@@ -23,10 +23,12 @@ def search_filter(
         str | None, Query(max_length=1000, description="Only files in this folder, as results show paths: Photos/2024")
     ] = None,
     after: Annotated[
-        str | None, Query(max_length=40, description="Modified on or after: YYYY, YYYY-MM, YYYY-MM-DD or ISO time")
+        str | None,
+        Query(max_length=40, description="Taken (EXIF), else modified, on or after: YYYY, YYYY-MM, YYYY-MM-DD, ISO"),
     ] = None,
     before: Annotated[
-        str | None, Query(max_length=40, description="Modified on or before (a date counts whole): same forms")
+        str | None,
+        Query(max_length=40, description="Taken (EXIF), else modified, on or before (a date counts whole)"),
     ] = None,
     name: Annotated[str | None, Query(max_length=255, description="File name pattern, e.g. *cat* or IMG_2*")] = None,
 ) -> SearchFilter | None:

@@ -1,4 +1,4 @@
-// mmir web UI: search filters — photos or videos only, a folder, modified from / until a date, a file name.
+// mmir web UI: search filters — photos or videos only, a folder, a date range (taken, else modified), a file name.
 // Chosen in the Filters panel, shown as chips (a chip's button removes it), kept in the URL (kind, under, after,
 // before, name) and sent with every search request, so reload, Back and shared links keep them.
 // Loaded after app.js ($, el, run, current).
