@@ -19,8 +19,10 @@ from mmir.api import (
     Hit,
     Per,
     QueryMode,
+    SearchFilter,
     TextQuery,
 )
+from mmir.cli.filtering import AfterOpt, BeforeOpt, KindOpt, NameOpt, UnderOpt, search_filter
 from mmir.cli.groups import app
 from mmir.cli.options import (
     COLLECTION,
@@ -294,6 +296,11 @@ def search(
         typer.Option(help="Only visible text: files (shots with --per shot) showing this phrase (OCR; near misses "
                      "match)."),
     ] = None,
+    kind: KindOpt = None,
+    under: UnderOpt = None,
+    after: AfterOpt = None,
+    before: BeforeOpt = None,
+    name: NameOpt = None,
 ) -> None:
     """Search by keywords (through concepts) or by an example image; or re-rank from marked files (--feedback).
 
@@ -301,13 +308,14 @@ def search(
     """
     _check_search_flags(query, image, then is not None or then_image is not None, within, channel, fusion,
                         fusion_weights, spatial)  # fmt: skip
+    flt = search_filter(kind, under, after, before, name)  # --kind/--under/--after/--before/--name (one line if bad)
     if said is not None or shows is not None:
-        _search_fields(collection, said, shows, k, per, as_json)
+        _search_fields(collection, said, shows, k, per, as_json, flt)
         return
     if feedback is not None:
         marks = FeedbackQuery(tuple(listed_items(feedback[0])), tuple(listed_items(feedback[1])), feedback_method)
         with open_collection(collection) as coll:
-            print_result(coll.search(marks, k, per), as_json, print_hits)
+            print_result(coll.search(marks, k, per, filter=flt), as_json, print_hits)
         return
     if (query is None) == (image is None):
         raise MmirError("give either keywords or --image FILE")
@@ -315,7 +323,7 @@ def search(
         from mmir.cli.video import run_temporal
 
         gap = WITHIN_S if within is None else within
-        run_temporal(collection, (query, image, mode), (then, then_image, mode), gap, k, as_json)
+        run_temporal(collection, (query, image, mode), (then, then_image, mode), gap, k, as_json, flt)
         return
     if image is not None and channel != "cnn":
         from mmir.search.fusion import parse_weights
@@ -324,17 +332,17 @@ def search(
         weights = parse_weights(fusion_weights or "")
         searched = ChannelQuery(example, channel, weights, fusion or Fusion.LATE)
         with open_collection(collection) as coll:
-            print_result(coll.search(searched, k, per), as_json, print_hits)
+            print_result(coll.search(searched, k, per, filter=flt), as_json, print_hits)
         return
     from mmir.search.spatial import SpatialConfig
 
     with open_collection(collection) as coll:
         if query is not None:
             coll.use_text_model(text_model)
-            hits = _text_hits(coll, query, k, mode, per)
+            hits = _text_hits(coll, query, k, mode, per, flt)
         elif image is not None:
             example = ExampleQuery(read_file(image), str(image))
-            hits = coll.search(example, k, per, spatial=SpatialConfig() if spatial else None)
+            hits = coll.search(example, k, per, spatial=SpatialConfig() if spatial else None, filter=flt)
     print_result(hits, as_json, print_hits)
 
 
@@ -357,7 +365,9 @@ def _check_search_flags(
         parse_weights(fusion_weights)  # a misspelled channel fails before the collection is opened
 
 
-def _search_fields(collection: Path, said: str | None, shows: str | None, k: int, per: Per, as_json: bool) -> None:
+def _search_fields(
+    collection: Path, said: str | None, shows: str | None, k: int, per: Per, as_json: bool, flt: SearchFilter | None
+) -> None:
     """``--said`` / ``--shows``: search only the speech / only the visible text (one of them), per file or shot."""
     from mmir.index.visible_text import TextField
     from mmir.search.queries import FieldQuery
@@ -367,10 +377,12 @@ def _search_fields(collection: Path, said: str | None, shows: str | None, k: int
     field, phrase = (TextField.SAID, said) if said is not None else (TextField.SHOWS, shows or "")
     query = FieldQuery(phrase, (field,))
     with open_collection(collection) as coll:
-        print_result(coll.search(query, k, per), as_json, print_hits)
+        print_result(coll.search(query, k, per, filter=flt), as_json, print_hits)
 
 
-def _text_hits(coll, query: str, k: int, mode: QueryMode, per: Per = Per.FILE) -> SearchResult | list[Hit]:
+def _text_hits(
+    coll, query: str, k: int, mode: QueryMode, per: Per = Per.FILE, flt: SearchFilter | None = None
+) -> SearchResult | list[Hit]:
     """Keyword hits, with the mapping's notes on stderr; a query nothing can match gives no hits, not an error.
 
     Only stop-words, symbols or emoji, or words in no concept and no file's text: the search says so (exit 0).
@@ -381,7 +393,7 @@ def _text_hits(coll, query: str, k: int, mode: QueryMode, per: Per = Per.FILE) -
     for note in mapping.notes:
         typer.echo(f"note: {note}", err=True)
     try:
-        return coll.search(TextQuery(query, mode), k, per)
+        return coll.search(TextQuery(query, mode), k, per, filter=flt)
     except QueryError as exc:
         if mapping.matched_terms:
             raise
@@ -397,10 +409,16 @@ def similar(
     k: TopK = K,
     as_json: JsonOpt = False,
     per: PerOpt = Per.FILE,
+    kind: KindOpt = None,
+    under: UnderOpt = None,
+    after: AfterOpt = None,
+    before: BeforeOpt = None,
+    name: NameOpt = None,
 ) -> None:
     """Files (or shots) similar to an indexed file or to one shot of a video; the item itself is left out."""
+    flt = search_filter(kind, under, after, before, name)
     with open_collection(collection) as coll:
-        print_result(coll.search(parse_item(item), k, per), as_json, print_hits)
+        print_result(coll.search(parse_item(item), k, per, filter=flt), as_json, print_hits)
 
 
 @app.command()

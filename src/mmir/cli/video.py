@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from mmir.api import ExampleQuery, QueryMode, TextQuery
+from mmir.api import ExampleQuery, QueryMode, SearchFilter, TemporalQuery, TextQuery
 from mmir.cli.groups import app, eval_app, train_app
 from mmir.cli.options import (
     COLLECTION,
@@ -79,10 +79,15 @@ def _sub_query(text: str | None, image: Path | None, mode: QueryMode) -> TextQue
     return ExampleQuery(read_file(image), str(image))
 
 
-def run_temporal(collection: Path, first: SubQuery, second: SubQuery, within: float, k: int, as_json: bool) -> None:
-    """``mmir search A --then B --within T``: print the best ``A then B`` pair of each video."""
+def run_temporal(
+    collection: Path, first: SubQuery, second: SubQuery, within: float, k: int, as_json: bool,
+    flt: SearchFilter | None = None,
+) -> None:  # fmt: skip
+    """``mmir search A --then B --within T``: print the best ``A then B`` pair of each video (of those ``flt``
+    allows)."""
     with open_collection(collection) as coll:
-        hits = coll.search_then(_sub_query(*first), _sub_query(*second), within, k)
+        temporal = TemporalQuery(_sub_query(*first), _sub_query(*second), within)
+        hits = coll.search(temporal, k, filter=flt).pairs
     if as_json:
         typer.echo(json.dumps([{
             "rank": rank, "path": display_path(hit.media.path), "score": round(hit.score, 6), "why": list(hit.why),
