@@ -73,6 +73,22 @@ def test_platt_fit_recovers_a_known_sigmoid() -> None:
     assert a == pytest.approx(3, rel=0.15) and b == pytest.approx(-1, abs=0.2)
 
 
+def test_platt_fit_on_wide_scores_stays_finite() -> None:
+    # Found when tried: linear-SVM margins in the hundreds made the old hand-written Newton steps diverge
+    # (a ≈ 4.6e9, b ≈ -2.1e9 here); sklearn's sigmoid calibration rescales such scores first.
+    rng = np.random.default_rng(1)
+    s = rng.normal(size=400) * 100
+    y = rng.random(400) < 1 / (1 + np.exp(-(3 * s / 100 - 1)))
+    a, b = fit_platt(s, y)
+    assert a == pytest.approx(0.03, rel=0.2) and b == pytest.approx(-1, abs=0.25)
+
+
+def test_platt_keeps_the_ranking_when_positives_score_lower() -> None:
+    s = np.array([0.1, 0.2, 0.3, 0.4])
+    a, _ = fit_platt(s, np.array([True, True, False, False]))
+    assert a > 0
+
+
 def test_too_few_examples_are_named() -> None:
     x = np.eye(4, dtype=np.float32)
     with pytest.raises(ConceptError, match="'lonely' needs at least 2 positive"):

@@ -8,6 +8,7 @@ matrix product over the stored descriptors: no media decoding and no CNN pass.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -114,30 +115,55 @@ def _json_float(value: float) -> float | None:
     return None if np.isnan(value) else float(value)
 
 
-def fit_platt(scores: np.ndarray, positive: np.ndarray, iterations: int = 50) -> tuple[float, float]:
-    """Platt scaling: ``(a, b)`` minimising the log-loss of ``σ(a·s + b)`` (Newton steps, Platt's smoothed targets).
+def fit_platt(scores: np.ndarray, positive: np.ndarray) -> tuple[float, float]:
+    """Platt scaling by scikit-learn: ``(a, b)`` such that ``P(positive | s) = σ(a·s + b)``.
+
+    ``CalibratedClassifierCV(method="sigmoid")`` over a frozen "classifier" whose decision value is the given
+    score: our scores are out-of-fold already (each from a head that never saw the example, see
+    :func:`train_concept_heads`), so only the calibration step is sklearn's, not its own cross-validation. Its
+    sigmoid is linear in ``s`` on the logit scale, so ``b`` and ``a`` are read from its probabilities at
+    ``s = 0`` and ``s = 1`` (sklearn keeps them on a private calibrator object).
 
     Args:
         scores: ``float[M]`` decision values.
         positive: ``bool[M]``.
     """
-    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
-    # Platt's targets (N₊+1)/(N₊+2) and 1/(N₋+2) keep a, b finite when the classes separate perfectly.
-    t = np.where(positive, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
-    s = np.asarray(scores, dtype=np.float64)
-    a, b = 1.0, 0.0
-    for _ in range(iterations):
-        p = 1.0 / (1.0 + np.exp(-np.clip(a * s + b, -60, 60)))
-        grad = np.array([np.sum((p - t) * s), np.sum(p - t)])
-        w = p * (1 - p) + 1e-12
-        hess = np.array([[np.sum(w * s * s), np.sum(w * s)], [np.sum(w * s), np.sum(w)]]) + 1e-6 * np.eye(2)
-        step = np.linalg.solve(hess, grad)
-        a, b = a - step[0], b - step[1]
-        if np.abs(step).max() < 1e-8:
-            break
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.frozen import FrozenEstimator
+
+    s = np.asarray(scores, dtype=np.float64)[:, None]
+    y = np.asarray(positive, dtype=bool)
+    everything = [(np.arange(len(y)), np.arange(len(y)))]  # one "split": the frozen scorer is never refitted
+    frozen = FrozenEstimator(_given_scores_class()().fit(s, y))
+    calibrated = CalibratedClassifierCV(frozen, method="sigmoid", cv=everything).fit(s, y)
+    p = np.clip(calibrated.predict_proba(np.array([[0.0], [1.0]]))[:, 1], 1e-300, 1 - 1e-16)
+    logit = np.log(p) - np.log1p(-p)
+    a, b = float(logit[1] - logit[0]), float(logit[0])
     # A slope ≤ 0 (held-out positives scored below negatives) would invert the head's ranking; keep the order
     # and let the probabilities stay nearly flat instead.
-    return max(float(a), 0.1 / max(float(np.std(s)), 1e-12)), float(b)
+    return max(a, 0.1 / max(float(np.std(s)), 1e-12)), b
+
+
+@functools.cache
+def _given_scores_class() -> type:
+    """A binary sklearn "classifier" whose decision value is its one input column (scores computed elsewhere).
+
+    Built on first use: sklearn is a training-side import, and this module is also imported to score concepts.
+    """
+    from sklearn.base import BaseEstimator, ClassifierMixin
+
+    class GivenScores(ClassifierMixin, BaseEstimator):
+        def fit(self, x: np.ndarray, y: np.ndarray) -> GivenScores:
+            self.classes_ = np.array([False, True])
+            return self
+
+        def decision_function(self, x: np.ndarray) -> np.ndarray:
+            return np.asarray(x, dtype=np.float64)[:, 0]
+
+        def predict(self, x: np.ndarray) -> np.ndarray:
+            return self.decision_function(x) > 0
+
+    return GivenScores
 
 
 def _fit_linear(x: np.ndarray, y: np.ndarray, kind: HeadKind, seed: int) -> tuple[np.ndarray, float]:
