@@ -22,7 +22,7 @@ Rows:
 The collection is 6 scikit-image photos indexed once at the start (not timed). Goal (issue 8/10): each ≤ 2 s on
 an idle machine; the machine's load average is printed because a busy machine inflates every row::
 
-    .venv/bin/python benchmarks/cold_start.py [--repeats 5] [--collection DIR]
+    .venv/bin/python benchmarks/cold_start.py [--repeats 5] [--collection DIR] [--only "text model"]
 """
 
 from __future__ import annotations
@@ -117,6 +117,8 @@ def main() -> None:
     parser.add_argument("--collection", type=Path, default=None, help="An existing collection (else 6 photos).")
     parser.add_argument("--image", type=Path, default=None, help="Query image (default: one of the photos).")
     parser.add_argument("--skip-old", action="store_true", help="Skip the torch + sentence-transformers baseline.")
+    parser.add_argument("--only", default=None,
+                        help="Only rows whose label contains this text (and the import baseline).")  # fmt: skip
     parser.add_argument("--baseline-src", type=Path, default=None,
                         help="Another checkout's src/: its rows are measured too (before/after).")  # fmt: skip
     parser.add_argument("--build-only", type=Path, default=None, help=argparse.SUPPRESS)  # used by the rows' setup
@@ -188,6 +190,8 @@ def _rows(args: argparse.Namespace, where: Path, python: str, mmir: str, env: di
             rows.append((f"mmir search {word}  ({note})", [mmir, "search", word, "-c", str(sequence)]))
     if not args.skip_old:
         rows.append(("old text fallback: torch MiniLM load + 1 word", [python, "-c", OLD_FALLBACK]))
+    if args.only:
+        rows = [row for index, row in enumerate(rows) if index == 0 or args.only in row[0]]
     return rows
 
 

