@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
@@ -77,3 +78,19 @@ def open_collection(collection: Path, **kwargs: object) -> Collection:
 
     kwargs.setdefault("backend", os.environ.get("MMIR_BACKEND") or "auto")
     return Collection.open(collection, **kwargs)  # type: ignore[arg-type]
+
+
+class _StatusLines(logging.Handler):
+    """The library's ``mmir.status`` messages (slow one-off steps about to start) as lines on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        typer.echo(self.format(record), err=True)
+
+
+def echo_status_lines() -> None:
+    """Show ``mmir.status`` messages ("exporting … to ONNX (once)…") on stderr, once per process."""
+    logger = logging.getLogger("mmir.status")
+    if not any(isinstance(handler, _StatusLines) for handler in logger.handlers):
+        logger.addHandler(_StatusLines())
+    logger.setLevel(logging.INFO)
+    logger.propagate = False

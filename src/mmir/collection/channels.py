@@ -41,8 +41,12 @@ def _bovw_vocabulary(directory: Path, roots: Sequence[str | os.PathLike[str]]) -
         return np.load(path)
     files = [e.path for root in roots for e in scan(os.fspath(root)) if Path(e.path).suffix.lower() in
              IMAGE_EXTENSIONS]  # fmt: skip
+    from tqdm import tqdm
+
     images = []
-    for index in np.linspace(0, len(files) - 1, num=min(200, len(files)), dtype=int) if files else []:
+    sample = np.linspace(0, len(files) - 1, num=min(200, len(files)), dtype=int).tolist() if files else []
+    # ~45 s for 200 photos (decode, ORB, k-means); a bar on a terminal (disable=None: hidden when not a TTY).
+    for index in tqdm(sample, desc="BoVW vocabulary (once): reading photos", unit="photo", disable=None):
         try:
             images.append(load_image(files[index], min_side=512))
         except MediaError:

@@ -95,6 +95,8 @@ def export(
     folder.mkdir(parents=True, exist_ok=True)
     key = _key(fingerprint, quantized)
     tmp = folder / f"{key}.{os.getpid()}.tmp.onnx"
+    # A status line before the slow part (~25 s on 2 cores): the progress bar only starts after it.
+    logging.getLogger("mmir.status").info("exporting %s to ONNX (once)…", name)
     try:
         _export_graph(net, tmp, preprocessing.crop, has_concepts=bool(concept_names))
         if quantized:

@@ -338,8 +338,11 @@ def verify_pairs(
             features[row] = None if image is None else extract_local(image, config)
         return features[row]
 
+    from tqdm import tqdm
+
     keep = []
-    for p in order.tolist():
+    # Minutes for a large collection (each verified file is decoded): a bar on a terminal (hidden when not a TTY).
+    for p in tqdm(order.tolist(), desc="verifying pairs", unit="pair", disable=None, leave=False):
         a, b = int(first[p]), int(second[p])
         if similarity[p] >= strict:
             keep.append(p)
