@@ -150,9 +150,12 @@ def test_photos_only_fills_k_with_photos_for_every_query_kind(zoo) -> None:
         assert scores == sorted(scores, reverse=True), name
 
 
-def test_a_filter_keeps_the_unfiltered_order_of_the_files_it_allows(zoo) -> None:
-    """Filtered hits are exactly the unfiltered ranking with the disallowed files taken out (the exact reference)."""
+@pytest.mark.parametrize("vectors", ["exact", "over-fetch"])
+def test_a_filter_keeps_the_unfiltered_order_of_the_files_it_allows(zoo, monkeypatch, vectors: str) -> None:
+    """Filtered hits are exactly the unfiltered ranking with the disallowed files taken out (the exact reference),
+    whether the vector index is over-fetched or the allowed segments are scored from their stored vectors."""
     collection, media = zoo
+    monkeypatch.setattr(filters, "EXACT_SHARE", 1.0 if vectors == "exact" else 0.0)
     flt = SearchFilter.parse(kind="photo", under="set_b")
     for name, query in _queries(media).items():
         everything = [h.media.id for h in collection.search(query, k=100) if _allowed(h, flt)]  # type: ignore[arg-type]
