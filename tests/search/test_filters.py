@@ -24,6 +24,7 @@ from mmir.index.frames import SegmentExtras
 from mmir.index.manifest import Manifest
 from mmir.index.metadata_text import sync_metadata
 from mmir.index.store import FileToStore, SegmentStore
+from mmir.index.visible_text import TextField as FieldText
 from mmir.media.metadata import MetadataText, TextField, name_words
 from mmir.models.engineered import extractors
 from mmir.search import filters
@@ -33,6 +34,7 @@ from mmir.search.queries import (
     ExampleQuery,
     FeedbackMethod,
     FeedbackQuery,
+    FieldQuery,
     Fusion,
     ItemQuery,
     TemporalQuery,
@@ -315,3 +317,18 @@ def test_exif_times_parse_or_give_none() -> None:
     assert parse_exif_time("0000:00:00 00:00:00") is None
     assert parse_exif_time("    :  :     :  :  ") is None
     assert parse_exif_time(None) is None
+
+
+def test_field_queries_filter_too(tmp_path: Path) -> None:
+    """Visible text: a video whose every shot shows EXIT and 12 photos showing it; photos only gives k photos."""
+    from tests.search.test_field_query import PHOTOS as FIELD_PHOTOS
+    from tests.search.test_field_query import _build as build_hall
+
+    with build_hall(tmp_path / "coll", tmp_path / "media") as collection:
+        query = FieldQuery("exit", (FieldText.SHOWS,))
+        photos = collection.search(query, k=10, filter=SearchFilter.parse(kind="photo"))
+        assert len({h.media.id for h in photos}) == 10 and all(h.media.kind is MediaKind.IMAGE for h in photos)
+        shots = collection.search(query, k=10, per="shot", filter=SearchFilter.parse(kind="video"))
+        assert len({h.segment.id for h in shots}) == 10 and all(h.media.kind is MediaKind.VIDEO for h in shots)
+        named = collection.search(query, k=100, filter=SearchFilter.parse(name="p0*.jpg"))
+        assert len(named) == min(FIELD_PHOTOS, 10)  # p00 … p09
