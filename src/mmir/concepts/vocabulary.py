@@ -106,7 +106,11 @@ class ConceptVocabulary:
             else:
                 self._named[normalise(name.removeprefix(USER_PREFIX))] = column
                 self._display.append(name)
-        self._longest_name = max((len(name.split()) for name in self._named), default=1)
+        self._name_starts: dict[str, int] = {}  # first word of a multi-word user concept name → its most words
+        for name in self._named:
+            first, space, _rest = name.partition(" ")
+            if space:
+                self._name_starts[first] = max(self._name_starts.get(first, 0), name.count(" ") + 1)
 
     def __len__(self) -> int:
         return len(self.concept_names)
@@ -212,8 +216,9 @@ class ConceptVocabulary:
 
         A lemma may not start or end with a stop-word ("on a" is no noun here); a user concept may ("my dog").
         """
-        longest = min(max(self.hierarchy.longest_lemma, self._longest_name), len(tokens) - start)
-        for length in range(longest, 1, -1):
+        first = tokens[start]
+        longest = max(self.hierarchy.phrase_starts.get(first, 0), self._name_starts.get(first, 0))
+        for length in range(min(longest, len(tokens) - start), 1, -1):
             words = tokens[start : start + length]
             lemmas = words[0] not in STOP_WORDS and words[-1] not in STOP_WORDS
             mapping = self._map_phrase(" ".join(words), lemmas=lemmas)
