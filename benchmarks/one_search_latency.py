@@ -47,6 +47,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import string
 import subprocess
 import sys
@@ -235,8 +236,9 @@ LATENCY_WORDS = ["dog", "cat", "car", "airplane", "pizza", "beach", "animal", "r
 N_PHOTOS, N_VIDEOS, SHOTS, DIM = 10_000, 25, 40, 1280
 
 
-def latency_collection(work: Path, n_photos: int) -> Path:
-    """``n_photos`` photos (concept rows mixing two real Lite0 rows) + 25 videos of 40 shots (cached)."""
+def latency_collection(work: Path, n_photos: int, directory: Path) -> Path:
+    """``n_photos`` photos (concept rows mixing two real Lite0 rows) + 25 videos of 40 shots (cached), built by the
+    mmir on ``sys.path`` (the old commit's: a catalog newer code migrated cannot be opened by older code)."""
     sys.path.insert(0, str(BENCH))
     from keyword_scale import real_concepts
     from mmir.index.catalog import SegmentEncoding
@@ -245,7 +247,6 @@ def latency_collection(work: Path, n_photos: int) -> Path:
     from mmir.types import MediaKind
     from search_scale import fill_collection
 
-    directory = work / f"latency-{n_photos}"
     if (directory / "videos-added").exists():
         return directory
     real, names = real_concepts(work)
@@ -329,17 +330,30 @@ def latency_worker(directory: str, old: bool, reps: int, threads: int) -> dict[s
     return result
 
 
+def latency_collections(work: Path, n_photos: int, tree: Path) -> dict[str, Path]:
+    """The same collection twice: built by the old commit (which it opens), and a copy the new code migrates."""
+    old = work / f"latency-{n_photos}-old"
+    if not (old / "videos-added").exists():
+        subprocess.run([sys.executable, __file__, "--build", str(old), "--photos", str(n_photos), "--work", str(work)],
+                       env=dict(os.environ, PYTHONPATH=str(tree / "src")), check=True)  # fmt: skip
+    new = work / f"latency-{n_photos}-new"
+    if not (new / "videos-added").exists():
+        shutil.rmtree(new, ignore_errors=True)
+        shutil.copytree(old, new)
+    return {"old": old, "new": new}
+
+
 def latency(work: Path, old_commit: str, n_photos: int, reps: int, rounds: int, threads: int) -> None:
-    directory = latency_collection(work, n_photos)
     tree = work / f"old-{old_commit}"
     if not tree.exists():
         subprocess.run(["git", "-C", str(BENCH.parent), "worktree", "add", "-f", str(tree), old_commit], check=True,
                        capture_output=True)  # fmt: skip
+    directories = latency_collections(work, n_photos, tree)
     runs: dict[str, list[dict[str, float]]] = {"old": [], "new": []}
     for _round in range(rounds):  # interleaved: the machine's load drifts
         for label, src in (("old", tree / "src"), ("new", BENCH.parent / "src")):
             env = dict(os.environ, PYTHONPATH=str(src))
-            out = subprocess.run([sys.executable, __file__, "--worker", str(directory), "--reps", str(reps),
+            out = subprocess.run([sys.executable, __file__, "--worker", str(directories[label]), "--reps", str(reps),
                                   "--faiss-threads", str(threads)]
                                  + (["--worker-old"] if label == "old" else []), env=env, capture_output=True,
                                  text=True, check=True)  # fmt: skip
@@ -362,11 +376,16 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--parts", default="1,2,3,4")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--build", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--photos", type=int, default=N_PHOTOS, help=argparse.SUPPRESS)
     parser.add_argument("--worker-old", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--reps", type=int, default=5, help=argparse.SUPPRESS)
     parser.add_argument("--rounds", type=int, default=4, help="interleaved old/new worker processes (latency)")
     parser.add_argument("--faiss-threads", type=int, default=1, help="FAISS OpenMP threads in both paths")
     args = parser.parse_args()
+    if args.build:
+        latency_collection(args.work, args.photos, args.build)
+        return
     if args.worker:
         print(json.dumps(latency_worker(args.worker, args.worker_old, args.reps, args.faiss_threads)))
         return
