@@ -32,6 +32,7 @@ eval_app = typer.Typer(
 app.add_typer(train_app, name="train")
 app.add_typer(eval_app, name="eval")
 
+_LONGEST_CHOICES = 60  # characters of "a|b|c" shown as the metavar; longer lists would overflow 80 columns
 _PLAIN_TYPES = {"str": "TEXT", "int": "N", "int range": "N", "float": "NUMBER", "float range": "NUMBER"}
 
 
@@ -43,7 +44,10 @@ def readable_help(command: click.Command) -> None:
         if param.metavar is not None or getattr(param, "is_flag", False):
             continue
         label = param.display_type(ctx).strip("<>")  # type: ignore[attr-defined]
-        if "|" in label:
+        if "|" in label and len(label) > _LONGEST_CHOICES:  # too wide for one line: the choices go in the help
+            param.metavar = (param.name or "value").upper()
+            param.help = f"{param.help or ''} One of: {label.replace('|', ', ')}.".strip()
+        elif "|" in label:
             param.metavar = f"[{label}]"
         elif param.param_type_name == "argument":
             param.metavar = (param.name or label).upper()

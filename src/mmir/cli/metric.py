@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mmir.cli.groups import eval_app, train_app
-from mmir.cli.options import MODEL, CollectionOpt, JsonOpt, MetricLossName, MinerName, ModelOpt, open_collection
+from mmir.cli.options import MODEL, JsonOpt, MaybeCollectionOpt, MetricLossName, MinerName, ModelOpt, open_collection
 from mmir.errors import MmirError
 from mmir.models.spec import Pooling
 
@@ -99,7 +99,7 @@ def eval_retrieval(
     run: Annotated[
         Path | None, typer.Option("--run", help="TREC run to evaluate: query Q0 doc rank score tag.")
     ] = None,
-    collection: CollectionOpt | None = None,
+    collection: MaybeCollectionOpt = None,
     run_out: Annotated[Path | None, typer.Option("--run-out", help="Where --collection writes its run file.")] = None,
     k: Annotated[list[int] | None, typer.Option("-k", "--k", help="Cut-offs for P@k and R@k (repeatable).")] = None,
     depth: Annotated[int, typer.Option(min=1, help="Results per query searched with --collection.")] = 1000,

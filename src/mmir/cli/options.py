@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 CollectionOpt = Annotated[
     Path, typer.Option("--collection", "-c", help="Collection directory.", envvar="MMIR_COLLECTION")
 ]
+MaybeCollectionOpt = Annotated[
+    Path | None,
+    typer.Option("--collection", "-c", help="Search this collection to make the run.", envvar="MMIR_COLLECTION"),
+]
 TopK = Annotated[int, typer.Option("-k", "--top", min=1, max=10_000, help="Number of results.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Encoder: a model name or a `mmir train metric` folder.")]
