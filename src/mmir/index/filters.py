@@ -12,7 +12,7 @@ Values are always bound parameters, never SQL text.
   else the file's modification time (videos, photos without the tag); ``after`` inclusive, ``before`` exclusive,
   seconds since the epoch.
 - ``name_glob``: the file name (not its folders) against a shell pattern (``*``, ``?``, ``[abc]``, ``[!abc]``),
-  ASCII letters compared without case (SQLite ``lower`` folds only ASCII).
+  letters compared without case.
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ if TYPE_CHECKING:
     from mmir.index.catalog import Catalog
     from mmir.types import MediaKind
 
-# A file's name from its printable path: the text after the last "/" (SQLite has no basename function; rtrim
-# strips every trailing character that is not "/", which leaves the folder part, and replace removes it).
 _WHEN = "COALESCE(t.taken, m.mtime)"  # when the photo was taken (EXIF), else when the file was last modified
-_BASENAME = "replace(m.display, rtrim(m.display, replace(m.display, '/', '')), '')"
+# A file's lower-cased name from its printable path, by a Python function on the connection: SQLite has no basename,
+# and the pure-SQL form (replace/rtrim) cost 90 ms over 10,000 files.
+_NAME_FUNCTION = "mmir_file_name"
 
 
 def matching_segments(
@@ -43,6 +43,8 @@ def matching_segments(
     Returns:
         ``int64[M]`` segment ids, ascending.
     """
+    if name_glob is not None:
+        catalog.connection.create_function(_NAME_FUNCTION, 1, _file_name, deterministic=True)
     clauses, values = _conditions(kind, under, after, before, name_glob)
     where = " AND ".join(clauses) if clauses else "1"
     dated = "LEFT JOIN media_taken t ON t.media_id = m.id" if after is not None or before is not None else ""
@@ -74,7 +76,7 @@ def _conditions(
         clauses.append(f"{_WHEN} < ?")
         values.append(float(before))
     if name_glob is not None:
-        clauses.append(f"lower({_BASENAME}) GLOB ?")
+        clauses.append(f"{_NAME_FUNCTION}(m.display) GLOB ?")
         values.append(sqlite_glob(name_glob))
     return clauses, values
 
@@ -90,11 +92,14 @@ def _under(folder: str) -> tuple[str, list[object]]:
     return "instr(m.path, ?) > 0", [b"/" + raw.strip(b"/") + b"/"]
 
 
-def sqlite_glob(pattern: str) -> str:
-    """A shell pattern (:mod:`fnmatch` syntax) as a SQLite ``GLOB`` pattern on lower-cased ASCII.
+def _file_name(display: str | None) -> str | None:
+    return display.rpartition("/")[2].lower() if isinstance(display, str) else None
 
-    ``GLOB`` writes a negated set ``[^…]`` where :mod:`fnmatch` writes ``[!…]``; ASCII letters are lowered so that
-    the match ignores their case (the file name is lowered by SQLite's ASCII-only ``lower`` too).
+
+def sqlite_glob(pattern: str) -> str:
+    """A shell pattern (:mod:`fnmatch` syntax) as a SQLite ``GLOB`` pattern over lower-cased file names.
+
+    ``GLOB`` writes a negated set ``[^…]`` where :mod:`fnmatch` writes ``[!…]``; the pattern is lowered as the names
+    are, so that the match ignores case.
     """
-    lowered = "".join(ch.lower() if ch.isascii() else ch for ch in pattern)
-    return lowered.replace("[!", "[^")
+    return pattern.lower().replace("[!", "[^")
