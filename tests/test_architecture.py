@@ -73,6 +73,23 @@ def _internal(module: str) -> bool:
     return any(module == package or module.startswith(package + ".") for package in INTERNAL_PACKAGES)
 
 
+def mmir_imports(path: Path) -> set[str]:
+    """Every ``mmir`` module or name that ``path`` imports (functions included, ``TYPE_CHECKING`` blocks not)."""
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and _is_type_checking(node):
+            for child in node.orelse:
+                visit(child)
+            return
+        found.update(module for module in _imported(node) if module.startswith("mmir."))
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")))
+    return found
+
+
 def reaches(path: Path) -> set[str]:
     """What ``path`` reaches past the public API: internal modules it imports, internal attributes it reads."""
     found: set[str] = set()
@@ -104,6 +121,14 @@ def _face_reaches(face: str) -> set[tuple[str, str]]:
 
 def test_the_server_uses_only_the_public_api() -> None:
     assert _face_reaches("server") == set()
+    allowed = ("mmir.api.", "mmir.types.", "mmir.errors.", "mmir.media.", "mmir.concepts.", "mmir.server.")
+    others = {
+        (path.relative_to(SRC).as_posix(), module)
+        for path in sorted((SRC / "server").rglob("*.py"))
+        for module in mmir_imports(path)
+        if not (module + ".").startswith(allowed)
+    }
+    assert others == set()  # nothing but the API, the value types, errors, media decoding and query words
 
 
 def test_the_cli_uses_only_the_public_api() -> None:
