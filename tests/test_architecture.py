@@ -171,3 +171,10 @@ def test_the_product_holds_no_test_switches() -> None:
             elif isinstance(node, (ast.FunctionDef, ast.ClassDef)) and "for_test" in node.name.lower():
                 found.append(f"{path.relative_to(SRC)}: {node.name}")
     assert found == []
+
+
+def test_the_api_exports_what_it_lists() -> None:
+    import mmir.api
+
+    assert [name for name in mmir.api.__all__ if not hasattr(mmir.api, name)] == []
+    assert {"Collection", "TextQuery", "IndexOptions", "DEFAULT_COLLECTION", "DEFAULT_K"} <= set(mmir.api.__all__)

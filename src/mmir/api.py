@@ -39,7 +39,17 @@ from mmir.search.queries import (
     TextQuery,
     VectorQuery,
 )
-from mmir.types import DEFAULT_COLLECTION, DEFAULT_K, DEFAULT_MODEL, Hit, MediaKind, MediaRef, Segment
+from mmir.types import (
+    DEFAULT_COLLECTION,
+    DEFAULT_HOST,
+    DEFAULT_K,
+    DEFAULT_MODEL,
+    DEFAULT_PORT,
+    Hit,
+    MediaKind,
+    MediaRef,
+    Segment,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -59,10 +69,10 @@ if TYPE_CHECKING:
     from mmir.search.temporal import TemporalHit
 
 __all__ = [  # what the faces (CLI, server) and library users import from here; the rest of mmir is behind it
-    "DEFAULT_COLLECTION", "DEFAULT_K", "DEFAULT_MODEL", "ChannelQuery", "Collection", "CollectionInfo",
-    "ExampleQuery", "FeedbackMethod", "FeedbackQuery", "FieldQuery", "Fusion", "Hit", "IndexOptions", "IndexProblem",
-    "IndexReport", "ItemQuery", "MediaRef", "Per", "Query", "QueryMapping", "QueryMode", "SearchFilter", "Segment",
-    "TemporalQuery", "TextQuery", "VectorQuery", "check_store",
+    "DEFAULT_COLLECTION", "DEFAULT_HOST", "DEFAULT_K", "DEFAULT_MODEL", "DEFAULT_PORT", "ChannelQuery", "Collection",
+    "CollectionInfo", "ExampleQuery", "FeedbackMethod", "FeedbackQuery", "FieldQuery", "Fusion", "Hit",
+    "IndexOptions", "IndexProblem", "IndexReport", "ItemQuery", "MediaRef", "Per", "Query", "QueryMapping",
+    "QueryMode", "SearchFilter", "Segment", "TemporalQuery", "TextQuery", "VectorQuery", "check_store",
 ]  # fmt: skip
 
 
