@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mmir.concepts import ConceptWeight, MatchSource, QueryMapping, QueryMode, TermMapping
-from mmir.search.concept_scoring import combine_terms, explain, term_scores
+from mmir.search.concept_scoring import combine_terms, explain, explain_many, term_scores
 
 # Three items over four concepts (rows sum to 1 like softmax outputs).
 PROBS = np.array(
@@ -97,6 +97,33 @@ def test_explain_lists_the_strongest_contributions() -> None:
     assert explain(mapping, PROBS[0]) == ("c0 0.50", "c2 0.30", "c1 0.20")
     assert explain(mapping, PROBS[1], top=1) == ("c2 0.20",)
     assert explain(mapping, PROBS[2]) == ()
+
+
+def _explain_by_loop(mapping: QueryMapping, row: np.ndarray, top: int = 3) -> tuple[str, ...]:
+    """The reference: each (term, concept) pair in turn, a concept keeping its largest (first on ties)."""
+    best: dict[int, tuple[float, str]] = {}
+    for term in mapping.matched_terms:
+        for concept in term.concepts:
+            contribution = concept.weight * float(row[concept.index]) if concept.index < len(row) else 0.0
+            if contribution > 0 and contribution > best.get(concept.index, (0.0, ""))[0]:
+                best[concept.index] = (contribution, concept.name)
+    ranked = sorted(best.items(), key=lambda item: (-item[1][0], item[0]))[:top]
+    return tuple(f"{name} {row[index]:.2f}" for index, (_, name) in ranked)
+
+
+def test_explain_many_matches_the_pair_by_pair_reference_on_ties_and_short_rows() -> None:
+    rng = np.random.default_rng(3)
+    for trial in range(40):
+        terms = tuple(
+            TermMapping(f"t{t}", MatchSource.LEMMA, tuple(
+                ConceptWeight(int(c), f"c{int(c)}", float(rng.choice([0.5, 1.0, rng.random()])))
+                for c in rng.choice(12, size=rng.integers(1, 5), replace=False)))
+            for t in range(rng.integers(1, 8))
+        )  # fmt: skip
+        mapping = QueryMapping("q", QueryMode.AND, terms)
+        rows = {i: rng.choice([0.0, 0.25, 0.5, 1.0], size=10 if trial % 5 == 0 else 12).astype(np.float32)
+                for i in range(6)}  # fmt: skip
+        assert explain_many(mapping, rows) == {i: _explain_by_loop(mapping, row) for i, row in rows.items()}
 
 
 @pytest.fixture(scope="module")

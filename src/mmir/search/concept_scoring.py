@@ -15,6 +15,8 @@ combine with their importances ``a_t`` (informativeness × confidence, :mod:`mmi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from mmir.concepts.mapping import MatchSource, QueryMapping, QueryMode, TermMapping
@@ -89,18 +91,39 @@ def explain(mapping: QueryMapping, probs_row: np.ndarray, top: int = 3) -> tuple
         a concept standing in for a word through the text model says so (``"binoculars 0.91 (≈ binocular 0.62)"``),
         and a weak stand-in is flagged (``"candle 0.40 (weak match for 'menorah', similarity 0.31)"``).
     """
-    row = np.asarray(probs_row, dtype=np.float32).reshape(-1)
-    best: dict[int, tuple[float, str, str]] = {}  # column → (contribution, name, note); a concept counts once
-    for term in mapping.matched_terms:
-        note = _stand_in_note(term)
-        for concept in term.concepts:
-            if concept.index >= row.shape[0]:
-                continue
-            contribution = concept.weight * float(row[concept.index])
-            if contribution > 0 and contribution > best.get(concept.index, (0.0, "", ""))[0]:
-                best[concept.index] = (contribution, concept.name, note)
-    ranked = sorted(best.items(), key=lambda item: (-item[1][0], item[0]))[:top]
-    return tuple(f"{name} {row[index]:.2f}{note}" for index, (_, name, note) in ranked)
+    return explain_many(mapping, {0: probs_row}, top)[0]
+
+
+def explain_many(mapping: QueryMapping, rows: Mapping[int, np.ndarray], top: int = 3) -> dict[int, tuple[str, ...]]:
+    """:func:`explain` for several items at once: ``item id → reasons``, from ``item id → float32[C]`` rows.
+
+    The query's (term, concept) pairs are laid out once and each row is scored with NumPy: a page of 24 hits for a
+    50-word query walked ~6,600 pairs in Python. A concept counts once, with its largest contribution (the first
+    term reaching it on ties); concepts rank by contribution, then column.
+    """
+    pairs = [(concept, term) for term in mapping.matched_terms for concept in term.concepts]
+    if not pairs:
+        return {item: () for item in rows}
+    columns = np.fromiter((concept.index for concept, _ in pairs), np.int64, len(pairs))
+    weights = np.fromiter((concept.weight for concept, _ in pairs), np.float64, len(pairs))
+    position = np.arange(len(pairs))
+    out: dict[int, tuple[str, ...]] = {}
+    for item, probs_row in rows.items():
+        row = np.asarray(probs_row, dtype=np.float32).reshape(-1)
+        inside = columns < row.shape[0]
+        contribution = np.where(inside, weights * row[np.where(inside, columns, 0)].astype(np.float64), 0.0)
+        reasons: list[str] = []
+        seen: set[int] = set()
+        for j in np.lexsort((position, columns, -contribution)):
+            column = int(columns[j])
+            if contribution[j] <= 0 or len(reasons) == top:
+                break
+            if column not in seen:
+                seen.add(column)
+                concept, term = pairs[j]
+                reasons.append(f"{concept.name} {row[column]:.2f}{_stand_in_note(term)}")
+        out[item] = tuple(reasons)
+    return out
 
 
 def _stand_in_note(term: TermMapping) -> str:

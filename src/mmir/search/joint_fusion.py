@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from mmir.concepts.mapping import QueryMapping
-from mmir.search.concept_scoring import explain
+from mmir.search.concept_scoring import explain_many
 from mmir.search.keyword_stream import Columns, Rows, block_scores, plan_terms
 from mmir.search.sources import ScoredSource
 from mmir.search.text_fusion import metadata_matrix, metadata_why
@@ -130,10 +130,10 @@ def joint_source(
     def why(chosen: Sequence[int], _scores: Sequence[float]) -> dict[int, tuple[str, ...]]:
         wanted = np.asarray(list(chosen), np.int64)
         meta_rows = metadata_matrix(wanted, matches)
-        concept_rows = rows(wanted.tolist())
+        concept_why = explain_many(mapping, rows(wanted.tolist()))
         return {
             int(sid): joint_why(cosine_of.get(int(sid), -1.0)) + metadata_why(mapping, meta_rows[n])
-            + (explain(mapping, concept_rows[int(sid)]) if int(sid) in concept_rows else ())
+            + concept_why.get(int(sid), ())
             for n, sid in enumerate(wanted)
         }  # fmt: skip
 

@@ -22,7 +22,7 @@ import numpy as np
 from mmir.concepts.mapping import QueryMapping, QueryMode
 from mmir.errors import QueryError
 from mmir.search import text_fusion
-from mmir.search.concept_scoring import combine_terms, explain
+from mmir.search.concept_scoring import combine_terms, explain_many
 from mmir.search.scales import query_confidence
 from mmir.search.sources import Ranked, ranked_from_arrays
 from mmir.search.text_fusion import META_IMPORTANCE, metadata_matrix, metadata_why
@@ -188,10 +188,11 @@ class KeywordSource:
         meta = metadata_matrix(chosen, self.metadata) if self.metadata else np.zeros((len(chosen), 0), np.float32)
         concept_rows = self._rows(chosen.tolist())
         terms = [term.term for term in self.mapping.terms]
+        concept_why = explain_many(self.mapping, concept_rows)
         return {
             int(sid): (metadata_why(self.mapping, meta[n]) if self.metadata else ())
             + tuple(why_lines(self._catalog, int(sid), terms, self.visible) if self.visible else ())
-            + (explain(self.mapping, concept_rows[int(sid)]) if int(sid) in concept_rows else ())
+            + concept_why.get(int(sid), ())
             for n, sid in enumerate(chosen)
         }
 
