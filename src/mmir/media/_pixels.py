@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
@@ -101,10 +101,14 @@ def _block_to_l(block: Image.Image, scale: tuple[float, float]) -> Image.Image:
 
 
 def _reducible_mode(im: Image.Image) -> str:
-    """The mode a band is converted to before box reduction (alpha kept for compositing later)."""
-    if im.mode in _REDUCIBLE:
-        return im.mode
+    """The mode a band is converted to before box reduction (alpha kept for compositing later).
+
+    A colour key (tRNS ``transparency``) becomes alpha here, as :func:`~mmir.media.image._to_rgb` makes it for
+    small images: it is lost once the image is reduced (the key no longer names the same pixels).
+    """
     has_alpha = "A" in im.mode or "a" in im.mode or "transparency" in im.info
+    if im.mode in _REDUCIBLE and not (has_alpha and im.mode in ("L", "RGB")):
+        return im.mode
     return "RGBA" if has_alpha else "L" if im.mode == "1" else "RGB"
 
 
@@ -115,16 +119,46 @@ def to_eight_bit(im: Image.Image, factor: int = 1) -> Image.Image:
     """
     scale = _high_depth_scale(im) if im.mode in HIGH_DEPTH_MODES else None
     target = "L" if scale is not None else _reducible_mode(im)
-    width, height = im.size
-    out = Image.new(target, (-(-width // factor), -(-height // factor)))
-    top = 0
-    for block in _row_blocks(im, multiple=factor):
-        band = _block_to_l(block, scale) if scale is not None else block.convert(target)
-        if factor > 1:
-            band = band.reduce(factor)  # premultiplies alpha itself, so transparent colours do not bleed
-        out.paste(band, (0, top))
-        top += band.size[1]
-    return out
+    bands = (
+        _block_to_l(block, scale) if scale is not None else block.convert(target)
+        for block in _row_blocks(im, multiple=factor)
+    )
+    return reduce_bands(bands, im.size, target, factor)
+
+
+def reduce_bands(bands: Iterable[Image.Image], size: tuple[int, int], mode: str, factor: int) -> Image.Image:
+    """Box-reduce an image given as consecutive bands of whole rows (see :class:`BandReducer`)."""
+    reducer = BandReducer(size, mode, factor)
+    for band in bands:
+        reducer.add(band)
+    return reducer.image
+
+
+class BandReducer:
+    """Builds the box-reduced image of a whole image fed as consecutive bands of whole rows, top to bottom.
+
+    Args:
+        size: ``(width, height)`` of the whole image.
+        mode: ``L``, ``LA``, ``RGB`` or ``RGBA`` (the mode of every band and of the result).
+        factor: The reduction factor (1: bands are pasted as they are). Every band but the last must be a
+            multiple of ``factor`` rows tall, so no output row mixes two bands.
+
+    Attributes:
+        image: The result so far: ``ceil(width / factor) x ceil(height / factor)``, complete after the last band.
+    """
+
+    def __init__(self, size: tuple[int, int], mode: str, factor: int) -> None:
+        width, height = size
+        self.factor = factor
+        self.image = Image.new(mode, (-(-width // factor), -(-height // factor)))
+        self._top = 0
+
+    def add(self, band: Image.Image) -> None:
+        """Reduce the next band into :attr:`image`."""
+        if self.factor > 1:
+            band = band.reduce(self.factor)  # premultiplies alpha itself, so transparent colours do not bleed
+        self.image.paste(band, (0, self._top))
+        self._top += band.size[1]
 
 
 def shrink_factor(size: tuple[int, int], min_side: int | None) -> int:

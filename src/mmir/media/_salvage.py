@@ -11,6 +11,7 @@ import collections
 import logging
 import struct
 import threading
+from collections.abc import Iterator
 
 log = logging.getLogger("mmir.media")
 
@@ -32,6 +33,19 @@ def note_once(message: str) -> None:
     log.warning("%s", message)
 
 
+def _png_chunks(data: bytes) -> Iterator[tuple[bytes, int, int]]:
+    """``(type, start, end)`` of each chunk of a PNG (``data[start:end]`` is the whole chunk, CRC included).
+
+    Walks the chunk list by its length fields (linear); a damaged chunk list ends the walk.
+    """
+    position = 8
+    while position + 12 <= len(data):
+        (length,) = struct.unpack(">I", data[position : position + 4])
+        end = position + 12 + length
+        yield data[position + 4 : position + 8], position, min(end, len(data))
+        position = end
+
+
 def without_png_text(data: bytes) -> bytes | None:
     """``data`` with its PNG text chunks (tEXt, zTXt, iTXt) removed, or ``None`` if it is no PNG or has none.
 
@@ -40,16 +54,24 @@ def without_png_text(data: bytes) -> bytes | None:
     if not data.startswith(_PNG_SIGNATURE):
         return None
     kept, position, dropped = [data[:8]], 8, False
-    while position + 12 <= len(data):
-        (length,) = struct.unpack(">I", data[position : position + 4])
-        end = position + 12 + length
-        if data[position + 4 : position + 8] in _PNG_TEXT_CHUNKS:
+    for kind, start, end in _png_chunks(data):
+        if kind in _PNG_TEXT_CHUNKS:
             dropped = True
         else:
-            kept.append(data[position:end])
+            kept.append(data[start:end])
         position = end
     kept.append(data[position:])
     return b"".join(kept) if dropped else None
+
+
+def png_exif(data: bytes) -> bytes | None:
+    """The body of a PNG's ``eXIf`` chunk (before or after the pixels), or ``None``: read without decoding."""
+    if not data.startswith(_PNG_SIGNATURE):
+        return None
+    for kind, start, end in _png_chunks(data):
+        if kind == b"eXIf":
+            return data[start + 8 : end - 4]
+    return None
 
 
 def is_complete_jpeg(data: bytes) -> bool:

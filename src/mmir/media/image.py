@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
+from mmir.media import _png_stream
 from mmir.media._fs import os_error_reason, stat_regular_file
 from mmir.media._pixels import (
     DECODE_BUDGET,
@@ -29,7 +30,7 @@ from mmir.media._pixels import (
     shrink_factor,
     to_eight_bit,
 )
-from mmir.media._salvage import is_complete_jpeg, note_once, without_png_text
+from mmir.media._salvage import is_complete_jpeg, note_once, png_exif, without_png_text
 from mmir.media.errors import (
     CorruptMediaError,
     EmptyMediaError,
@@ -149,6 +150,12 @@ def _decode(data: bytes, name: str, limits: ImageLimits, min_side: int | None) -
             if scaled is not None:
                 return _upright(scaled, _orientation(im))
             im.draft(im.mode, (min_side, min_side))  # decode at 1/2, 1/4 or 1/8 scale, both sides >= min_side
+        factor = shrink_factor(im.size, min_side)
+        if im.format == "PNG" and factor > 1 and _png_stream.available():
+            with DECODE_BUDGET.reserve(_png_stream.stream_cost(im.size[0])):
+                streamed = _png_stream.reduce_png(data, factor)
+            if streamed is not None:  # else libvips declined the file: PIL decodes it and names any problem
+                return _upright(_to_rgb(streamed), _png_orientation(data))
         with DECODE_BUDGET.reserve(decode_cost(im.mode, im.size)):
             im.load()
             # After load: a PNG's EXIF may follow its pixels. Converting makes the copy that outlives the file;
@@ -201,6 +208,19 @@ def _upright(im: Image.Image, orientation: int) -> Image.Image:
     """``im`` (decoded pixels without metadata) turned upright for an EXIF ``orientation``."""
     method = _UPRIGHT.get(orientation)
     return im if method is None else im.transpose(method)
+
+
+def _png_orientation(data: bytes) -> int:
+    """The EXIF orientation of a PNG read from its ``eXIf`` chunk, without decoding (PIL would load the pixels)."""
+    body = png_exif(data)
+    if body is None:
+        return 1
+    exif = Image.Exif()
+    try:
+        exif.load(b"Exif\x00\x00" + body)
+        return int(exif.get(0x0112, 1))
+    except Exception:  # unreadable EXIF metadata: keep the pixels as stored, as _orientation does
+        return 1
 
 
 def _orientation(im: Image.Image) -> int:
