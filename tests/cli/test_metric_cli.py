@@ -140,7 +140,8 @@ def test_malformed_model_entries_are_clear_errors(tmp_path: Path) -> None:
 def test_train_metric_fine_tunes_the_last_blocks_and_the_index_uses_them(tmp_path: Path) -> None:
     groups = _group_folder(tmp_path / "groups")
     out = tmp_path / "runs" / "ft"
-    common = ["--out", str(out), "--epochs", "1", "--groups-per-batch", "3", "--per-group", "2", "--loss", "multisimilarity"]
+    batches = ["--groups-per-batch", "3", "--per-group", "2"]
+    common = ["--out", str(out), "--epochs", "1", *batches, "--loss", "multisimilarity"]
     result = mmir("train", "metric", str(groups), "--train-blocks", "1", "--alpha", "0.5", *common)
     assert result.returncode == 0, result.stderr
     meta = json.loads((out / "encoder.json").read_text())
@@ -162,8 +163,8 @@ def test_train_metric_fine_tunes_the_last_blocks_and_the_index_uses_them(tmp_pat
 
 
 def test_groups_come_from_the_training_data_readers(tmp_path: Path) -> None:
-    from mmir.learn.metric_workflow import read_groups
     from mmir.errors import MmirError
+    from mmir.learn.metric_workflow import read_groups
 
     folder = _group_folder(tmp_path / "groups")
     (folder / "red" / "notes.txt").write_text("not an image")  # the shared image suffixes leave it out

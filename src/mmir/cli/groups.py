@@ -46,7 +46,8 @@ def readable_help(command: click.Command) -> None:
         label = param.display_type(ctx).strip("<>")  # type: ignore[attr-defined]
         if "|" in label and len(label) > _LONGEST_CHOICES:  # too wide for one line: the choices go in the help
             param.metavar = (param.name or "value").upper()
-            param.help = f"{param.help or ''} One of: {label.replace('|', ', ')}.".strip()
+            shown = f"{getattr(param, 'help', None) or ''} One of: {label.replace('|', ', ')}.".strip()
+            param.help = shown  # type: ignore[attr-defined]
         elif "|" in label:
             param.metavar = f"[{label}]"
         elif param.param_type_name == "argument":

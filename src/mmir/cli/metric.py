@@ -49,17 +49,12 @@ def train_metric(
 ) -> None:
     """Learn a descriptor so that images of one group come close together: a projection head on frozen
     descriptors, or (--train-blocks N) the backbone's last N blocks."""
-    from mmir.learn.metric import MetricConfig, MetricLoss, MinerKind
-    from mmir.learn.metric_workflow import MetricRun, train_metric_model
+    from mmir.learn.metric_workflow import MetricRun, metric_config, train_metric_model
 
     rate = lr if lr is not None else (1e-4 if train_blocks > 0 else 1e-3)
-    try:
-        config = MetricConfig(
-            loss=MetricLoss(loss), miner=MinerKind(miner), margin=margin, epochs=epochs, p=groups_per_batch,
-            k=per_group, lr=rate, seed=seed,
-        )  # fmt: skip
-    except ValueError as exc:
-        raise MmirError(str(exc)) from exc
+    config = metric_config(
+        loss, miner, margin=margin, epochs=epochs, p=groups_per_batch, k=per_group, lr=rate, seed=seed
+    )
 
     def echo_epoch(stats: EpochStats) -> None:
         typer.echo(f"epoch {stats.epoch}: loss {stats.loss:.4f}, embedding variance {stats.embedding_variance:.3f}",

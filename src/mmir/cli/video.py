@@ -131,8 +131,7 @@ def train_sequence(
     With --register NAME the model becomes a concept detector of the collection: every indexed video shot is
     scored from its stored frame descriptors (no decoding), and `mmir search NAME` finds the shots.
     """
-    from mmir.learn.sequence import SequenceTraining
-    from mmir.learn.sequence_workflow import SequenceRun, train_on_clips
+    from mmir.learn.sequence_workflow import SequenceRun, SequenceTraining, train_on_clips
 
     require_with(label is not None and register is None, "--label", "--register NAME")
     run = SequenceRun(model, fps, arch, hidden, SequenceTraining(epochs=epochs, lr=lr, seed=seed))

@@ -67,18 +67,14 @@ def train_weak(
 ) -> None:  # fmt: skip
     """Read the weak labels, train robust concepts on stored descriptors, print AP and the suspects."""
     from mmir.learn.robust_heads import RobustConfig, RobustLoss
-    from mmir.learn.weak_labels import from_folders as folder_labels
-    from mmir.learn.weak_labels import from_names as name_labels
-    from mmir.learn.weak_labels import from_sidecars, from_tags_csv
+    from mmir.learn.weak_labels import LabelSource, read_weak_labels
 
+    if weak is not None:
+        source = LabelSource.SIDECARS if weak.is_dir() else LabelSource.TAGS
+    else:
+        source = LabelSource.FOLDERS if from_folders else LabelSource.NAMES
     with open_collection(collection) as coll:
-        if weak is not None and weak.is_dir():
-            root = str(weak.absolute())
-            examples = from_sidecars(p for p in coll.indexed_paths() if p.startswith(root.rstrip("/") + "/"))
-        elif weak is not None:
-            examples = from_tags_csv(weak)
-        else:
-            examples = folder_labels(coll.indexed_paths()) if from_folders else name_labels(coll.indexed_paths())
+        examples = read_weak_labels(source, coll.indexed_paths(), weak)
         loss = RobustLoss.CROSS_ENTROPY if plain else RobustLoss.GCE
         report = coll.learn_weak_concepts(examples, RobustConfig(loss=loss, seed=seed), min_examples)
     result = report.result

@@ -18,7 +18,7 @@ import torch
 
 from mmir.errors import MmirError
 from mmir.learn.labels_csv import DataError, read_label_csv
-from mmir.learn.metric import EpochStats, MetricConfig, TrainHistory
+from mmir.learn.metric import EpochStats, MetricConfig, MetricLoss, MinerKind, TrainHistory
 
 BATCH = 32  # images decoded and encoded at a time
 
@@ -52,6 +52,22 @@ class MetricTrained:
     images: int
     groups: int
     history: TrainHistory
+
+
+def metric_config(
+    loss: str, miner: str, *, margin: float, epochs: int, p: int, k: int, lr: float, seed: int
+) -> MetricConfig:
+    """The :class:`~mmir.learn.metric.MetricConfig` of a run from its command-line values.
+
+    Raises:
+        MmirError: for an unknown loss or miner, or settings the config refuses.
+    """
+    try:
+        return MetricConfig(
+            loss=MetricLoss(loss), miner=MinerKind(miner), margin=margin, epochs=epochs, p=p, k=k, lr=lr, seed=seed
+        )
+    except ValueError as exc:
+        raise MmirError(str(exc)) from exc
 
 
 def read_groups(source: Path) -> tuple[list[Path], list[int], list[str]]:

@@ -26,6 +26,15 @@ from mmir.learn.sequence import (
 )
 from mmir.models.sequence import SequenceConfig
 
+__all__ = [
+    "SequenceRun",
+    "SequenceTrained",
+    "SequenceTraining",
+    "clip_sequences",
+    "evaluate_on_clips",
+    "train_on_clips",
+]
+
 
 @dataclass(frozen=True)
 class SequenceRun:

@@ -111,6 +111,24 @@ def from_names(paths: Iterable[str]) -> list[WeakExample]:
     return examples
 
 
+def read_weak_labels(source: LabelSource, indexed: Sequence[str], where: Path | None = None) -> list[WeakExample]:
+    """The weak labels of ``source`` for a collection whose indexed files are ``indexed`` (absolute paths).
+
+    Args:
+        source: Tags from a CSV, sidecar files, folder names or file names.
+        indexed: The collection's indexed paths (folder and file names, and the files sidecars belong to).
+        where: The tags CSV (``TAGS``), or the folder whose indexed files' sidecars are read (``SIDECARS``).
+    """
+    if source is LabelSource.TAGS:
+        if where is None:
+            raise DataError("tags need a CSV file of path,tag1;tag2 rows")
+        return from_tags_csv(where)
+    if source is LabelSource.SIDECARS:
+        root = str(Path(where or "/").absolute()).rstrip("/") + "/"
+        return from_sidecars(path for path in indexed if path.startswith(root))
+    return from_folders(indexed) if source is LabelSource.FOLDERS else from_names(indexed)
+
+
 def _clean(labels: Iterable[str]) -> frozenset[str]:
     return frozenset(label for label in (normalise_label(raw) for raw in labels) if label)
 
