@@ -332,3 +332,17 @@ def test_field_queries_filter_too(tmp_path: Path) -> None:
         assert len({h.segment.id for h in shots}) == 10 and all(h.media.kind is MediaKind.VIDEO for h in shots)
         named = collection.search(query, k=100, filter=SearchFilter.parse(name="p0*.jpg"))
         assert len(named) == min(FIELD_PHOTOS, 10)  # p00 … p09
+
+
+def test_a_remembered_filter_sees_files_added_since(zoo) -> None:
+    """The allowed segments are remembered per catalog generation: a file indexed since is found at once."""
+    collection, media = zoo
+    fresh = SearchFilter.parse(name="new_*")
+    assert len(collection.search(TextQuery("zebra"), k=10, filter=fresh)) == 0
+    segment = SegmentEncoding(descriptor=_unit(np.ones(DIM, np.float32)), concepts=_probs(0, 0.9))
+    collection.store.lock_for_writing()
+    collection.store.put_many([FileToStore(str(media / "new_zebra.jpg"), MediaKind.IMAGE, 10, 1.0, "new", (segment,))])
+    collection.store.flush()
+    collection.invalidate_search()  # the concept columns are rebuilt for the new segment
+    hits = collection.search(TextQuery("zebra"), k=10, filter=fresh)
+    assert [Path(h.media.path).name for h in hits] == ["new_zebra.jpg"]

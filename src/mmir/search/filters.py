@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -113,6 +114,27 @@ class SearchFilter:
 
         return matching_segments(catalog, kind=self.kind, under=self.under, after=self.after, before=self.before,
                                  name_glob=self.name_glob)  # fmt: skip
+
+
+# Per catalog, the allowed segments of the last few filters at a catalog generation: paging and new queries under the
+# same filter (the web page keeps it while one types) skip the SQL (34 ms for "photos only" over 10,000 files). Any
+# committed change, this process's or another's, bumps the generation, so a stale set is never used.
+_ALLOWED: weakref.WeakKeyDictionary[Catalog, dict[tuple[SearchFilter, int], np.ndarray]] = weakref.WeakKeyDictionary()
+_ALLOWED_KEPT = 16
+
+
+def allowed_segments(flt: SearchFilter, catalog: Catalog) -> np.ndarray:
+    """:meth:`SearchFilter.segments`, remembered until the catalog changes (read-only ``int64[M]``, ascending)."""
+    kept = _ALLOWED.setdefault(catalog, {})
+    key = (flt, catalog.generation)
+    found = kept.get(key)
+    if found is None:
+        found = flt.segments(catalog)
+        found.setflags(write=False)
+        if len(kept) >= _ALLOWED_KEPT:
+            kept.pop(next(iter(kept)))
+        kept[key] = found
+    return found
 
 
 def _kind(text: str) -> MediaKind:

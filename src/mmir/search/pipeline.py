@@ -116,7 +116,7 @@ def search(
     if k <= 0:
         raise QueryError("k must be at least 1")
     per = Per(per)
-    allowed = filter.segments(engine.store.catalog) if filter is not None and filter.active else None
+    allowed = _allowed(engine, filter)
     if isinstance(query, TemporalQuery):
         return _temporal(engine, query, k, allowed)
     planned = plan(engine, query, per)
@@ -138,6 +138,15 @@ def search(
     confidence = float(getattr(planned.source, "confidence", 1.0))
     weak = scales.is_weak(planned.kind, hits[0].score if hits else None, confidence)
     return SearchResult(tuple(hits), planned.kind, weak, confidence=confidence)
+
+
+def _allowed(engine: SearchEngine, filter: SearchFilter | None) -> np.ndarray | None:
+    """The segments ``filter`` allows (``None``: no filter, all of them)."""
+    if filter is None or not filter.active:
+        return None
+    from mmir.search.filters import allowed_segments
+
+    return allowed_segments(filter, engine.store.catalog)
 
 
 def plan(engine: SearchEngine, query: Query, per: Per = Per.FILE) -> Planned:
