@@ -48,7 +48,7 @@ NameOpt = Annotated[
     str | None,
     typer.Option(
         "--name", metavar="GLOB", rich_help_panel=PANEL,
-        help="Only files whose name matches GLOB, e.g. '*cat*' or 'IMG_2*' (letters a-z ignore case).",
+        help="Only files whose name matches GLOB, e.g. '*cat*' or 'IMG_2*' (case ignored).",
     ),
 ]  # fmt: skip
 

@@ -59,7 +59,7 @@ class SearchFilter:
             ``holiday/2024``, or ``rootname/rest`` as the web page shows paths).
         after: Taken (EXIF), else modified, at or after this time (seconds since the epoch).
         before: Taken (EXIF), else modified, before this time (seconds since the epoch).
-        name_glob: The file name matches this shell pattern (``*cat*``; ASCII letters ignore case).
+        name_glob: The file name matches this shell pattern (``*cat*``; case ignored).
     """
 
     kind: MediaKind | None = None
