@@ -33,6 +33,8 @@ def test_onnx_minilm_matches_sentence_transformers(reference) -> None:
     theirs = np.asarray(reference.encode(PHRASES, normalize_embeddings=True), dtype=np.float32)
     assert ours.shape == theirs.shape == (len(PHRASES), 384)
     assert np.min(np.sum(ours * theirs, axis=1)) >= 0.9999
+    unpacked = OnnxMiniLM(prepack=False).encode(PHRASES)  # the command line's session: same vectors
+    np.testing.assert_allclose(unpacked, ours, atol=1e-5)
 
 
 def test_shipped_class_embeddings_match_the_model(reference) -> None:

@@ -119,4 +119,6 @@ def bundled_text_model() -> Any:
         return _ISOLATED
     from mmir.concepts.minilm import load_bundled_minilm
 
-    return load_bundled_minilm()
+    # In-process means a command (or a script) embedding a phrase or two: opening the session without repacking
+    # the weights saves more than it costs on so few phrases (the server's child above repacks).
+    return load_bundled_minilm(prepack=False)
