@@ -91,8 +91,13 @@ def test_new_content_drops_what_was_derived_from_the_old_one(tmp_path: Path) -> 
     np.testing.assert_allclose(vectors[0], [0.0, 1.0, 0.0], atol=0.02)
 
 
-def test_channels_stored_before_the_ledger_are_adopted_by_the_migration(tmp_path: Path) -> None:
+def test_channels_stored_before_the_ledger_are_adopted_by_the_migration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import sqlite3
+
+    # The migration records them as v1 outputs (what they are); once v1 is stale they are redone (test below).
+    monkeypatch.setattr(ledger, "CHANNEL_VERSION", "v1")
 
     folder = _photos(tmp_path / "photos", 2, size=(40, 30))
     store = _store(tmp_path / "old")
@@ -177,3 +182,15 @@ def test_conflicting_encoder_options_name_what_the_fingerprint_says_the_collecti
     with pytest.raises(CollectionError, match=r"built with pooling=rmac, multiscale=true .*not pooling=gem"):
         Collection.open(directory, model_options={"pooling": "gem", "multiscale": "false"})
     Collection.open(directory, model_options={"pooling": "rmac", "multiscale": "true"}).close()  # what it uses
+
+
+def test_a_new_channel_version_re_extracts_the_stored_vectors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Issue 24 moved lbp and hog to scikit-image (other numbers): vectors stored by the old code must be redone.
+    folder = _photos(tmp_path / "photos", 3, size=(40, 30))
+    store = _store(tmp_path / "c")
+    assert _index(store, folder, FakeEncoder(), MeanColour()).added == 3
+    monkeypatch.setattr(ledger, "CHANNEL_VERSION", ledger.CHANNEL_VERSION + "-next")
+    encoder = FakeEncoder()
+    report = _index(store, folder, encoder, MeanColour())
+    assert (report.unchanged, report.backfilled) == (3, 3) and encoder.batches == []
+    assert (_index(store, folder, FakeEncoder(), MeanColour()).backfilled) == 0

@@ -53,10 +53,28 @@ def test_colour_and_lbp_are_invariant_to_mirroring_and_quarter_turns(cat: Image.
         original = extractor.extract(cat)
         assert original.dtype == np.float32
         assert np.linalg.norm(original) == pytest.approx(1.0, abs=1e-5)
-        assert np.allclose(extractor.extract(ImageOps.mirror(cat)), original, atol=1e-5), extractor.name
+        # LBP interpolates its circle's samples: the mirrored weights differ in their last bits, which flips a
+        # handful of near-tie comparisons at radii 2 and 3 (4.5e-5 at most on this photo).
+        assert np.allclose(extractor.extract(ImageOps.mirror(cat)), original, atol=1e-4), extractor.name
         # A quarter turn changes the resampling when the photo is shrunk, nothing else.
         turned = extractor.extract(cat.transpose(Image.Transpose.ROTATE_90))
         assert float(turned @ original) > 0.999, extractor.name
+
+
+def test_lbp_and_hog_are_scikit_images(cat: Image.Image) -> None:
+    from skimage.feature import hog, local_binary_pattern
+
+    grey = np.asarray(cat.convert("L"), dtype=np.uint8)
+    assert np.array_equal(lbp_codes(grey, 2), local_binary_pattern(grey, 8, 2, method="uniform")[2:-2, 2:-2])
+    small = np.asarray(cat.convert("L").resize((64, 64)), dtype=np.float32)
+    expected = hog(small, orientations=9, pixels_per_cell=(8, 8), cells_per_block=(2, 2), block_norm="L2-Hys")
+    assert np.allclose(HOGExtractor().extract(cat), expected / np.linalg.norm(expected), atol=1e-6)
+
+
+def test_too_small_for_a_hog_block_is_an_empty_vector() -> None:
+    from mmir.models.engineered import hog
+
+    assert hog(np.zeros((12, 40), np.float32)).shape == (0,)
 
 
 def test_hog_sees_the_mirror_image_as_different(cat: Image.Image) -> None:
@@ -142,7 +160,7 @@ def test_hog_by_hand_on_a_vertical_edge() -> None:
     grey = np.zeros((16, 16), np.float32)
     grey[:, 8:] = 1.0  # a vertical edge: horizontal gradients only, orientation 0°
     h = hog(grey, cell=8, block=2, bins=9).reshape(4, 9)  # one block of 2×2 cells
-    # 0° sits half-way between bin 0 (10°) and bin 8 (170°, wrapping): the votes split evenly between them.
-    assert np.allclose(h[:, 1:8], 0.0)
-    assert np.allclose(h[:, 0], h[:, 8])
-    assert h[:, 0].sum() > 0
+    # scikit-image's bins are [0°, 20°), [20°, 40°), …: 0° votes into bin 0 only. Each cell holds one column of
+    # the edge's gradient, so the block's four equal values L2-Hys-normalise to 1/2 each.
+    assert np.allclose(h[:, 1:], 0.0)
+    assert np.allclose(h[:, 0], 0.5)

@@ -45,7 +45,8 @@ INSERT OR IGNORE INTO ledger (media_id, producer, setting)
 """
 """Schema step 7: per-file and collection-wide producer records (channels stored before it are adopted as v1)."""
 
-CHANNEL_VERSION = "v1"  # bump when an engineered channel's extraction changes: every file is then back-filled
+CHANNEL_VERSION = "v2"  # bump when an engineered channel's extraction changes: every file is then back-filled
+# v2 (issue 24): lbp and hog come from scikit-image (interpolated LBP circle, hard HOG orientation bins).
 ENCODER = "encoder"
 PCA = "pca"
 _SQL_BATCH = 500

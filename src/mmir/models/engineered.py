@@ -9,11 +9,13 @@ except the bag of words, which stores raw visual-word counts so that the idf wei
 - ``colour``: HSV histogram (8 hue × 3 saturation × 3 value bins) plus the 9 colour moments (mean, standard
   deviation, cube root of the third central moment of H, S and V), moments weighted 1/3.
 - ``lbp``: rotation-invariant uniform local binary patterns (8 neighbours at radius 1, 2 and 3; 10 codes each).
-- ``hog``: histograms of oriented gradients on the image resized to 64×64 (OpenCV, 9 bins, 8-px cells,
-  16-px blocks): 1764 numbers.
+- ``hog``: histograms of oriented gradients on the image resized to 64×64 (9 bins, 8-px cells, 16-px blocks):
+  1764 numbers.
 - ``bovw``: ORB descriptors assigned to a k-means vocabulary learned on the collection.
 
-OpenCV (``pip install 'mmir[features]'``) is needed for ``bovw`` (ORB keypoints).
+``pip install 'mmir[features]'`` is needed for ``lbp`` and ``hog`` (scikit-image's ``local_binary_pattern`` and
+``hog``) and for ``bovw`` (OpenCV's ORB keypoints). Changing how a channel is extracted means bumping
+:data:`mmir.index.ledger.CHANNEL_VERSION` (stored vectors of the old kind are then re-extracted).
 """
 
 from __future__ import annotations
@@ -95,24 +97,26 @@ class ColourExtractor:
         return l2_rows(np.concatenate([hist, colour_moments(small) / 3.0]))
 
 
+def _skimage_feature() -> Any:
+    return require("skimage.feature", "features")
+
+
 def lbp_codes(grey: np.ndarray, radius: int, points: int = 8) -> np.ndarray:
     """Rotation-invariant uniform LBP codes ``int64[H-2r, W-2r]`` in ``[0, points + 1]`` (Ojala et al. 2002).
 
-    Neighbours sit at the rounded positions of a circle of ``radius``; a pattern with at most two 0/1
-    transitions around the circle gets its number of ones, every other pattern gets ``points + 1``.
+    scikit-image's ``local_binary_pattern(method="uniform")``: neighbours are bilinearly interpolated on a circle
+    of ``radius``; a pattern with at most two 0/1 transitions around the circle gets its number of ones, every
+    other pattern gets ``points + 1``. The ``radius``-wide border (neighbours outside the image) is cut off.
+
+    Args:
+        grey: ``[H, W]`` grey levels 0–255, compared as ``uint8`` (scikit-image warns that float comparisons of
+            nearly equal neighbours are unstable).
     """
-    g = np.asarray(grey, dtype=np.float32)
+    g = np.asarray(grey)
+    g = g if g.dtype == np.uint8 else np.clip(np.rint(g), 0, 255).astype(np.uint8)
+    codes = _skimage_feature().local_binary_pattern(g, points, radius, method="uniform")
     h, w = g.shape
-    r = radius
-    centre = g[r : h - r, r : w - r]
-    bits = []
-    for p in range(points):
-        angle = 2 * np.pi * p / points
-        dy, dx = round(-r * np.sin(angle)), round(r * np.cos(angle))
-        bits.append(g[r + dy : h - r + dy, r + dx : w - r + dx] >= centre)
-    stack = np.stack(bits).astype(np.int64)
-    transitions = np.abs(np.diff(np.concatenate([stack, stack[:1]]), axis=0)).sum(axis=0)
-    return np.where(transitions <= 2, stack.sum(axis=0), points + 1)
+    return codes[radius : h - radius, radius : w - radius].astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -124,7 +128,7 @@ class LBPExtractor:
     side: int = 256
 
     def extract(self, image: Image.Image) -> np.ndarray:
-        grey = np.asarray(_shrink(image, self.side).convert("L"), dtype=np.float32)
+        grey = np.asarray(_shrink(image, self.side).convert("L"), dtype=np.uint8)
         parts = []
         for radius in self.radii:
             if min(grey.shape) <= 2 * radius:
@@ -138,38 +142,23 @@ class LBPExtractor:
 def hog(grey: np.ndarray, cell: int = 8, block: int = 2, bins: int = 9) -> np.ndarray:
     """Histograms of oriented gradients (Dalal & Triggs 2005) of ``float[H, W]``: ``float32[blocks · block² · bins]``.
 
-    Central-difference gradients; unsigned orientations (0–180°) voted into ``bins`` by magnitude, with linear
-    interpolation between neighbouring bins; ``block × block`` cells per block, blocks one cell apart, each
-    block L2-Hys normalised (L2, clip at 0.2, L2 again).
+    scikit-image's ``hog``: central-difference gradients, unsigned orientations (0–180°) voted into ``bins`` by
+    magnitude, ``block × block`` cells per block, blocks one cell apart, each block L2-Hys normalised.
     """
     g = np.asarray(grey, dtype=np.float32)
-    gx, gy = np.zeros_like(g), np.zeros_like(g)
-    gx[:, 1:-1], gy[1:-1, :] = g[:, 2:] - g[:, :-2], g[2:, :] - g[:-2, :]
-    magnitude = np.hypot(gx, gy)
-    position = (np.degrees(np.arctan2(gy, gx)) % 180.0) / (180.0 / bins) - 0.5
-    low = np.floor(position).astype(np.int64)
-    upper_share = position - low
-    cy, cx = g.shape[0] // cell, g.shape[1] // cell
-    cells = np.zeros((cy, cx, bins), np.float32)
-    rows, cols = np.indices((cy * cell, cx * cell))
-    where = (rows // cell, cols // cell)
-    for offset, share in ((0, 1.0 - upper_share), (1, upper_share)):
-        votes = (magnitude * share)[: cy * cell, : cx * cell]
-        np.add.at(cells, (*where, (low[: cy * cell, : cx * cell] + offset) % bins), votes)
-    blocks = []
-    for y in range(cy - block + 1):
-        for x in range(cx - block + 1):
-            v = cells[y : y + block, x : x + block].ravel()
-            v = np.minimum(v / (np.linalg.norm(v) + 1e-6), 0.2)
-            blocks.append(v / (np.linalg.norm(v) + 1e-6))
-    return np.concatenate(blocks).astype(np.float32) if blocks else np.zeros(0, np.float32)
+    if min(g.shape) < cell * block:
+        return np.zeros(0, np.float32)
+    vector = _skimage_feature().hog(
+        g, orientations=bins, pixels_per_cell=(cell, cell), cells_per_block=(block, block), block_norm="L2-Hys"
+    )
+    return np.asarray(vector, dtype=np.float32)
 
 
 @dataclass(frozen=True)
 class HOGExtractor:
     """HOG of the grey image resized to ``side × side``, L2-normalised: ``float32[1764]`` at 64 px.
 
-    Plain numpy (OpenCV 5 dropped ``HOGDescriptor``); 8-px cells, 2×2-cell blocks, 9 orientation bins.
+    scikit-image (OpenCV 5 dropped ``HOGDescriptor``); 8-px cells, 2×2-cell blocks, 9 orientation bins.
     """
 
     name: str = Descriptor.HOG.value
