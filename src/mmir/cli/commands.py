@@ -36,7 +36,7 @@ from mmir.cli.options import (
     require_with,
 )
 from mmir.cli.searching import SCALES_HELP, PerOpt, listed_items, print_result
-from mmir.cli.text import TextModelOpt  # importing it also registers `mmir train words`
+from mmir.cli.text import TEXT_MODEL, TextModelOpt  # importing it also registers `mmir train words`
 from mmir.errors import MmirError
 from mmir.media import display_path, read_file
 from mmir.models.backends import Backend
@@ -287,7 +287,7 @@ def search(
             "while none matches (finds crops; ~1-2 s)."
         )
     ] = False,
-    text_model: TextModelOpt = "minilm",
+    text_model: TextModelOpt = TEXT_MODEL,
     said: Annotated[
         str | None, typer.Option(help="Only speech in videos: videos (shots with --per shot) where this is said.")
     ] = None,
@@ -447,7 +447,7 @@ def concepts(
     k: TopK = K,
     per_word: Annotated[int, typer.Option(min=1, help="Concepts shown under each word.")] = 8,
     as_json: JsonOpt = False,
-    text_model: TextModelOpt = "minilm",
+    text_model: TextModelOpt = TEXT_MODEL,
 ) -> None:
     """Show how a query maps to weighted concepts: the k strongest overall, then each word's."""
     from mmir.cli.text import describe_mapping, ranked_concepts

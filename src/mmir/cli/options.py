@@ -61,10 +61,6 @@ DetectorName = Literal["fast", "transnetv2", "fusion", "adaptive", "content", "s
 ChannelName = Literal["cnn", "colour", "lbp", "hog", "bovw", "fused"]
 """Values of :class:`mmir.models.engineered.Descriptor`, plus ``fused``."""
 
-DetectorOpt = Annotated[
-    DetectorName | None, typer.Option(help="Shot detector for videos (default fast).", show_choices=True)
-]
-
 
 def require_with(given: bool, option: str, needs: str) -> None:
     """Refuse ``option`` given without ``needs`` (one line, exit status 2) instead of ignoring it.

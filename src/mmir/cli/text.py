@@ -13,6 +13,7 @@ from mmir.cli.options import JsonOpt
 from mmir.concepts import QueryMapping, QueryMode
 from mmir.concepts.mapping import WEAK_SIMILARITY
 
+TEXT_MODEL = "minilm"  # the default word → concept mapper (TextModelKind.MINILM)
 TextModelOpt = Annotated[
     str, typer.Option(help="Word → concept mapper: minilm, glove, or w2v:DIR (from `mmir train words`).")
 ]
