@@ -2,6 +2,14 @@
 
 Mining needs positives and negatives inside every batch; a plain shuffle of many classes gives batches with
 few or no positive pairs, which is why the P × K scheme (Hermans et al. 2017) is the standard.
+
+Why not pytorch-metric-learning's ``MPerClassSampler`` (same P × K draw; checked in version 2.9): it draws from
+the library's module-global NumPy generator (``common_functions.NUMPY_RANDOM``, i.e. ``np.random``), so a sampler
+cannot be seeded on its own — the same ``--seed`` gives other batches whenever anything else in the process drew
+from ``np.random`` first, and seeding it means reseeding (or swapping) a global for everyone; and it keeps
+labels with a single item, whose "K items" are one item repeated, a positive pair of an item with itself
+(distance 0) that teaches nothing. Filtering those labels and chunking its flat index stream into batches
+would leave the seeding problem, for a draw that is a dozen lines here.
 """
 
 from __future__ import annotations
