@@ -136,6 +136,9 @@ def _one_error_line(err: str) -> str:
         (["train", "sequence", "clips", "--label", "x"], "--label needs --register"),
         (["train", "classify", "data", "--freeze", "2"], "--freeze needs --from"),
         (["eval", "retrieval", "--qrels", "q.txt", "--run", "r.txt", "--run-out", "x.txt"], "--run-out needs"),
+        # misspelled names fail before a new collection is created (it loaded the encoder first, ~20 s)
+        (["index", "photos", "--descriptors", "cnn,colr"], "unknown channel 'colr'; choose from cnn, colour"),
+        (["index", "photos", "--executor", "rey"], "--executor rey: expected local, ray"),
     ],
 )  # fmt: skip
 def test_an_option_that_needs_another_is_a_one_line_error(

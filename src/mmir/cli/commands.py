@@ -169,6 +169,7 @@ def index(
 
     require_with(pca is None and pca_from is not None, "--pca-from", "--pca DIM")
     require_with(pca is None and whiten is not None, "--whiten/--no-whiten", "--pca DIM")
+    _check_before_opening(descriptors, executor)
     settings = (("pooling", pooling.value if pooling else None), ("weights_path", weights))
     options = {key: str(value) for key, value in settings if value}
     if multiscale is not None:
@@ -209,6 +210,21 @@ def index(
                    err=True)  # fmt: skip
     if report.problems:  # this run's failures only: an unchanged broken file does not fail every later run
         raise typer.Exit(1)
+
+
+def _check_before_opening(descriptors: str | None, executor: str | None) -> None:
+    """A misspelled channel or executor fails at once, not after a new collection loaded its encoder."""
+    from mmir.executors import parse_executor
+    from mmir.models.engineered import Descriptor
+
+    known = [channel.value for channel in Descriptor]
+    for name in (descriptors or "").split(","):
+        if name.strip() and name.strip() not in known:
+            raise MmirError(f"--descriptors: unknown channel {name.strip()!r}; choose from {', '.join(known)}")
+    try:
+        parse_executor(executor)
+    except ValueError as exc:
+        raise MmirError(str(exc)) from exc
 
 
 def _text_options(ocr: bool, speech: bool) -> TextOptions | None:
