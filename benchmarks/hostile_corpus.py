@@ -3,11 +3,17 @@
 Builds a folder per file kind (N files each, seeded), then runs the product as a user would
 (``python -m mmir index DIR --json``) in a fresh subprocess per kind, so wall time and peak RSS (``wait4``) are
 that kind's own. Prints, per kind: what should happen (indexed / error / skipped), what did (indexed, one-line
-errors, skipped, tracebacks), wall and index seconds per file, peak RSS, and their ratio to the same run on N
-ordinary photos (COCO-mini JPEGs, else scikit-image photos), measured in this same invocation.
+errors, skipped, tracebacks), peak RSS and two times per file, each with its ratio to the same run on N ordinary
+photos (COCO-mini JPEGs, else scikit-image photos) measured in this same invocation:
 
-Goals (issue 22): 0 tracebacks, 0 valid files lost, no kind over 2x the index time per file or 1.5x the peak RSS
-of ordinary photos.
+* run s/file: the whole `mmir index` process (start, imports, model, files) over N — what a user waits for;
+  with a small N it is mostly the fixed start, the same for every kind;
+* idx s/file: the indexing report's own seconds over N — scan, decode, encode, store, without the start: the
+  stricter one, where a kind's own cost shows (it includes indexing's probe decode of the first files, made
+  before the model loads, so with N=2 every file of a kind is decoded twice).
+
+Goals (issue 22): 0 tracebacks, 0 valid files lost, no kind over 2x the run time per file or 1.5x the peak RSS
+of ordinary photos. Both times are judged ("run>2x", "index>2x").
 
     python benchmarks/hostile_corpus.py --quick          # 12 kinds, N=2 (a few minutes)
     python benchmarks/hostile_corpus.py                  # every kind, N=3
@@ -103,17 +109,20 @@ def _verdict(row: dict, base: dict) -> str:
         problems.append(f"{row['expect']} {got}/{row['files']}")
     if not row["one_line"]:
         problems.append("multi-line error")
+    if row["wall"] / row["files"] > 2 * base["wall"] / base["files"]:
+        problems.append("run>2x")
     if row["index_s"] / row["files"] > 2 * base["index_s"] / base["files"]:
-        problems.append("time>2x")
+        problems.append("index>2x")
     if row["rss_mb"] > 1.5 * base["rss_mb"]:
         problems.append("rss>1.5x")
     return "ok" if not problems else ", ".join(problems)
 
 
 def _print_row(row: dict, base: dict) -> None:
-    per_file = row["index_s"] / row["files"]
+    run, per_file = row["wall"] / row["files"], row["index_s"] / row["files"]
     print(f"{row['kind']:22} {row['expect']:7} {row['files']:>2} {row['indexed']:>7} {row['errors']:>5} "
-          f"{row['skipped']:>4} {row['tracebacks']:>5} {row['notes']:>5} {row['wall']:>7.1f} {per_file:>10.2f} "
+          f"{row['skipped']:>4} {row['tracebacks']:>5} {row['notes']:>5} {run:>10.2f} "
+          f"{run / (base['wall'] / base['files']):>6.2f} {per_file:>10.2f} "
           f"{per_file / (base['index_s'] / base['files']):>6.2f} {row['rss_mb']:>8.0f} "
           f"{row['rss_mb'] / base['rss_mb']:>6.2f}  {_verdict(row, base)}", flush=True)  # fmt: skip
 
@@ -131,7 +140,8 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown kinds {unknown}; known: {', '.join(KINDS)}")
     header = (f"{'kind':22} {'expect':7} {'N':>2} {'indexed':>7} {'error':>5} {'skip':>4} {'trace':>5} {'notes':>5} "
-              f"{'wall s':>7} {'idx s/file':>10} {'x base':>6} {'peak MB':>8} {'x base':>6}  verdict")  # fmt: skip
+              f"{'run s/file':>10} {'x base':>6} {'idx s/file':>10} {'x base':>6} {'peak MB':>8} {'x base':>6}"
+              "  verdict")  # fmt: skip
     print(header)
     print("-" * len(header), flush=True)
     with tempfile.TemporaryDirectory(prefix="mmir-hostile-") as tmp:

@@ -83,7 +83,8 @@ def _png16(folder: Path, i: int, rng: np.random.Generator, size: int = 640) -> N
 
 def _huge(mode: str) -> Builder:
     def save(folder: Path, i: int, rng: np.random.Generator) -> None:
-        colour = int(rng.integers(1, 200)) if mode != "RGBA" else tuple(int(v) for v in rng.integers(0, 255, 4))
+        channels = {"RGBA": 4, "RGB": 3}.get(mode, 1)
+        colour = int(rng.integers(1, 200)) if channels == 1 else tuple(int(v) for v in rng.integers(0, 255, channels))
         Image.new(mode, (9999, 9999), colour).save(folder / f"huge{i}.png")  # ~200 KB on disk, 100 MP
 
     return _each(save)
@@ -242,6 +243,8 @@ KINDS: dict[str, Kind] = {k.name: k for k in [
     Kind("huge_jpeg_9999", "indexed", _saved(".jpg", size=(9999, 9999))),
     Kind("huge_png16", "indexed", _huge("I;16")),
     Kind("huge_rgba", "indexed", _huge("RGBA")),
+    Kind("huge_png_rgb", "indexed", _huge("RGB")),
+    Kind("huge_png_palette", "indexed", _huge("P")),
     Kind("ztxt_bomb", "indexed", _each(_ztxt_bomb)),
     Kind("xmp_unclosed_sidecar", "indexed", _with_sidecar(".xmp", lambda p: b"<x:xmpmeta" * 100_000)),
     Kind("xmp_unclosed_jpeg", "indexed", _xmp_in("JPEG")),

@@ -173,3 +173,39 @@ def test_a_huge_png_never_holds_its_decoded_pixels(tmp_path: Path, mode: str) ->
     assert min(width, height) >= 202 and max(width, height) < 9999
     decoded = 9999 * 9999 * {"I;16": 2, "RGBA": 4, "RGB": 4, "P": 1}[mode] / 2**20
     assert megabytes < 80, f"{mode}: peak grew {megabytes} MB (the decoded image is {decoded:.0f} MB)"
+
+
+def _with_exif_after_pixels(png: bytes, exif: Image.Exif) -> bytes:
+    """``png`` with an ``eXIf`` chunk moved after its image data (allowed by the PNG spec, read by PIL)."""
+    body = exif.tobytes()
+    body = body.removeprefix(b"Exif\x00\x00")
+    end = png.rindex(b"IEND") - 4  # the IEND chunk starts with its 4-byte length
+    return png[:end] + _chunk(b"eXIf", body) + png[end:]
+
+
+def test_reading_a_pngs_metadata_never_decodes_its_pixels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PIL's PNG ``getexif()`` decoded every pixel to look for EXIF after them: 400 MB and seconds for a 9999²
+    RGBA PNG, per file, in indexing's metadata pass (found here: it was most of that kind's peak memory)."""
+    from PIL import PngImagePlugin
+
+    from mmir.media.metadata import TextField, extract_metadata_text
+
+    exif = Image.Exif()
+    exif[0x010E] = "harbour at dusk"  # ImageDescription
+    data = _with_exif_after_pixels(_encode(Image.new("RGB", (64, 48), (1, 2, 3))), exif)
+    path = tmp_path / "after.png"
+    path.write_bytes(data)
+    loads: list[tuple[int, int]] = []
+    load = PngImagePlugin.PngImageFile.load
+
+    def spy(self: PngImagePlugin.PngImageFile) -> object:
+        loads.append(self.size)
+        return load(self)
+
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", spy)
+    for given in (data, None):  # the bytes indexing read, or the file
+        text = extract_metadata_text(path, frozenset(), given)
+        assert "harbour at dusk" in text.get(TextField.DESCRIPTION)
+    assert loads == []
+    with Image.open(io.BytesIO(data)) as image:  # the EXIF read matches PIL's own (which decodes to find it)
+        assert image.getexif()[0x010E] == "harbour at dusk" and loads == [(64, 48)]

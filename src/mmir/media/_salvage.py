@@ -2,16 +2,21 @@
 
 Used by :mod:`mmir.media.image`: a PNG whose text chunks break PIL's limits (a zTXt bomb) is decoded again
 without them; a JPEG that ends with its end-of-image marker is complete, so damage inside it is corruption that
-libjpeg decodes past, not truncation (which stays an error).
+libjpeg decodes past, not truncation (which stays an error). Also used by :mod:`mmir.media.metadata`: a PNG's
+EXIF is read from its chunk list, not by decoding its pixels as PIL does.
 """
 
 from __future__ import annotations
 
 import collections
+import io
 import logging
 import struct
 import threading
 from collections.abc import Iterator
+from typing import IO
+
+from PIL import Image
 
 log = logging.getLogger("mmir.media")
 
@@ -64,14 +69,49 @@ def without_png_text(data: bytes) -> bytes | None:
     return b"".join(kept) if dropped else None
 
 
-def png_exif(data: bytes) -> bytes | None:
-    """The body of a PNG's ``eXIf`` chunk (before or after the pixels), or ``None``: read without decoding."""
-    if not data.startswith(_PNG_SIGNATURE):
+_EXIF_MAX_BYTES = 1 << 22  # an eXIf chunk larger than this is not read (JPEG caps EXIF at 64 KB)
+_CHUNKS_MAX = 200_000  # chunk headers walked looking for eXIf (~0.2 s): a PNG cut into more is read as without
+
+
+def png_exif(fp: IO[bytes]) -> bytes | None:
+    """The body of a PNG's ``eXIf`` chunk, before or after the pixels, or ``None``: chunk headers only, no pixels.
+
+    Seeks over every other chunk, so a 9999² PNG costs a few reads; ``fp``'s position is restored.
+    """
+    start = fp.tell()
+    try:
+        fp.seek(0)
+        if fp.read(8) != _PNG_SIGNATURE:
+            return None
+        for _ in range(_CHUNKS_MAX):
+            head = fp.read(8)
+            if len(head) < 8:
+                return None
+            length, kind = struct.unpack(">I4s", head)
+            if kind == b"eXIf":
+                body = fp.read(length) if length <= _EXIF_MAX_BYTES else b""
+                return body if len(body) == length else None
+            if kind == b"IEND":
+                return None
+            fp.seek(length + 4, io.SEEK_CUR)
         return None
-    for kind, start, end in _png_chunks(data):
-        if kind == b"eXIf":
-            return data[start + 8 : end - 4]
-    return None
+    finally:
+        fp.seek(start)
+
+
+def png_exif_without_pixels(image: Image.Image) -> None:
+    """Let ``image.getexif()`` of a PNG opened by PIL read EXIF without decoding every pixel.
+
+    Why: PIL's ``PngImageFile.getexif`` loads the whole image to look for an ``eXIf`` chunk after the pixels; for
+    a 9999² RGBA PNG that is 400 MB and seconds, just to read its metadata. Here the chunk is found by walking
+    the chunk headers (:func:`png_exif`) and put where PIL looks first (``info["exif"]``, empty when there is
+    none). Other images are left alone.
+    """
+    fp = getattr(image, "fp", None)
+    if image.format != "PNG" or "exif" in image.info or fp is None:
+        return
+    body = png_exif(fp)
+    image.info["exif"] = b"Exif\x00\x00" + body if body else b""
 
 
 def is_complete_jpeg(data: bytes) -> bool:

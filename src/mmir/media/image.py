@@ -212,7 +212,7 @@ def _upright(im: Image.Image, orientation: int) -> Image.Image:
 
 def _png_orientation(data: bytes) -> int:
     """The EXIF orientation of a PNG read from its ``eXIf`` chunk, without decoding (PIL would load the pixels)."""
-    body = png_exif(data)
+    body = png_exif(io.BytesIO(data))
     if body is None:
         return 1
     exif = Image.Exif()

@@ -29,6 +29,7 @@ from PIL import Image, ImageFile, IptcImagePlugin, UnidentifiedImageError
 
 from mmir.media._bounded import MetadataRefused, json_strings, xml_elements, xmp_packet
 from mmir.media._fs import link_stays_within, os_error_reason
+from mmir.media._salvage import png_exif_without_pixels
 from mmir.media.errors import CorruptMediaError, UnreadableMediaError
 from mmir.media.paths import display_path
 from mmir.media.scan import SIDECAR_SUFFIXES
@@ -230,6 +231,7 @@ def _embedded_fields(source: Path | io.BytesIO) -> tuple[list[tuple[TextField, s
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # PIL warns about odd EXIF; the text is best-effort
         with Image.open(source) as image:  # header only: no pixel decoding
+            png_exif_without_pixels(image)  # else PIL decodes a PNG's every pixel to look for EXIF after them
             fields = [*_exif_fields(image), *_iptc_fields(image)]
             xmp = image.info.get("xmp") or image.info.get("XML:com.adobe.xmp")
             taken = exif_capture_time(image)
