@@ -261,3 +261,20 @@ def test_help_is_readable_at_80_columns(monkeypatch: pytest.MonkeyPatch, capsys:
         assert "Usage: mmir" in out
     code, out, _ = run(monkeypatch, capsys, "train", "--help")
     assert "..." not in out.split("Commands:")[1]  # whole command summaries, not cut at 45 characters
+
+
+def test_shots_shows_progress_and_json_stays_clean(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Shot detection ran silently (a minute with transnetv2); now a bar on stderr, none with --json."""
+    import numpy as np
+
+    from mmir.media.video_write import write_video
+
+    frames = [np.full((48, 64, 3), 30, np.uint8)] * 25 + [np.full((48, 64, 3), 220, np.uint8)] * 25
+    write_video(tmp_path / "cut.mp4", frames, 25)
+    code, out, err = run(monkeypatch, capsys, "shots", str(tmp_path / "cut.mp4"))
+    assert code == 0 and "2 shots" in out
+    assert "shots: 100%" in err and "/2 s" in err
+    code, out, err = run(monkeypatch, capsys, "shots", str(tmp_path / "cut.mp4"), "--json")
+    assert code == 0 and len(json.loads(out)["shots"]) == 2 and "shots:" not in err

@@ -176,12 +176,14 @@ def detect_shots(path: str, detector: ShotDetector, options: VideoIndexOptions =
     chunked = ChunkedDetector(detector, options.chunk_frames, options.context)
     times: list[float] = []
     with VideoReader(path, _decoding(options.decode_options(images=False), detector), limits) as reader:
-        bar = tqdm(total=round(reader.info.duration_s, 1) or None, unit="s", desc="shots", disable=not progress,
-                   bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} s [{elapsed}<{remaining}]")  # fmt: skip
+        total = round(reader.info.duration_s, 1) or None  # seconds of video (unknown: a counter, no bar)
+        shape = "{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]" if total else None
+        bar = tqdm(total=total, unit="s", desc="shots", disable=not progress, bar_format=shape)
         for frame in reader.frames():
             chunked.push(frame.small, frame.time_s)
             bar.update(max(0.0, frame.time_s - bar.n))
             times.append(frame.time_s)
+        bar.update(max(0.0, (bar.total or 0.0) - bar.n))  # the last frame starts 1/fps before the end
         bar.close()
         problem, info = reader.problem, reader.info
         end_s = max(reader.last_time_s + 1.0 / info.fps, times[-1])
