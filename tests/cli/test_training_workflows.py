@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -85,6 +86,6 @@ def test_the_first_onnx_export_says_so_before_it_starts(
     monkeypatch.setattr(onnx_cache, "_export_graph", export_graph)
     with caplog.at_level("INFO", logger="mmir.status"), pytest.raises(ModelError, match="stop here"):
         onnx_cache.export(
-            object(), fingerprint="tiny@0", name="Tiny", concept_names=(), dim=4,  # type: ignore[arg-type]
+            cast(Any, object()), fingerprint="tiny@0", name="Tiny", concept_names=(), dim=4,
             preprocessing=Preprocessing(resize=8, crop=8, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)),
         )  # fmt: skip
