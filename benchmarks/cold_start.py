@@ -139,7 +139,7 @@ def main() -> None:
                 for i, (prefix, run_env) in enumerate(versions)}  # fmt: skip
         print(f"load average before: {os.getloadavg()[0]:.2f} (cores: {os.cpu_count()})")
         print(f"{'command':58s} {'median s':>9s} {'cpu s':>6s}  {'peak MB':>8s}  runs (wall s)")
-        medians: dict[str, float] = {}
+        medians: dict[str, tuple[float, float]] = {}  # label → (wall, cpu) medians
         for index, (label, _) in enumerate(rows[""]):
             for prefix, run_env in versions:
                 if prefix and index >= len(rows[prefix]):
@@ -150,7 +150,7 @@ def main() -> None:
                 runs, cpu = [t[0] for t in timed], statistics.median(t[1] for t in timed)
                 shown = " ".join(f"{r:.2f}" for r in runs)
                 peak = _peak_mb(command, run_env)
-                medians[prefix + label] = statistics.median(runs)
+                medians[prefix + label] = (statistics.median(runs), cpu)
                 print(f"{prefix + label:58s} {statistics.median(runs):9.2f} {cpu:6.2f}  {peak:8.0f}  {shown}",
                       flush=True)  # fmt: skip
         for prefix, _ in versions:
@@ -158,13 +158,13 @@ def main() -> None:
         print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
-def _print_per_query(prefix: str, medians: dict[str, float]) -> None:
-    """The text model's cost per new phrase: (load + 50 phrases − load + 1 phrase) / 49, from the medians."""
+def _print_per_query(prefix: str, medians: dict[str, tuple[float, float]]) -> None:
+    """The text model's cost per new phrase: (load + 50 phrases − load + 1 phrase) / 49, wall and CPU medians."""
     one = medians.get(f"{prefix}text model: load + 1 phrase")
     many = medians.get(f"{prefix}text model: load + {PER_QUERY_PHRASES} phrases")
     if one is not None and many is not None:
-        per = (many - one) / (PER_QUERY_PHRASES - 1) * 1000
-        print(f"{prefix}text model per query (one new phrase): {per:.1f} ms")
+        wall, cpu = ((m - o) / (PER_QUERY_PHRASES - 1) * 1000 for m, o in zip(many, one, strict=True))
+        print(f"{prefix}text model per query (one new phrase): {wall:.1f} ms wall, {cpu:.1f} ms CPU")
 
 
 def _rows(args: argparse.Namespace, where: Path, python: str, mmir: str, env: dict[str, str]) -> list:
