@@ -177,3 +177,34 @@ def test_the_api_exports_what_it_lists() -> None:
 
     assert [name for name in mmir.api.__all__ if not hasattr(mmir.api, name)] == []
     assert {"Collection", "TextQuery", "IndexOptions", "DEFAULT_COLLECTION", "DEFAULT_K"} <= set(mmir.api.__all__)
+
+
+def _literal_defaults(path: Path) -> list[str]:
+    """Parameters of ``path``'s functions whose default spells a shared default out instead of naming it."""
+    shared = {".mmir", "efficientnet-lite0", "127.0.0.1"}
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        args = [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]
+        defaults = [*[None] * (len(node.args.posonlyargs) + len(node.args.args) - len(node.args.defaults)),
+                    *node.args.defaults, *node.args.kw_defaults]  # fmt: skip
+        for arg, default in zip(args, defaults, strict=True):
+            if isinstance(default, ast.Call) and default.args:  # Path(".mmir")
+                default = default.args[0]
+            value = default.value if isinstance(default, ast.Constant) else None
+            counted = arg.arg in ("k", "port") and isinstance(value, int) and not isinstance(value, bool)
+            if counted or (isinstance(value, str) and value in shared):
+                found.append(f"{path.relative_to(SRC)}:{node.lineno} {node.name}({arg.arg}={value!r})")
+    return found
+
+
+def test_defaults_are_defined_once() -> None:
+    """The collection folder, the model, ``k``, host and port are named (mmir.types), never spelled out again.
+
+    Outside cli/ this holds strictly; cli/ (its own rework) is warned about.
+    """
+    found = [line for path in sorted(SRC.rglob("*.py")) for line in _literal_defaults(path)]
+    assert [line for line in found if not line.startswith("cli/")] == []
+    for line in found:
+        warnings.warn(f"a default spelled out in the CLI: {line}", stacklevel=1)
