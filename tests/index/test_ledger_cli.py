@@ -37,13 +37,16 @@ def test_descriptors_on_an_indexed_folder_back_fill_and_info_shows_coverage(
                           "--channel", "colour", "-k", "3", "--json")[1])  # fmt: skip
     assert len(hits) == 3 and Path(hits[0]["path"]).name == "coffee.png"
     info = json.loads(run(monkeypatch, capsys, "info", "-c", coll, "--json")[1])
-    assert "channel:colour: v1 (6/6 files)" in info["producers"]
+    from mmir.index.ledger import CHANNEL_VERSION
+
+    assert f"channel:colour: {CHANNEL_VERSION} (6/6 files)" in info["producers"]
     assert any(line.startswith(f"encoder: {reuse_lite0.fingerprint} (6/6") for line in info["producers"])
 
     (photo_dir / "new.png").write_bytes((photo_dir / "chelsea.png").read_bytes() + b"new")  # a file arrives
     assert run(monkeypatch, capsys, "index", str(photo_dir), "-c", coll, "--no-progress")[0] == 0  # no --descriptors
     info = json.loads(run(monkeypatch, capsys, "info", "-c", coll, "--json")[1])
-    assert "channel:colour: v1 (7/7 files)" in info["producers"]  # the collection's channels go on with new files
+    # the collection's channels go on with new files
+    assert f"channel:colour: {CHANNEL_VERSION} (7/7 files)" in info["producers"]
 
 
 def test_failed_files_are_listed_once_and_an_unchanged_rerun_exits_0(
