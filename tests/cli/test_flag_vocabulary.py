@@ -278,3 +278,17 @@ def test_shots_shows_progress_and_json_stays_clean(
     assert "shots: 100%" in err and "/2 s" in err
     code, out, err = run(monkeypatch, capsys, "shots", str(tmp_path / "cut.mp4"), "--json")
     assert code == 0 and len(json.loads(out)["shots"]) == 2 and "shots:" not in err
+
+
+def test_eval_retrieval_of_a_run_file_ignores_the_collection_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With MMIR_COLLECTION exported, `--run FILE` still evaluates that file; `-c` given too is refused."""
+    (tmp_path / "q.txt").write_text("q1 0 a 1\n")
+    (tmp_path / "r.txt").write_text("q1 Q0 a 1 1.0 t\n")
+    files = ("--qrels", str(tmp_path / "q.txt"), "--run", str(tmp_path / "r.txt"))
+    monkeypatch.setenv("MMIR_COLLECTION", str(tmp_path / "coll"))
+    code, out, _ = run(monkeypatch, capsys, "eval", "retrieval", *files, "--json")
+    assert code == 0 and json.loads(out)["map"] == 1.0
+    code, _, err = run(monkeypatch, capsys, "eval", "retrieval", *files, "-c", str(tmp_path / "coll"))
+    assert code == 2 and "exactly one of --run" in _one_error_line(err)

@@ -14,7 +14,7 @@ from mmir.cli.options import ArchName, BackboneName, ClassificationLossName, Jso
 @train_app.command("classify")
 def train_classify(
     data: Path = typer.Argument(..., help="Class folders, a multi-label CSV (path,label1;label2) or IDX files."),
-    out: Path = typer.Option(Path("runs/classify"), "--out", help="Run folder (checkpoints, metrics, plots)."),
+    out: Path = typer.Option(Path("runs/classify"), "--out", "-o", help="Run folder (checkpoints, metrics, plots)."),
     arch: ArchName = typer.Option("resnet-small", "--arch", help="A small net trained from scratch."),
     from_: BackboneName | None = typer.Option(None, "--from", help="Fine-tune a bundled backbone instead."),
     freeze: int = typer.Option(0, "--freeze", help="Backbone blocks to freeze when fine-tuning (-1: all)."),

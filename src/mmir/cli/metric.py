@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 @train_app.command("metric")
 def train_metric(
     groups: Annotated[Path, typer.Argument(help="A folder per identity/group, or a CSV of path,group rows.")],
-    out: Annotated[Path, typer.Option("--out", help="Directory for the model entry.")] = Path("runs/metric"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the model entry.")] = Path("runs/metric"),
     loss: Annotated[MetricLossName, typer.Option(help="The metric-learning loss.")] = "triplet",
     miner: Annotated[MinerName, typer.Option(help="Pairs/triplets fed to the loss (hard: batch-hard).")] = "semihard",
     model: ModelOpt = MODEL,
@@ -90,6 +90,7 @@ def evaluate_collection(collection: Path, qrels: Path, run_out: Path | None, dep
 
 @eval_app.command("retrieval")
 def eval_retrieval(
+    ctx: typer.Context,
     qrels: Annotated[Path, typer.Option("--qrels", help="TREC qrels: query 0 doc relevance.")],
     run: Annotated[
         Path | None, typer.Option("--run", help="TREC run to evaluate: query Q0 doc rank score tag.")
@@ -103,12 +104,17 @@ def eval_retrieval(
         bool, typer.Option("--complete", help="Count judged queries missing from the run as 0.")
     ] = False,
     as_json: JsonOpt = False,
-    out: Annotated[Path | None, typer.Option("--out", help="Also write the figures as JSON to this file.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Also write the figures as JSON to this file.")
+    ] = None,
 ) -> None:
     """Evaluate a TREC run against qrels: mAP, infAP, P@k, R@k (like trec_eval); or search a collection
     (-c) by example for the qrels' query images and evaluate that run."""
     from mmir.evaluate.trec import DEFAULT_KS, evaluate_run, read_qrels, read_run
 
+    source = ctx.get_parameter_source("collection")
+    if run is not None and source is not None and source.name == "ENVIRONMENT":
+        collection = None  # MMIR_COLLECTION names the usual collection; a --run file is what to evaluate here
     if (run is None) == (collection is None):
         raise MmirError("give exactly one of --run (an existing run file) or -c/--collection (search to make one)")
     if collection is not None:
