@@ -85,7 +85,10 @@ def _huge(mode: str) -> Builder:
     def save(folder: Path, i: int, rng: np.random.Generator) -> None:
         channels = {"RGBA": 4, "RGB": 3}.get(mode, 1)
         colour = int(rng.integers(1, 200)) if channels == 1 else tuple(int(v) for v in rng.integers(0, 255, channels))
-        Image.new(mode, (9999, 9999), colour).save(folder / f"huge{i}.png")  # ~200 KB on disk, 100 MP
+        image = Image.new(mode, (9999, 9999), colour)
+        if mode == "P":  # a palette of its own, so no two files are the same content (a copy is not decoded again)
+            image.putpalette(rng.integers(0, 256, 768, dtype=np.uint8).tobytes())
+        image.save(folder / f"huge{i}.png")  # ~200 KB on disk, 100 MP
 
     return _each(save)
 

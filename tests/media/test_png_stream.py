@@ -108,6 +108,18 @@ def test_streamed_decode_gives_the_in_memory_pixels(kind: str, min_side: int, mo
     assert difference.max() == 0, f"{kind}: {np.count_nonzero(difference)} values differ, max {difference.max()}"
 
 
+@pytest.mark.parametrize("mode", ["RGBA", "LA"])
+def test_an_opaque_alpha_png_reduces_exactly_as_without_alpha(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opaque bands skip premultiplying (the costliest step); the pixels are those of the same image without alpha."""
+    opaque = Image.fromarray(_pattern(3)).convert(mode)
+    opaque.putpixel((0, 0), (1, 2, 3, 254) if mode == "RGBA" else (1, 254))  # one band keeps its premultiplying
+    plain = opaque.convert(mode[:-1])
+    for decode in (decode_image, lambda data, name, min_side: _in_memory(data, min_side, monkeypatch)):
+        with_alpha = np.asarray(decode(_encode(opaque), "alpha.png", min_side=202), np.int16)
+        without = np.asarray(decode(_encode(plain), "plain.png", min_side=202), np.int16)
+        assert np.abs(with_alpha - without).max() <= 1 and (with_alpha[8:] == without[8:]).all()
+
+
 def test_large_png_with_a_colour_key_is_transparent_as_a_small_one_is(monkeypatch: pytest.MonkeyPatch) -> None:
     """A tRNS colour key was dropped once an image was large enough to be reduced in bands (found here)."""
     grey = np.full(_SIZE[::-1], 40, np.uint8)

@@ -155,7 +155,11 @@ class BandReducer:
 
     def add(self, band: Image.Image) -> None:
         """Reduce the next band into :attr:`image`."""
-        if self.factor > 1:
+        if self.factor > 1 and band.mode in ("LA", "RGBA") and band.getchannel("A").getextrema() == (255, 255):
+            # Opaque (a screenshot saved with alpha): premultiplying would change nothing and is 2/3 of the cost
+            # of reducing RGBA (0.53 of 0.79 s per 100 MP); the result is bit-identical.
+            band = band.convert(band.mode[:-1]).reduce(self.factor).convert(band.mode)
+        elif self.factor > 1:
             band = band.reduce(self.factor)  # premultiplies alpha itself, so transparent colours do not bleed
         self.image.paste(band, (0, self._top))
         self._top += band.size[1]
