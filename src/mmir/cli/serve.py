@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from mmir.api import DEFAULT_HOST, DEFAULT_PORT
 from mmir.cli.groups import app
 from mmir.cli.options import COLLECTION, CollectionOpt, JsonOpt, open_collection
 
@@ -21,8 +22,8 @@ def server_url(host: str, port: int) -> str:
 @app.command()
 def serve(
     collection: CollectionOpt = COLLECTION,
-    host: Annotated[str, typer.Option(help="Address to bind; loopback by default.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    host: Annotated[str, typer.Option(help="Address to bind; loopback by default.")] = DEFAULT_HOST,
+    port: Annotated[int, typer.Option(min=1, max=65535)] = DEFAULT_PORT,
     token: Annotated[
         str | None, typer.Option(envvar="MMIR_TOKEN", help="Require this bearer token on every API call.")
     ] = None,
