@@ -5,7 +5,8 @@ Every failure is a :class:`~mmir.media.errors.MediaError` that names the file; n
 valid pixels are not thrown away for the sake of their wrapping: a PNG whose text chunks break PIL's limits (a
 zTXt bomb) is decoded without them, and a complete JPEG with damaged entropy data is decoded leniently as libjpeg
 does; each with a one-line note on the ``mmir.media`` logger. Large images are converted and reduced in bands of
-rows under a process-wide memory budget (:mod:`mmir.media._pixels`).
+rows under a process-wide memory budget (:mod:`mmir.media._pixels`); large PNGs are streamed row by row through
+libvips when it is installed, so their full-size pixels are never held (:mod:`mmir.media._png_stream`).
 """
 
 from __future__ import annotations
@@ -303,7 +304,9 @@ def decode_image(
         name: The file's path or name, used in error messages only.
         limits: Size limits (``max_bytes`` applies to ``len(data)``).
         min_side: When given, JPEGs are decoded in draft mode at the smallest scale whose shorter side is
-            still at least ``min_side`` pixels (faster); other formats decode at full size.
+            still at least ``min_side`` pixels (faster); other images over 4.2 MP are box-reduced to at least
+            ``min_side`` as they are converted (PNGs as they are decoded, with libvips); smaller ones are kept
+            at full size.
 
     Returns:
         A new ``RGB`` image with its EXIF orientation applied.
