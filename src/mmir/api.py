@@ -20,11 +20,13 @@ from mmir.concepts import ConceptVocabulary, QueryMapping, QueryMode
 from mmir.errors import CollectionError
 from mmir.index.manifest import Manifest
 from mmir.index.store import SegmentStore
+from mmir.index.visible_text import TextField
 from mmir.indexing.pipeline import Indexer, IndexOptions, IndexProblem, IndexReport
 from mmir.indexing.types import ChannelSink
 from mmir.media import read_file
 from mmir.search.engine import SearchEngine
 from mmir.search.filters import SearchFilter
+from mmir.search.fusion import parse_weights
 from mmir.search.queries import (
     ChannelQuery,
     ExampleQuery,
@@ -38,7 +40,9 @@ from mmir.search.queries import (
     TemporalQuery,
     TextQuery,
     VectorQuery,
+    parse_item,
 )
+from mmir.search.spatial import SpatialConfig
 from mmir.types import (
     DEFAULT_COLLECTION,
     DEFAULT_HOST,
@@ -57,7 +61,6 @@ if TYPE_CHECKING:
     from mmir.collection.learning import PcaFit
     from mmir.concepts.word_models import WordModel
     from mmir.index.channels import CatalogChannelSink
-    from mmir.index.visible_text import TextField
     from mmir.indexing.text import TextOptions, TextReport
     from mmir.learn.concept_heads import ConceptHeads
     from mmir.learn.labels_csv import LabelledPath
@@ -65,14 +68,14 @@ if TYPE_CHECKING:
     from mmir.learn.weak_labels import WeakExample, WeakTraining
     from mmir.models.encoder import Encoder
     from mmir.search.pipeline import SearchResult
-    from mmir.search.spatial import SpatialConfig
     from mmir.search.temporal import TemporalHit
 
 __all__ = [  # what the faces (CLI, server) and library users import from here; the rest of mmir is behind it
     "DEFAULT_COLLECTION", "DEFAULT_HOST", "DEFAULT_K", "DEFAULT_MODEL", "DEFAULT_PORT", "ChannelQuery", "Collection",
     "CollectionInfo", "ExampleQuery", "FeedbackMethod", "FeedbackQuery", "FieldQuery", "Fusion", "Hit",
     "IndexOptions", "IndexProblem", "IndexReport", "ItemQuery", "MediaRef", "Per", "Query", "QueryMapping",
-    "QueryMode", "SearchFilter", "Segment", "TemporalQuery", "TextQuery", "VectorQuery", "check_store",
+    "QueryMode", "SearchFilter", "Segment", "SpatialConfig", "TemporalQuery", "TextField", "TextQuery", "VectorQuery",
+    "check_store", "parse_item", "parse_weights",
 ]  # fmt: skip
 
 

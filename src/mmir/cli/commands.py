@@ -14,12 +14,17 @@ from mmir.api import (
     ExampleQuery,
     FeedbackMethod,
     FeedbackQuery,
+    FieldQuery,
     Fusion,
     Hit,
     Per,
     QueryMode,
     SearchFilter,
+    SpatialConfig,
+    TextField,
     TextQuery,
+    parse_item,
+    parse_weights,
 )
 from mmir.cli import indexing  # noqa: F401  (registers `mmir index` first, as the help lists it)
 from mmir.cli.filtering import AfterOpt, BeforeOpt, KindOpt, NameOpt, UnderOpt, search_filter
@@ -38,7 +43,6 @@ from mmir.cli.searching import SCALES_HELP, PerOpt, listed_items, print_result
 from mmir.cli.text import TEXT_MODEL, TextModelOpt  # importing it also registers `mmir train words`
 from mmir.errors import MmirError
 from mmir.media import display_path, read_file
-from mmir.search.queries import parse_item
 
 if TYPE_CHECKING:
     from mmir.search.pipeline import SearchResult
@@ -174,16 +178,12 @@ def search(
         run_temporal(collection, (query, image, mode), (then, then_image, mode), gap, k, as_json, flt)
         return
     if image is not None and channel != "cnn":
-        from mmir.search.fusion import parse_weights
-
         example = ExampleQuery(read_file(image), str(image))
         weights = parse_weights(fusion_weights or "")
         searched = ChannelQuery(example, channel, weights, fusion or Fusion.LATE)
         with open_collection(collection) as coll:
             print_result(coll.search(searched, k, per, filter=flt), as_json, print_hits)
         return
-    from mmir.search.spatial import SpatialConfig
-
     with open_collection(collection) as coll:
         if query is not None:
             coll.use_text_model(text_model)
@@ -208,8 +208,6 @@ def _check_search_flags(
     require_with(fusion is not None and channel != "fused", "--fusion", "--channel fused")
     require_with(fusion_weights is not None and channel != "fused", "--fusion-weights", "--channel fused")
     if fusion_weights is not None:
-        from mmir.search.fusion import parse_weights
-
         parse_weights(fusion_weights)  # a misspelled channel fails before the collection is opened
 
 
@@ -217,9 +215,6 @@ def _search_fields(
     collection: Path, said: str | None, shows: str | None, k: int, per: Per, as_json: bool, flt: SearchFilter | None
 ) -> None:
     """``--said`` / ``--shows``: search only the speech / only the visible text (one of them), per file or shot."""
-    from mmir.index.visible_text import TextField
-    from mmir.search.queries import FieldQuery
-
     if said is not None and shows is not None:
         raise MmirError("give --said or --shows, not both")
     field, phrase = (TextField.SAID, said) if said is not None else (TextField.SHOWS, shows or "")
@@ -334,8 +329,6 @@ def duplicates(
     ] = 0.5,
 ) -> None:
     """Groups of near-duplicate files in the collection."""
-    from mmir.search.spatial import SpatialConfig
-
     with open_collection(collection) as coll:
         groups = coll.near_duplicates(threshold, SpatialConfig() if spatial else None, loose)
     if as_json:

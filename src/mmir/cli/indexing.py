@@ -93,8 +93,7 @@ def index(
     ] = None,
 ) -> None:
     """Build or update a collection: new and changed files are encoded, deleted ones removed, missing outputs added."""
-    from mmir.api import check_store
-    from mmir.indexing.pipeline import IndexOptions
+    from mmir.api import IndexOptions, check_store
 
     _echo_media_notes(verbose)
 

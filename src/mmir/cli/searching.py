@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from mmir.api import ItemQuery, Per, parse_item
 from mmir.errors import MmirError
 from mmir.media import display_path
-from mmir.search.queries import ItemQuery, Per, parse_item
 from mmir.search.scales import TEXT_WEAK, TEXT_WEAK_CONFIDENCE, describe_scales
 
 if TYPE_CHECKING:
