@@ -26,7 +26,7 @@ def _leaves(command: Any, prefix: str = "") -> list[tuple[str, Any]]:
 
 
 def _command_tree() -> Any:
-    from mmir.cli.groups import cli_command
+    from mmir.cli import cli_command
 
     return cli_command()
 

@@ -8,14 +8,26 @@ from __future__ import annotations
 import atexit
 import gc
 import sys
+from typing import Any
 
 from mmir.errors import MmirError
 
 
+def cli_command() -> Any:
+    """The click command behind ``mmir`` with every command registered and readable help."""
+    import typer
+
+    # Command modules register themselves on import; importing here keeps `import mmir` light.
+    from mmir.cli import classify, commands, metric, video  # noqa: F401
+    from mmir.cli.groups import app, readable_help
+
+    command = typer.main.get_command(app)
+    readable_help(command)
+    return command
+
+
 def main() -> None:
     """Console-script entry point."""
-    # Command modules register themselves on import; importing here keeps `import mmir` light.
-    from mmir.cli.groups import cli_command
     from mmir.cli.options import echo_status_lines
 
     # Once torch is imported (a new collection builds the network once), the interpreter's final garbage collection

@@ -60,12 +60,3 @@ def readable_help(command: click.Command) -> None:
         if sub.short_help is None and sub.help:  # whole first paragraph: click would cut it at ~45 characters
             sub.short_help = " ".join(sub.help.split("\n\n")[0].split())
         readable_help(sub)
-
-
-def cli_command() -> click.Command:
-    """The click command behind ``app`` with every command registered and readable help."""
-    from mmir.cli import classify, commands, metric, video  # noqa: F401  (registering imports)
-
-    command = typer.main.get_command(app)
-    readable_help(command)
-    return command
