@@ -7,7 +7,6 @@ modules and breaks once someone moves the import up); imports under ``if TYPE_CH
 from __future__ import annotations
 
 import ast
-import warnings
 from pathlib import Path
 
 import mmir
@@ -106,18 +105,10 @@ def test_no_import_cycles_between_the_api_and_its_helpers() -> None:
     assert _cycles(graph) == []
 
 
-# Cycles among cli/ modules only are left to the CLI's own rework (warned); one that touches any other module fails.
-CYCLES_LEFT_TO_THE_CLI = "mmir.cli"
-
-
 def test_no_import_cycles_in_the_whole_package() -> None:
     graph = _graph(sorted(SRC.rglob("*.py")))
     assert len(graph) > 150 and "mmir.models.efficientnet" in graph["mmir.models.factory"]  # it reads them all
-    cycles = _cycles(graph)
-    cli_only = [cycle for cycle in cycles if all(m.startswith(CYCLES_LEFT_TO_THE_CLI + ".") for m in cycle)]
-    assert [cycle for cycle in cycles if cycle not in cli_only] == []
-    for cycle in cli_only:
-        warnings.warn(f"import cycle left to the CLI's rework: {' <-> '.join(cycle)}", stacklevel=1)
+    assert _cycles(graph) == []
 
 
 def test_a_package_importing_its_own_submodules_is_no_cycle(tmp_path: Path) -> None:
