@@ -68,19 +68,28 @@ def _pick(
     ranked: Ranked, catalog: Catalog, k: int, per: Per, exclude_media: Collection[int],
     exclude_segments: Collection[int],
 ) -> list[Grouped]:  # fmt: skip
-    """The first ``k`` distinct units of ``ranked`` (segments unknown to the catalog are skipped)."""
-    rows = catalog.hits_rows([int(i) for i in ranked.ids])
+    """The first ``k`` distinct units of ``ranked`` (segments unknown to the catalog are skipped).
+
+    Catalog rows are read for the first ``2k`` candidates, then for twice as many more while units are missing: a
+    "similar" query on a 40-shot video over-fetches 60 candidates, of which the first 20 usually give k files.
+    """
+    ids, scores = ranked.ids.tolist(), ranked.scores.tolist()
     seen: set[int] = set()
     chosen: list[Grouped] = []
-    for sid, score in zip(ranked.ids.tolist(), ranked.scores.tolist(), strict=True):
-        row = rows.get(int(sid))
-        if row is None or sid in exclude_segments or row[0].id in exclude_media:
-            continue
-        unit = row[0].id if per is Per.FILE else int(sid)
-        if unit in seen:
-            continue
-        seen.add(unit)
-        chosen.append(Grouped(row[0], row[1], float(score)))
-        if len(chosen) == k:
-            break
+    start, chunk = 0, max(K_FACTOR * k, 16)
+    while start < len(ids):
+        batch = ids[start : start + chunk]
+        rows = catalog.hits_rows([int(i) for i in batch])
+        for sid, score in zip(batch, scores[start : start + chunk], strict=True):
+            row = rows.get(int(sid))
+            if row is None or sid in exclude_segments or row[0].id in exclude_media:
+                continue
+            unit = row[0].id if per is Per.FILE else int(sid)
+            if unit in seen:
+                continue
+            seen.add(unit)
+            chosen.append(Grouped(row[0], row[1], float(score)))
+            if len(chosen) == k:
+                return chosen
+        start, chunk = start + chunk, chunk * GROWTH
     return chosen
