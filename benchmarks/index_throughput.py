@@ -282,14 +282,14 @@ def run_row(label: str, src: Path | None = None, **spec: Any) -> dict[str, Any]:
 
 
 def measure_model(folder: Path, model: str, workers: int, batch: int) -> dict[str, dict[str, Any]]:
-    only = {"row": "model-only", "folder": folder, "model": model, "batch": batch}
+    only: dict[str, Any] = {"row": "model-only", "folder": folder, "model": model, "batch": batch}
     rows = {
         "model only torch": run_row("model only torch", backend="torch", **only),
         "afternoon loop": run_row(
             "afternoon loop (eager torch)", row="afternoon", folder=folder, model=model, batch=batch
         ),
     }
-    common = {"row": "mmir", "folder": folder, "model": model, "workers": workers, "batch": batch}
+    common: dict[str, Any] = {"row": "mmir", "folder": folder, "model": model, "workers": workers, "batch": batch}
     rows["torch sequential"] = run_row("mmir torch sequential", backend="torch", overlap=False, **common)
     rows["torch overlapped"] = run_row("mmir torch overlapped", backend="torch", overlap=True, **common)
     # The ceiling is measured right before and right after the default row (this machine's speed drifts by
