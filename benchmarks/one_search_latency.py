@@ -319,13 +319,15 @@ def latency_worker(directory: str, old: bool, reps: int, threads: int) -> dict[s
     for kind, calls in kinds.items():
         for call in calls:
             call()  # warm-up (vocabulary, concept columns, vector index)
-        times = []
+        times, cpu = [], []
         for _ in range(reps):
             for call in calls:
-                started = time.perf_counter()
+                started, started_cpu = time.perf_counter(), time.process_time()
                 call()
                 times.append(1000 * (time.perf_counter() - started))
+                cpu.append(1000 * (time.process_time() - started_cpu))
         result[kind] = float(np.median(times))
+        result[f"{kind} cpu"] = float(np.median(cpu))  # this process's CPU: what a loaded machine's queue hides
     coll.close()
     return result
 
@@ -361,11 +363,16 @@ def latency(work: Path, old_commit: str, n_photos: int, reps: int, rounds: int, 
     print(f"\n4. latency, p50 ms per query (k=10), {n_photos:,} photos + {N_VIDEOS} videos x {SHOTS} shots, "
           f"{reps} repetitions x {rounds} interleaved processes each, FAISS on {threads} thread(s); "
           f"old = commit {old_commit}; median over processes, each process's p50")  # fmt: skip
-    print(f"   {'kind':14s} {'old':>8s} {'new':>8s} {'new/old':>8s}")
-    for kind in runs["new"][0]:
-        new = np.median([r[kind] for r in runs["new"]])
-        old = np.median([r[kind] for r in runs["old"]]) if kind in runs["old"][0] else float("nan")
-        print(f"   {kind:14s} {old:8.1f} {new:8.1f} {new / old:8.2f}")
+    print(f"   {'kind':14s} {'old':>8s} {'new':>8s} {'new/old':>8s}   CPU ms: {'old':>6s} {'new':>6s} {'new/old':>7s}")
+
+    def median(label: str, key: str) -> float:
+        return float(np.median([r[key] for r in runs[label]])) if key in runs[label][0] else float("nan")
+
+    for kind in [key for key in runs["new"][0] if not key.endswith(" cpu")]:
+        old, new = median("old", kind), median("new", kind)
+        old_cpu, new_cpu = median("old", f"{kind} cpu"), median("new", f"{kind} cpu")
+        print(f"   {kind:14s} {old:8.1f} {new:8.1f} {new / old:8.2f}           {old_cpu:6.1f} {new_cpu:6.1f} "
+              f"{new_cpu / old_cpu:7.2f}")
 
 
 def main() -> None:
