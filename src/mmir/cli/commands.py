@@ -110,8 +110,8 @@ def search(
     ] = None,
     per: PerOpt = Per.FILE,
     feedback_method: Annotated[
-        FeedbackMethod, typer.Option(help="How marks re-rank: a linear classifier, or Rocchio.")
-    ] = FeedbackMethod.CLASSIFIER,
+        FeedbackMethod | None, typer.Option(help="With --feedback: how marks re-rank (default: a linear classifier).")
+    ] = None,
     then: Annotated[
         str | None, typer.Option(help="Temporal query: a later shot of the same video matching these keywords.")
     ] = None,
@@ -158,6 +158,7 @@ def search(
 
     Always k distinct files (--per file, the default) or k shots (--per shot), fewer only when fewer match.
     """
+    _check_one_query(query, image, feedback is not None, said is not None or shows is not None, feedback_method)
     _check_search_flags(query, image, then is not None or then_image is not None, within, channel, fusion,
                         fusion_weights, spatial)  # fmt: skip
     flt = search_filter(kind, under, after, before, name)  # --kind/--under/--after/--before/--name (one line if bad)
@@ -165,7 +166,8 @@ def search(
         _search_fields(collection, said, shows, k, per, as_json, flt)
         return
     if feedback is not None:
-        marks = FeedbackQuery(tuple(listed_items(feedback[0])), tuple(listed_items(feedback[1])), feedback_method)
+        method = feedback_method or FeedbackMethod.CLASSIFIER
+        marks = FeedbackQuery(tuple(listed_items(feedback[0])), tuple(listed_items(feedback[1])), method)
         with open_collection(collection) as coll:
             print_result(coll.search(marks, k, per, filter=flt), as_json, print_hits)
         return
@@ -194,12 +196,24 @@ def search(
     print_result(hits, as_json, print_hits)
 
 
+def _check_one_query(
+    query: str | None, image: Path | None, feedback: bool, fields: bool, method: FeedbackMethod | None
+) -> None:
+    """One kind of query per search: the others used to be silently dropped (--said won over keywords)."""
+    given = [name for name, present in (("keywords or --image", query is not None or image is not None),
+                                         ("--feedback", feedback), ("--said/--shows", fields)) if present]  # fmt: skip
+    if len(given) > 1:
+        raise MmirError(f"give one query: {' or '.join(given)}, not both")
+    require_with(method is not None and not feedback, "--feedback-method", "--feedback GOOD BAD")
+
+
 def _check_search_flags(
     query: str | None, image: Path | None, temporal: bool, within: float | None, channel: str,
     fusion: Fusion | None, fusion_weights: str | None, spatial: bool,
 ) -> None:  # fmt: skip
     """Refuse options that would be silently ignored: each needs another option or an example-image query."""
     require_with(within is not None and not temporal, "--within", "--then or --then-image")
+    require_with(temporal and query is None and image is None, "--then", "a first query (keywords or --image)")
     by_image = image is not None and query is None
     require_with(channel != "cnn" and not by_image, f"--channel {channel}", "an example image (--image FILE)")
     require_with(spatial and not by_image, "--spatial", "an example image (--image FILE)")
