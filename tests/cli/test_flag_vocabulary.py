@@ -133,6 +133,11 @@ def _one_error_line(err: str) -> str:
         (["search", "dog", "--feedback", "good.txt", "bad.txt"], "give one query: keywords or --image or --feedback"),
         (["search", "dog", "--feedback-method", "rocchio"], "--feedback-method needs --feedback"),
         (["search", "--said", "hello", "--then", "car"], "--then needs a first query"),
+        (["duplicates", "--loose", "0.4"], "--loose needs --spatial"),
+        (["train", "concepts", "labels.csv", "--show-suspects", "5"], "--show-suspects needs noisy labels"),
+        (["train", "concepts", "--from-folders", "--negatives", "50"], "--negatives needs a LABELS.csv"),
+        (["train", "metric", "groups", "--alpha", "0.3"], "--alpha needs --train-blocks"),
+        (["train", "metric", "groups", "--train-blocks", "2", "--dim", "64"], "--dim needs head mode"),
         (["search", "--image", "q.jpg", "--channel", "fused", "--fusion-weights", "cnn=1,color=0.5"],
          "unknown channel 'color'; choose from cnn, colour, lbp, hog, bovw"),
         (["index", "photos", "--pca-from", "other"], "--pca-from needs --pca"),
@@ -152,8 +157,9 @@ def test_an_option_that_needs_another_is_a_one_line_error(
     monkeypatch.chdir(tmp_path)
     (tmp_path / "q.txt").write_text("q1 0 a 1\n")
     (tmp_path / "r.txt").write_text("q1 Q0 a 1 1.0 t\n")
-    code, _, err = run(monkeypatch, capsys, *args, "-c", str(tmp_path / "coll")) if args[0] in (
-        "search", "index") else run(monkeypatch, capsys, *args)  # fmt: skip
+    reads_a_collection = args[0] in ("search", "index", "duplicates") or args[:2] == ["train", "concepts"]
+    collection = ["-c", str(tmp_path / "coll")] if reads_a_collection else []
+    code, _, err = run(monkeypatch, capsys, *args, *collection)
     assert code == 2
     assert expected in _one_error_line(err)
     assert not (tmp_path / "coll").exists()

@@ -36,6 +36,7 @@ from mmir.cli.options import (
     JsonOpt,
     K,
     TopK,
+    given,
     open_collection,
     require_with,
 )
@@ -330,6 +331,7 @@ def concepts(
 
 @app.command()
 def duplicates(
+    ctx: typer.Context,
     collection: CollectionOpt = COLLECTION,
     threshold: Annotated[
         float, typer.Option(min=-1.0, max=1.0, help="Cosine similarity from which files are near-duplicates.")
@@ -343,6 +345,7 @@ def duplicates(
     ] = 0.5,
 ) -> None:
     """Groups of near-duplicate files in the collection."""
+    require_with(bool(given(ctx, "loose")) and not spatial, "--loose", "--spatial")
     with open_collection(collection) as coll:
         groups = coll.near_duplicates(threshold, SpatialConfig() if spatial else None, loose)
     if as_json:

@@ -10,7 +10,17 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mmir.cli.groups import eval_app, train_app
-from mmir.cli.options import MODEL, JsonOpt, MaybeCollectionOpt, MetricLossName, MinerName, ModelOpt, open_collection
+from mmir.cli.options import (
+    MODEL,
+    JsonOpt,
+    MaybeCollectionOpt,
+    MetricLossName,
+    MinerName,
+    ModelOpt,
+    given,
+    open_collection,
+    require_with,
+)
 from mmir.errors import MmirError
 from mmir.models.spec import Pooling
 
@@ -20,6 +30,7 @@ if TYPE_CHECKING:
 
 @train_app.command("metric")
 def train_metric(
+    ctx: typer.Context,
     groups: Annotated[Path, typer.Argument(help="A folder per identity/group, or a CSV of path,group rows.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the model entry.")] = Path("runs/metric"),
     loss: Annotated[MetricLossName, typer.Option(help="The metric-learning loss.")] = "triplet",
@@ -51,6 +62,9 @@ def train_metric(
     descriptors, or (--train-blocks N) the backbone's last N blocks."""
     from mmir.learn.metric_workflow import MetricRun, metric_config, train_metric_model
 
+    require_with(bool(given(ctx, "alpha")) and train_blocks == 0, "--alpha", "--train-blocks N")
+    head_only = given(ctx, "pooling", "dim", "hidden")
+    require_with(bool(head_only) and train_blocks > 0, " ".join(head_only), "head mode (no --train-blocks)")
     rate = lr if lr is not None else (1e-4 if train_blocks > 0 else 1e-3)
     config = metric_config(
         loss, miner, margin=margin, epochs=epochs, p=groups_per_batch, k=per_group, lr=rate, seed=seed

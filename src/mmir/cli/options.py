@@ -62,6 +62,16 @@ ChannelName = Literal["cnn", "colour", "lbp", "hog", "bovw", "fused"]
 """Values of :class:`mmir.models.engineered.Descriptor`, plus ``fused``."""
 
 
+def given(ctx: typer.Context, *names: str) -> list[str]:
+    """The parameters among ``names`` set on the command line (or from the environment), not left at default."""
+    found = []
+    for name in names:
+        source = ctx.get_parameter_source(name)
+        if source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"):
+            found.append("--" + name.replace("_", "-"))
+    return found
+
+
 def require_with(given: bool, option: str, needs: str) -> None:
     """Refuse ``option`` given without ``needs`` (one line, exit status 2) instead of ignoring it.
 

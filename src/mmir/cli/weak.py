@@ -10,13 +10,14 @@ from typing import Annotated, Any
 import typer
 
 from mmir.cli.groups import train_app
-from mmir.cli.options import COLLECTION, CollectionOpt, JsonOpt, open_collection
+from mmir.cli.options import COLLECTION, CollectionOpt, JsonOpt, given, open_collection, require_with
 from mmir.errors import MmirError
 from mmir.media import display_path
 
 
 @train_app.command("concepts")
 def train_concepts(
+    ctx: typer.Context,
     labels: Annotated[
         Path | None, typer.Argument(help="CSV of `path,label1;label2` rows (paths relative to the CSV).")
     ] = None,
@@ -42,7 +43,11 @@ def train_concepts(
     sources = [labels is not None, weak is not None, from_folders, from_names]
     if sum(sources) != 1:
         raise MmirError("give exactly one of: LABELS.csv, --weak FILE|FOLDER, --from-folders, --from-names")
-    if labels is None:
+    weak_only = given(ctx, "min_examples", "plain", "show_suspects")
+    if labels is not None:
+        require_with(bool(weak_only), " ".join(weak_only), "noisy labels (--weak, --from-folders or --from-names)")
+    else:
+        require_with(bool(given(ctx, "negatives")), "--negatives", "a LABELS.csv (noisy labels use every file)")
         train_weak(collection, weak, from_folders, from_names, min_examples, plain, show_suspects, seed, as_json)
         return
     from mmir.learn.labels_csv import MIN_POSITIVES, learnable, read_label_csv
