@@ -35,9 +35,11 @@ from mmir.cli.options import (
     CollectionOpt,
     JsonOpt,
     K,
+    OldDescriptorOpt,
     TopK,
     given,
     open_collection,
+    refuse_renamed,
     require_with,
 )
 from mmir.cli.searching import SCALES_HELP, PerOpt, listed_items, print_result
@@ -124,6 +126,7 @@ def search(
         ChannelName,
         typer.Option(help="With --image: the descriptor channel searched (stored with index --descriptors), or fused."),
     ] = "cnn",
+    old_descriptor: OldDescriptorOpt = None,
     fusion: Annotated[
         Fusion | None, typer.Option(help="With --channel fused: late (z-scored scores, default) or early.")
     ] = None,
@@ -159,6 +162,7 @@ def search(
 
     Always k distinct files (--per file, the default) or k shots (--per shot), fewer only when fewer match.
     """
+    refuse_renamed(old_descriptor, "--descriptor", "--channel")
     _check_one_query(query, image, feedback is not None, said is not None or shows is not None, feedback_method)
     _check_search_flags(query, image, then is not None or then_image is not None, within, channel, fusion,
                         fusion_weights, spatial)  # fmt: skip

@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mmir.cli.groups import app
-from mmir.cli.options import COLLECTION, CollectionOpt, DetectorName, JsonOpt, open_collection, require_with
+from mmir.cli.options import (
+    COLLECTION,
+    CollectionOpt,
+    DetectorName,
+    JsonOpt,
+    OldDescriptorOpt,
+    open_collection,
+    refuse_renamed,
+    require_with,
+)
 from mmir.errors import MmirError
 from mmir.models.backends import Backend
 from mmir.models.spec import Pooling
@@ -43,6 +52,7 @@ def index(
         str | None, typer.Option("--model", "-m", help="Encoder of a new collection (see `mmir info`).")
     ] = None,
     pooling: Annotated[Pooling | None, typer.Option(help="Pooling of a new collection (default gem).")] = None,
+    old_descriptor: OldDescriptorOpt = None,
     multiscale: Annotated[
         bool | None, typer.Option(help="Average descriptors over scales 1, 1/√2, 1/2 (a new collection).")
     ] = None,
@@ -97,6 +107,7 @@ def index(
 
     _echo_media_notes(verbose)
 
+    refuse_renamed(old_descriptor, "--descriptor", "--pooling", "descriptor channels to store are --descriptors")
     require_with(pca is None and pca_from is not None, "--pca-from", "--pca DIM")
     require_with(pca is None and whiten is not None, "--whiten/--no-whiten", "--pca DIM")
     _check_before_opening(descriptors, executor)

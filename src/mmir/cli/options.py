@@ -62,6 +62,21 @@ ChannelName = Literal["cnn", "colour", "lbp", "hog", "bovw", "fused"]
 """Values of :class:`mmir.models.engineered.Descriptor`, plus ``fused``."""
 
 
+# Old names, hidden: giving one is an error that names the new flag (no silent alias, no other meaning).
+OldDescriptorOpt = Annotated[str | None, typer.Option("--descriptor", hidden=True)]
+OldEncoderOpt = Annotated[str | None, typer.Option("--encoder", hidden=True)]
+
+
+def refuse_renamed(value: object, old: str, new: str, hint: str = "") -> None:
+    """Refuse a renamed flag with one line saying what it is called now (and ``hint``, if another flag may be meant).
+
+    Raises:
+        MmirError: if ``value`` was given.
+    """
+    if value is not None:
+        raise MmirError(f"{old} is now {new} ({old} {value} → {new} {value})" + (f"; {hint}" if hint else ""))
+
+
 def given(ctx: typer.Context, *names: str) -> list[str]:
     """The parameters among ``names`` set on the command line (or from the environment), not left at default."""
     found = []

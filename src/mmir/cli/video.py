@@ -17,8 +17,10 @@ from mmir.cli.options import (
     DetectorName,
     JsonOpt,
     ModelOpt,
+    OldEncoderOpt,
     SequenceArchName,
     open_collection,
+    refuse_renamed,
     require_with,
 )
 from mmir.errors import MmirError
@@ -117,6 +119,7 @@ def train_sequence(
     epochs: Annotated[int, typer.Option(min=1, max=10_000)] = 40,
     lr: Annotated[float, typer.Option(min=1e-6, max=1.0)] = 3e-3,
     model: ModelOpt = MODEL,
+    old_encoder: OldEncoderOpt = None,
     fps: FpsOpt = 2.0,
     seed: Annotated[int, typer.Option()] = 0,
     register: Annotated[
@@ -133,6 +136,7 @@ def train_sequence(
     """
     from mmir.learn.sequence_workflow import SequenceRun, SequenceTraining, train_on_clips
 
+    refuse_renamed(old_encoder, "--encoder", "--model")
     require_with(label is not None and register is None, "--label", "--register NAME")
     run = SequenceRun(model, fps, arch, hidden, SequenceTraining(epochs=epochs, lr=lr, seed=seed))
 
@@ -194,11 +198,16 @@ def eval_sequence(
     clips: ClipsArg,
     checkpoint: Annotated[Path, typer.Option("--checkpoint", help="A directory written by `mmir train sequence`.")],
     model: ModelOpt = MODEL,
+    old_encoder: OldEncoderOpt = None,
     fps: FpsOpt = 2.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Accuracy, top-k error and confusion matrix of a sequence model on labelled clips."""
-    from mmir.learn.sequence_workflow import evaluate_on_clips
+    from mmir.learn.sequence_workflow import SEQUENCE_CONFIG, evaluate_on_clips
+
+    refuse_renamed(old_encoder, "--encoder", "--model")
+    if (Path(model) / SEQUENCE_CONFIG).is_file():  # --model named the sequence model before it named the encoder
+        raise MmirError(f"--model {model} is a sequence model: pass it as --checkpoint (--model is the frame encoder)")
 
     report = evaluate_on_clips(checkpoint, clips, model, fps)
     if as_json:

@@ -15,6 +15,9 @@ import numpy as np
 from mmir.evaluate.classification import ClassificationReport
 from mmir.learn.labels_csv import DataError
 from mmir.learn.sequence import (
+    CONFIG_FILE as SEQUENCE_CONFIG,
+)
+from mmir.learn.sequence import (
     SequenceTraining,
     arch_from_name,
     clip_descriptors,
@@ -27,6 +30,7 @@ from mmir.learn.sequence import (
 from mmir.models.sequence import SequenceConfig
 
 __all__ = [
+    "SEQUENCE_CONFIG",
     "SequenceRun",
     "SequenceTrained",
     "SequenceTraining",
