@@ -76,7 +76,7 @@ def test_renamed_flags_have_their_new_names() -> None:
     assert hidden(commands["train sequence"], "--encoder") and hidden(commands["eval sequence"], "--encoder")
     assert _option(commands["concepts"], "--per-word") is not None
     assert _option(commands["eval retrieval"], "--out") is not None
-    assert _option(commands["train metric"], "--k") is None  # -k is a result count everywhere
+    assert hidden(commands["train metric"], "--k")  # -k is a result count everywhere
 
 
 def test_choice_lists_mirror_the_enums() -> None:
@@ -202,6 +202,8 @@ def test_index_descriptor_is_no_longer_pooling(
         (["search", "--image", "q.jpg", "--descriptor", "colour"], "--descriptor is now --channel"),
         (["train", "sequence", "clips", "--encoder", "efficientnet-lite2"], "--encoder is now --model"),
         (["eval", "sequence", "clips", "--checkpoint", "m", "--encoder", "x"], "--encoder is now --model"),
+        (["train", "metric", "groups", "--p", "3"], "--p is now --groups-per-batch"),
+        (["train", "metric", "groups", "--k", "2"], "--k is now --per-group"),
     ],
 )
 def test_an_old_flag_name_says_what_it_is_called_now(

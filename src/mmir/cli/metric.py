@@ -19,6 +19,7 @@ from mmir.cli.options import (
     ModelOpt,
     given,
     open_collection,
+    refuse_renamed,
     require_with,
 )
 from mmir.errors import MmirError
@@ -54,6 +55,8 @@ def train_metric(
     epochs: Annotated[int, typer.Option(min=1)] = 20,
     groups_per_batch: Annotated[int, typer.Option(min=2, help="Groups per batch (P of a P×K batch).")] = 8,
     per_group: Annotated[int, typer.Option(min=1, help="Images per group per batch (K of a P×K batch).")] = 4,
+    old_p: Annotated[int | None, typer.Option("--p", hidden=True)] = None,
+    old_k: Annotated[int | None, typer.Option("--k", hidden=True)] = None,
     lr: Annotated[float | None, typer.Option(help="Learning rate (default 1e-3 for a head, 1e-4 fine-tuning).")] = None,
     seed: Annotated[int, typer.Option()] = 0,
     as_json: JsonOpt = False,
@@ -62,6 +65,8 @@ def train_metric(
     descriptors, or (--train-blocks N) the backbone's last N blocks."""
     from mmir.learn.metric_workflow import MetricRun, metric_config, train_metric_model
 
+    refuse_renamed(old_p, "--p", "--groups-per-batch")
+    refuse_renamed(old_k, "--k", "--per-group")  # -k is a number of results everywhere
     require_with(bool(given(ctx, "alpha")) and train_blocks == 0, "--alpha", "--train-blocks N")
     head_only = given(ctx, "pooling", "dim", "hidden")
     require_with(bool(head_only) and train_blocks > 0, " ".join(head_only), "head mode (no --train-blocks)")
