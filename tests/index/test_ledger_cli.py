@@ -115,3 +115,15 @@ def test_an_unreachable_milvus_server_is_refused_before_anything_is_recorded(
                        f"milvus://127.0.0.1:{port}")  # fmt: skip
     assert code != 0 and f"no Milvus server answers at 127.0.0.1:{port}" in err
     assert not coll.exists()  # no collection was created, nothing recorded
+
+
+def test_no_thumbnails_then_an_index_run_back_fills_them_and_says_so(
+    tmp_path: Path, photo_dir: Path, reuse_lite0, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    coll = tmp_path / "coll"
+    code, _, _ = run(monkeypatch, capsys, "index", str(photo_dir), "-c", str(coll), "--no-thumbnails", "--no-progress")
+    assert code == 0
+    assert not list((coll / "thumbs").rglob("*.jpg"))
+    code, out, _ = run(monkeypatch, capsys, "index", str(photo_dir), "-c", str(coll), "--no-progress")
+    assert code == 0 and "6 given thumbnails" in out
+    assert len(list((coll / "thumbs").rglob("*_256.jpg"))) == 6

@@ -92,6 +92,10 @@ def index(
     # Off by default until they are cheap enough: OCR costs ~1.3 s a photo here (indexing ~10x slower).
     ocr: Annotated[bool, typer.Option(help="Read visible text in photos and video keyframes (OCR; slow).")] = False,
     speech: Annotated[bool, typer.Option(help="Transcribe speech in videos (slow).")] = False,
+    thumbnails: Annotated[
+        bool, typer.Option(help="Keep 256 px cards and 1280 px previews for the web page (made from the decode "
+                                "indexing already does; back-filled for files indexed without them).")
+    ] = True,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="List each file passed over (other extension, link out of a root).")
     ] = False,
@@ -126,7 +130,7 @@ def index(
         report = coll.index(
             [str(p) for p in paths],
             IndexOptions(batch_size=batch_size, progress=progress and not as_json, channels=tuple(channels),
-                         retry_failed=retry_failed, shot_detector=detector),
+                         retry_failed=retry_failed, shot_detector=detector, thumbnails=thumbnails),
             on_problem=lambda problem: typer.echo(f"skipped {problem}", err=True),
             channel_sink=coll.channel_sink() if channels else None,
             executor=executor,
@@ -145,6 +149,7 @@ def index(
             f"{report.unchanged} unchanged, {report.removed} removed, {len(report.problems)} failed "
             f"({report.encoded} encoded in {report.seconds:.1f} s, {report.images_per_second:.1f} img/s)"
             + (f"; {report.backfilled} indexed files given missing descriptors" if report.backfilled else "")
+            + (f"; {report.thumbnails_backfilled} given thumbnails" if report.thumbnails_backfilled else "")
         )
     if report.failed_before:
         typer.echo(f"{report.failed_before} files failed before (unchanged since); --retry-failed to try again",
