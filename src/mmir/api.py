@@ -18,15 +18,18 @@ from typing import TYPE_CHECKING
 
 from mmir.concepts import ConceptVocabulary, QueryMapping, QueryMode
 from mmir.errors import CollectionError
+from mmir.executors import parse_executor
 from mmir.index.manifest import Manifest
 from mmir.index.store import SegmentStore
 from mmir.index.visible_text import TextField
 from mmir.indexing.pipeline import Indexer, IndexOptions, IndexProblem, IndexReport
+from mmir.indexing.text import TextOptions
 from mmir.indexing.types import ChannelSink
 from mmir.media import read_file
 from mmir.search.engine import SearchEngine
 from mmir.search.filters import SearchFilter
 from mmir.search.fusion import parse_weights
+from mmir.search.pipeline import SearchResult
 from mmir.search.queries import (
     ChannelQuery,
     ExampleQuery,
@@ -42,6 +45,7 @@ from mmir.search.queries import (
     VectorQuery,
     parse_item,
 )
+from mmir.search.scales import TEXT_WEAK, TEXT_WEAK_CONFIDENCE, describe_scales
 from mmir.search.spatial import SpatialConfig
 from mmir.types import (
     DEFAULT_COLLECTION,
@@ -61,21 +65,57 @@ if TYPE_CHECKING:
     from mmir.collection.learning import PcaFit
     from mmir.concepts.word_models import WordModel
     from mmir.index.channels import CatalogChannelSink
-    from mmir.indexing.text import TextOptions, TextReport
+    from mmir.indexing.text import TextReport
+    from mmir.indexing.video import DetectedShots
+    from mmir.indexing.video_concepts import SequenceConcept
     from mmir.learn.concept_heads import ConceptHeads
     from mmir.learn.labels_csv import LabelledPath
     from mmir.learn.robust_heads import RobustConfig
     from mmir.learn.weak_labels import WeakExample, WeakTraining
     from mmir.models.encoder import Encoder
-    from mmir.search.pipeline import SearchResult
     from mmir.search.temporal import TemporalHit
 
 __all__ = [  # what the faces (CLI, server) and library users import from here; the rest of mmir is behind it
-    "DEFAULT_COLLECTION", "DEFAULT_HOST", "DEFAULT_K", "DEFAULT_MODEL", "DEFAULT_PORT", "ChannelQuery", "Collection",
-    "CollectionInfo", "ExampleQuery", "FeedbackMethod", "FeedbackQuery", "FieldQuery", "Fusion", "Hit",
-    "IndexOptions", "IndexProblem", "IndexReport", "ItemQuery", "MediaRef", "Per", "Query", "QueryMapping",
-    "QueryMode", "SearchFilter", "Segment", "SpatialConfig", "TemporalQuery", "TextField", "TextQuery", "VectorQuery",
-    "check_store", "parse_item", "parse_weights",
+    "DEFAULT_COLLECTION",
+    "DEFAULT_HOST",
+    "DEFAULT_K",
+    "DEFAULT_MODEL",
+    "DEFAULT_PORT",
+    "TEXT_WEAK",
+    "TEXT_WEAK_CONFIDENCE",
+    "ChannelQuery",
+    "Collection",
+    "CollectionInfo",
+    "ExampleQuery",
+    "FeedbackMethod",
+    "FeedbackQuery",
+    "FieldQuery",
+    "Fusion",
+    "Hit",
+    "IndexOptions",
+    "IndexProblem",
+    "IndexReport",
+    "ItemQuery",
+    "MediaRef",
+    "Per",
+    "Query",
+    "QueryMapping",
+    "QueryMode",
+    "SearchFilter",
+    "SearchResult",
+    "Segment",
+    "SpatialConfig",
+    "TemporalQuery",
+    "TextField",
+    "TextOptions",
+    "TextQuery",
+    "VectorQuery",
+    "check_store",
+    "describe_scales",
+    "detect_shots",
+    "parse_executor",
+    "parse_item",
+    "parse_weights",
 ]  # fmt: skip
 
 
@@ -549,6 +589,24 @@ class Collection:
         """How a text query maps to weighted concepts."""
         return self.engine.map_query(TextQuery(text, mode))
 
+    def register_sequence_concept(self, model_dir: Path, name: str, label: str | None = None) -> SequenceConcept:
+        """Make class ``label`` of a trained sequence model (``mmir train sequence``) searchable as ``name``."""
+        from mmir.indexing.video_concepts import register_sequence_concept
+
+        return register_sequence_concept(self, model_dir, name, label)
+
+    def unregister_sequence_concept(self, name: str) -> SequenceConcept:
+        """Forget the sequence concept ``name`` (and its copy of the model); returns what was removed."""
+        from mmir.indexing.video_concepts import unregister_sequence_concept
+
+        return unregister_sequence_concept(self, name)
+
+    def sequence_concepts(self) -> list[SequenceConcept]:
+        """The registered sequence concepts, in registration order."""
+        from mmir.indexing.video_concepts import registered
+
+        return registered(self.directory)
+
     def use_store(self, store: str) -> None:
         """Keep the vectors in ``store`` (``faiss``, ``milvus:PATH.db``, ``milvus://host:port``) from now on.
 
@@ -630,6 +688,27 @@ def _backend_for(store: SegmentStore, backend: str) -> str:
     from mmir.index import ledger
 
     return "onnx-int8" if ledger.recorded_precision(store.catalog) == ledger.INT8 else backend
+
+
+def detect_shots(
+    video: str | os.PathLike[str], detector: str = "fast", *, min_shot_s: float, max_shot_s: float,
+    progress: bool = False,
+) -> DetectedShots:  # fmt: skip
+    """The shots of one video file (no collection): decoded at the analysis rate, no images encoded.
+
+    Args:
+        video: The video file.
+        detector: A shot detector name (``mmir shots --help`` lists them).
+        min_shot_s: Shortest shot; closer transitions are dropped.
+        max_shot_s: Longer shots are split into equal parts.
+        progress: A bar on stderr (seconds of video analysed).
+    """
+    from mmir.indexing.video import VideoIndexOptions
+    from mmir.indexing.video import detect_shots as detect
+    from mmir.media.shot_detectors import make_detector
+
+    options = VideoIndexOptions(min_shot_s=min_shot_s, max_shot_s=max_shot_s)
+    return detect(str(video), make_detector(detector), options, progress=progress)
 
 
 def check_store(store: str) -> None:

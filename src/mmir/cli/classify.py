@@ -47,9 +47,14 @@ def train_classify(
     as_json: JsonOpt = False,
 ) -> None:
     """Train a classifier (from scratch, or fine-tune EfficientNet-Lite with --from)."""
-    from mmir.learn.datasets import load_labelled_images
-    from mmir.learn.recipe import ClassificationLoss, RecipeError, Schedule, TrainConfig
-    from mmir.learn.trainer import train_classifier
+    from mmir.learn import (
+        ClassificationLoss,
+        RecipeError,
+        Schedule,
+        TrainConfig,
+        load_labelled_images,
+        train_classifier,
+    )
     from mmir.models.convnets import Arch
 
     require_with(freeze != 0 and from_ is None, "--freeze", "--from BACKBONE")
@@ -112,7 +117,7 @@ def eval_classify(
     as_json: JsonOpt = False,
 ) -> None:
     """Top-1/top-5 error, per-class accuracy and confusion matrix (or mAP for multi-label) on test data."""
-    from mmir.learn.evaluation import evaluate_checkpoint
+    from mmir.learn import evaluate_checkpoint
 
     report = evaluate_checkpoint(checkpoint, data, confusion_png=confusion_png)
     typer.echo(json.dumps(report.to_json(), indent=2) if as_json else report.format())

@@ -48,7 +48,7 @@ from mmir.errors import MmirError
 from mmir.media import display_path, read_file
 
 if TYPE_CHECKING:
-    from mmir.search.pipeline import SearchResult
+    from mmir.api import SearchResult
 
 WITHIN_S = 30.0  # --within's default: largest gap between the two shots of a temporal query
 

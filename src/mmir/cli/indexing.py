@@ -26,8 +26,7 @@ from mmir.models.backends import Backend
 from mmir.models.spec import Pooling
 
 if TYPE_CHECKING:
-    from mmir.api import Collection
-    from mmir.indexing.text import TextOptions
+    from mmir.api import Collection, TextOptions
 
 
 class _EchoNotes(logging.Handler):
@@ -160,7 +159,7 @@ def index(
 
 def _check_before_opening(descriptors: str | None, executor: str | None) -> None:
     """A misspelled channel or executor fails at once, not after a new collection loaded its encoder."""
-    from mmir.executors import parse_executor
+    from mmir.api import parse_executor
     from mmir.models.engineered import Descriptor
 
     known = [channel.value for channel in Descriptor]
@@ -175,7 +174,7 @@ def _check_before_opening(descriptors: str | None, executor: str | None) -> None
 
 def _text_options(ocr: bool, speech: bool) -> TextOptions | None:
     """The text producers to run (``None``: neither)."""
-    from mmir.indexing.text import TextOptions
+    from mmir.api import TextOptions
 
     return TextOptions(ocr=ocr, speech=speech) if ocr or speech else None
 

@@ -26,7 +26,7 @@ from mmir.errors import MmirError
 from mmir.models.spec import Pooling
 
 if TYPE_CHECKING:
-    from mmir.learn.metric import EpochStats
+    from mmir.learn import EpochStats
 
 
 @train_app.command("metric")
@@ -63,7 +63,7 @@ def train_metric(
 ) -> None:
     """Learn a descriptor so that images of one group come close together: a projection head on frozen
     descriptors, or (--train-blocks N) the backbone's last N blocks."""
-    from mmir.learn.metric_workflow import MetricRun, metric_config, train_metric_model
+    from mmir.learn import MetricRun, metric_config, train_metric_model
 
     refuse_renamed(old_p, "--p", "--groups-per-batch")
     refuse_renamed(old_k, "--k", "--per-group")  # -k is a number of results everywhere

@@ -9,13 +9,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mmir.api import ItemQuery, Per, parse_item
+from mmir.api import TEXT_WEAK, TEXT_WEAK_CONFIDENCE, ItemQuery, Per, describe_scales, parse_item
 from mmir.errors import MmirError
 from mmir.media import display_path
-from mmir.search.scales import TEXT_WEAK, TEXT_WEAK_CONFIDENCE, describe_scales
 
 if TYPE_CHECKING:
-    from mmir.search.pipeline import SearchResult
+    from mmir.api import SearchResult
     from mmir.types import Hit
 
 PerOpt = Annotated[

@@ -70,7 +70,7 @@ def train_words(
     as_json: JsonOpt = False,
 ) -> None:
     """Train word2vec (skip-gram, negative sampling; gensim) on a corpus, for `--text-model w2v:OUT`."""
-    from mmir.learn.word2vec import Word2VecConfig, train_word2vec_file
+    from mmir.learn import Word2VecConfig, train_word2vec_file
 
     config = Word2VecConfig(dim=dim, window=window, negative=negative, min_count=min_count, epochs=epochs, seed=seed)
     result = train_word2vec_file(corpus, out, config)

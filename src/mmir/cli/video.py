@@ -40,13 +40,11 @@ def shots(
     as_json: JsonOpt = False,
 ) -> None:
     """Detected shots of a video: start/end seconds, how each began (cut or gradual), keyframe times."""
-    from mmir.indexing.video import VideoIndexOptions, detect_shots
-    from mmir.media.shot_detectors import make_detector
+    from mmir.api import detect_shots
 
     if video.suffix.lower() in IMAGE_EXTENSIONS:
         raise MmirError(f"{display_path(str(video))}: not a video (an image); `mmir shots` takes a video file")
-    options = VideoIndexOptions(min_shot_s=min_shot, max_shot_s=max_shot)
-    found = detect_shots(str(video), make_detector(detector), options, progress=not as_json)
+    found = detect_shots(video, detector, min_shot_s=min_shot, max_shot_s=max_shot, progress=not as_json)
     if len(found.frame_times) <= 1:
         raise MmirError(f"{display_path(str(video))}: not a video (a single frame); `mmir shots` takes a video file")
     info, problem = found.info, found.problem
@@ -134,7 +132,7 @@ def train_sequence(
     With --register NAME the model becomes a concept detector of the collection: every indexed video shot is
     scored from its stored frame descriptors (no decoding), and `mmir search NAME` finds the shots.
     """
-    from mmir.learn.sequence_workflow import SequenceRun, SequenceTraining, train_on_clips
+    from mmir.learn import SequenceRun, SequenceTraining, train_on_clips
 
     refuse_renamed(old_encoder, "--encoder", "--model")
     require_with(label is not None and register is None, "--label", "--register NAME")
@@ -152,10 +150,8 @@ def train_sequence(
         classes = len(config.classes)
         typer.echo(f"trained {config.arch.value} on {trained.clips} clips, {classes} classes; saved to {out}")
     if register is not None:
-        from mmir.indexing.video_concepts import register_sequence_concept
-
         with open_collection(collection) as coll:
-            concept = register_sequence_concept(coll, out, register, label)
+            concept = coll.register_sequence_concept(out, register, label)
         facts["registered"] = {"name": concept.name, "label": concept.label, "collection": str(collection)}
         if not as_json:
             typer.echo(f"registered {concept.name!r} (class {concept.label!r}) in {collection}: "
@@ -173,17 +169,15 @@ def sequence_concepts(
     """List the sequence models registered as concepts (`mmir train sequence --register`), or remove one."""
     from dataclasses import asdict
 
-    from mmir.indexing.video_concepts import registered, unregister_sequence_concept
-
     with open_collection(collection) as coll:
         if remove is not None:
-            gone = unregister_sequence_concept(coll, remove)
+            gone = coll.unregister_sequence_concept(remove)
             if as_json:
                 typer.echo(json.dumps({"removed": gone.name}))
             else:
                 typer.echo(f"removed sequence concept {gone.name!r} from {collection}")
             return
-        concepts = registered(coll.directory)
+        concepts = coll.sequence_concepts()
     if as_json:
         typer.echo(json.dumps([asdict(concept) for concept in concepts], indent=1, default=str))
         return
@@ -203,7 +197,7 @@ def eval_sequence(
     as_json: JsonOpt = False,
 ) -> None:
     """Accuracy, top-k error and confusion matrix of a sequence model on labelled clips."""
-    from mmir.learn.sequence_workflow import SEQUENCE_CONFIG, evaluate_on_clips
+    from mmir.learn import SEQUENCE_CONFIG, evaluate_on_clips
 
     refuse_renamed(old_encoder, "--encoder", "--model")
     if (Path(model) / SEQUENCE_CONFIG).is_file():  # --model named the sequence model before it named the encoder

@@ -50,7 +50,7 @@ def train_concepts(
         require_with(bool(given(ctx, "negatives")), "--negatives", "a LABELS.csv (noisy labels use every file)")
         train_weak(collection, weak, from_folders, from_names, min_examples, plain, show_suspects, seed, as_json)
         return
-    from mmir.learn.labels_csv import MIN_POSITIVES, learnable, read_label_csv
+    from mmir.learn import MIN_POSITIVES, learnable, read_label_csv
 
     examples, skipped = learnable(read_label_csv(labels, allow_empty=True))
     for name, count in skipped.items():  # the other labels are still learned
@@ -71,8 +71,7 @@ def train_weak(
     show_suspects: int, seed: int, as_json: bool = False,
 ) -> None:  # fmt: skip
     """Read the weak labels, train robust concepts on stored descriptors, print AP and the suspects."""
-    from mmir.learn.robust_heads import RobustConfig, RobustLoss
-    from mmir.learn.weak_labels import LabelSource, read_weak_labels
+    from mmir.learn import LabelSource, RobustConfig, RobustLoss, read_weak_labels
 
     if weak is not None:
         source = LabelSource.SIDECARS if weak.is_dir() else LabelSource.TAGS
