@@ -64,6 +64,13 @@ class Segment:
     keyframe_s: float = 0.0
 
 
+class ThumbSize(enum.IntEnum):
+    """The longest side, in pixels, of a card thumbnail and of a preview (kept at indexing, served by the page)."""
+
+    CARD = 256
+    PREVIEW = 1280
+
+
 @dataclass(frozen=True)
 class Hit:
     """One search result: higher ``score`` is always better.

@@ -19,7 +19,6 @@ preview (no full-size decode just for it).
 
 from __future__ import annotations
 
-import enum
 import io
 import logging
 import math
@@ -37,6 +36,7 @@ from mmir.index import ledger
 from mmir.media import decode_for_model, decode_image
 from mmir.media._pixels import SHRINK_ABOVE_PIXELS  # read only: the size above which decodes are reduced
 from mmir.media.image import draft_side
+from mmir.types import ThumbSize
 
 if TYPE_CHECKING:
     from mmir.index.catalog import Catalog
@@ -50,13 +50,6 @@ FOLDER = "thumbs"
 JPEG_QUALITY = 80
 # Formats every browser shows: such an original no larger than the preview is served as its own preview.
 WEB_FORMATS = frozenset({"JPEG", "MPO", "PNG", "GIF", "WEBP"})
-
-
-class ThumbSize(enum.IntEnum):
-    """The longest side, in pixels, of the two stored sizes."""
-
-    CARD = 256
-    PREVIEW = 1280
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ media route does).
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import io
 import os
@@ -26,17 +25,10 @@ from starlette.responses import FileResponse, Response
 
 from mmir.media import CorruptMediaError, ImageLimits, decode_image, load_image
 from mmir.media.video import DecodeOptions, VideoReader
-from mmir.types import MediaKind, MediaRef
+from mmir.types import MediaKind, MediaRef, ThumbSize
 
 CACHE_FOLDER = "thumbnails"
 WEBP_QUALITY = 78  # visually clean at these sizes; a 256 px card is ~8-15 KB
-
-
-class ThumbSize(enum.IntEnum):
-    """The longest side, in pixels, of the two sizes the page asks for."""
-
-    CARD = 256
-    PREVIEW = 1280
 
 
 @dataclass(frozen=True)
