@@ -160,3 +160,20 @@ def test_then_within_pairs_later_shots_of_the_same_video_only() -> None:
     assert hits[0].score == pytest.approx((0.9 * 0.5) ** 0.5)  # geometric mean of the sub-scores
     assert then_within(second, first, rows, within_s=30) == []  # B before A never pairs
     assert [(h.first.id, h.second.id) for h in then_within(first, second, rows, within_s=60)] == [(1, 3)]
+
+
+def test_a_video_has_its_file_name_text_even_if_the_run_stops_before_the_metadata_sync(
+    tmp_path: Path, reuse_lite0: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 22: after a kill during video indexing, file-name text was missing until the next run."""
+    from mmir.api import Collection
+    from mmir.index.metadata_text import term_matches
+
+    media = tmp_path / "media"
+    media.mkdir()
+    _video(media / "zanzibar_holiday.mp4", ["chelsea.png"])
+    monkeypatch.setattr(Collection, "sync_metadata_text", lambda self: None)  # the run dies before its sync
+    with Collection.open(tmp_path / "coll", create=True) as coll:
+        coll.index([media])
+        (found,) = term_matches(coll.store.catalog, ["zanzibar"])
+        assert [coll.media(media_id).path for media_id in found] == [str(media / "zanzibar_holiday.mp4")]

@@ -301,8 +301,9 @@ class Indexer:
             sha1 = sha1_bytes(data) if data is not None else sha1_file(entry.path)
             if entry.path not in self._reanalyse and self._known(record, sha1):
                 return Prepared(entry, record, sha1)
-            if handler is not None:
-                return Prepared(entry, record, sha1, segments=tuple(self._analyse(handler, entry.path, data, sha1)))
+            if handler is not None:  # its text stored with its shots: a run killed before the sync still has it
+                segments = tuple(self._analyse(handler, entry.path, data, sha1))
+                return Prepared(entry, record, sha1, segments=segments, text=self._text(entry.path, data))
             assert data is not None
             return self._decode(entry, record, sha1, data)
         except MediaError as error:
@@ -341,8 +342,9 @@ class Indexer:
         array = encoder.preprocess(image)
         return Prepared(entry, record, sha1, array=array, channels=channels, text=self._text(entry.path, data))
 
-    def _text(self, path: str, data: bytes) -> tuple[str, MetadataText]:
-        """The file's metadata text from the bytes already read (the sync after the run then skips it)."""
+    def _text(self, path: str, data: bytes | None) -> tuple[str, MetadataText]:
+        """The file's metadata text, from the bytes already read when there are any (a video's are not: its file
+        name, folder and sidecars then); the sync after the run skips the file."""
         # Imported here, as in mmir.index.metadata_text: every command imports this module, and the metadata
         # readers load PIL's metadata plugins and an XML parser that only indexing needs.
         from mmir.media.metadata import extract_metadata_text, folder_names, sidecar_signature
