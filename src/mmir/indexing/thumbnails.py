@@ -22,8 +22,6 @@ from __future__ import annotations
 import io
 import logging
 import math
-import os
-import tempfile
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -35,6 +33,7 @@ from PIL import Image
 from mmir.index import ledger
 from mmir.media import decode_for_model, decode_image
 from mmir.media._pixels import SHRINK_ABOVE_PIXELS  # read only: the size above which decodes are reduced
+from mmir.media.files import write_atomic
 from mmir.media.image import draft_side
 from mmir.types import ThumbSize
 
@@ -104,19 +103,6 @@ class ThumbnailFiles:
                 self.remove(sha1)
                 gone += 1
         return gone
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write atomically (a reader never sees half a file; a crash leaves no partial entry)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 # -- making the pictures -----------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import re
 import time
 from pathlib import Path
 
-from mmir.server.thumbnails import write_atomic
+from mmir.media.files import write_atomic
 
 CACHE_FOLDER = "queries"
 KEY = re.compile(r"[0-9a-f]{40}")

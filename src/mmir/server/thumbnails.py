@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
 from mmir.media import CorruptMediaError, ImageLimits, decode_image, load_image
+from mmir.media.files import write_atomic
 from mmir.media.video import DecodeOptions, VideoReader
 from mmir.types import MediaKind, MediaRef, ThumbSize
 
@@ -155,19 +155,6 @@ def _webp(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, "WEBP", quality=WEBP_QUALITY)
     return buffer.getvalue()
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write atomically (a reader never sees half a file; a crash leaves no partial entry)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def video_frame(path: str, at_s: float, side: int) -> Image.Image:
