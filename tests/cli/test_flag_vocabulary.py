@@ -4,7 +4,6 @@ readable at 80 columns. Each test failed before the change it names."""
 from __future__ import annotations
 
 import json
-import sys
 import typing
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import pytest
 
 from mmir.api import DEFAULT_COLLECTION
+from mmir_cli import run
 
 RANKING = {"search", "similar", "concepts", "eval retrieval"}  # commands whose output is a ranked list
 
@@ -103,21 +103,6 @@ def test_choice_lists_mirror_the_enums() -> None:
     with pytest.raises(ValueError, match="choose one of") as refused:
         make_detector("no-such-detector")
     assert set(str(refused.value).split("choose one of ")[1].split(", ")) == values(options.DetectorName)
-
-
-def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """``mmir ARGS`` in this process: exit status, stdout, stderr (never a traceback)."""
-    from mmir.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["mmir", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out = capsys.readouterr()
-    assert "Traceback" not in out.err
-    return code, out.out, out.err
 
 
 def _one_error_line(err: str) -> str:

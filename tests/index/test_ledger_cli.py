@@ -4,25 +4,11 @@ from __future__ import annotations
 
 import json
 import socket
-import sys
 from pathlib import Path
 
 import pytest
 
-
-def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """``mmir ARGS`` in this process (so the session's Lite0 is reused): exit status, stdout, stderr."""
-    from mmir.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["mmir", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out = capsys.readouterr()
-    assert "Traceback" not in out.err
-    return code, out.out, out.err
+from mmir_cli import run
 
 
 def test_descriptors_on_an_indexed_folder_back_fill_and_info_shows_coverage(
