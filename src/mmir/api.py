@@ -26,6 +26,7 @@ from mmir.indexing.pipeline import Indexer, IndexOptions, IndexProblem, IndexRep
 from mmir.indexing.text import TextOptions
 from mmir.indexing.types import ChannelSink
 from mmir.media import read_file
+from mmir.search.cancel import Cancelled, CancelReason, acquire_lock, cancel_scope, checkpoint
 from mmir.search.engine import SearchEngine
 from mmir.search.filters import SearchFilter
 from mmir.search.fusion import parse_weights
@@ -83,6 +84,8 @@ __all__ = [  # what the faces (CLI, server) and library users import from here; 
     "DEFAULT_PORT",
     "TEXT_WEAK",
     "TEXT_WEAK_CONFIDENCE",
+    "CancelReason",
+    "Cancelled",
     "ChannelQuery",
     "Collection",
     "CollectionInfo",
@@ -110,7 +113,10 @@ __all__ = [  # what the faces (CLI, server) and library users import from here; 
     "TextOptions",
     "TextQuery",
     "VectorQuery",
+    "acquire_lock",
+    "cancel_scope",
     "check_store",
+    "checkpoint",
     "describe_scales",
     "detect_shots",
     "parse_executor",
