@@ -19,6 +19,7 @@ from mmir.concepts.text import STOP_WORDS, base_forms, normalise, plural_forms, 
 from mmir.concepts.text_process import bundled_text_model
 from mmir.concepts.word_models import SentenceEncoderAdapter, WordModel
 from mmir.errors import MissingExtraError, MmirError
+from mmir.search.cancel import checkpoint
 
 USER_PREFIX = "user:"
 # The text fallback keeps the nearest classes within this much cosine similarity of the best one (at most
@@ -207,6 +208,7 @@ class ConceptVocabulary:
             for start in range(0, len(phrases), PREFETCH_CHUNK):
                 if time.monotonic() > self._query.deadline:
                     return
+                checkpoint()  # Cancelled is no MmirError: it leaves this loop and the query
                 index.prefetch(phrases[start : start + PREFETCH_CHUNK])
         except (MissingExtraError, MmirError, OSError):
             return  # _map_by_embedding reports it, word by word, and turns the fallback off
@@ -316,6 +318,7 @@ class ConceptVocabulary:
         if time.monotonic() > getattr(self._query, "deadline", float("inf")) and not index.cached(word):
             self._query.skipped = getattr(self._query, "skipped", 0) + 1
             return TermMapping(word, None, ())
+        checkpoint()
         try:
             nearest = index.nearest(word, top=EMBEDDING_TOP)
         except (MissingExtraError, MmirError, OSError) as exc:  # extra not installed, or model files unreadable

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mmir.errors import QueryError
+from mmir.search.cancel import checkpoint
 from mmir.search.queries import FeedbackMethod
 from mmir.search.sources import Ranked, ranked_from_arrays
 
@@ -172,6 +173,7 @@ class FeedbackSource:
         if self._scored is None:  # one pass over the descriptors; deeper rounds of grouping reuse the scores
             ids, scores = [], []
             for batch_ids, vectors in self.source.batches(self.batch):
+                checkpoint()
                 ids.append(np.asarray(batch_ids, np.int64))
                 scores.append(np.asarray(self._score(np.ascontiguousarray(vectors, np.float32)), np.float32))
             self._scored = (np.concatenate(ids), np.concatenate(scores)) if ids else (self.ids[:0], np.zeros(0))

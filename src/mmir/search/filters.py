@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mmir.errors import QueryError
+from mmir.search.cancel import checkpoint
 from mmir.search.sources import Ranked, ScoredSource, Source, VectorSource
 from mmir.types import MediaKind
 
@@ -235,6 +236,7 @@ class FilteredSource:
     def top(self, n: int) -> Ranked:
         depth = max(self._depth, math.ceil(n / self.share * OVERFETCH))
         while True:
+            checkpoint()
             ranked = self.inner.top(depth)
             keep = np.isin(ranked.ids, self.allowed)
             done = ranked.exhausted or len(ranked.ids) < depth

@@ -13,6 +13,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from mmir.search.cancel import checkpoint
 from mmir.search.queries import Per
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ def group(
         return []
     depth = K_FACTOR * k + len(exclude_segments)
     while True:
+        checkpoint()  # each round may stream the whole collection again
         ranked = source.top(depth)
         chosen = _pick(ranked, catalog, k, per, exclude_media, exclude_segments)
         if len(chosen) >= k or ranked.exhausted or len(ranked.ids) < depth:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from mmir.concepts.mapping import QueryMapping
+from mmir.search.cancel import checkpoint
 from mmir.search.concept_scoring import explain_many
 from mmir.search.keyword_stream import Columns, Rows, block_scores, plan_terms
 from mmir.search.sources import ScoredSource
@@ -59,6 +60,7 @@ def joint_similarities(catalog: Catalog, ids: np.ndarray, query: np.ndarray) -> 
     sorted_ids = ids[order]
     vector = np.asarray(query, np.float32).reshape(-1)
     for batch_ids, descriptors in catalog.iter_descriptors(BATCH):
+        checkpoint()
         pos = np.clip(np.searchsorted(sorted_ids, batch_ids), 0, len(ids) - 1)
         known = sorted_ids[pos] == batch_ids
         out[order[pos[known]]] = descriptors[known] @ vector
@@ -119,6 +121,7 @@ def joint_source(
     concept_used = bool(plan.active.any())
     id_parts, score_parts = [], []
     for block in itertools.chain([first], stream):
+        checkpoint()
         id_parts.append(np.asarray(block.ids, np.int64))
         if concept_used:
             score_parts.append(block_scores(plan, mapping.mode, block, matches, columns)[0])

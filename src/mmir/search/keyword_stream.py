@@ -22,6 +22,7 @@ import numpy as np
 from mmir.concepts.mapping import QueryMapping, QueryMode
 from mmir.errors import QueryError
 from mmir.search import text_fusion
+from mmir.search.cancel import checkpoint
 from mmir.search.concept_scoring import combine_terms, explain_many
 from mmir.search.scales import query_confidence
 from mmir.search.sources import Ranked, ranked_from_arrays
@@ -176,6 +177,7 @@ class KeywordSource:
         if self._scored is None:  # one pass over the blocks; deeper rounds of grouping reuse it (12 bytes a segment)
             ids, scores = [], []
             for block in self._blocks():
+                checkpoint()  # a client gone or over budget stops here, between blocks
                 ids.append(np.asarray(block.ids, np.int64))
                 scores.append(block_scores(self.plan, self.mapping.mode, block, self.matches, self._columns)[0])
             scaled = np.concatenate(scores).astype(np.float32) * np.float32(self.confidence)
@@ -213,6 +215,7 @@ def concept_scores(
     plan = plan_terms(matched, width, [False] * len(matched.terms))
     ids, scores = [], []
     for block in itertools.chain([first], stream):
+        checkpoint()
         per_term = np.clip(columns(block, plan.concepts) @ plan.weights.T, 0.0, 1.0)
         ids.append(block.ids)
         scores.append(combine_terms(per_term, plan.importance, mapping.mode))

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from mmir.errors import require
+from mmir.search.cancel import checkpoint
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -225,6 +226,7 @@ def rerank_by_inliers(
     inliers = [0] * len(candidates)
     limit, start = min(config.top, len(candidates)), 0
     while start < limit:
+        checkpoint()  # each round decodes and matches up to config.first candidates
         end = min(start + max(1, config.first), limit)
         _verify(candidates, inliers, range(start, end), inliers_of)
         if mirrored_of is not None and inliers[0] < config.min_inliers:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mmir.search.cancel import checkpoint
 from mmir.types import DEFAULT_K, MediaRef, Segment
 
 SLACK_S = 0.05
@@ -101,6 +102,7 @@ def then_within(
             by_media[media.id].append((segment, score))
     best: dict[int, TemporalHit] = {}
     for sid, score_a in first.items():
+        checkpoint()
         if sid not in rows:
             continue
         media, seg_a = rows[sid]
