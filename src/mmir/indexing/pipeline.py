@@ -93,6 +93,8 @@ class Indexer:
         self._get_encoder = encoder
         self._encoder: Encoder | None = None
         self._encoder_lock = threading.Lock()
+        self._probe_lock = threading.Lock()  # one probe decode at a time, and none once a file has decoded
+        self._one_decoded = False
         self._db_lock = threading.Lock()  # one SQLite connection: worker reads never overlap a write
         self.options = options
         self._sink = channel_sink
@@ -330,8 +332,12 @@ class Indexer:
 
     def _decode(self, entry: FileEntry, record: MediaRecord | None, sha1: str, data: bytes) -> Prepared:
         limits = self.options.limits
-        if self._encoder is None:  # prove the file decodes before the model is loaded for it
-            decode_image(data, entry.path, limits=limits, min_side=_PROBE_SIDE)
+        # Prove one file decodes before the model loads, so a folder of broken files never loads it. One file is
+        # enough: each probe is a second decode, and for a 100-MP PNG (no reduced decode) it costs a whole one.
+        with self._probe_lock:
+            if self._encoder is None and not self._one_decoded:
+                decode_image(data, entry.path, limits=limits, min_side=_PROBE_SIDE)
+                self._one_decoded = True
         encoder = self._encoder_now()
         if self._pictures is None:
             image = decode_for_model(data, entry.path, encoder.input_side, limits=limits)
