@@ -626,7 +626,7 @@ class Collection:
     def info(self) -> CollectionInfo:
         """Counts, model, sizes, and the producers of derived data with their coverage (the ledger)."""
         from mmir.collection.learning import recorded_pca
-        from mmir.index import failures, ledger, visible_text
+        from mmir.index import ledger, visible_text
 
         media, segments = self.store.catalog.counts()
         manifest = self.manifest
@@ -634,7 +634,9 @@ class Collection:
         fit = recorded_pca(self)
         pca = "none" if fit is None else fit.setting + (f", fitted on {fit.fitted_on} vectors" if fit.fitted_on >= 0
                                                           else "")  # fmt: skip
-        producers = tuple(f"{c.producer}: {c}" for c in ledger.coverage(self.store.catalog))
+        catalog = self.store.catalog  # every producer, those not run yet too, then what the saved indexes match
+        producers = tuple(f"{c.producer}: {c}" for c in [*ledger.coverage(catalog), *ledger.not_run(catalog)])
+        producers += tuple(f"{a.name}: {a.setting}" for a in ledger.artifacts(catalog))
         producers += visible_text.summary(self.store.catalog)  # how many files show text / have speech
         return CollectionInfo(
             directory=str(self.directory), model=manifest.model, fingerprint=manifest.fingerprint,
@@ -642,7 +644,7 @@ class Collection:
             segments=segments, vectors=len(self.store.vectors), concepts=len(manifest.concept_names),
             bytes_indexed=self.store.catalog.bytes_indexed(), bytes_on_disk=sum(self.store.sizes().values()),
             store=vectors.store, index_memory_bytes=vectors.memory_bytes, expected_recall=vectors.expected_recall,
-            last_tuning=vectors.last_tuning, pca=pca, producers=producers, failed=failures.count(self.store.catalog),
+            last_tuning=vectors.last_tuning, pca=pca, producers=producers, failed=ledger.failure_count(catalog),
         )  # fmt: skip
 
 

@@ -27,6 +27,11 @@ def test_descriptors_on_an_indexed_folder_back_fill_and_info_shows_coverage(
 
     assert f"channel:colour: {CHANNEL_VERSION} (6/6 files)" in info["producers"]
     assert any(line.startswith(f"encoder: {reuse_lite0.fingerprint} (6/6") for line in info["producers"])
+    from mmir.index.ledger import PER_FILE_SETTING
+
+    assert f"metadata-text: {PER_FILE_SETTING} (6/6 files)" in info["producers"]  # every producer, with coverage
+    assert {"ocr: none (0/6 files)", "speech: none (0/0 files)", "shots: none (0/0 files)"} <= set(info["producers"])
+    assert any(line.startswith("index:vectors: generation ") for line in info["producers"])  # what it matches
 
     (photo_dir / "new.png").write_bytes((photo_dir / "chelsea.png").read_bytes() + b"new")  # a file arrives
     assert run(monkeypatch, capsys, "index", str(photo_dir), "-c", coll, "--no-progress")[0] == 0  # no --descriptors
@@ -62,7 +67,7 @@ def test_pca_is_shown_warned_about_and_removed_with_pca_none(
     code, out, _ = run(monkeypatch, capsys, "index", str(photo_dir), "-c", coll, "--no-progress", "--pca", "none")
     assert code == 0 and "PCA removed" in out
     info = json.loads(run(monkeypatch, capsys, "info", "-c", coll, "--json")[1])
-    assert info["pca"] == "none" and not any(line.startswith("pca") for line in info["producers"])
+    assert info["pca"] == "none" and "pca: none (0/6 files)" in info["producers"]  # listed, not run
     assert run(monkeypatch, capsys, "index", str(photo_dir), "-c", coll, "--pca", "zero")[0] != 0
 
 

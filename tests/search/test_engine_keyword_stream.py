@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import tracemalloc
 from pathlib import Path
 
@@ -225,7 +224,10 @@ def test_column_files_are_rewritten_only_when_rows_change(tmp_path: Path) -> Non
         pass
     columns.sync(store.catalog)
     assert (tmp_path / "cols" / "block-00000.f32").stat().st_ino == first  # no block rewritten
-    assert json.loads((tmp_path / "cols" / "state.json").read_text())["generation"] == store.catalog.generation
+    from mmir.index import ledger  # the columns' state is the ledger's record (issue 23)
+
+    recorded = ledger.producer(store.catalog, ledger.CONCEPT_COLUMNS)
+    assert recorded is not None and recorded.setting == ledger.generation_setting(store.catalog.generation)
     with store.catalog.transaction():  # one segment replaced: same count, fewer ids up to the last one
         store.catalog.remove_media(2)
     _add(store.catalog, range(21, 22), seed=2)  # one segment: the count is 12 again

@@ -70,6 +70,7 @@ MIGRATIONS: dict[int, str] = {
     9: visible_text.SCHEMA,  # visible text (OCR) and speech per segment, in FTS5 fields shows / said
     10: sequence_scores.SCHEMA,  # stored per-shot scores of registered sequence concepts (search needs no torch)
     11: metadata_text.TAKEN_SCHEMA,  # when each photo was taken (EXIF), for date filters; metadata re-read once
+    12: metadata_text.LEDGER_SCHEMA,  # what each file's metadata text was read from: a ledger row (metadata-text)
 }
 
 

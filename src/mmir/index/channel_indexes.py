@@ -2,7 +2,9 @@
 
 Every channel (``cnn`` and each engineered one of :mod:`mmir.index.channels`) has its own exact FAISS index
 (:class:`mmir.index.vectors.FaissIndex`, ids = media ids) saved under ``channel-indexes/`` in the collection
-directory, with a small JSON state beside it saying which catalog state it matches:
+directory; which catalog state it matches is the ledger's artifact ``index:channel:NAME``
+(:mod:`mmir.index.ledger`), recorded after the files are saved (collections written before kept a small JSON state
+beside the index, read while the ledger has no record, then removed):
 
 - **Engineered channels** follow the catalog's channel change log (schema step 6, :data:`CHANGES_SCHEMA`):
   triggers append ``(media id, channel)`` for every row inserted, replaced or deleted (also by ``ON DELETE
@@ -32,6 +34,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mmir.errors import CollectionError, QueryError
+from mmir.index import ledger
 from mmir.index.channels import channel_vectors
 from mmir.index.vectors import FaissIndex, Metric
 
@@ -84,6 +87,12 @@ class IndexState:
     generation: int = -1
     key: str = ""
 
+    def setting(self) -> str:
+        """The ledger setting of an index saved at this state."""
+        if self.generation >= 0:
+            return f"{ledger.generation_setting(self.generation)} of {self.key}"
+        return f"change {self.seq}"
+
 
 @dataclass(frozen=True)
 class OpenChannel:
@@ -125,6 +134,18 @@ def projection_key(store: SegmentStore) -> str:
             return key
         key += f"|{stat.st_size}|{stat.st_mtime_ns}"
     return key
+
+
+def _recorded(found: ledger.Producer) -> IndexState:
+    """The state the ledger records for a channel's saved index.
+
+    Raises:
+        ValueError: the record does not describe a state (the index is then rebuilt).
+    """
+    state = IndexState(**{k: v for k, v in found.detail.items() if k in ("seq", "generation", "key")})  # type: ignore[arg-type]
+    if state.setting() != found.setting:
+        raise ValueError(f"{found.name}: recorded setting {found.setting!r} does not match its detail")
+    return state
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -237,8 +258,9 @@ class ChannelIndexes:
     def _load(self, name: str) -> tuple[IndexState, OpenChannel] | None:
         """The saved index and its state, or ``None`` when missing or unreadable (then it is rebuilt)."""
         index_path, state_path, idf_path = self._paths(name)
+        recorded = ledger.producer(self.catalog, ledger.channel_index(name))
         try:
-            state = IndexState(**json.loads(state_path.read_text()))
+            state = _recorded(recorded) if recorded is not None else IndexState(**json.loads(state_path.read_text()))
             index = FaissIndex.load(index_path, Metric.INNER_PRODUCT)
             idf = np.load(idf_path) if name == BOVW else None
         except (OSError, ValueError, TypeError, CollectionError):  # a derived index: damaged means rebuilt
@@ -246,7 +268,8 @@ class ChannelIndexes:
         return state, OpenChannel(name, index, idf)
 
     def _save(self, opened: OpenChannel, state: IndexState) -> None:
-        """Write index, idf and state (each atomically; the state last, so it never claims a newer index)."""
+        """Write index and idf (each atomically), then record the state in the ledger (last, so it never claims a
+        newer index than the files hold)."""
         index_path, state_path, idf_path = self._paths(opened.name)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -254,11 +277,11 @@ class ChannelIndexes:
             if opened.idf is not None:
                 np.save(idf_path.with_name(idf_path.name + ".tmp.npy"), opened.idf)
                 os.replace(idf_path.with_name(idf_path.name + ".tmp.npy"), idf_path)
-            tmp = state_path.with_name(state_path.name + ".tmp")
-            tmp.write_text(json.dumps(state.__dict__))
-            os.replace(tmp, state_path)
         except OSError:
             return  # a read-only collection: the index is rebuilt in memory next time too
+        if not ledger.record_artifact(self.catalog, ledger.channel_index(opened.name), state.setting(), state.__dict__):
+            return
+        state_path.unlink(missing_ok=True)  # an older collection's state file: the ledger holds it now
         if opened.name != CNN:
             self._prune(opened.name, state.seq)
 

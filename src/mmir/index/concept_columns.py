@@ -7,7 +7,9 @@ float32). Here they are re-laid out once, in blocks of at most :data:`BLOCK_ROWS
 - ``<collection>/concepts/block-NNNNN.ids``: ``int64[B]`` segment ids;
 - ``<collection>/concepts/block-NNNNN.f32``: ``float32[C, B]``, column-major, so one concept of one block is
   ``4·B`` contiguous bytes;
-- ``state.json``: the catalog generation they match, the block sizes and the last id.
+- their state (the catalog generation they match, the block sizes and the last id) is the ledger's artifact
+  ``index:concepts`` (:mod:`mmir.index.ledger`), recorded after the files are written; collections written
+  before kept it in ``state.json`` here, adopted (and removed) on the next sync.
 
 A query touching ``K`` concepts reads ``K`` short runs per block and holds one block's ``float32[B, K]`` at a
 time: memory is bounded by the block, whatever the collection's size. The columns are float32 although the
@@ -17,12 +19,13 @@ is disk, ``4·C`` bytes a segment (4 GB at a million segments, beside the catalo
 catalog's float16 ones, exactly. The files are derived data: they are
 brought up to date from the catalog when the generation changes (new segments — ids only grow — are appended
 to the last block; a removal or a replacement, seen as fewer ids up to the last one, rebuilds all blocks in
-bounded chunks), and any missing or unreadable state rebuilds them. Every file is written beside its name and
-renamed into place, so a reader holding an open block keeps a consistent one.
+bounded chunks), and any missing or unreadable state (or a block file gone) rebuilds them. Every file is written
+beside its name and renamed into place, so a reader holding an open block keeps a consistent one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -33,12 +36,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from mmir.index import ledger
+
 if TYPE_CHECKING:
     from mmir.index.catalog import Catalog
 
 # 128 KB a concept column; one block's K columns in memory: K × 128 KB (at most 128 MB for 1,000 concepts).
 BLOCK_ROWS = 32_768
-STATE = "state.json"
+STATE = "state.json"  # the state file of collections written before the ledger held it (read once, then removed)
 LAYOUT = "float32 columns, v1"  # recorded in the state: files of another layout are rebuilt
 
 
@@ -140,6 +145,7 @@ class ConceptColumns:
         # Every keyword search reads the state and the blocks' id files: kept while the file on disk is the same
         # one (files are replaced by rename, so a new one has a new inode/mtime).
         self._read_cache: dict[Path, tuple[tuple[int, int, int], object]] = {}
+        self._synced: dict | None = None  # the state the last sync left, which blocks() lists
 
     def sync(self, catalog: Catalog) -> None:
         """Bring the files up to date with ``catalog`` (nothing to do when the generation matches).
@@ -147,9 +153,12 @@ class ConceptColumns:
         Raises:
             OSError: the directory cannot be written (the caller may fall back to :class:`CatalogConcepts`).
         """
-        state = self._state()
+        state = self._state(catalog)
         generation = catalog.generation
         if state is not None and state["generation"] == generation and state["block_rows"] == self.block_rows:
+            if state.pop("legacy", False):  # an older collection's state file: the ledger takes it over
+                self._record(catalog, state)
+            self._synced = state
             return
         self.directory.mkdir(parents=True, exist_ok=True)
         # The files stay valid up to their last id while the catalog holds exactly the rows they hold up to it
@@ -160,7 +169,7 @@ class ConceptColumns:
                 state = None
             elif catalog.counts()[1] == stored:  # nothing added either (e.g. a file only touched): no block to write
                 state["generation"] = generation
-                _write_atomic(self.directory / STATE, json.dumps(state).encode())
+                self._record(catalog, state)
                 return
         else:
             state = None
@@ -171,11 +180,20 @@ class ConceptColumns:
             }  # fmt: skip
         self._append(catalog, state)
         state["generation"] = generation
-        _write_atomic(self.directory / STATE, json.dumps(state).encode())
+        self._record(catalog, state)
+
+    def _record(self, catalog: Catalog, state: dict) -> None:
+        """The files are in place: the ledger records what they match (and an older collection's state file goes)."""
+        detail = {key: value for key, value in state.items() if key not in ("generation", "legacy")}
+        setting = ledger.generation_setting(state["generation"])
+        ledger.record_artifact(catalog, ledger.CONCEPT_COLUMNS, setting, detail)
+        self._synced = state
+        with contextlib.suppress(OSError):  # a read-only directory: its blocks could not be written either
+            (self.directory / STATE).unlink(missing_ok=True)
 
     def blocks(self) -> Iterator[ConceptBlock]:
         """The synced blocks in id order (call :meth:`sync` first)."""
-        state = self._state()
+        state = self._synced
         if state is None:
             return
         for number in range(len(state["blocks"])):
@@ -219,15 +237,22 @@ class ConceptColumns:
         self._read_cache[path] = (key, value)
         return value
 
-    def _state(self) -> dict | None:
-        try:
-            text = self._cached(self.directory / STATE, lambda p: p.read_text())
-            state = json.loads(text)
-        except (OSError, ValueError):
-            return None
+    def _state(self, catalog: Catalog) -> dict | None:
+        """What the saved files hold, as the ledger records it (or an older collection's state file says), when
+        every block file it lists is still there; else ``None`` (rebuilt)."""
+        recorded = ledger.producer(catalog, ledger.CONCEPT_COLUMNS)
+        if recorded is not None and recorded.setting.startswith("generation "):
+            state: object = {**recorded.detail, "generation": int(recorded.setting.split()[1])}
+        else:
+            try:
+                state = {**json.loads((self.directory / STATE).read_text()), "legacy": True}
+            except (OSError, ValueError, TypeError):
+                return None
         keys = {"generation", "block_rows", "num_concepts", "last_id", "blocks"}
-        usable = isinstance(state, dict) and keys <= state.keys() and state.get("layout") == LAYOUT
-        return state if usable else None
+        if not (isinstance(state, dict) and keys <= state.keys() and state.get("layout") == LAYOUT):
+            return None
+        present = all(self._path(n, kind).exists() for n in range(len(state["blocks"])) for kind in ("ids", "f32"))
+        return dict(state) if present else None
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:

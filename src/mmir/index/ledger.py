@@ -1,16 +1,27 @@
-"""The ledger of derived data: which producer ran for each file (and for the collection) with which setting.
+"""The ledger of derived data: what every derived output was computed from, and the one place that says if it is stale.
 
 Two tables (catalog schema step 7, :data:`SCHEMA`):
 
-- ``ledger(media_id, producer, setting)``: per-file outputs, e.g. ``channel:colour`` → ``v1``. A file's row goes
-  with the file (``ON DELETE CASCADE``) and with its content (:func:`forget_files` when it is stored again), so a
-  missing row always means "not computed for this content". Indexing asks :func:`missing` which files lack a
-  producer the run wants and computes only that (a channel needs a decode pass, no CNN).
+- ``ledger(media_id, producer, setting)``: per-file outputs, e.g. ``channel:colour`` → ``v2``, ``thumbnails``,
+  ``shots`` (the shot detector), ``ocr``/``speech`` (engine version) and ``metadata-text`` (the file's size, mtime
+  and sidecar set it was read with: :func:`text_signature`). A file's row goes with the file (``ON DELETE
+  CASCADE``) and with its content (:func:`forget_files` when it is stored again), so a missing row always means
+  "not computed for this content". Indexing asks :func:`missing` which files lack a producer the run wants and
+  computes only that (a channel needs a decode pass, no CNN).
 - ``producers(name, setting, detail)``: collection-wide producers whose output every file shares: the encoder
   (fingerprint plus precision, so int8 vectors have their own and never join a float collection) and PCA
-  (dimension, whitening, how many vectors it was fitted on). ``mmir info`` lists both with their coverage.
+  (dimension, whitening, how many vectors it was fitted on); and the derived **artifacts** kept beside the catalog
+  (names ``index:...``): the vector index, the keyword-search concept columns and each channel index, whose
+  setting is the catalog state they match (:func:`generation_setting`, or a channel change-log position).
+  :func:`artifact_current` is the one test every reader of an artifact makes ("is what is saved on disk current?");
+  :func:`record_artifact` is what its writer calls once the files are in place (files first, record last, so a
+  kill -9 in between leaves a record that claims nothing newer than the files).
 
-Failed files have no media row; they stay in :mod:`mmir.index.failures` (keyed by path), read through here.
+``mmir info`` lists every producer with its coverage (:func:`coverage`, :func:`not_run`) and the artifacts.
+
+Failed files have no media row (a row would make them count, list and search as indexed files), so they stay in
+:mod:`mmir.index.failures`, keyed by path and judged by size/mtime/limits; they are read and written only through
+this module (:func:`failure_of`, :func:`record_failure`, :func:`forget_failure`, :func:`failures_under`).
 Writes are single autocommit statements (or run inside the caller's transaction); they never bump the catalog
 generation, since the vector index does not depend on them.
 """
@@ -18,13 +29,17 @@ generation, since the vector index does not depend on them.
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from mmir.index import failures
+
 if TYPE_CHECKING:
     from mmir.index.catalog import Catalog
+    from mmir.index.failures import Failure
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ledger (
@@ -49,6 +64,22 @@ CHANNEL_VERSION = "v2"  # bump when an engineered channel's extraction changes: 
 # v2 (issue 24): lbp and hog come from scikit-image (interpolated LBP circle, hard HOG orientation bins).
 ENCODER = "encoder"
 PCA = "pca"
+METADATA_TEXT = "metadata-text"  # per file; setting: the size, mtime and sidecars its text was read with
+SHOTS = "shots"  # per video; setting: the shot detector (its frames, keyframes and shot rows)
+THUMBNAILS = "thumbnails"  # per file; setting: the pictures' version (mmir.indexing.thumbnails.SETTING)
+OCR = "ocr"  # per file; setting: the OCR engine's version (mmir.index.visible_text)
+SPEECH = "speech"
+# Producers `mmir info` names even before they ran (their coverage is then 0); per-file ones with the media kind
+# they apply to (None: every file).
+KNOWN_FILE_PRODUCERS: dict[str, str | None] = {
+    METADATA_TEXT: None, SHOTS: "video", THUMBNAILS: None, OCR: None, SPEECH: "video",
+}  # fmt: skip
+KNOWN_COLLECTION_PRODUCERS = (ENCODER, PCA)
+ARTIFACT = "index:"  # prefix of the collection-wide derived artifacts' names in ``producers``
+VECTORS = "index:vectors"  # the vector index (FAISS files or a Milvus collection)
+CONCEPT_COLUMNS = "index:concepts"  # the keyword-search concept columns (mmir.index.concept_columns)
+_PER_CONTENT_EXCLUDED = (METADATA_TEXT,)
+PER_FILE_SETTING = "read at each file's size, mtime and sidecars"  # how coverage shows metadata-text's settings  # depends on the file's own size/mtime/sidecars, not on its content
 _SQL_BATCH = 500
 
 
@@ -88,6 +119,11 @@ class Coverage:
 # -- collection-wide producers ---------------------------------------------------------------------------------
 
 
+def channel_index(name: str) -> str:
+    """The artifact name of a descriptor channel's saved index (:mod:`mmir.index.channel_indexes`)."""
+    return f"{ARTIFACT}channel:{name}"
+
+
 def record_producer(catalog: Catalog, producer: Producer) -> None:
     """Record (or replace) a collection-wide producer."""
     catalog.connection.execute(
@@ -121,10 +157,11 @@ def record_files(catalog: Catalog, media_ids: Sequence[int], producers: Mapping[
 
 def copy_files(catalog: Catalog, source_media_id: int, media_id: int) -> None:
     """``media_id`` is a copy of ``source_media_id`` (same content): it has what the source has."""
+    excluded = ",".join("?" * len(_PER_CONTENT_EXCLUDED))
     catalog.connection.execute(
         "INSERT OR REPLACE INTO ledger (media_id, producer, setting) "
-        "SELECT ?, producer, setting FROM ledger WHERE media_id = ?",
-        (int(media_id), int(source_media_id)),
+        f"SELECT ?, producer, setting FROM ledger WHERE media_id = ? AND producer NOT IN ({excluded})",
+        (int(media_id), int(source_media_id), *_PER_CONTENT_EXCLUDED),
     )
 
 
@@ -154,17 +191,140 @@ def missing(catalog: Catalog, wanted: Mapping[str, str], kind: str = "image") ->
 
 
 def coverage(catalog: Catalog) -> list[Coverage]:
-    """Every producer with its coverage: collection-wide ones first (they cover every file), then per-file ones."""
-    total = int(catalog.connection.execute("SELECT COUNT(*) FROM media").fetchone()[0])
-    found = [
-        Coverage(str(name), str(setting), total, total)
-        for name, setting in catalog.connection.execute("SELECT name, setting FROM producers ORDER BY name")
-    ]
-    rows = catalog.connection.execute(
-        "SELECT producer, setting, COUNT(*) FROM ledger GROUP BY producer, setting ORDER BY producer, setting"
-    )
-    found += [Coverage(str(name), str(setting), int(files), total) for name, setting, files in rows]
+    """Every producer that ran, with its coverage: collection-wide ones first (they cover every file), then per-file
+    ones (of the files of the kind they apply to: ``shots`` of the videos). Artifacts are not producers of a file's
+    output: :func:`artifacts` lists them."""
+    db = catalog.connection
+    total = int(db.execute("SELECT COUNT(*) FROM media").fetchone()[0])
+    wide = db.execute("SELECT name, setting FROM producers WHERE name NOT LIKE ? ORDER BY name", (ARTIFACT + "%",))
+    found = [Coverage(str(name), str(setting), total, total) for name, setting in wide]
+    per_file = ",".join("?" * len(_PER_CONTENT_EXCLUDED))  # settings of their own per file: counted as one
+    rows = db.execute(
+        f"SELECT producer, CASE WHEN producer IN ({per_file}) THEN ? ELSE setting END AS s, "
+        "COUNT(*) FROM ledger GROUP BY producer, s ORDER BY producer, s",
+        (*_PER_CONTENT_EXCLUDED, PER_FILE_SETTING),
+    ).fetchall()
+    kinds = {str(k): int(n) for k, n in db.execute("SELECT kind, COUNT(*) FROM media GROUP BY kind")}
+    for name, setting, files in rows:
+        kind = KNOWN_FILE_PRODUCERS.get(str(name))
+        found.append(Coverage(str(name), str(setting), int(files), kinds.get(kind, 0) if kind else total))
     return found
+
+
+def not_run(catalog: Catalog) -> list[Coverage]:
+    """The known producers (:data:`KNOWN_FILE_PRODUCERS`, encoder, PCA) with no record yet: coverage 0."""
+    ran = {c.producer for c in coverage(catalog)}
+    db = catalog.connection
+    total = int(db.execute("SELECT COUNT(*) FROM media").fetchone()[0])
+    kinds = {str(k): int(n) for k, n in db.execute("SELECT kind, COUNT(*) FROM media GROUP BY kind")}
+    names: list[tuple[str, str | None]] = [(n, None) for n in KNOWN_COLLECTION_PRODUCERS]
+    names += list(KNOWN_FILE_PRODUCERS.items())
+    return [Coverage(name, "none", 0, kinds.get(kind, 0) if kind else total) for name, kind in names if name not in ran]
+
+
+# -- collection-wide derived artifacts (vector index, concept columns, channel indexes) -------------------------
+
+
+def generation_setting(generation: int) -> str:
+    """An artifact setting saying it matches the catalog at ``generation``."""
+    return f"generation {int(generation)}"
+
+
+STALE = "stale"  # the setting of an artifact that must be re-derived before its next use
+
+
+def artifact_current(catalog: Catalog, name: str, setting: str, legacy: str | None = None) -> Producer | None:
+    """The record of artifact ``name`` when its saved output matches ``setting`` (the catalog state it must
+    match), else ``None`` (stale, or never saved: re-derive it from the catalog).
+
+    Args:
+        catalog: The collection's catalog.
+        name: ``index:vectors``, ``index:concepts`` or :func:`channel_index`.
+        setting: What a current output was derived from (e.g. :func:`generation_setting` of the catalog now).
+        legacy: The setting the artifact's own state file recorded before the ledger held it (collections written
+            by an older mmir); used only while the ledger has no record of it.
+    """
+    found = producer(catalog, name)
+    if found is None and legacy is not None:
+        found = Producer(name, legacy)
+    return found if found is not None and found.setting == setting else None
+
+
+def record_artifact(catalog: Catalog, name: str, setting: str, detail: Mapping[str, object] | None = None) -> bool:
+    """Record that artifact ``name``'s saved files now match ``setting`` (call once the files are in place).
+
+    Returns:
+        ``False`` when the catalog cannot be written now (a read-only collection, or a writer holding it past the
+        busy timeout): the artifact is then re-derived next time, as when its files are missing.
+    """
+    try:
+        record_producer(catalog, Producer(name, setting, dict(detail or {})))
+    except sqlite3.OperationalError:
+        return False
+    return True
+
+
+def artifacts(catalog: Catalog) -> list[Producer]:
+    """The recorded artifacts (vector index, concept columns, channel indexes), by name."""
+    rows = catalog.connection.execute(
+        "SELECT name FROM producers WHERE name LIKE ? ORDER BY name", (ARTIFACT + "%",)
+    ).fetchall()
+    return [found for (name,) in rows if (found := producer(catalog, str(name))) is not None]
+
+
+@dataclass(frozen=True)
+class Stale:
+    """What a run must (re)compute: per-file producers each file lacks, and the artifacts that are not current."""
+
+    files: dict[int, frozenset[str]]
+    artifacts: frozenset[str]
+
+
+def stale(
+    catalog: Catalog, files: Mapping[str, str], artifacts: Mapping[str, str] | None = None, kind: str = "image"
+) -> Stale:
+    """The one decision of what is stale: files of ``kind`` lacking a wanted ``{producer: setting}`` (or holding
+    another setting), and the ``{artifact: setting}`` whose saved output does not match the catalog now."""
+    lacking = missing(catalog, files, kind) if files else {}
+    behind = frozenset(name for name, setting in (artifacts or {}).items()
+                       if artifact_current(catalog, name, setting) is None)  # fmt: skip
+    return Stale(lacking, behind)
+
+
+# -- the metadata text producer ----------------------------------------------------------------------------------
+
+
+def text_signature(size: int, mtime: float, sidecars: str) -> str:
+    """The ``metadata-text`` setting: what a file's text was read from (same form as catalog step 12 writes)."""
+    return f"{int(size)}|{float(mtime):.6f}|{sidecars}"
+
+
+# -- failures: files with no media row, keyed by path (mmir.index.failures holds the table) ---------------------
+
+
+def failure_of(catalog: Catalog, path: str) -> Failure | None:
+    """The recorded failure of ``path`` (with the size, mtime and limits it failed under), or ``None``."""
+    return failures.lookup(catalog, path)
+
+
+def record_failure(catalog: Catalog, path: str, size: int, mtime: float, limits: str, reason: str) -> None:
+    """Remember that ``path`` (at this size and mtime, under these limits) failed for ``reason``."""
+    failures.record(catalog, path, size, mtime, limits, reason)
+
+
+def forget_failure(catalog: Catalog, path: str) -> None:
+    """Drop the failure of ``path`` (it indexed, or it is gone)."""
+    failures.forget(catalog, path)
+
+
+def failures_under(catalog: Catalog, root: str) -> list[str]:
+    """Paths of the recorded failures at or below ``root``."""
+    return failures.paths_under(catalog, root)
+
+
+def failure_count(catalog: Catalog) -> int:
+    """Number of recorded failures."""
+    return failures.count(catalog)
 
 
 # -- the encoder: fingerprint plus precision ---------------------------------------------------------------------

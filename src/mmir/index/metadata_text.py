@@ -8,7 +8,9 @@ too; step 8 (:data:`REFOLD_SCHEMA`) re-folds catalogs written before. A trigger 
 leaves the catalog.
 
 :func:`sync_metadata` brings the text up to date after an indexing run: a file whose size/mtime or sidecar set
-changed is re-read, so editing ``photo.txt`` is picked up although the photo itself is unchanged.
+changed is re-read, so editing ``photo.txt`` is picked up although the photo itself is unchanged. What each file's
+text was read from is the ledger's ``metadata-text`` producer (:func:`mmir.index.ledger.text_signature`); step 12
+(:data:`LEDGER_SCHEMA`) moved it there from ``media_text``, which catalogs keep empty.
 :func:`term_matches` runs one FTS5 query per query term; every token is passed as a quoted string, so quotes,
 ``OR``/``NEAR``/``*``/``:``/``^`` and parentheses in user input are plain text, never FTS5 syntax (and values
 are bound parameters, never SQL).
@@ -68,6 +70,15 @@ CREATE TABLE IF NOT EXISTS media_taken (
 UPDATE media_text SET size = -1;
 """
 
+# Catalog schema step 12: what each file's text was read from moves into the ledger (producer ``metadata-text``,
+# setting as :func:`mmir.index.ledger.text_signature` writes it), the one record of derived data; ``media_text``
+# stays, empty, for its trigger.
+LEDGER_SCHEMA = """
+INSERT OR REPLACE INTO ledger (media_id, producer, setting)
+    SELECT media_id, 'metadata-text', printf('%d|%.6f|%s', size, mtime, sidecars) FROM media_text;
+DELETE FROM media_text;
+"""
+
 # Files whose text is written per transaction: one commit per file cost as much as reading the text. A sync
 # interrupted mid-chunk loses only that chunk, which the next sync reads again (its size/mtime rows are unchanged).
 _SYNC_CHUNK = 256
@@ -90,24 +101,26 @@ def sync_metadata(catalog: Catalog, extract: Callable[[str], MetadataText] | Non
             folder listing this function already made, so sidecars are not looked up again one ``stat`` each).
     """
     # Imported here: keyword search imports this module and must not pay for PIL's metadata plugins.
+    from mmir.index.ledger import METADATA_TEXT, text_signature
     from mmir.media.metadata import extract_metadata_text, folder_names, sidecar_signature
 
     db = catalog.connection
     db.executescript(SCHEMA)  # idempotent: a catalog that reached a later step before this one existed
     rows = db.execute(
-        "SELECT m.id, m.path, m.size, m.mtime, t.size, t.mtime, t.sidecars "
-        "FROM media m LEFT JOIN media_text t ON t.media_id = m.id"
+        "SELECT m.id, m.path, m.size, m.mtime, l.setting FROM media m "
+        "LEFT JOIN ledger l ON l.media_id = m.id AND l.producer = ?",
+        (METADATA_TEXT,),
     ).fetchall()
     updated = 0
     listed: dict[str, frozenset[str]] = {}  # folder → its names, listed once per sync
     changed: list[tuple[int, int, float, str, MetadataText]] = []
-    for media_id, raw_path, size, mtime, old_size, old_mtime, old_sidecars in rows:
+    for media_id, raw_path, size, mtime, read_from in rows:
         path = bytes_to_path(raw_path)
         folder = os.path.dirname(path)
         if folder not in listed:
             listed[folder] = folder_names(folder)
         sidecars = sidecar_signature(path, listed[folder])
-        if (old_size, old_mtime, old_sidecars) == (size, mtime, sidecars):
+        if read_from == text_signature(size, mtime, sidecars):
             continue
         text = extract(path) if extract is not None else extract_metadata_text(path, listed[folder])
         changed.append((media_id, size, mtime, sidecars, text))
@@ -156,6 +169,7 @@ def write_texts(db: sqlite3.Connection, texts: Sequence[tuple[int, int, float, s
     The indexing pipeline calls this with the text it extracted from the bytes it had read anyway, so the
     :func:`sync_metadata` after the run finds those files current and reads nothing again.
     """
+    from mmir.index.ledger import METADATA_TEXT, text_signature
     from mmir.media.metadata import TextField
 
     for media_id, size, mtime, sidecars, text in texts:
@@ -165,8 +179,8 @@ def write_texts(db: sqlite3.Connection, texts: Sequence[tuple[int, int, float, s
             (media_id, *(_fold_or_none(text.get(TextField(field))) for field in _COLUMNS)),
         )
         db.execute(
-            "INSERT OR REPLACE INTO media_text(media_id, size, mtime, sidecars) VALUES (?, ?, ?, ?)",
-            (media_id, size, mtime, sidecars),
+            "INSERT OR REPLACE INTO ledger(media_id, producer, setting) VALUES (?, ?, ?)",
+            (media_id, METADATA_TEXT, text_signature(size, mtime, sidecars)),
         )
         if text.taken is None:
             db.execute("DELETE FROM media_taken WHERE media_id = ?", (media_id,))

@@ -1,7 +1,9 @@
 """Keeps the catalog and the vector index in step: the only place that writes both.
 
 The catalog is the source of truth. Every batch is committed to SQLite in one transaction; the FAISS
-index is saved now and then with the catalog generation it matches. After a crash (or kill -9) the
+index is saved now and then, and the ledger then records the catalog generation it matches (artifact
+``index:vectors``, :func:`mmir.index.ledger.artifact_current`; collections written before kept it in the
+manifest's ``vectors_generation``, read only while the ledger has no record). After a crash (or kill -9) the
 saved index may lag behind: it is rebuilt from the catalog's stored descriptors, with no CNN pass.
 """
 
@@ -18,6 +20,7 @@ from typing import IO, TYPE_CHECKING
 import numpy as np
 
 from mmir.errors import CollectionError
+from mmir.index import ledger
 from mmir.index.catalog import Catalog, SegmentEncoding
 from mmir.index.manifest import Manifest
 from mmir.index.metadata_text import write_texts
@@ -129,7 +132,7 @@ class SegmentStore:
         source = self.source()
         plan = self.manifest.index_plan or IndexPlan()
         store = open_vector_store(self.manifest, self.directory / self.VECTORS, plan, source)
-        current = self.manifest.vectors_generation == self.catalog.generation
+        current = self.vectors_current()
         try:
             usable = current and store.load()
         except DamagedStoreError as exc:
@@ -142,6 +145,18 @@ class SegmentStore:
             store.rebuild(source)  # stale, missing or damaged: re-derived from stored descriptors, no CNN pass
         return store
 
+    def vectors_current(self) -> bool:
+        """Whether the saved vectors match the catalog now (the ledger says; else an older manifest's record)."""
+        saved = self.manifest.vectors_generation  # written by an older mmir; -1 since the ledger holds it
+        legacy = ledger.generation_setting(saved) if saved >= 0 else None
+        setting = ledger.generation_setting(self.catalog.generation)
+        return ledger.artifact_current(self.catalog, ledger.VECTORS, setting, legacy) is not None
+
+    def _vectors_stale(self) -> None:
+        """Record that the saved vectors must be re-derived (projection or store changed) before their next use."""
+        ledger.record_producer(self.catalog, ledger.Producer(ledger.VECTORS, ledger.STALE))
+        self.manifest = self.manifest.with_changes(vectors_generation=-1)
+
     def _projected_dim(self) -> int:
         return int(self.project(np.zeros((1, self.manifest.dim), np.float32)).shape[1])
 
@@ -151,7 +166,7 @@ class SegmentStore:
         if self._vectors is not None:
             self._vectors.close()
         self._vectors = None
-        self.manifest = self.manifest.with_changes(vectors_generation=-1)  # forces the rebuild below
+        self._vectors_stale()  # forces the rebuild below
         _ = self.vectors
         self.flush()
 
@@ -171,8 +186,8 @@ class SegmentStore:
         if self._vectors is not None:
             self._vectors.close()
             self._vectors = None
-        # vectors_generation -1: the new store is filled from the catalog's descriptors on first use
-        self.manifest = self.manifest.with_changes(store=address.uri, store_collection=name, vectors_generation=-1)
+        self._vectors_stale()  # the new store is filled from the catalog's descriptors on first use
+        self.manifest = self.manifest.with_changes(store=address.uri, store_collection=name)
         self.manifest.save(self.directory / self.MANIFEST)
 
     def lock_for_writing(self) -> None:
@@ -233,8 +248,14 @@ class SegmentStore:
         vectors = self.vectors  # the writer checks the store even after a run that changed nothing (damage repaired)
         vectors.maintain(self.source())
         vectors.save()
-        self.manifest = self.manifest.with_changes(vectors_generation=self.catalog.generation, index_plan=vectors.plan)
+        # The plan first, the record last: a kill -9 between them leaves a record no newer than the saved files.
+        self.manifest = self.manifest.with_changes(vectors_generation=-1, index_plan=vectors.plan)
         self.manifest.save(self.directory / self.MANIFEST)
+        self._record_vectors(self.catalog.generation)
+
+    def _record_vectors(self, generation: int) -> None:
+        setting = ledger.generation_setting(generation)
+        ledger.record_producer(self.catalog, ledger.Producer(ledger.VECTORS, setting, {"store": self.manifest.store}))
 
     def vectors_still_match(self, flushed_at: int) -> None:
         """Record that the vectors saved at catalog generation ``flushed_at`` match the catalog now.
@@ -243,9 +264,10 @@ class SegmentStore:
         lag the catalog and every reader would rebuild the vector index from stored descriptors.
         """
         generation = self.catalog.generation
-        if self.manifest.vectors_generation == flushed_at != generation:
-            self.manifest = self.manifest.with_changes(vectors_generation=generation)
-            self.manifest.save(self.directory / self.MANIFEST)
+        if flushed_at != generation and ledger.artifact_current(
+            self.catalog, ledger.VECTORS, ledger.generation_setting(flushed_at)
+        ):
+            self._record_vectors(generation)
 
     def describe_vectors(self) -> StoreInfo:
         """Index type, memory, expected recall and last tuning of the vector store."""

@@ -9,7 +9,7 @@ of files.
 
 An interrupted run keeps all finished work; the next run skips what is unchanged (size + mtime, then
 content hash) and so resumes where the last one stopped. A file whose content cannot be decoded is
-remembered (:mod:`mmir.index.failures`) and skipped until its size or mtime changes. The model is loaded
+remembered (through the ledger: :func:`mmir.index.ledger.record_failure`) and skipped until its size or mtime changes. The model is loaded
 only once some file has decoded, so a run over unchanged and broken files never loads it.
 """
 
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mmir.index import failures, ledger, visible_text
+from mmir.index import ledger, visible_text
 from mmir.index.catalog import MediaRecord, SegmentEncoding
 from mmir.index.store import FileToStore
 from mmir.indexing.batches import Batches, Prepared
@@ -57,7 +57,7 @@ if TYPE_CHECKING:
 __all__ = ["IndexOptions", "IndexProblem", "IndexReport", "Indexer"]
 
 _FIRST_BATCH = 4  # the encoder starts once 4 files decoded, not a whole batch (~50 ms of 3.5 s for 478 photos)
-SHOTS = "shots"  # ledger producer of a video's shots; its setting is the shot detector's name
+SHOTS = ledger.SHOTS  # ledger producer of a video's shots; its setting is the shot detector's name
 _PROBE_SIDE = 1  # a JPEG probe decode at 1/8 scale still entropy-decodes all data, so truncation shows
 
 
@@ -169,7 +169,7 @@ class Indexer:
                     unchanged += 1
                     continue
                 self._reanalyse.add(entry.path)  # same content, another shot detector asked for: analysed again
-            failure = failures.lookup(catalog, entry.path)
+            failure = ledger.failure_of(catalog, entry.path)
             if failure:
                 self._had_failed.add(entry.path)
             retry = self.options.retry_failed
@@ -194,9 +194,9 @@ class Indexer:
                 # out of the root goes too: what it points at must not stay searchable.
                 if path not in seen and (not os.path.lexists(path) or path in self._links_out):
                     gone.append(media_id)
-            for path in failures.paths_under(self.store.catalog, absolute):
+            for path in ledger.failures_under(self.store.catalog, absolute):
                 if path not in seen and not os.path.lexists(path):
-                    failures.forget(self.store.catalog, path)
+                    ledger.forget_failure(self.store.catalog, path)
         contents = self._contents(gone)
         self.store.remove(gone)
         if self._pictures is not None:
@@ -435,7 +435,7 @@ class Indexer:
             media_ids = self.store.put_many(files)
             for item in items:
                 if item.entry.path in self._had_failed:  # a write per file only where there is something to drop
-                    failures.forget(self.store.catalog, item.entry.path)
+                    ledger.forget_failure(self.store.catalog, item.entry.path)
             if self._pictures is not None:  # a changed file's old content: its pictures go unless a copy has it
                 old = [i.record.sha1 for i in items if i.record is not None and i.record.sha1 != i.sha1]
                 self._pictures.files.prune(self.store.catalog, old)
@@ -448,7 +448,7 @@ class Indexer:
             with self._db_lock:
                 self.store.touch(item.record.id, item.entry.size, item.entry.mtime)
                 if item.entry.path in self._had_failed:
-                    failures.forget(self.store.catalog, item.entry.path)
+                    ledger.forget_failure(self.store.catalog, item.entry.path)
             counts.touched += 1
             return
         with self._db_lock:
@@ -468,7 +468,7 @@ class Indexer:
         assert item.problem is not None
         entry = item.entry
         with self._db_lock:
-            failures.record(
+            ledger.record_failure(
                 self.store.catalog, entry.path, entry.size, entry.mtime, self._limits_key, item.problem.reason
             )
 
