@@ -33,6 +33,7 @@ import numpy as np
 from mmir.errors import require
 from mmir.media._fs import os_error_reason, stat_regular_file
 from mmir.media.errors import CorruptMediaError, EmptyMediaError, MediaError, TooLargeMediaError, UnreadableMediaError
+from mmir.media.video_frames import FrameScaler, frame_rotation, stream_rotation
 
 if TYPE_CHECKING:
     import av.container
@@ -166,6 +167,7 @@ class VideoReader:
         self._container = self._open()
         try:
             self.info = self._inspect()
+            self._scaler = FrameScaler(self.info.rotation)
         except BaseException:
             self._container.close()
             raise
@@ -202,7 +204,7 @@ class VideoReader:
         if duration > self.limits.max_duration_s:
             raise TooLargeMediaError(self.path, f"declared duration {duration:.0f} s is over the limit of "
                                      f"{self.limits.max_duration_s:.0f} s")  # fmt: skip
-        rotation = _stream_rotation(stream)
+        rotation = stream_rotation(stream)
         if rotation in (90, 270):
             width, height = height, width
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
@@ -291,7 +293,8 @@ class VideoReader:
 
     def _learn_rotation(self, frame: Any) -> None:
         """Take the frame's display rotation into :attr:`info` (width and height in display orientation)."""
-        rotation = _frame_rotation(frame, self.info.rotation)
+        rotation = frame_rotation(frame, self.info.rotation)
+        self._scaler.rotation = rotation
         if rotation != self.info.rotation:
             turned = (rotation in (90, 270)) != (self.info.rotation in (90, 270))
             width, height = (self.info.height, self.info.width) if turned else (self.info.width, self.info.height)
@@ -370,23 +373,11 @@ class VideoReader:
         if self.problem is None and self.bad_packets:
             self.problem = f"skipped or concealed {self.bad_packets} corrupt packets"
 
-    def _reformat(self, frame: Any, width: int, height: int) -> np.ndarray:
-        """``uint8[height, width, 3]`` upright RGB (scaled by FFmpeg, then rotated)."""
-        rotation = _frame_rotation(frame, self.info.rotation)
-        if rotation in (90, 270):
-            width, height = height, width
-        rgb = frame.to_ndarray(width=width, height=height, format="rgb24", interpolation="AREA")
-        return np.ascontiguousarray(np.rot90(rgb, k=rotation // 90)) if rotation else rgb
-
     def _small(self, frame: Any) -> np.ndarray:
-        return self._reformat(frame, *self.options.small_size)
+        return self._scaler.rgb(frame, *self.options.small_size)
 
     def _to_rgb(self, frame: Any, side: int) -> np.ndarray:
-        # Sizes from the frame itself: a mid-stream resolution change must not distort the picture.
-        rotated = _frame_rotation(frame, self.info.rotation) in (90, 270)
-        width, height = (frame.height, frame.width) if rotated else (frame.width, frame.height)
-        scale = side / max(min(width, height), 1)
-        return self._reformat(frame, max(2, round(width * scale)), max(2, round(height * scale)))
+        return self._scaler.upright(frame, side)
 
 
 def iter_frames(path: str | os.PathLike[str], options: DecodeOptions = DecodeOptions(),
@@ -408,34 +399,6 @@ def _declared_duration(container: Any, stream: Any) -> float:
     if container.duration is not None:
         return max(container.duration / 1_000_000, 0.0)  # AV_TIME_BASE
     return 0.0
-
-
-def _normalise_rotation(degrees: float) -> int:
-    return round(degrees / 90.0) * 90 % 360
-
-
-def _stream_rotation(stream: Any) -> int:
-    """Rotation from the stream's display matrix (or the legacy ``rotate`` tag); counter-clockwise degrees."""
-    try:
-        matrix = stream.side_data.get("DISPLAYMATRIX") if hasattr(stream, "side_data") else None
-    except (AttributeError, TypeError, ValueError):
-        matrix = None
-    if isinstance(matrix, (int, float)):
-        return _normalise_rotation(float(matrix))
-    tag = stream.metadata.get("rotate")
-    if tag:
-        try:
-            return _normalise_rotation(-float(tag))  # the tag is clockwise
-        except ValueError:
-            return 0
-    return 0
-
-
-def _frame_rotation(frame: Any, default: int) -> int:
-    try:
-        return _normalise_rotation(float(frame.rotation))
-    except (AttributeError, TypeError, ValueError):
-        return default
 
 
 def _ffmpeg_reason(exc: BaseException) -> str:
