@@ -38,16 +38,24 @@ def serve(
         list[Path] | None, typer.Option("--root", help="A folder the web UI may index (repeatable).")
     ] = None,
     max_upload_mb: Annotated[int, typer.Option(min=1, max=1024, help="Largest query image accepted.")] = 20,
+    query_timeout: Annotated[
+        float | None,
+        typer.Option(min=0, envvar="MMIR_QUERY_TIMEOUT", show_default=False,
+                     help="Seconds one request's query may run before it is stopped, answered 503 (default 10; 0: "
+                     "no limit). A query whose client goes away stops at once."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Serve the web UI and the JSON API for a collection; prints its URL (as {"url": ...} with --json)."""
     from mmir.errors import require
     from mmir.server import ServerSettings, create_app
+    from mmir.server.settings import DEFAULT_QUERY_TIMEOUT_S
 
+    timeout = DEFAULT_QUERY_TIMEOUT_S if query_timeout is None else (query_timeout or None)  # 0: no limit
     settings = ServerSettings(
         collection=collection, token=token, host=host, allowed_hosts=tuple(allow_host or ()),
         roots=tuple(path.expanduser().absolute() for path in root or ()), insecure=insecure,
-        max_upload_bytes=max_upload_mb * 2**20,
+        max_upload_bytes=max_upload_mb * 2**20, query_timeout_s=timeout,
     )  # fmt: skip  # refuses an empty token, or an open bind without one, before anything starts
     open_collection(collection).close()  # fail now, with a clear message, if there is no collection
     if insecure and token is None:

@@ -28,6 +28,7 @@ from starlette.concurrency import run_in_threadpool  # noqa: E402
 from mmir.api import Collection, FeedbackMethod, FeedbackQuery, ItemQuery, Per, QueryMode, TextQuery  # noqa: E402
 from mmir.errors import MmirError, QueryError  # noqa: E402
 from mmir.media import MediaError, display_path  # noqa: E402
+from mmir.server.cancelling import cancellable  # noqa: E402
 from mmir.server.filters import FilterParams  # noqa: E402
 from mmir.server.guard import MEDIA_COOKIE, GuardMiddleware, media_cookie_value  # noqa: E402
 from mmir.server.indexing import IndexJob  # noqa: E402
@@ -240,7 +241,8 @@ def create_app(settings: ServerSettings) -> Any:
     app.get("/docs", include_in_schema=False)(_docs_page)
     app.get("/redoc", include_in_schema=False)(_docs_page)
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="ui")
-    return GuardMiddleware(app, settings, UPLOAD_PATHS)
+    return GuardMiddleware(cancellable(app, settings.query_timeout_s, settings.cancel_on_disconnect), settings,
+                           UPLOAD_PATHS)  # fmt: skip
 
 
 def _docs_page() -> HTMLResponse:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from mmir.api import Collection, Per, QueryMapping, QueryMode, SearchFilter, VectorQuery
+from mmir.api import Collection, Per, QueryMapping, QueryMode, SearchFilter, VectorQuery, acquire_lock
 from mmir.media import ImageLimits, decode_image, display_path
 from mmir.server.hits import PathMapper, hit_json
 from mmir.server.settings import ServerSettings
@@ -76,8 +76,13 @@ class CollectionService:
 
     @contextmanager
     def use(self) -> Iterator[Collection]:
-        """The open collection, for a short catalog/index read (one thread at a time)."""
-        with self._lock:
+        """The open collection, for a short catalog/index read (one thread at a time).
+
+        A request whose client went away, or whose time budget ran out, while it waited stops waiting
+        (:func:`~mmir.api.acquire_lock` raises :class:`~mmir.api.Cancelled`).
+        """
+        acquire_lock(self._lock)
+        try:
             if self._collection is None:
                 self._collection = Collection.open(self.settings.collection)
                 self._generation = self._collection.generation
@@ -85,6 +90,8 @@ class CollectionService:
                 self._collection = self._collection.reopened()
                 self._generation = self._collection.generation
             yield self._collection
+        finally:
+            self._lock.release()
 
     def ranked_now(
         self, run: Callable[[Collection], list[Hit]], offset: int = 0, ready: Callable[[Collection], bool] | None = None

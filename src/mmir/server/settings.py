@@ -11,6 +11,9 @@ from mmir.types import DEFAULT_HOST
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")
+# Far above any ordinary query (tens of ms; a caption of made-up words: the text model's 2 s budget plus scoring),
+# low enough that a runaway or abandoned one frees its thread and the collection lock.
+DEFAULT_QUERY_TIMEOUT_S = 10.0
 
 
 class SettingsError(MmirError):
@@ -45,6 +48,9 @@ class ServerSettings:
         decode_slots: How many uploads may be decoded and encoded at the same time.
         text_model_process: Run the text model (words WordNet cannot place) in one separate low-priority process,
             so that clients sending made-up words never take CPU or the GIL from the others' searches.
+        query_timeout_s: Seconds a request may spend before its query is stopped and answered 503 "narrow it"
+            (``None``: no limit). The wait for the collection lock counts.
+        cancel_on_disconnect: Stop a request's query once its client goes away (frees the thread and the lock).
         insecure: Allow binding beyond loopback without a token (the user said so explicitly).
     """
 
@@ -59,6 +65,8 @@ class ServerSettings:
     max_pixels: int = 40_000_000
     decode_slots: int = 2
     text_model_process: bool = True
+    query_timeout_s: float | None = DEFAULT_QUERY_TIMEOUT_S
+    cancel_on_disconnect: bool = True
     insecure: bool = False
     _hosts: frozenset[str] = field(init=False, repr=False, compare=False)
 
@@ -72,6 +80,8 @@ class ServerSettings:
             )
         if self.max_upload_bytes < 1 or self.max_k < 1 or self.decode_slots < 1:
             raise SettingsError("max_upload_bytes, max_k and decode_slots must be positive")
+        if self.query_timeout_s is not None and not self.query_timeout_s > 0:  # NaN too
+            raise SettingsError("the query timeout must be a positive number of seconds (or none)")
         hosts = {name.lower().strip("[]") for name in self.allowed_hosts}
         if is_loopback(self.host):
             hosts.update(LOOPBACK_NAMES)
