@@ -19,14 +19,16 @@ import os
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
 
 from mmir.errors import ModelError
+from mmir.search.cancel import Cancelled, checkpoint
 
 NICE = 10  # the child's niceness increment: it gets CPU only when the server's other work leaves some
+WAIT_SLICE_S = 0.05  # a query waiting for the child looks at its cancel scope this often
 
 _MODEL: Any = None  # in the child: the loaded model
 
@@ -85,7 +87,7 @@ class TextModelProcess:
         del show_progress_bar
         for attempt in (1, 2):
             try:
-                return self._executor().submit(_encode_in_child, list(texts), normalize_embeddings).result()
+                return _result(self._executor().submit(_encode_in_child, list(texts), normalize_embeddings))
             except BrokenExecutor as exc:
                 self.close()
                 if attempt == 2:
@@ -98,6 +100,20 @@ class TextModelProcess:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _result(future: Future[np.ndarray]) -> np.ndarray:
+    """The child's answer; a cancelled query (:mod:`mmir.search.cancel`) stops waiting and withdraws its texts
+    from the child's queue if they have not started (clients that went away must not queue work for nobody)."""
+    while True:
+        try:
+            return future.result(timeout=WAIT_SLICE_S)
+        except TimeoutError:
+            try:
+                checkpoint()
+            except Cancelled:
+                future.cancel()
+                raise
 
 
 _ISOLATED: TextModelProcess | None = None
