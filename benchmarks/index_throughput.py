@@ -21,8 +21,10 @@ always did: ONNX Runtime and torch allocate their buffers on the first call (abo
 ``--ledger`` adds the rows of issue 23 (Lite0, backend auto, ``--descriptors cnn,colour``):
   colour from scratch        index with the CNN and the colour channel (the ledger records the channel per batch)
   colour, CNN stubbed        the same with the encoder's forward pass replaced by zeros: indexing minus the CNN
-  back-fill colour           index without colour (not timed), then the timed run that back-fills it (goal:
-                             no slower than "colour, CNN stubbed")
+  back-fill colour           index without colour (not timed; CNN stubbed too, since a back-fill of colour
+                             never runs it), then the timed run that back-fills it (goal: no slower than
+                             "colour, CNN stubbed")
+With ``--models ""`` only these rows run: ``--n 10000 --models "" --ledger`` is issue 23's 10k back-fill.
   ledger rows: before/after  "colour from scratch" with another checkout's code (``--baseline-src DIR``, e.g. a
                              ``git worktree`` of the commit before the ledger) and with this one, interleaved
                              twice (goal: no loss)
@@ -179,7 +181,8 @@ def row_colour(folder: Path, mode: str, workers: int, **_: Any) -> dict[str, Any
     encoder: Any = load_encoder("efficientnet-lite0", backend="auto")
     side = encoder.preprocess(_first_photo(folder)).shape[-1]
     encoder.encode_batch(np.zeros((encoder.batch_size, 3, side, side), np.float32))  # warm-up, as in every row
-    if mode == "stub":  # the CNN's forward pass replaced by constants: everything else of indexing remains
+    real_encode = encoder.encode_batch
+    if mode in ("stub", "backfill"):  # the CNN's forward pass replaced by constants: everything else remains
         dim, concepts = encoder.dim, len(encoder.concept_names)
         encoder.encode_batch = lambda batch: Encoded(
             np.full((len(batch), dim), dim**-0.5, np.float32), np.zeros((len(batch), concepts), np.float32)
@@ -187,8 +190,9 @@ def row_colour(folder: Path, mode: str, workers: int, **_: Any) -> dict[str, Any
     load_s = time.perf_counter() - started
     ledger_s = _time_ledger()
     with tempfile.TemporaryDirectory() as tmp, Collection.open(Path(tmp) / "c", create=True, encoder=encoder) as coll:
-        if mode == "backfill":
-            coll.index([folder], IndexOptions(progress=False, workers=workers))  # the collection, indexed
+        if mode == "backfill":  # the collection, indexed (untimed; CNN stubbed: a colour back-fill never runs it)
+            coll.index([folder], IndexOptions(progress=False, workers=workers))
+            encoder.encode_batch = real_encode
         channels = tuple(coll.channel_extractors(["cnn", "colour"]))
         options = IndexOptions(progress=False, workers=workers, channels=channels)
         started = time.perf_counter()
@@ -337,7 +341,7 @@ def rss_rows(root: Path, sizes: list[int], workers: int, batch: int) -> None:
 
 def ledger_rows(folder: Path, workers: int, baseline: Path | None) -> None:
     """Issue 23's rows: back-fill against indexing minus the CNN, and the ledger's cost against code without it."""
-    common = {"row": "colour", "folder": folder, "workers": workers}
+    common: dict[str, Any] = {"row": "colour", "folder": folder, "workers": workers}
     full = run_row("colour from scratch", mode="full", **common)
     stub = run_row("colour, CNN stubbed (no CNN)", mode="stub", **common)
     backfill = run_row("back-fill colour (indexed)", mode="backfill", **common)

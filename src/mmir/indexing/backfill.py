@@ -70,13 +70,13 @@ def _lacking(catalog: Catalog, entries: Sequence[FileEntry], lacking: dict[int, 
 
 
 def wanted_channels(channels: Sequence[ChannelExtractor]) -> dict[str, str]:
-    """``{producer: setting}`` of the run's channels, for :func:`mmir.index.ledger.missing`."""
+    """``{producer: setting}`` of the run's channels, for :func:`mmir.index.ledger.stale`."""
     return {ledger.channel_producer(channel.name): ledger.CHANNEL_VERSION for channel in channels}
 
 
 def plan(catalog: Catalog, channels: Sequence[ChannelExtractor]) -> dict[int, frozenset[str]]:
     """``{media id: producers it lacks}`` for the image files lacking some of ``channels`` (empty when none asked)."""
-    return ledger.missing(catalog, wanted_channels(channels)) if channels else {}
+    return ledger.stale(catalog, wanted_channels(channels)).files if channels else {}
 
 
 def run_backfill(
@@ -168,9 +168,9 @@ def _store(catalog: Catalog, sink: ChannelSink, pending: list[tuple[int, dict[st
 def picture_plan(catalog: Catalog, videos: bool) -> dict[int, frozenset[str]]:
     """``{media id: {"thumbnails"}}`` for the photos (and videos, with ``videos``) lacking their pictures."""
     wanted = {thumbnails.PRODUCER: thumbnails.SETTING}
-    lacking = ledger.missing(catalog, wanted)
+    lacking = ledger.stale(catalog, wanted).files
     if videos:
-        lacking.update(ledger.missing(catalog, wanted, kind="video"))
+        lacking.update(ledger.stale(catalog, wanted, kind="video").files)
     return lacking
 
 

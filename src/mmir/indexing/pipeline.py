@@ -9,7 +9,8 @@ of files.
 
 An interrupted run keeps all finished work; the next run skips what is unchanged (size + mtime, then
 content hash) and so resumes where the last one stopped. A file whose content cannot be decoded is
-remembered (through the ledger: :func:`mmir.index.ledger.record_failure`) and skipped until its size or mtime changes. The model is loaded
+remembered (:func:`mmir.index.ledger.record_failure`) and skipped until its size or mtime changes
+(:mod:`mmir.indexing.planning`). The model is loaded
 only once some file has decoded, so a run over unchanged and broken files never loads it.
 """
 
@@ -30,6 +31,7 @@ from mmir.index import ledger, visible_text
 from mmir.index.catalog import MediaRecord, SegmentEncoding
 from mmir.index.store import FileToStore
 from mmir.indexing.batches import Batches, Prepared
+from mmir.indexing.planning import detector_of, limits_key, plan_run, remove_missing
 from mmir.indexing.thumbnails import KeptPictures, decode_with_pictures
 from mmir.indexing.types import ChannelExtractor, ChannelSink, IndexOptions, IndexProblem, IndexReport, run_handlers
 from mmir.media import (
@@ -99,8 +101,7 @@ class Indexer:
         self.options = options
         self._sink = channel_sink
         self._handlers = {kind: h for h in run_handlers(options) for kind in h.kinds}  # with the shot detector
-        self._detectors = {kind: _detector_of(h) for kind, h in self._handlers.items() if _detector_of(h)}
-        self._limits_key = f"{options.limits.max_pixels}:{options.limits.max_bytes}"
+        self._detectors = {kind: detector_of(h) for kind, h in self._handlers.items() if detector_of(h)}
         self._had_failed: set[str] = set()  # pending paths with a failure row, to drop when they index
         self._reanalyse: set[str] = set()  # unchanged videos whose shots another detector must find again
         self._links_out: frozenset[str] = frozenset()  # symbolic links out of a root, found by the last scan
@@ -118,11 +119,13 @@ class Indexer:
                 on_problem(problem)
 
         entries = self._scan(roots, report)
-        pending, unchanged, failed_before = self._plan(entries)
-        removed = self._remove_missing(roots, {entry.path for entry in entries})
+        plan = plan_run(self.store, entries, self.options)
+        self._had_failed, self._reanalyse = plan.had_failed, plan.reanalyse
+        seen = {entry.path for entry in entries}
+        removed = remove_missing(self.store, roots, seen, self._links_out, self._pictures)
         counts = _Counts()
         try:
-            self._process(pending, counts, report)
+            self._process(plan.pending, counts, report)
         finally:
             self.store.flush()
         from mmir.indexing.backfill import backfill_missing
@@ -133,9 +136,9 @@ class Indexer:
         )
         return IndexReport(
             scanned=len(entries), added=counts.added, updated=counts.updated,
-            unchanged=unchanged + counts.touched, reused=counts.reused, removed=removed,
+            unchanged=plan.unchanged + counts.touched, reused=counts.reused, removed=removed,
             encoded=counts.encoded, problems=tuple(problems), seconds=time.perf_counter() - started,
-            failed_before=failed_before, backfilled=backfilled, thumbnails_backfilled=pictured,
+            failed_before=plan.failed_before, backfilled=backfilled, thumbnails_backfilled=pictured,
         )  # fmt: skip
 
     def _scan(self, roots: Sequence[str], report: Callable[[IndexProblem], None]) -> list[FileEntry]:
@@ -153,62 +156,11 @@ class Indexer:
         self._links_out = frozenset(p for p, why in skipped if why is SkipReason.LINK_OUTSIDE_ROOT)
         return list(entries.values())
 
-    def _plan(self, entries: list[FileEntry]) -> tuple[list[tuple[FileEntry, MediaRecord | None]], int, int]:
-        """Split entries into pending work, unchanged files, and files that failed before and did not change.
-
-        Files that failed before are counted, not reported again (the caller says how many and how to retry).
-        """
-        pending, unchanged, failed_before = [], 0, 0
-        catalog = self.store.catalog
-        asked = self.options.shot_detector
-        other_shots = ledger.with_other_setting(catalog, SHOTS, asked) if asked is not None else set()
-        for entry in entries:
-            record = catalog.lookup(entry.path)
-            if record and record.size == entry.size and record.mtime == entry.mtime:
-                if record.id not in other_shots:
-                    unchanged += 1
-                    continue
-                self._reanalyse.add(entry.path)  # same content, another shot detector asked for: analysed again
-            failure = ledger.failure_of(catalog, entry.path)
-            if failure:
-                self._had_failed.add(entry.path)
-            retry = self.options.retry_failed
-            if failure and not retry and failure.still_applies(entry.size, entry.mtime, self._limits_key):
-                failed_before += 1
-            else:
-                pending.append((entry, record))
-        return pending, unchanged, failed_before
-
     def _input_side(self) -> int:
         """The encoder's input side: recorded in the ledger when the encoder last ran, else from the encoder."""
         recorded = ledger.producer(self.store.catalog, ledger.ENCODER)
         side = recorded.detail.get("input_side") if recorded is not None else None
         return int(side) if isinstance(side, int) else int(self._encoder_now().input_side)
-
-    def _remove_missing(self, roots: Sequence[str], seen: set[str]) -> int:
-        gone: list[int] = []
-        for root in roots:
-            absolute = os.path.abspath(root)
-            for media_id, path in self.store.catalog.media_under(absolute):
-                # Only files that really vanished: a file in an unreadable folder is kept. A link that now leads
-                # out of the root goes too: what it points at must not stay searchable.
-                if path not in seen and (not os.path.lexists(path) or path in self._links_out):
-                    gone.append(media_id)
-            for path in ledger.failures_under(self.store.catalog, absolute):
-                if path not in seen and not os.path.lexists(path):
-                    ledger.forget_failure(self.store.catalog, path)
-        contents = self._contents(gone)
-        self.store.remove(gone)
-        if self._pictures is not None:
-            self._pictures.files.prune(self.store.catalog, contents)  # no file has that content any more
-        return len(gone)
-
-    def _contents(self, media_ids: list[int]) -> list[str]:
-        """The SHA-1s of ``media_ids`` (whose pictures go once no file has them), when pictures are kept."""
-        if self._pictures is None:
-            return []
-        refs = (self.store.catalog.media_ref(media_id) for media_id in media_ids)
-        return [ref.sha1 for ref in refs if ref is not None]
 
     # -- the two stages -------------------------------------------------------------------------------
 
@@ -469,14 +421,8 @@ class Indexer:
         entry = item.entry
         with self._db_lock:
             ledger.record_failure(
-                self.store.catalog, entry.path, entry.size, entry.mtime, self._limits_key, item.problem.reason
+                self.store.catalog, entry.path, entry.size, entry.mtime, limits_key(self.options), item.problem.reason
             )
-
-
-def _detector_of(handler: object) -> str | None:
-    """The shot detector a media handler uses (``options.detector``), if it detects shots."""
-    detector = getattr(getattr(handler, "options", None), "detector", None)
-    return detector if isinstance(detector, str) else None
 
 
 def _channel(channel: ChannelExtractor, image: Image.Image) -> np.ndarray:

@@ -100,7 +100,7 @@ def produce_text(
         wanted = {visible_text.OCR: ocr.version} if ocr is not None else {}
         if speech is not None and kind == "video":
             wanted[SPEECH] = speech.version
-        for media_id, names in ledger.missing(catalog, wanted, kind=kind).items() if wanted else ():
+        for media_id, names in ledger.stale(catalog, wanted, kind=kind).files.items():
             todo[media_id] = set(names)
     if not todo:
         return TextReport()
@@ -175,7 +175,7 @@ def _produce(catalog: Catalog, media_id: int, names: set[str], ocr: OcrEngine | 
             images = _images(catalog, media.path, media.kind.value, spans, ocr.settings.det_side, limits)
             for segment_id, keyframe_s, image in images:
                 result = ocr.read(image)
-                skipped = skipped or result.skipped
+                skipped = skipped or result.skipped or result.gated  # a gate said no text: cheap
                 items = tuple((line.text, keyframe_s, keyframe_s, line.confidence, ",".join(map(str, line.box)))
                               for line in result.lines)  # fmt: skip
                 words.append(Words(segment_id, TextField.SHOWS, items))
