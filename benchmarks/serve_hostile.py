@@ -7,6 +7,11 @@ Rows (each against the product's own ``mmir serve`` subprocess on loopback):
 - ``keyword, N clients + adversary``: the same clients while one more client sends fresh 500-character queries of
   made-up words back to back (every one runs the text model: nothing is cached); the adversary's own latencies
   are printed too. Goal: the other clients' keyword p99 <= 50 ms.
+- ``+ abandoning adversary`` (each setting on a fresh server): the same keyword clients while one more client sends
+  a fresh 500-character made-up query, gives up after :data:`ABANDON_AFTER_S` and sends the next (a user typing on,
+  a proxy timing out), with the server's cancellation on (the default: a query whose client went away stops) and
+  off (the baseline: it runs to the end for nobody). Printed beside the latencies: the server's CPU seconds
+  (its process and the text-model child) during the row and in the :data:`DRAIN_S` after it (work left behind).
 - ``16 parallel uploads``: 16 clients each upload a ~120 KB 7280x5456 (39.7-megapixel) PNG at once, to a fresh
   server; its resident memory before, at peak (the kernel's high-water mark, VmHWM) and 2 s after. Goal: peak
   < 1.5 GB.
@@ -14,17 +19,25 @@ Rows (each against the product's own ``mmir serve`` subprocess on loopback):
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import io
+import json
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from urllib.parse import quote
 
 import numpy as np
 from PIL import Image
 
 ADVERSARY_CHARS = 500  # the API's longest query
+ABANDON_AFTER_S = 0.05  # the abandoning adversary closes its connection this long after sending a query
+DRAIN_S = 3.0  # CPU is also counted this long after the abandoning adversary stops: work left behind
 LETTERS = list("bcdfgklmnprstvz")
 
 
@@ -123,3 +136,113 @@ def upload_memory_row(pid: int, port: int, body: bytes, content_type: str, uploa
     print(f"  {uploads} parallel uploads of a {len(body) / 1024:.0f} KB 39.7-MP PNG: {answered} answered 200 in "
           f"{seconds:.1f} s; server RSS before {before / 1024:.0f} MB, peak {after['VmHWM'] / 1024:.0f} MB, "
           f"2 s after {after['VmRSS'] / 1024:.0f} MB (goal: peak < 1536 MB)")  # fmt: skip
+
+
+# ---- the abandoning adversary: cancellation on (the default) against off, each on a fresh server ----------------
+SERVE = """
+import json, sys
+from pathlib import Path
+import uvicorn
+from mmir.server import ServerSettings, create_app
+collection, port, settings = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
+app = create_app(ServerSettings(collection=Path(collection), **settings))
+uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+"""
+
+
+def start_server_with(collection: str, settings: Mapping[str, object]) -> tuple[subprocess.Popen[bytes], int]:
+    """The product's app (``create_app`` + uvicorn, as ``mmir serve`` runs it) with ``settings``, once it answers."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    server = subprocess.Popen([sys.executable, "-c", SERVE, collection, str(port), json.dumps(settings)])
+    for _ in range(600):
+        if server.poll() is not None:
+            break
+        try:
+            _get(http.client.HTTPConnection("127.0.0.1", port, timeout=5), "/api/health")
+            return server, port
+        except OSError:
+            time.sleep(0.1)
+    server.kill()
+    raise RuntimeError("the server did not start")
+
+
+def _family(pid: int) -> list[int]:
+    """``pid`` and its descendants (the text-model child), from ``/proc``."""
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        found.append(current)
+        try:
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as children:
+                    queue.extend(int(child) for child in children.read().split())
+        except OSError:
+            continue
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and its live descendants."""
+    total = 0
+    for member in _family(pid):
+        try:
+            with open(f"/proc/{member}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _abandoning(port: int, stop: threading.Event, sent: list[int]) -> None:
+    """Until ``stop``: send a fresh made-up query, close the connection after :data:`ABANDON_AFTER_S` unanswered."""
+    for query in made_up_queries(seed=11):
+        if stop.is_set():
+            return
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            request = f"GET /api/search?k=24&q={quote(query)} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"
+            sock.sendall(request.encode())
+            sock.settimeout(ABANDON_AFTER_S)
+            with contextlib.suppress(TimeoutError):
+                sock.recv(1)
+        sent[0] += 1
+
+
+# label → server settings: the default, and the server as it was before (the baseline)
+CANCELLATION: dict[str, dict[str, object]] = {
+    "cancellation on": {},
+    "cancellation off": {"cancel_on_disconnect": False, "query_timeout_s": None},
+}
+
+
+def abandon_rows(
+    collection: str, seconds: float, clients: int, warm: Callable[[int], None],
+    concurrent: Callable[..., tuple[list[float], float]], row: Callable[[str, list[float], float], None],
+) -> None:  # fmt: skip
+    """Keyword clients beside an adversary that abandons its queries, with the server's cancellation on and off."""
+    for label, settings in CANCELLATION.items():
+        server, port = start_server_with(collection, settings)
+        try:
+            warm(port)
+            idle = cpu_seconds(server.pid)
+            latencies, elapsed = concurrent(port, clients, seconds, lambda c, i: c.keyword(i))
+            row(f"keyword, {clients} clients ({label})", latencies, elapsed)
+            quiet = cpu_seconds(server.pid) - idle
+            stop, sent = threading.Event(), [0]
+            thread = threading.Thread(target=_abandoning, args=(port, stop, sent))
+            before = cpu_seconds(server.pid)
+            thread.start()
+            latencies, elapsed = concurrent(port, clients, seconds, lambda c, i: c.keyword(i))
+            stop.set()
+            thread.join()
+            during = cpu_seconds(server.pid) - before
+            time.sleep(DRAIN_S)
+            after = cpu_seconds(server.pid) - before - during
+            row(f"  + abandoning adversary ({label})", latencies or [float("nan")], elapsed)
+            print(f"    server CPU s: {quiet:.1f} alone, {during:.1f} beside the adversary ({sent[0]} queries "
+                  f"abandoned after {ABANDON_AFTER_S * 1000:.0f} ms), {after:.1f} in the {DRAIN_S:g} s after it")
+        finally:
+            server.terminate()
+            server.wait(10)

@@ -10,6 +10,8 @@ p50/p95/p99 latency in ms. Rows:
 - ``--hostile``: keyword clients with and without an adversary sending fresh made-up-word queries (baseline in
   the same run), and the server's peak memory during 16 parallel uploads of 39.7-megapixel PNGs
   (:mod:`serve_hostile`).
+- ``--abandon`` (also part of ``--hostile``): keyword clients beside an adversary that abandons each query after
+  50 ms, with the server's cancellation on and off (fresh servers, same run), and the server's CPU seconds.
 - ``--page-weight N`` (instead of the rows above): bytes and time to the first 24 cards of a search over N
   12-megapixel JPEGs, as the page loaded them before (originals) beside thumbnails (cold and warm cache), with
   6 connections like a browser; then keyword latency with 4 clients while thumbnails are being made and served.
@@ -274,14 +276,25 @@ def page_weight(args: argparse.Namespace) -> None:
             server.wait(10)
 
 
+def _warm(port: int) -> None:
+    warm = Client(port)
+    for i in range(50):  # the concept columns, vocabulary caches, thread pool
+        warm.keyword(i)
+
+
 def hostile(args: argparse.Namespace) -> None:
     """The rows of :mod:`serve_hostile`: each against a fresh server (the memory row needs a clean high-water mark)."""
-    from serve_hostile import adversary_rows, large_png, upload_memory_row
+    from serve_hostile import abandon_rows, adversary_rows, large_png, upload_memory_row
 
     with tempfile.TemporaryDirectory() as scratch:
         collection_dir = args.collection or build_collection(Path(scratch), args.images)
         print(f"collection {collection_dir}; cpus {os.cpu_count()}; load average {os.getloadavg()[0]:.1f}")
         print(f"  {'row':<34} {'n':>6} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
+        abandon_rows(str(collection_dir), args.seconds, 4, _warm, concurrent, row)
+        print(f"load average {os.getloadavg()[0]:.1f}")
+        if args.abandon:
+            print("goal: keyword p99 <= 50 ms beside the abandoning adversary, and no CPU spent after it stops")
+            return
         server, port = start_server(collection_dir)
         try:
             warm = Client(port)
@@ -311,11 +324,13 @@ def main() -> None:
                         help="Only the hostile rows: an adversary's made-up queries, 16 parallel large-pixel uploads.")
     parser.add_argument("--page-weight", type=int, default=0, metavar="N",
                         help="Measure page weight over N (>= 24) 12-MP photos instead of the latency rows.")
+    parser.add_argument("--abandon", action="store_true",
+                        help="Only the rows of an adversary abandoning its queries, cancellation on and off.")
     args = parser.parse_args()
     if args.page_weight:
         page_weight(args)
         return
-    if args.hostile:
+    if args.hostile or args.abandon:
         hostile(args)
         return
     with tempfile.TemporaryDirectory() as scratch:

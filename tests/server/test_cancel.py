@@ -68,7 +68,7 @@ def test_a_query_over_its_budget_is_answered_503_and_frees_the_lock(make_client,
     started = time.monotonic()
     response = client.get("/api/search", params={"q": SLOW_WORD})
     assert response.status_code == 503, response.text  # was 200 after the whole 20 s
-    assert "longer than 3 s; narrow it" in response.json()["detail"]
+    assert "longer than 3 s" in response.json()["detail"] and "narrow it" in response.json()["detail"]
     assert time.monotonic() - started < WORK_S / 2
     assert work[0] > 0 and _stopped(work)
     assert client.get("/api/search", params={"q": "cat"}).status_code == 200  # the lock was released

@@ -44,7 +44,8 @@ class Cancelled(Exception):
         self.reason = reason
         self.budget_s = budget_s
         if reason is CancelReason.DEADLINE and budget_s is not None:
-            super().__init__(f"the query took longer than {budget_s:g} s; narrow it (fewer words, a filter, lower k)")
+            super().__init__(f"the query took longer than {budget_s:g} s (a busy server or a costly query): "
+                             "try again, or narrow it (fewer words, a filter, a lower k)")
         else:
             super().__init__(f"query stopped: {reason.value}")
 
