@@ -22,16 +22,16 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mmir.index import ledger, visible_text
+from mmir.index import ledger
 from mmir.index.catalog import MediaRecord, SegmentEncoding
-from mmir.index.store import FileToStore
 from mmir.indexing.batches import Batches, Prepared
-from mmir.indexing.planning import detector_of, limits_key, plan_run, remove_missing
+from mmir.indexing.planning import detector_of, plan_run, remove_missing
+from mmir.indexing.storing import Counts, FileWriter
 from mmir.indexing.thumbnails import KeptPictures, decode_with_pictures
 from mmir.indexing.types import ChannelExtractor, ChannelSink, IndexOptions, IndexProblem, IndexReport, run_handlers
 from mmir.media import (
@@ -59,17 +59,7 @@ if TYPE_CHECKING:
 __all__ = ["IndexOptions", "IndexProblem", "IndexReport", "Indexer"]
 
 _FIRST_BATCH = 4  # the encoder starts once 4 files decoded, not a whole batch (~50 ms of 3.5 s for 478 photos)
-SHOTS = ledger.SHOTS  # ledger producer of a video's shots; its setting is the shot detector's name
 _PROBE_SIDE = 1  # a JPEG probe decode at 1/8 scale still entropy-decodes all data, so truncation shows
-
-
-@dataclass
-class _Counts:
-    added: int = 0
-    updated: int = 0
-    reused: int = 0
-    encoded: int = 0
-    touched: int = 0
 
 
 class Indexer:
@@ -102,11 +92,11 @@ class Indexer:
         self._sink = channel_sink
         self._handlers = {kind: h for h in run_handlers(options) for kind in h.kinds}  # with the shot detector
         self._detectors = {kind: detector_of(h) for kind, h in self._handlers.items() if detector_of(h)}
-        self._had_failed: set[str] = set()  # pending paths with a failure row, to drop when they index
         self._reanalyse: set[str] = set()  # unchanged videos whose shots another detector must find again
         self._links_out: frozenset[str] = frozenset()  # symbolic links out of a root, found by the last scan
         self._listings: dict[str, frozenset[str]] = {}  # folder -> its names, for sidecars
         self._pictures = KeptPictures(store.directory) if options.thumbnails else None
+        self._writer = FileWriter(store, self._db_lock, channel_sink, self._pictures, options)
 
     def run(self, roots: Sequence[str], on_problem: Callable[[IndexProblem], None] | None = None) -> IndexReport:
         """Index every file below ``roots``; remove catalogued files that no longer exist there."""
@@ -120,10 +110,10 @@ class Indexer:
 
         entries = self._scan(roots, report)
         plan = plan_run(self.store, entries, self.options)
-        self._had_failed, self._reanalyse = plan.had_failed, plan.reanalyse
+        self._writer.had_failed, self._reanalyse = plan.had_failed, plan.reanalyse
         seen = {entry.path for entry in entries}
         removed = remove_missing(self.store, roots, seen, self._links_out, self._pictures)
-        counts = _Counts()
+        counts = Counts()
         try:
             self._process(plan.pending, counts, report)
         finally:
@@ -167,7 +157,7 @@ class Indexer:
     def _process(
         self,
         pending: list[tuple[FileEntry, MediaRecord | None]],
-        counts: _Counts,
+        counts: Counts,
         report: Callable[[IndexProblem], None],
     ) -> None:
         tell, done = self.options.on_progress, 0
@@ -321,108 +311,36 @@ class Indexer:
 
     # -- writer side (the calling thread) -------------------------------------------------------------
 
-    def _take(self, item: Prepared, batch: Batches, counts: _Counts, report: Callable[[IndexProblem], None]) -> None:
+    def _take(self, item: Prepared, batch: Batches, counts: Counts, report: Callable[[IndexProblem], None]) -> None:
         """Route one prepared file: report it, store it, queue it for encoding, or store it as a copy."""
         if item.problem is not None:
             report(item.problem)
             if item.remember:
-                self._remember(item)
+                self._writer.remember(item)
         elif item.segments is not None:
-            media_id = self._put(item, list(item.segments), counts)
+            self._writer.store_analysed(item, self._detectors.get(item.entry.kind), counts)
             counts.encoded += _images_encoded(item.segments)
-            detector = self._detectors.get(item.entry.kind)
-            with self._db_lock:
-                if detector is not None:  # the shots producer's setting, so another detector later re-analyses it
-                    ledger.record_files(self.store.catalog, [media_id], {SHOTS: detector})
-                if self._pictures is not None:
-                    self._pictures.record(self.store.catalog, [(media_id, item.sha1)])
         elif item.array is None:
-            self._reuse(item, counts)
+            self._writer.reuse(item, counts)
         elif item.sha1 in batch.copies:
             batch.copies[item.sha1].append(replace(item, array=None, channels={}))
         elif self._known(None, item.sha1):  # a copy stored since this file was read
-            self._reuse(replace(item, array=None), counts)
+            self._writer.reuse(replace(item, array=None), counts)
         else:
             batch.items.append(item)
             batch.copies[item.sha1] = []
 
-    def _encode(self, batch: Batches, counts: _Counts, drain: bool = False) -> None:
+    def _encode(self, batch: Batches, counts: Counts, drain: bool = False) -> None:
         """Submit the gathered items, then store finished batches: all of them (``drain``) or all but the newest."""
         if batch.items:
             assert self._encoder is not None  # set by the worker that decoded these items
             batch.submit(self._encoder)
         while len(batch.at_encoder) > (0 if drain else 1):
             future, items = batch.at_encoder.popleft()
-            encoded = future.result()
-            counts.encoded += len(items)
-            segments = [[SegmentEncoding(encoded.descriptors[row], encoded.concepts[row])] for row in range(len(items))]
-            stored = self._put_many(items, segments, counts)
-            for item, media_id in zip(items, stored, strict=True):
-                if self._sink is not None and item.channels:
-                    self._sink.store(media_id, item.channels)
-            self._record_channels(stored)
-            if self._pictures is not None:
-                with self._db_lock:
-                    self._pictures.record(self.store.catalog, [(m, i.sha1) for m, i in zip(stored, items, strict=True)])
+            self._writer.store_encoded(items, future.result(), counts)
             for item in items:
                 for copy in batch.copies.pop(item.sha1):
-                    self._reuse(copy, counts)
-
-    def _record_channels(self, media_ids: list[int]) -> None:
-        """Record in the ledger that this run's channels are stored for ``media_ids`` (after the sink stored them)."""
-        if self._sink is not None and self.options.channels:
-            from mmir.indexing.backfill import wanted_channels
-
-            with self._db_lock:
-                ledger.record_files(self.store.catalog, media_ids, wanted_channels(self.options.channels))
-
-    def _put(self, item: Prepared, segments: list[SegmentEncoding], counts: _Counts) -> int:
-        return self._put_many([item], [segments], counts)[0]
-
-    def _put_many(self, items: list[Prepared], segments: list[list[SegmentEncoding]], counts: _Counts) -> list[int]:
-        """Store files (one committed transaction for all of them); their media ids."""
-        files = [FileToStore(i.entry.path, i.entry.kind, i.entry.size, i.entry.mtime, i.sha1, tuple(segs), i.text)
-                 for i, segs in zip(items, segments, strict=True)]  # fmt: skip
-        with self._db_lock:
-            media_ids = self.store.put_many(files)
-            for item in items:
-                if item.entry.path in self._had_failed:  # a write per file only where there is something to drop
-                    ledger.forget_failure(self.store.catalog, item.entry.path)
-            if self._pictures is not None:  # a changed file's old content: its pictures go unless a copy has it
-                old = [i.record.sha1 for i in items if i.record is not None and i.record.sha1 != i.sha1]
-                self._pictures.files.prune(self.store.catalog, old)
-        counts.added += sum(item.record is None for item in items)
-        counts.updated += sum(item.record is not None for item in items)
-        return media_ids
-
-    def _reuse(self, item: Prepared, counts: _Counts) -> None:
-        if item.record is not None and item.record.sha1 == item.sha1:
-            with self._db_lock:
-                self.store.touch(item.record.id, item.entry.size, item.entry.mtime)
-                if item.entry.path in self._had_failed:
-                    ledger.forget_failure(self.store.catalog, item.entry.path)
-            counts.touched += 1
-            return
-        with self._db_lock:
-            source = self.store.catalog.media_with_sha1(item.sha1)
-            encodings = self.store.catalog.segment_encodings(source) if source is not None else None
-        if source is None or encodings is None:  # the twin vanished meanwhile: nothing to copy; retried next run
-            return
-        media_id = self._put(item, encodings, counts)
-        if self._sink is not None:
-            self._sink.copy(source, media_id)
-        with self._db_lock:
-            ledger.copy_files(self.store.catalog, source, media_id)  # a copy has what its source has
-            visible_text.copy_words(self.store.catalog, source, media_id)  # its visible text and speech too
-        counts.reused += 1
-
-    def _remember(self, item: Prepared) -> None:
-        assert item.problem is not None
-        entry = item.entry
-        with self._db_lock:
-            ledger.record_failure(
-                self.store.catalog, entry.path, entry.size, entry.mtime, limits_key(self.options), item.problem.reason
-            )
+                    self._writer.reuse(copy, counts)
 
 
 def _channel(channel: ChannelExtractor, image: Image.Image) -> np.ndarray:
