@@ -24,7 +24,8 @@ always did: ONNX Runtime and torch allocate their buffers on the first call (abo
   back-fill colour           index without colour (not timed; CNN stubbed too, since a back-fill of colour
                              never runs it), then the timed run that back-fills it (goal: no slower than
                              "colour, CNN stubbed")
-With ``--models ""`` only these rows run: ``--n 10000 --models "" --ledger`` is issue 23's 10k back-fill.
+With ``--models ""`` only these rows run: ``--n 10000 --small --models "" --ledger --no-cnn-row`` is issue 23's
+back-fill on 10k indexed photos (``--small``: seeded 160-320 px crops of the COCO photos, all different pixels).
   ledger rows: before/after  "colour from scratch" with another checkout's code (``--baseline-src DIR``, e.g. a
                              ``git worktree`` of the commit before the ledger) and with this one, interleaved
                              twice (goal: no loss)
@@ -67,6 +68,34 @@ def make_tree(target: Path, n: int) -> str:
         tail = b"" if i < len(sources) else f"mmir-benchmark-copy-{i}".encode()
         (folder / f"{i:05d}.jpg").write_bytes(data + tail)
     return f"{n} files from {len(sources)} COCO photos ({min(n, len(sources))} originals)"
+
+
+def make_small_tree(target: Path, n: int, seed: int = 0) -> str:
+    """``n`` small real photos under ``target``: seeded crops (160-320 px a side) of the COCO photos, re-encoded as
+    JPEG (quality 90), every one different pixels. For the 10k back-fill: decoding them costs what a phone's
+    thumbnail-size library would, so the run fits a busy 2-core machine."""
+    import random
+
+    from PIL import Image
+
+    sources = sorted(COCO.rglob("*.jpg"))
+    if not sources:
+        sys.exit(f"{COCO} not found: this benchmark needs the COCO photos of ../shared/data")
+    rng = random.Random(seed)
+    per = -(-n // len(sources))
+    made = 0
+    for source in sources:
+        with Image.open(source) as opened:
+            photo = opened.convert("RGB")
+        for _ in range(min(per, n - made)):
+            w, h = rng.randint(160, min(320, photo.width)), rng.randint(160, min(320, photo.height))
+            x, y = rng.randint(0, photo.width - w), rng.randint(0, photo.height - h)
+            folder = target / f"{made // 1000:03d}"
+            folder.mkdir(parents=True, exist_ok=True)
+            photo.crop((x, y, x + w, y + h)).save(folder / f"{made:05d}.jpg", quality=90)
+            made += 1
+    size = sum(p.stat().st_size for p in target.rglob("*.jpg")) / made / 1024
+    return f"{made} small photos: seeded 160-320 px crops of {len(sources)} COCO photos (JPEG q90, {size:.0f} KB each)"
 
 
 def _files(folder: Path) -> list[Path]:
@@ -339,15 +368,18 @@ def rss_rows(root: Path, sizes: list[int], workers: int, batch: int) -> None:
           f"{verdict}); of which the extra vectors held by the flat index: {vectors_mb:.0f} MB")  # fmt: skip
 
 
-def ledger_rows(folder: Path, workers: int, baseline: Path | None) -> None:
+def ledger_rows(folder: Path, workers: int, baseline: Path | None, with_cnn: bool = True) -> None:
     """Issue 23's rows: back-fill against indexing minus the CNN, and the ledger's cost against code without it."""
     common: dict[str, Any] = {"row": "colour", "folder": folder, "workers": workers}
-    full = run_row("colour from scratch", mode="full", **common)
+    full = run_row("colour from scratch", mode="full", **common) if with_cnn else None
     stub = run_row("colour, CNN stubbed (no CNN)", mode="stub", **common)
     backfill = run_row("back-fill colour (indexed)", mode="backfill", **common)
     ratio = backfill["seconds"] / stub["seconds"]
-    print(f"    back-fill {backfill['seconds']:.2f} s vs indexing minus the CNN {stub['seconds']:.2f} s: {ratio:.2f}x "
-          f"(goal <= 1.00x: {'met' if ratio <= 1.0 else 'NOT met'}); with the CNN {full['seconds']:.2f} s")
+    cnn = f"with the CNN {full['seconds']:.2f} s" if full else "row with the CNN not run (--no-cnn-row)"
+    print(
+        f"    back-fill {backfill['seconds']:.2f} s vs indexing minus the CNN {stub['seconds']:.2f} s: {ratio:.2f}x "
+        f"(goal <= 1.00x: {'met' if ratio <= 1.0 else 'NOT met'}); {cnn}"
+    )
     if baseline is None:
         return
     before, after = [], []
@@ -371,8 +403,10 @@ def thumbnail_rows(folder: Path, workers: int) -> None:
                           workers=workers))  # fmt: skip
     best_off, best_on = max(r["ips"] for r in off), max(r["ips"] for r in on)
     change = best_on / best_off
-    print(f"    thumbnails: best {best_on:.1f} img/s on, {best_off:.1f} off ({change:.2f}x; goal >= 0.90x: "
-          f"{'met' if change >= 0.9 else 'NOT met'}); {on[-1]['thumb_mb']:.1f} MB of pictures kept")
+    print(
+        f"    thumbnails: best {best_on:.1f} img/s on, {best_off:.1f} off ({change:.2f}x; goal >= 0.90x: "
+        f"{'met' if change >= 0.9 else 'NOT met'}); {on[-1]['thumb_mb']:.1f} MB of pictures kept"
+    )
 
 
 def main() -> None:
@@ -385,6 +419,8 @@ def main() -> None:
     parser.add_argument("--baseline-src", type=Path, default=None, help="with --ledger: code without the ledger")
     parser.add_argument("--batch", type=int, default=16, help="images per model call, the same in every row")
     parser.add_argument("--thumbnails", action="store_true", help="issue 20's rows: thumbnails off vs on (Lite0)")
+    parser.add_argument("--small", action="store_true", help="small real photos (160-320 px COCO crops) instead")
+    parser.add_argument("--no-cnn-row", action="store_true", help="with --ledger: skip 'colour from scratch'")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -394,13 +430,14 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1/5/15 min)")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "photos"
-        print(f"data: {make_tree(folder, args.n)}; decode workers {args.workers}; batch {args.batch} in every row")
+        made = make_small_tree(folder, args.n) if args.small else make_tree(folder, args.n)
+        print(f"data: {made}; decode workers {args.workers}; batch {args.batch} in every row")
         for model in filter(None, args.models.split(",")):
             print(f"{model}:")
             print_ratios(model, measure_model(folder, model, args.workers, args.batch))
         if args.ledger:
             print("ledger (efficientnet-lite0, --descriptors cnn,colour):")
-            ledger_rows(folder, args.workers, args.baseline_src)
+            ledger_rows(folder, args.workers, args.baseline_src, with_cnn=not args.no_cnn_row)
         if args.thumbnails:
             print("thumbnails (efficientnet-lite0, backend auto, default pipeline; goal: on within 10 % of off):")
             thumbnail_rows(folder, args.workers)
