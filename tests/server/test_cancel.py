@@ -106,3 +106,21 @@ def test_a_query_whose_client_stays_is_not_stopped(serve, monkeypatch) -> None:
 def test_a_budget_that_is_not_a_positive_number_is_refused(tmp_path, timeout: float) -> None:
     with pytest.raises(SettingsError, match="query timeout"):
         ServerSettings(collection=tmp_path, query_timeout_s=timeout)
+
+
+def test_a_failing_route_raises_its_own_error_not_an_exception_group() -> None:
+    """The disconnect watcher's task group must not wrap a route's error (uvicorn logs it, tests catch it as itself)."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from mmir.server.cancelling import cancellable
+
+    app = FastAPI()
+
+    @app.get("/api/boom")
+    def boom() -> None:
+        raise LookupError("boom")
+
+    with pytest.raises(LookupError):
+        TestClient(cancellable(app, 5.0)).get("/api/boom")
+    assert TestClient(cancellable(app, 5.0), raise_server_exceptions=False).get("/api/boom").status_code == 500

@@ -80,16 +80,20 @@ class CancelMiddleware:
             if not self.watch_disconnect:
                 await self.app(scope, receive, send)
                 return
-            watch = _Watch(receive, cancel)
+            watch, failed = _Watch(receive, cancel), None
             try:
                 async with anyio.create_task_group() as tasks:
                     tasks.start_soon(watch.pump)
                     try:
                         await self.app(scope, watch.receive, send)
+                    except Exception as exc:  # raised as itself below, not wrapped in the task group's ExceptionGroup
+                        failed = exc
                     finally:
                         tasks.cancel_scope.cancel()
             finally:
                 watch.close()
+            if failed is not None:
+                raise failed
 
 
 async def _stopped(_request: Request, exc: Exception) -> JSONResponse:
