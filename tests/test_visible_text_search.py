@@ -76,11 +76,15 @@ def test_words_read_without_spaces_are_found_by_each_word(tmp_path: Path, reuse_
     folder = tmp_path / "photos"
     folder.mkdir()
     _sign(folder / "visitor.jpg", "VISITORCENTRE", "coffee.png")  # as OCR reads many signs: no space
+    _sign(folder / "plate.jpg", "HR37C", "rocket.jpg")  # letters and digits run together
     with Collection.open(tmp_path / "coll", create=True) as coll:
         coll.index([folder], IndexOptions(progress=False), text=TextOptions(speech=False))
-        hits = coll.search_fields("centre", [TextField.SHOWS])
-        assert [Path(h.media.path).name for h in hits] == ["visitor.jpg"]
-        assert hits[0].score < 1.0
+        for word in ("centre", "visitor"):  # each word of the run is a word of its own, not a near match
+            hits = coll.search_fields(word, [TextField.SHOWS])
+            assert [Path(h.media.path).name for h in hits] == ["visitor.jpg"]
+            assert hits[0].score == 1.0 and "text in image: 'VISITORCENTRE'" in hits[0].why[0]
+        plate = coll.search_fields("hr37c", [TextField.SHOWS])  # the query is folded to "hr 37 c": so is the text
+        assert [Path(h.media.path).name for h in plate] == ["plate.jpg"]
 
 
 @pytest.mark.parametrize("hostile", ['bakery" OR *', "NEAR(bakery exit)", "bakery:", "{shows}: exit", "^bak*"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -51,3 +52,58 @@ def test_text_bomb_is_capped_and_bounded_in_time() -> None:
     assert result.note  # says what was left out
     budget = OcrEngine(OcrSettings(time_budget_s=0.0)).read(image)  # out of time before the first box
     assert budget.lines == () and "stopped after" in budget.note  # recognition never started
+
+
+def test_first_look_without_text_skips_the_full_size_pass() -> None:
+    from tests.conftest import skimage_data_dir
+
+    engine = OcrEngine()
+    detector = engine._load().text_det
+    looks: list[tuple[int, ...]] = []
+
+    def counted(image):  # type: ignore[no-untyped-def]
+        looks.append(image.shape)
+        return detector(image)
+
+    engine._engine.text_det = counted
+    cat = Image.open(skimage_data_dir() / "motorcycle_left.png").convert("RGB")  # a real photo, no text
+    result = engine.read(cat)
+    assert not result.skipped and result.gated and result.lines == ()
+    assert len(looks) == 1 and max(looks[0][:2]) <= OcrSettings().first_side  # one small pass, no enlarged one
+    looks.clear()
+    sign = cat.copy()
+    ImageDraw.Draw(sign).rectangle((40, 40, 330, 110), fill=(245, 245, 235))
+    ImageDraw.Draw(sign).text((55, 50), "BAKERY", fill=(20, 20, 20), font=_font(44))
+    read = engine.read(sign)
+    assert not read.gated and "BAKERY" in read.text
+    assert len(looks) == 2 and max(looks[1][:2]) == OcrSettings().det_side  # the text photo, enlarged
+
+
+def test_slow_detection_does_not_use_up_the_recognition_budget() -> None:
+    """The time budget counts recognition only: detection passes on a loaded machine cannot use it up."""
+    from tests.conftest import skimage_data_dir
+
+    photo = Image.open(skimage_data_dir() / "coffee.png").convert("RGB").resize((2560, 1920))
+    draw = ImageDraw.Draw(photo)
+    draw.rectangle((100, 100, 320, 150), fill=(240, 240, 235))
+    draw.text((110, 108), "HARBOUR", fill=(20, 20, 20), font=_font(26))
+    engine = OcrEngine(OcrSettings(time_budget_s=0.5))
+    engine._load()
+    detector = engine._engine.text_det
+
+    def slow(image):  # type: ignore[no-untyped-def]
+        time.sleep(0.5)  # as a detector pass takes on a busy 2-core machine
+        return detector(image)
+
+    engine._engine.text_det = slow
+    assert engine.read(photo).text == "HARBOUR"
+
+
+def test_searchable_words_split_runs_read_without_spaces() -> None:
+    from mmir.media.ocr_words import searchable
+
+    pytest.importorskip("wordninja")
+    assert searchable("ALARMWILL SOUNDIF").split() == ["ALARMWILL", "SOUNDIF", "ALARM", "WILL", "SOUND", "IF"]
+    assert searchable("OMNIHOTELS").lower().split() == ["omnihotels", "omni", "hotels"]
+    assert searchable("HR37C you'll") == "HR 37 C youll"  # folded as queries are (letters/digits apart)
+    assert searchable("STOP") == "STOP" and searchable("Bülowstraße") == "Bülowstraße"  # short / not English

@@ -117,19 +117,21 @@ def write_words(db: sqlite3.Connection, words: Iterable[Words]) -> None:
 
 
 def _refresh_fts(db: sqlite3.Connection, segment_id: int) -> None:
-    texts = {
-        field: text or ""
-        for field, text in db.execute(
-            "SELECT field, group_concat(text, ' ') FROM "
-            "(SELECT field, text FROM segment_words WHERE segment_id = ? ORDER BY start_s, rowid) GROUP BY field",
-            (segment_id,),
-        )
-    }
+    """The segment's FTS row from its stored words: OCR lines as :func:`mmir.media.ocr_words.searchable` makes
+    them (folded as queries are, words read without spaces split apart), speech words as they are."""
+    from mmir.media.ocr_words import searchable
+
+    texts: dict[str, list[str]] = {}
+    rows = db.execute(
+        "SELECT field, text FROM segment_words WHERE segment_id = ? ORDER BY start_s, rowid", (segment_id,)
+    )
+    for field, text in rows:
+        texts.setdefault(field, []).append(searchable(text) if field == TextField.SHOWS.value else text)
     db.execute("DELETE FROM segment_text_fts WHERE rowid = ?", (segment_id,))
-    if any(texts.values()):
+    if any(any(t.strip() for t in field) for field in texts.values()):
         db.execute(
             "INSERT INTO segment_text_fts(rowid, shows, said) VALUES (?, ?, ?)",
-            (segment_id, texts.get(TextField.SHOWS.value, ""), texts.get(TextField.SAID.value, "")),
+            (segment_id, " ".join(texts.get(TextField.SHOWS.value, [])), " ".join(texts.get(TextField.SAID.value, []))),
         )
 
 
@@ -269,7 +271,8 @@ def _where(db: sqlite3.Connection, segment_id: int, field: TextField, tokens: li
     if field is TextField.SHOWS:
         for text, start in rows:
             words = [w.lower() for w in _TOKEN.findall(text)]
-            if any(w.startswith(t[:4]) or t.startswith(w[:4]) for t in tokens for w in words if w):
+            # a word read without spaces holds the query word ("ALARMWILL" for "will")
+            if any(w.startswith(t[:4]) or t.startswith(w[:4]) or t in w for t in tokens for w in words if w):
                 return float(start), str(text)
         return float(rows[0][1]), str(rows[0][0])
     words = [(str(text).lower(), float(start)) for text, start in rows]
