@@ -18,7 +18,7 @@ row runs its model once on a dummy batch before its clock starts (counted as loa
 always did: ONNX Runtime and torch allocate their buffers on the first call (about 0.1 s for Lite0 on ONNX).
 ``--rss-files 1000,10000`` adds default-pipeline rows on bigger trees to check that peak RSS stays flat.
 
-``--ledger`` adds the rows of issue 23 (Lite0, backend auto, ``--descriptors cnn,colour``):
+``--ledger`` adds the rows of issue 23 (Lite0, backend auto, ``--descriptors cnn,colour``, thumbnails off):
   colour from scratch        index with the CNN and the colour channel (the ledger records the channel per batch)
   colour, CNN stubbed        the same with the encoder's forward pass replaced by zeros: indexing minus the CNN
   back-fill colour           index without colour (not timed; CNN stubbed too, since a back-fill of colour
@@ -201,8 +201,7 @@ def row_colour(folder: Path, mode: str, workers: int, **_: Any) -> dict[str, Any
     """Lite0 on backend auto with ``--descriptors cnn,colour``: ``full``, ``stub`` (no CNN) or ``backfill``."""
     import numpy as np
 
-    from mmir.api import Collection
-    from mmir.indexing.pipeline import IndexOptions
+    from mmir.api import Collection, IndexOptions  # mmir.api re-exports it, in the pre-ledger checkout too
     from mmir.models import load_encoder
     from mmir.models.encoder import Encoded
 
@@ -219,11 +218,14 @@ def row_colour(folder: Path, mode: str, workers: int, **_: Any) -> dict[str, Any
     load_s = time.perf_counter() - started
     ledger_s = _time_ledger()
     with tempfile.TemporaryDirectory() as tmp, Collection.open(Path(tmp) / "c", create=True, encoder=encoder) as coll:
+        # Thumbnails off in every row: the pre-ledger checkout has none, and a back-fill would skip the ones its
+        # preparation made while "from scratch" makes them (neither comparison would be like for like).
+        off = {"thumbnails": False} if "thumbnails" in IndexOptions.__dataclass_fields__ else {}
         if mode == "backfill":  # the collection, indexed (untimed; CNN stubbed: a colour back-fill never runs it)
-            coll.index([folder], IndexOptions(progress=False, workers=workers))
+            coll.index([folder], IndexOptions(progress=False, workers=workers, **off))
             encoder.encode_batch = real_encode
         channels = tuple(coll.channel_extractors(["cnn", "colour"]))
-        options = IndexOptions(progress=False, workers=workers, channels=channels)
+        options = IndexOptions(progress=False, workers=workers, channels=channels, **off)
         started = time.perf_counter()
         report = coll.index([folder], options, channel_sink=coll.channel_sink())
         seconds = time.perf_counter() - started

@@ -128,6 +128,8 @@ def test_an_older_collections_channel_state_file_is_adopted(tmp_path: Path, monk
     store.catalog.connection.execute("DELETE FROM producers WHERE name = ?", (ledger.channel_index("mean-colour"),))
     monkeypatch.setattr(ChannelIndexes, "_rebuild", lambda *_: pytest.fail("rebuilt although current"))
     assert len(ChannelIndexes.of_store(store).open("mean-colour").index) == 4
+    assert ledger.producer(store.catalog, ledger.channel_index("mean-colour")) == recorded  # taken over as it was
+    assert not (store.directory / DIRECTORY / "mean-colour.json").exists()
     store.close()
 
 

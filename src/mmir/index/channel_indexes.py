@@ -265,12 +265,19 @@ class ChannelIndexes:
             idf = np.load(idf_path) if name == BOVW else None
         except (OSError, ValueError, TypeError, CollectionError):  # a derived index: damaged means rebuilt
             return None
+        if recorded is None:  # an older collection's state file: the ledger takes it over (the files stay as they are)
+            self._record(name, state)
         return state, OpenChannel(name, index, idf)
+
+    def _record(self, name: str, state: IndexState) -> None:
+        """Record what channel ``name``'s saved files match; an older collection's state file then goes."""
+        if ledger.record_artifact(self.catalog, ledger.channel_index(name), state.setting(), state.__dict__):
+            self._paths(name)[1].unlink(missing_ok=True)
 
     def _save(self, opened: OpenChannel, state: IndexState) -> None:
         """Write index and idf (each atomically), then record the state in the ledger (last, so it never claims a
         newer index than the files hold)."""
-        index_path, state_path, idf_path = self._paths(opened.name)
+        index_path, _, idf_path = self._paths(opened.name)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             opened.index.save(index_path)
@@ -279,9 +286,7 @@ class ChannelIndexes:
                 os.replace(idf_path.with_name(idf_path.name + ".tmp.npy"), idf_path)
         except OSError:
             return  # a read-only collection: the index is rebuilt in memory next time too
-        if not ledger.record_artifact(self.catalog, ledger.channel_index(opened.name), state.setting(), state.__dict__):
-            return
-        state_path.unlink(missing_ok=True)  # an older collection's state file: the ledger holds it now
+        self._record(opened.name, state)
         if opened.name != CNN:
             self._prune(opened.name, state.seq)
 
