@@ -77,3 +77,27 @@ def test_a_search_in_a_cancelled_scope_stops(collection_dir: Path) -> None:
             with pytest.raises(Cancelled):
                 collection.search(TextQuery("cat"), 3)
         assert len(collection.search(TextQuery("cat"), 3)) > 0
+
+
+class _CheckingModel:
+    """A stand-in text model that, like the text-model process, looks at the cancel scope while it works."""
+
+    def encode(self, texts, normalize_embeddings: bool = True, show_progress_bar: bool = False):
+        import numpy as np
+
+        checkpoint()
+        return np.ones((len(texts), 4), np.float32) / 2.0
+
+
+def test_one_time_class_embeddings_survive_a_cancelled_query() -> None:
+    from mmir.concepts.embedding import ClassTextIndex
+    from mmir.search.cancel import shielded
+
+    with cancel_scope() as scope:
+        scope.cancel()
+        with shielded():
+            checkpoint()  # shielded work is no query's: it never stops
+        index = ClassTextIndex(["tabby cat", "beagle"], loader=_CheckingModel)
+        with pytest.raises(Cancelled):
+            index.similarities("zorblat")  # the query's own text stops...
+    assert index._classes is not None  # ...but the class names, embedded once for every query, were kept

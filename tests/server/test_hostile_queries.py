@@ -77,7 +77,7 @@ def test_queries_nothing_can_match_are_answered(make_client) -> None:
 
 
 def test_a_long_query_is_cut_and_the_hits_say_so(make_client) -> None:
-    client = make_client()
+    client = make_client(query_timeout_s=30)  # the bound asserted below (its first text-model call starts the model)
     query = _made_up(55, seed=3)  # 495 characters: 55 distinct made-up words, over the 32 a query keeps
     started = time.monotonic()
     hits = client.get("/api/search", params={"q": query}).json()

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from mmir.errors import require
+from mmir.search.cancel import shielded
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,8 @@ class ClassTextIndex:
             self._classes = np.load(path)
             return self._classes
         views = [self.names, self.definitions] if self.definitions else [self.names]
-        stacked = np.stack([self._encode(texts) for texts in views])
+        with shielded():  # once for all queries: a cancelled query must not throw it away (and the next redo it)
+            stacked = np.stack([self._encode(texts) for texts in views])
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp.npy")  # write then rename: a concurrent reader never sees half a file

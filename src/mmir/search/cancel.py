@@ -105,6 +105,21 @@ def cancel_scope(budget_s: float | None = None) -> Iterator[CancelScope]:
         _SCOPE.reset(token)
 
 
+@contextmanager
+def shielded() -> Iterator[None]:
+    """Run the block as no query's work: checkpoints inside never raise.
+
+    For one-time work whose result every later query shares (embedding the class names once): stopped halfway, it
+    would be started again by the next query, and a machine where it takes longer than a query's budget would
+    never finish it.
+    """
+    token = _SCOPE.set(None)
+    try:
+        yield
+    finally:
+        _SCOPE.reset(token)
+
+
 def acquire_lock(lock: threading.Lock) -> None:
     """``lock.acquire()``, but a cancelled query stops waiting (:class:`Cancelled`) instead of queueing on.
 
