@@ -332,6 +332,16 @@ class Collection:
         ocr, speech = text.engines()
         return produce_text(self.store.catalog, ocr, speech, IndexOptions().limits, text.workers, on_note)
 
+    def text_producers(self) -> TextOptions | None:
+        """The text producers (OCR, speech) that have run on some file of this collection, as the options that
+        run them on new files too (``None``: neither has). An indexing run that does not name them (the server's)
+        keeps a collection indexed with ``--ocr`` / ``--speech`` complete."""
+        from mmir.index import ledger
+
+        ran = {c.producer for c in ledger.coverage(self.store.catalog) if c.files}
+        ocr, speech = ledger.OCR in ran, ledger.SPEECH in ran
+        return TextOptions(ocr=ocr, speech=speech) if ocr or speech else None
+
     def search_fields(
         self, text: str, fields: Sequence[TextField], k: int = DEFAULT_K, per_shot: bool = False
     ) -> list[Hit]:

@@ -29,6 +29,7 @@ from mmir.api import Collection, FeedbackMethod, FeedbackQuery, ItemQuery, Per, 
 from mmir.errors import MmirError, QueryError  # noqa: E402
 from mmir.media import MediaError, display_path  # noqa: E402
 from mmir.server.cancelling import cancellable  # noqa: E402
+from mmir.server.field_routes import install_field_route  # noqa: E402
 from mmir.server.filters import FilterParams  # noqa: E402
 from mmir.server.guard import MEDIA_COOKIE, GuardMiddleware, media_cookie_value  # noqa: E402
 from mmir.server.indexing import IndexJob  # noqa: E402
@@ -232,6 +233,7 @@ def create_app(settings: ServerSettings) -> Any:
     _install_thumbnail_route(app, service, ThumbnailCache(settings.collection / CACHE_FOLDER), bearer)
     _install_query_image_routes(app, service, kept, k_param, offset_param, bearer)
     _install_duplicates_route(app, service, bearer)
+    install_field_route(app, service, k_param, offset_param, bearer)  # search only what is shown / said
 
     @app.get("/api/limits", dependencies=bearer, tags=["service"])
     def limits() -> dict[str, int]:

@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from mmir.media import display_path
 from mmir.types import Hit, MediaKind
+
+# The speech producer's why line (mmir.index.visible_text.explain): "said at 12.4 s: 'welcome everyone'".
+_SAID_AT = re.compile(r"^said at (\d+(?:\.\d+)?) s: ")
+
+
+def said_at(hit: Hit) -> float | None:
+    """The second a video hit's matched speech was said (its first ``said at`` reason), else ``None``."""
+    if hit.media.kind is not MediaKind.VIDEO:
+        return None
+    for reason in hit.why:
+        found = _SAID_AT.match(reason)
+        if found:
+            return float(found.group(1))
+    return None
 
 
 @dataclass(frozen=True)
@@ -74,5 +89,6 @@ def hit_json(rank: int, hit: Hit, paths: PathMapper) -> dict[str, Any]:
         "kind": hit.media.kind.value,
         "start": hit.segment.start_s if is_video else None,
         "end": hit.segment.end_s if is_video else None,
+        "said_at": said_at(hit),  # a speech hit's player starts where the words were said
         "url": f"/api/media/{hit.media.id}",
     }

@@ -137,14 +137,18 @@ class IndexJob:
                     self._handle = collection
                     self._set(state=JobState.INDEXING, found=found, media=collection.media_count())
                     options = IndexOptions(progress=False, on_progress=self._progress)
-                    report = collection.index(roots, options)
-                    media = collection.media_count()
+                    notes: list[object] = []  # text/speech a file could not fully give (damaged audio)
+                    # OCR and speech run when the collection has them (it was indexed with --ocr / --speech), so
+                    # files added from the page are found by their text and speech like the others.
+                    text = collection.text_producers()
+                    report = collection.index(roots, options, text=text, on_note=notes.append)
+                    media, problems = collection.media_count(), len(report.problems) + len(notes)
                 finally:
                     with self._lock:  # before the handle closes: a status() reading it finishes first (closing a
                         self._handle = None  # SQLite connection during another thread's read crashed the process)
             self._set(
                 state=JobState.DONE, media=media, added=report.added, updated=report.updated,
-                removed=report.removed, problems=len(report.problems), seconds=round(report.seconds, 1),
+                removed=report.removed, problems=problems, seconds=round(report.seconds, 1),
             )  # fmt: skip
         except MmirError as exc:
             self._set(state=JobState.FAILED, error=self._scrubbed(str(exc)))

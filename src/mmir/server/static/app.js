@@ -86,9 +86,14 @@ async function api(path, options = {}, tries = 0) {
 }
 
 // ---- state <-> URL ------------------------------------------------------------------------------------
+// Where a keyword search may be restricted to (mmir search --said / --shows): words said, or text shown.
+const FIELDS = { said: "said", shows: "shown" };
+const isField = (field) => field === "said" || field === "shows"; // not FIELDS[x]: "constructor" is in every object
+
 function toURL(state) {
   const p = new URLSearchParams();
   if (state.kind === "text") { p.set("q", state.q); p.set("mode", state.mode); }
+  if (state.kind === "text" && isField(state.field)) p.set("field", state.field);
   if (state.kind === "similar") { p.set("similar", state.id); if (state.shot) p.set("shot", state.shot); }
   if (state.kind === "image") p.set("image", state.key);
   if (state.per === "shot") p.set("per", "shot");
@@ -112,6 +117,7 @@ function fromURL() {
   const p = new URLSearchParams(location.search);
   let state = null;
   if (p.get("q")) state = { kind: "text", q: p.get("q"), mode: p.get("mode") === "or" ? "or" : "and" };
+  if (state && isField(p.get("field"))) state.field = p.get("field");
   else if (positive(p.get("similar"))) {
     state = { kind: "similar", id: positive(p.get("similar")) };
     if (positive(p.get("shot"))) state.shot = positive(p.get("shot"));
@@ -128,7 +134,8 @@ function fromURL() {
 }
 
 function describe(state) {
-  let base = state.kind === "text" ? `"${state.q}" (${state.mode.toUpperCase()})`
+  let base = state.kind === "text" && isField(state.field) ? `"${state.q}" ${FIELDS[state.field]}`
+    : state.kind === "text" ? `"${state.q}" (${state.mode.toUpperCase()})`
     : state.kind === "similar" ? (state.shot ? `shots similar to ${state.label || "#" + state.id}` : `files similar to ${state.label || "#" + state.id}`)
     : "the query image";
   const filtered = describeFilter(state.filter); // "photos only, in Photos/2024" (filters.js)
@@ -146,6 +153,7 @@ function fetchPage(state, from, signal) {
       positive_shots: state.fb.spos || [], negative_shots: state.fb.sneg || [] });
     return api(`/api/feedback?${page}`, { method: "POST", body, signal, headers: { "Content-Type": "application/json" } });
   }
+  if (state.kind === "text" && isField(state.field)) return api(`/api/search/field?${page}&field=${state.field}&q=${encodeURIComponent(state.q)}`, { signal });
   if (state.kind === "text") return api(`/api/search?${page}&mode=${state.mode}&q=${encodeURIComponent(state.q)}`, { signal });
   if (state.kind === "similar") return api(`/api/similar/${state.id}?${page}${state.shot ? "&segment=" + state.shot : ""}`, { signal });
   const file = uploads.get(state.key);
@@ -241,9 +249,15 @@ async function showQuery(state, ticket) {
     figure.hidden = false;
   }
   if (state.kind === "text") $("q").value = state.q, $("mode").value = state.mode;
+  showField(state);
   $("mapping").textContent = "";
   if (state.kind === "similar") return showSimilarQuery(state, ticket);
   if (state.kind !== "text") return;
+  if (isField(state.field)) {
+    $("mapping").textContent = state.field === "said" ? "Looking only in what videos say (speech), for the phrase"
+      : "Looking only in the text photos and video shots show, for the phrase";
+    return;
+  }
   try {
     const mapping = await api(`/api/concepts?mode=${state.mode}&q=${encodeURIComponent(state.q)}`, { signal: ticket.signal });
     if (stale(ticket)) return;
@@ -333,7 +347,22 @@ async function searchFile(file) {
 $("text-form").onsubmit = (event) => {
   event.preventDefault();
   const q = $("q").value.trim();
-  if (q) run({ kind: "text", q, mode: $("mode").value });
+  if (q) run(withField({ kind: "text", q, mode: $("mode").value }, $("field").value));
+};
+// A text search restricted to what is said or shown, or to everything (field "").
+function withField(state, field) {
+  const { field: _old, ...rest } = state;
+  return isField(field) ? { ...rest, field } : rest;
+}
+// The selector shows the search's field; the match mode does not apply to a phrase looked for in one field.
+function showField(state) {
+  const field = state.kind === "text" && isField(state.field) ? state.field : "";
+  $("field").value = field;
+  $("mode").disabled = field !== "";
+}
+$("field").onchange = () => {
+  $("mode").disabled = isField($("field").value);
+  if (current && current.kind === "text" && !current.fb) run(withField(current, $("field").value));
 };
 $("image").onchange = () => searchFile($("image").files[0]);
 const drop = $("drop");

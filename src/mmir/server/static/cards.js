@@ -8,6 +8,9 @@ function timeText(seconds) {
 }
 
 const isVideo = (hit) => hit.start !== null && hit.start !== undefined;
+// Where a video hit's player starts: the second its matched speech was said (said_at), else the shot's start.
+const saidAt = (hit) => (isVideo(hit) && typeof hit.said_at === "number" ? hit.said_at : null);
+const playFrom = (hit) => (saidAt(hit) === null ? hit.start : Math.min(Math.max(saidAt(hit), hit.start), hit.end));
 const THUMB = 256; // card thumbnails; the large view asks for PREVIEW
 const PREVIEW = 1280;
 
@@ -80,6 +83,7 @@ function card(hit) {
   const score = el("div", { className: "score", textContent: scoreText(hit.score) });
   const meta = el("div", { className: "meta" }, title, score, el("div", { className: "why", textContent: hit.why.join("; ") }));
   if (isVideo(hit)) meta.append(el("div", { className: "range", textContent: `shot ${timeText(hit.start)}–${timeText(hit.end)}` }));
+  if (saidAt(hit) !== null) meta.append(el("div", { className: "said", textContent: `▶ plays from ${timeText(saidAt(hit))}, where it is said` }));
   const similar = el("button", { type: "button", textContent: "Similar", className: "similar" });
   similar.setAttribute("aria-label", isVideo(hit) ? `similar to this shot of ${hit.name}` : `files similar to ${hit.name}`);
   similar.onclick = () => run(similarState(hit));

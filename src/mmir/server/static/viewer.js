@@ -2,7 +2,7 @@
 // original a click away (open or download), a video shot played from its start with its range marked on a
 // timeline, "Similar" for the item or the shot shown; Escape, the close button and the browser's Back close it.
 // Loaded after app.js, whose helpers it uses ($, el, api, run, timeText, isVideo, thumbURL, altText, gone,
-// similarState, PREVIEW); app.js calls openViewer and viewerPopped only on user actions.
+// similarState, PREVIEW, saidAt, playFrom); app.js calls openViewer and viewerPopped only on user actions.
 "use strict";
 let viewerAt = -1; // index of the shown card among the result cards
 let viewerSeq = 0; // details requests that cannot cross: only the newest item's details are shown
@@ -14,10 +14,11 @@ const cards = () => [...document.querySelectorAll("#results .hit:not([hidden])")
 
 function viewerMedia(hit) {
   if (isVideo(hit)) {
-    const video = el("video", { src: `${hit.url}#t=${hit.start},${hit.end}`, preload: "metadata", controls: true, playsInline: true });
+    const from = playFrom(hit); // a speech hit starts where its words were said (cards.js)
+    const video = el("video", { src: `${hit.url}#t=${from},${hit.end}`, preload: "metadata", controls: true, playsInline: true });
     video.setAttribute("aria-label", altText(hit));
     video.addEventListener("loadedmetadata", () => {
-      video.currentTime = hit.start;
+      video.currentTime = from;
       markTimeline(hit, video.duration);
       video.play().catch(() => {});
     }, { once: true });
@@ -63,6 +64,7 @@ function showInViewer(at) {
   const add = (key, value) => meta.append(el("dt", { textContent: key }), el("dd", { textContent: value }));
   add("score", scoreText(hit.score));
   if (isVideo(hit)) add("shot", `${timeText(hit.start)}–${timeText(hit.end)}`);
+  if (saidAt(hit) !== null) add("said at", `${saidAt(hit).toFixed(1)} s`);
   viewerDetails(hit, seq, add);
 }
 
