@@ -67,6 +67,13 @@ def test_waiting_for_a_lock_gives_up_when_the_budget_is_spent() -> None:
     lock.release()
     acquire_lock(lock)  # no scope: a plain acquire
     lock.release()
+    slots = threading.BoundedSemaphore(1)  # the server's upload decode slots
+    acquire_lock(slots)
+    with cancel_scope() as scope:
+        threading.Timer(0.1, scope.cancel).start()  # the client goes away while its upload waits for a slot
+        with pytest.raises(Cancelled):
+            acquire_lock(slots)
+    slots.release()
 
 
 def test_a_search_in_a_cancelled_scope_stops(collection_dir: Path) -> None:

@@ -120,8 +120,8 @@ def shielded() -> Iterator[None]:
         _SCOPE.reset(token)
 
 
-def acquire_lock(lock: threading.Lock) -> None:
-    """``lock.acquire()``, but a cancelled query stops waiting (:class:`Cancelled`) instead of queueing on.
+def acquire_lock(lock: threading.Lock | threading.Semaphore) -> None:
+    """``lock.acquire()`` (a lock or a semaphore), but a cancelled query stops waiting (:class:`Cancelled`).
 
     Without a scope it is a plain blocking acquire. With one, the wait is cut into :data:`LOCK_SLICE_S` slices and
     bounded by the scope's deadline, so a client that went away, or whose budget ran out while another query held

@@ -157,12 +157,13 @@ class CollectionService:
             encoder = collection.encoder  # built once under the lock; encoding itself needs no lock
         side = max(encoder.input_side, 1)
         limits = ImageLimits(max_pixels=self.settings.max_pixels, max_bytes=self.settings.max_upload_bytes)
-        with self._decode_slots:
-            self._count(+1)
-            try:
-                return self._decode_and_encode(encoder, data, name, limits, max(side, self.settings.max_decode_side))
-            finally:
-                self._count(-1)  # the pixels were freed when the call returned
+        acquire_lock(self._decode_slots)  # an upload whose client left while it queued is not decoded for nobody
+        self._count(+1)
+        try:
+            return self._decode_and_encode(encoder, data, name, limits, max(side, self.settings.max_decode_side))
+        finally:
+            self._count(-1)  # the pixels were freed when the call returned
+            self._decode_slots.release()
 
     def _decode_and_encode(
         self, encoder: Any, data: bytes, name: str, limits: ImageLimits, min_side: int
