@@ -16,6 +16,7 @@ import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,6 +29,7 @@ from mmir.media.video import DecodeOptions, VideoReader
 ANNOTATIONS = Path(__file__).with_name("shot_annotations.json")
 SITE = Path(np.__file__).parents[1]
 EVERY_FRAME = DecodeOptions(analysis_fps=1000.0, image_fps=0.0, skip_nonref_above_fps=math.inf)
+NONREF = replace(VideoIndexOptions().decode_options(images=False), skip_nonref_above_fps=0.0)  # the old default
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ class Source:
     times: np.ndarray
     product_frames: np.ndarray
     product_times: np.ndarray
+    nonref_frames: np.ndarray  # non-reference frames skipped (the default before every frame was decoded)
+    nonref_times: np.ndarray
     numbered: np.ndarray  # the time of each annotated frame number
 
 
@@ -88,8 +92,10 @@ def annotated_times(path: str) -> np.ndarray:
 
     with av.open(path) as container:
         stream = container.streams.video[0]
-        origin = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
-        times = [float(f.pts * f.time_base) - origin if f.pts is not None else np.nan for f in container.decode(stream)]
+        base = stream.time_base
+        origin = float(stream.start_time * base) if stream.start_time is not None and base else 0.0
+        times = [float(f.pts * f.time_base) - origin if f.pts is not None and f.time_base else np.nan
+                 for f in container.decode(stream)]  # fmt: skip
     return np.nan_to_num(np.asarray(times), nan=-1.0)
 
 
@@ -99,8 +105,11 @@ def decode(path: str) -> Source:
         every = list(reader.frames())
     with VideoReader(path, VideoIndexOptions().decode_options(images=False)) as reader:
         product = list(reader.frames())
+    with VideoReader(path, NONREF) as reader:
+        nonref = list(reader.frames())
     return Source(path, np.stack([f.small for f in every]), np.array([f.time_s for f in every]),
                   np.stack([f.small for f in product]), np.array([f.time_s for f in product]),
+                  np.stack([f.small for f in nonref]), np.array([f.time_s for f in nonref]),
                   annotated_times(path))  # fmt: skip
 
 
@@ -133,13 +142,16 @@ def score_parts(parts: list[Part], found: dict[str, list[Transition]]) -> Bounda
     return total
 
 
-def run_product(detector: ShotDetector, sources: dict[str, Source], every_frame: bool = False
-                ) -> dict[str, list[Transition]]:  # fmt: skip
-    """The detector over each source in the product's detection windows (fed what ``mmir shots`` decodes)."""
+def run_product(detector: ShotDetector, sources: dict[str, Source], every_frame: bool = False,
+                nonref: bool = False) -> dict[str, list[Transition]]:  # fmt: skip
+    """The detector over each source in the product's detection windows (fed what ``mmir shots`` decodes, or
+    every frame, or the frames left when non-reference ones are skipped)."""
     options = VideoIndexOptions()
     out = {}
     for path, src in sources.items():
         frames, times = (src.frames, src.times) if every_frame else (src.product_frames, src.product_times)
+        if nonref:
+            frames, times = src.nonref_frames, src.nonref_times
         chunked = ChunkedDetector(detector, options.chunk_frames, options.context)
         for small, t in zip(frames, times, strict=True):
             chunked.push(small, float(t))
@@ -167,7 +179,7 @@ def row(name: str, scores: BoundaryScores, extra: str = "") -> None:
           f"{g.false_positives} false){extra}")  # fmt: skip
 
 
-FAST_GRID = [
+FAST_GRID: list[dict[str, Any]] = [
     {"cut_floor": floor, "cut_ratio": ratio, "strong_cut": strong, "strong_ratio": sratio}
     for floor in (0.12, 0.16, 0.2)
     for ratio in (3.0, 4.0, 6.0)
@@ -221,6 +233,7 @@ def main(speed: bool, transnet: bool) -> None:
         "mmir-fast, defaults (as `mmir shots` decodes)": lambda: run_product(FastDetector(), sources),
         "mmir-fast, chosen on validation": lambda: run_product(fast, sources),
         "mmir-fast chosen, every frame decoded": lambda: run_product(fast, sources, every_frame=True),
+        "mmir-fast chosen, non-ref frames skipped (old)": lambda: run_product(fast, sources, nonref=True),
         "pyscenedetect detect-adaptive (user API)": lambda: run_scenedetect("adaptive", sources),
         "pyscenedetect detect-content (user API)": lambda: run_scenedetect("content", sources),
         f"scenedetect-histogram adapter {histogram.options}": lambda: run_product(histogram, sources, True),

@@ -116,9 +116,10 @@ class FastDetector:
             cut (0 turns this off).
     """
 
-    # Chosen on the validation half of the real footage annotated by eye (benchmarks/shot_detection.py --real).
-    cut_floor: float = 0.12
-    cut_ratio: float = 6.0
+    # Chosen on the validation half of the real footage annotated by eye (benchmarks/shot_detection.py --real),
+    # fed every frame as indexing decodes them up to 30 fps.
+    cut_floor: float = 0.16
+    cut_ratio: float = 3.0
     strong_cut: float = 0.2
     strong_ratio: float = 3.0
     radius: int = 6
