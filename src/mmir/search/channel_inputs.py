@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from mmir.search.items import ResolvedItem
 
 
-
 class ChannelInputs:
     """The query's raw channel vectors and every video shot's, each computed once per query.
 
@@ -71,7 +70,7 @@ class ChannelInputs:
         if len(found):
             return rows[0]
         shot_ids, shot_rows = self.shots(name) or (np.zeros(0, np.int64), np.zeros((0, 0), np.float32))
-        at = np.flatnonzero(shot_ids == item.segments[0].id)  # a video shot: its keyframe's vector
+        at = np.flatnonzero(shot_ids == item.segment_ids[0])  # a video shot: its keyframe's vector
         if not len(at):
             raise QueryError(f"{item.label()}: has no {name} descriptor (index it with --descriptors {name})")
         return shot_rows[at[0]]

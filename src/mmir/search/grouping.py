@@ -13,6 +13,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from mmir.index.segment_files import media_of
 from mmir.search.cancel import checkpoint
 from mmir.search.queries import Per
 
@@ -57,41 +58,84 @@ def group(
     if k <= 0:
         return []
     depth = K_FACTOR * k + len(exclude_segments)
+    reads = _Reads(catalog)  # what the catalog said, kept across rounds (a deeper round re-reads nothing)
     while True:
         checkpoint()  # each round may stream the whole collection again
         ranked = source.top(depth)
-        chosen = _pick(ranked, catalog, k, per, exclude_media, exclude_segments)
+        chosen = _pick(ranked, reads, k, per, exclude_media, exclude_segments)
         if len(chosen) >= k or ranked.exhausted or len(ranked.ids) < depth:
             return chosen
         depth *= GROWTH
 
 
+class _Reads:
+    """The catalog's answers for one grouping: full rows of a few segments, the file of more.
+
+    Full rows (:meth:`~mmir.index.catalog.Catalog.hits_rows`) are built for the first ``k`` candidates at once
+    (one query; in a collection of photos they are the ``k`` units); past them only each candidate's file is read
+    (:func:`~mmir.index.segment_files.media_of`), and full rows only for the units kept. Building rows for every
+    candidate a crowding video makes the grouping look at cost more than the rest of a "similar" query but the
+    vector scan.
+    """
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.rows: dict[int, tuple[MediaRef, Segment]] = {}
+        self.media: dict[int, int] = {}  # segment id → media id
+        self.asked: set[int] = set()  # segment ids whose file was asked for (unknown ones stay absent)
+
+    def first(self, ids: list[int]) -> None:
+        """Full rows of the first candidates (once)."""
+        if not self.asked:
+            self.rows.update(self.catalog.hits_rows(ids))
+            self.media.update((sid, row[0].id) for sid, row in self.rows.items())
+            self.asked.update(ids)
+
+    def files(self, ids: list[int]) -> None:
+        """The files of more candidates (those not asked for yet)."""
+        new = [sid for sid in ids if sid not in self.asked]
+        if new:
+            self.media.update(media_of(self.catalog, new))
+            self.asked.update(new)
+
+    def full(self, ids: list[int]) -> dict[int, tuple[MediaRef, Segment]]:
+        """Full rows of ``ids`` (read now for those past the first candidates)."""
+        later = [sid for sid in ids if sid not in self.rows]
+        if later:
+            self.rows.update(self.catalog.hits_rows(later))
+        return self.rows
+
+
 def _pick(
-    ranked: Ranked, catalog: Catalog, k: int, per: Per, exclude_media: Collection[int],
+    ranked: Ranked, reads: _Reads, k: int, per: Per, exclude_media: Collection[int],
     exclude_segments: Collection[int],
 ) -> list[Grouped]:  # fmt: skip
-    """The first ``k`` distinct units of ``ranked`` (segments unknown to the catalog are skipped).
-
-    Catalog rows are read for the first ``2k`` candidates, then for twice as many more while units are missing: a
-    "similar" query on a 40-shot video over-fetches 60 candidates, of which the first 20 usually give k files.
-    """
+    """The first ``k`` distinct units of ``ranked`` (segments unknown to the catalog are skipped), looking at the
+    first ``k`` candidates, then four times as many more each step while units are missing."""
     ids, scores = ranked.ids.tolist(), ranked.scores.tolist()
+    reads.first(ids[:k])
     seen: set[int] = set()
-    chosen: list[Grouped] = []
-    start, chunk = 0, max(K_FACTOR * k, 16)
-    while start < len(ids):
-        batch = ids[start : start + chunk]
-        rows = catalog.hits_rows([int(i) for i in batch])
-        for sid, score in zip(batch, scores[start : start + chunk], strict=True):
-            row = rows.get(int(sid))
-            if row is None or sid in exclude_segments or row[0].id in exclude_media:
+    chosen: list[int] = []  # positions in ``ids``
+    start, stop = 0, min(len(ids), k)
+    while True:
+        reads.files(ids[start:stop])
+        for at in range(start, stop):
+            sid = ids[at]
+            mid = reads.media.get(sid)
+            if mid is None or sid in exclude_segments or mid in exclude_media:
                 continue
-            unit = row[0].id if per is Per.FILE else int(sid)
-            if unit in seen:
-                continue
-            seen.add(unit)
-            chosen.append(Grouped(row[0], row[1], float(score)))
-            if len(chosen) == k:
-                return chosen
-        start, chunk = start + chunk, chunk * GROWTH
-    return chosen
+            unit = mid if per is Per.FILE else sid
+            if unit not in seen:
+                seen.add(unit)
+                chosen.append(at)
+                if len(chosen) == k:
+                    break
+        if len(chosen) >= k or stop >= len(ids):
+            break
+        start, stop = stop, min(len(ids), stop + GROWTH * (stop - start))
+    wanted = [ids[at] for at in chosen]
+    rows = reads.full(wanted)
+    gone = set(wanted) - rows.keys()
+    if gone:  # removed since their file was read (a writer committed in between): choose again without them
+        return _pick(ranked, reads, k, per, exclude_media, {*exclude_segments, *gone})
+    return [Grouped(*rows[ids[at]], float(scores[at])) for at in chosen]

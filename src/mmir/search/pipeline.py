@@ -165,7 +165,7 @@ def plan(engine: SearchEngine, query: Query, per: Per = Per.FILE) -> Planned:
         return Planned(VectorSource(store, query.descriptor, query.why), Kind.EXAMPLE)
     if isinstance(query, ItemQuery):
         item = _resolve(engine, query)
-        source = VectorSource(store, item.query_vector(), f"similar to {item.label()}", [s.id for s in item.segments])
+        source = VectorSource(store, item.query_vector(), f"similar to {item.label()}", item.segment_ids)
         return Planned(source, Kind.EXAMPLE, *_exclusions(item, per))
     if isinstance(query, FeedbackQuery):
         return _feedback(engine, query)
@@ -206,8 +206,8 @@ def _resolve(engine: SearchEngine, query: ItemQuery) -> ResolvedItem:
 def _exclusions(item: ResolvedItem, per: Per) -> tuple[frozenset[int], frozenset[int]]:
     """What "similar to an item" leaves out: its file (per file), or the item's own segments (per shot)."""
     if per is Per.FILE:
-        return frozenset({item.media.id}), frozenset(s.id for s in item.segments)
-    return frozenset(), frozenset(s.id for s in item.segments)
+        return frozenset({item.media.id}), frozenset(item.segment_ids)
+    return frozenset(), frozenset(item.segment_ids)
 
 
 def _feedback(engine: SearchEngine, query: FeedbackQuery) -> Planned:

@@ -78,7 +78,7 @@ class VectorSource:
         self.store = store
         self.vector = np.asarray(vector, np.float32).reshape(1, -1)
         self.why = why
-        self.exclude = np.asarray(sorted({int(i) for i in exclude}), np.int64)
+        self.exclude = np.sort(np.asarray(exclude, np.int64))  # for a binary search (repeats do no harm)
         self._found: Ranked | None = None  # the deepest answer so far (its depth below)
         self._depth = 0
 
@@ -89,14 +89,16 @@ class VectorSource:
         return Ranked(found.ids[:n], found.scores[:n], found.exhausted and n >= len(found.ids))
 
     def _search(self, depth: int) -> Ranked:
-        size = len(self.store.vectors)
-        want = min(depth + len(self.exclude), size)
-        if want <= 0:
-            return Ranked(np.zeros(0, np.int64), np.zeros(0, np.float32), exhausted=True)
-        scores, ids = self.store.search(self.vector, want)
-        keep = (ids[0] >= 0) & ~np.isin(ids[0], self.exclude)
-        exhausted = want >= size or int((ids[0] >= 0).sum()) < want
-        return Ranked(ids[0][keep].astype(np.int64), scores[0][keep].astype(np.float32), exhausted)
+        want = depth + len(self.exclude)
+        found, ids = self.store.search(self.vector, want)  # k' = min(want, size) columns, -1 padded when short
+        ids, scores = np.asarray(ids[0], np.int64), np.asarray(found[0], np.float32)
+        exhausted = len(ids) < want or (len(ids) > 0 and ids[-1] < 0)  # padding comes last
+        keep = ids >= 0 if exhausted else None
+        if len(self.exclude):  # the query item's own segments (sorted: a binary search, cheaper than np.isin here)
+            at = np.minimum(np.searchsorted(self.exclude, ids), len(self.exclude) - 1)
+            out = self.exclude[at] != ids
+            keep = out if keep is None else keep & out
+        return Ranked(ids, scores, exhausted) if keep is None else Ranked(ids[keep], scores[keep], exhausted)
 
     def explain(self, ids: Sequence[int], scores: Sequence[float]) -> dict[int, tuple[str, ...]]:
         return {int(i): (f"{self.why} (cosine {s:.3f})",) for i, s in zip(ids, scores, strict=True)}
