@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
@@ -61,7 +63,7 @@ def test_first_look_without_text_skips_the_full_size_pass() -> None:
     detector = engine._load().text_det
     looks: list[tuple[int, ...]] = []
 
-    def counted(image):  # type: ignore[no-untyped-def]
+    def counted(image: np.ndarray) -> Any:
         looks.append(image.shape)
         return detector(image)
 
@@ -91,7 +93,7 @@ def test_slow_detection_does_not_use_up_the_recognition_budget() -> None:
     engine._load()
     detector = engine._engine.text_det
 
-    def slow(image):  # type: ignore[no-untyped-def]
+    def slow(image: np.ndarray) -> Any:
         time.sleep(0.5)  # as a detector pass takes on a busy 2-core machine
         return detector(image)
 

@@ -297,6 +297,16 @@ def counts(catalog: Catalog) -> dict[TextField, int]:
     return found
 
 
+def shown_lines(catalog: Catalog, media_id: int) -> list[str]:
+    """The OCR lines stored for a file's segments, in order (for benchmarks and ``why``)."""
+    rows = catalog.connection.execute(
+        "SELECT w.text FROM segment_words w JOIN segments s ON s.id = w.segment_id "
+        "WHERE s.media_id = ? AND w.field = ? ORDER BY s.start_s, w.rowid",
+        (int(media_id), TextField.SHOWS.value),
+    ).fetchall()
+    return [str(text) for (text,) in rows]
+
+
 def segment_spans(catalog: Catalog, media_id: int) -> list[tuple[int, float, float, float]]:
     """``(segment id, start_s, end_s, keyframe_s)`` of a file's segments in time order."""
     rows = catalog.connection.execute(
