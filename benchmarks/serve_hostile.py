@@ -242,7 +242,19 @@ def abandon_rows(
             after = cpu_seconds(server.pid) - before - during
             row(f"  + abandoning adversary ({label})", latencies or [float("nan")], elapsed)
             print(f"    server CPU s: {quiet:.1f} alone, {during:.1f} beside the adversary ({sent[0]} queries "
-                  f"abandoned after {ABANDON_AFTER_S * 1000:.0f} ms), {after:.1f} in the {DRAIN_S:g} s after it")
+                  f"abandoned after {ABANDON_AFTER_S * 1000:.0f} ms, {sent[0] / elapsed:.0f}/s), {after:.1f} in the "
+                  f"{DRAIN_S:g} s after it")
         finally:
-            server.terminate()
-            server.wait(10)
+            stop_server(server, label)
+
+
+def stop_server(server: subprocess.Popen[bytes], label: str) -> None:
+    """Stop ``server``: uvicorn waits for the requests in flight, abandoned ones included (say how long)."""
+    started = time.perf_counter()
+    server.terminate()
+    try:
+        server.wait(60)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(10)
+    print(f"    ({label}: the server took {time.perf_counter() - started:.1f} s to stop)")

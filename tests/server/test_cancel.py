@@ -50,12 +50,15 @@ def _get(base: str, query: str, timeout: float = 30) -> tuple[int, float]:
         connection.close()
 
 
-def _stopped(work: list[int], settle_s: float = 0.5) -> bool:
-    """Whether ``work`` stopped growing (looked at over ``settle_s``, after a short grace for the last chunk)."""
-    time.sleep(0.1)
-    before = work[0]
-    time.sleep(settle_s)
-    return work[0] == before
+def _stopped(work: list[int], within_s: float = 3.0) -> bool:
+    """Whether ``work`` stops growing (for 0.3 s) within ``within_s`` (a loaded machine notices late)."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        before = work[0]
+        time.sleep(0.3)
+        if work[0] == before:
+            return True
+    return False
 
 
 def test_a_query_over_its_budget_is_answered_503_and_frees_the_lock(make_client, monkeypatch) -> None:
@@ -89,7 +92,7 @@ def test_a_query_stops_when_its_client_goes_away(serve, monkeypatch) -> None:
     abandoned.close()  # the client goes away mid-query
     assert _stopped(work), "the abandoned query kept working"  # was: 20 s more, holding the lock
     status, seconds = _get(base, "cat")
-    assert status == 200 and seconds < 2.0, (status, seconds)  # was: behind the abandoned query's lock
+    assert status == 200 and seconds < WORK_S / 4, (status, seconds)  # was: behind the abandoned query's lock
 
 
 def test_a_query_whose_client_stays_is_not_stopped(serve, monkeypatch) -> None:
