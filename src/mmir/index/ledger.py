@@ -78,8 +78,8 @@ KNOWN_COLLECTION_PRODUCERS = (ENCODER, PCA)
 ARTIFACT = "index:"  # prefix of the collection-wide derived artifacts' names in ``producers``
 VECTORS = "index:vectors"  # the vector index (FAISS files or a Milvus collection)
 CONCEPT_COLUMNS = "index:concepts"  # the keyword-search concept columns (mmir.index.concept_columns)
-_PER_CONTENT_EXCLUDED = (METADATA_TEXT,)
-PER_FILE_SETTING = "read at each file's size, mtime and sidecars"  # how coverage shows metadata-text's settings  # depends on the file's own size/mtime/sidecars, not on its content
+_PER_CONTENT_EXCLUDED = (METADATA_TEXT,)  # depends on the file's own size/mtime/sidecars, not on its content
+PER_FILE_SETTING = "read at each file's size, mtime and sidecars"  # how coverage shows metadata-text's settings
 _SQL_BATCH = 500
 
 
