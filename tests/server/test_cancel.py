@@ -127,3 +127,25 @@ def test_a_failing_route_raises_its_own_error_not_an_exception_group() -> None:
     with pytest.raises(LookupError):
         TestClient(cancellable(app, 5.0)).get("/api/boom")
     assert TestClient(cancellable(app, 5.0), raise_server_exceptions=False).get("/api/boom").status_code == 500
+
+
+@pytest.mark.parametrize(("given", "env", "expected"), [((), None, 10.0), (("--query-timeout", "2.5"), None, 2.5),
+                                                       (("--query-timeout", "0"), None, None), ((), "4", 4.0)])
+def test_serve_takes_the_query_budget_from_its_option_or_environment(
+    collection_dir, monkeypatch, capsys, given: tuple[str, ...], env: str | None, expected: float | None
+) -> None:
+    import uvicorn
+
+    import mmir.server
+    from mmir_cli import run
+
+    seen: list[ServerSettings] = []
+    monkeypatch.setattr(mmir.server, "create_app", lambda settings: seen.append(settings))
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: None)
+    if env is not None:
+        monkeypatch.setenv("MMIR_QUERY_TIMEOUT", env)
+    else:
+        monkeypatch.delenv("MMIR_QUERY_TIMEOUT", raising=False)
+    code, _out, err = run(monkeypatch, capsys, "serve", "-c", str(collection_dir), *given)
+    assert code == 0, err
+    assert seen[0].query_timeout_s == expected
