@@ -19,7 +19,7 @@ from mmir.media.video_write import _add_stream
 
 def write_video_with_audio(
     path: str | os.PathLike[str], frames: Sequence[np.ndarray], fps: float, audio: np.ndarray, rate: int,
-    audio_codec: str = "aac", damage_after_s: float | None = None,
+    audio_codec: str = "aac", damage_after_s: float | None = None, damage_until_s: float | None = None,
 ) -> None:  # fmt: skip
     """Encode RGB frames (H.264) and mono ``int16[N]`` audio at ``rate`` Hz into one file (``.mp4``, ``.mkv``).
 
@@ -32,6 +32,7 @@ def write_video_with_audio(
         audio_codec: FFmpeg audio encoder (``aac``, ``pcm_s16le`` in ``.mkv``/``.mov``, ``libopus``...).
         damage_after_s: Replace every audio packet from this time on with random bytes (a damaged track whose
             container and video stay intact), for tests of damaged audio.
+        damage_until_s: Only up to this time (a damaged stretch, the rest of the track intact).
     """
     av: Any = require("av", "video")
     with av.open(os.fspath(path), mode="w") as container:
@@ -53,14 +54,17 @@ def write_video_with_audio(
             block.sample_rate = rate
             block.time_base = Fraction(1, rate)
             block.pts = start
-            _mux_audio(container, sound.encode(block), damage_after_s)
-        _mux_audio(container, sound.encode(), damage_after_s)
+            _mux_audio(container, sound.encode(block), damage_after_s, damage_until_s)
+        _mux_audio(container, sound.encode(), damage_after_s, damage_until_s)
 
 
-def _mux_audio(container: Any, packets: Sequence[Any], damage_after_s: float | None) -> None:
+def _mux_audio(
+    container: Any, packets: Sequence[Any], damage_after_s: float | None, damage_until_s: float | None
+) -> None:
     rng = np.random.default_rng(0)
     for packet in packets:
-        if damage_after_s is not None and packet.pts is not None and packet.pts * packet.time_base >= damage_after_s:
+        at = packet.pts * packet.time_base if packet.pts is not None else None
+        if damage_after_s is not None and at is not None and damage_after_s <= at < (damage_until_s or float("inf")):
             damaged = av_packet(rng.integers(0, 256, max(packet.size, 64), dtype=np.uint8).tobytes(), packet)
             container.mux(damaged)
         else:

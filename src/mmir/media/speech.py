@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,11 +23,17 @@ import numpy as np
 
 from mmir.errors import require
 from mmir.media.errors import CorruptMediaError, MediaError, UnreadableMediaError
+from mmir.media.speech_pool import DecoderPool, Found, decode, new_decoder, pieces
 
 RATE = 16_000  # samples per second fed to the recogniser
 ENGINE_NAME = "pocketsphinx-en-us"
 ENGINE_VERSION = 1  # bump when settings change what is transcribed, so stored speech is redone
+MAX_PROCESSES = 4  # decoder worker processes at most (each holds ~100 MB of model)
+# No flat-lexicon second pass and no lattice best path, fewer active HMMs, phone-loop lookahead: about 3x faster
+# than PocketSphinx's default search with the same word accuracy on synthetic speech (benchmarks/speech.py).
+DECODER: tuple[tuple[str, Any], ...] = (("fwdflat", False), ("bestpath", False), ("maxhmmpf", 3000), ("pl_window", 5))
 _FRAME = 480  # 30 ms gate frames
+_MAX_SKIPPED = 20  # undecodable audio packets skipped before the rest of the track counts as damaged
 _FILLERS = frozenset({"<s>", "</s>", "<sil>", "[noise]", "[speech]", "[laugh]", "[cough]", "[breath]", "[um]", "[uh]"})
 
 
@@ -40,6 +48,7 @@ class SpeechSettings:
         min_level: Frames quieter than this RMS (on a -1…1 scale) never count as speech.
         pad_s: Seconds kept before and after each loud stretch (speech starts and ends quietly).
         max_gap_s: Loud stretches closer than this are transcribed as one (pauses inside a sentence).
+        decoder: PocketSphinx options (name, value) beside its bundled model (see ``benchmarks/speech.py``).
     """
 
     max_seconds: float = 4 * 3600.0
@@ -47,6 +56,7 @@ class SpeechSettings:
     min_level: float = 0.005
     pad_s: float = 0.3
     max_gap_s: float = 0.8
+    decoder: tuple[tuple[str, Any], ...] = DECODER
 
 
 @dataclass(frozen=True)
@@ -79,9 +89,13 @@ class Transcript:
 def decode_audio(path: str | os.PathLike[str], max_seconds: float = 4 * 3600.0) -> tuple[np.ndarray, bool, str]:
     """A file's first audio stream as ``int16[N]`` mono at 16 kHz.
 
+    A packet FFmpeg cannot decode is skipped and the audio after it keeps its place in time (silence fills the
+    gap), so one bad packet does not lose the whole track (the OpenCV sample ``Megamind.avi``'s first AC-3 packet
+    is damaged, the other 351 decode); after :data:`_MAX_SKIPPED` bad packets the rest counts as damaged.
+
     Returns:
-        ``(samples, has_audio, note)``: ``note`` says why decoding stopped early (damage, the length cap);
-        the samples decoded before a damaged part are kept.
+        ``(samples, has_audio, note)``: ``note`` says why decoding stopped early (damage, the length cap) or
+        what was skipped; the samples decoded before a damaged part are kept.
 
     Raises:
         UnreadableMediaError: the file cannot be opened for reading.
@@ -98,23 +112,45 @@ def decode_audio(path: str | os.PathLike[str], max_seconds: float = 4 * 3600.0) 
     with container:
         if not container.streams.audio:
             return np.zeros(0, np.int16), False, ""
-        stream = container.streams.audio[0]
-        resampler = av.AudioResampler(format="s16", layout="mono", rate=RATE)
-        chunks: list[np.ndarray] = []
-        total, limit, note = 0, int(max_seconds * RATE), ""
-        try:
-            for frame in container.decode(stream):
-                for out in resampler.resample(frame):
-                    chunk = out.to_ndarray().reshape(-1)
-                    chunks.append(chunk)
-                    total += len(chunk)
-                if total >= limit:
-                    note = f"audio transcribed up to {max_seconds:g} s only"
+        samples, note = _decode_stream(av, container, container.streams.audio[0], int(max_seconds * RATE))
+    if not note and len(samples) >= int(max_seconds * RATE):
+        note = f"audio transcribed up to {max_seconds:g} s only"
+    return samples, True, note
+
+
+def _decode_stream(av: Any, container: Any, stream: Any, limit: int) -> tuple[np.ndarray, str]:
+    """Up to ``limit`` samples of ``stream`` at 16 kHz mono, skipping undecodable packets; ``(samples, note)``."""
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=RATE)
+    chunks: list[np.ndarray] = []
+    total, skipped, first_bad, note = 0, 0, 0.0, ""
+    origin = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+    try:
+        for packet in container.demux(stream):
+            try:
+                frames = packet.decode()
+            except (av.error.FFmpegError, ValueError) as exc:
+                skipped, first_bad = skipped + 1, first_bad if skipped else total / RATE
+                if skipped > _MAX_SKIPPED:
+                    note = f"audio damaged after {first_bad:.1f} s ({type(exc).__name__}); speech kept up to there"
                     break
-        except (av.error.FFmpegError, ValueError, OSError) as exc:
-            note = f"audio damaged after {total / RATE:.1f} s ({type(exc).__name__}); speech kept up to there"
+                continue
+            for frame in frames:
+                if skipped and frame.time is not None:  # after a lost packet: back to this frame's own time
+                    gap = int((frame.time - origin) * RATE) - total
+                    if RATE // 50 < gap <= limit - total:  # not the resampler's few samples of delay
+                        chunks.append(np.zeros(gap, np.int16))
+                        total += gap
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray().reshape(-1))
+                    total += len(chunks[-1])
+            if total >= limit:
+                break
+    except (av.error.FFmpegError, ValueError, OSError) as exc:  # the container itself is damaged from here
+        note = f"audio damaged after {total / RATE:.1f} s ({type(exc).__name__}); speech kept up to there"
+    if skipped and not note:
+        note = f"audio damaged: {skipped} packet(s) skipped (the first at {first_bad:.1f} s)"
     samples = np.concatenate(chunks)[:limit] if chunks else np.zeros(0, np.int16)
-    return samples.astype(np.int16, copy=False), True, note
+    return samples.astype(np.int16, copy=False), note
 
 
 def loud_stretches(samples: np.ndarray, settings: SpeechSettings = SpeechSettings()) -> list[tuple[int, int]]:
@@ -140,11 +176,25 @@ def loud_stretches(samples: np.ndarray, settings: SpeechSettings = SpeechSetting
 
 
 class Recogniser:
-    """PocketSphinx with its bundled en-US model; loaded on first use, one decoder per thread."""
+    """PocketSphinx with its bundled en-US model, loaded on first use.
 
-    def __init__(self, settings: SpeechSettings = SpeechSettings()) -> None:
+    PocketSphinx holds the GIL while it decodes, so with ``processes`` > 1 the speech pieces of every file being
+    transcribed (by any thread) go to that many worker processes (:mod:`mmir.media.speech_pool`), started once;
+    with 1, each calling thread decodes with its own decoder. :meth:`close` stops the workers (they also stop
+    when the recogniser is garbage collected, or at exit).
+
+    Args:
+        settings: Gate and decoder settings.
+        processes: Worker processes; ``None``: one per core, at most :data:`MAX_PROCESSES`.
+    """
+
+    def __init__(self, settings: SpeechSettings = SpeechSettings(), processes: int | None = None) -> None:
         self.settings = settings
+        self.processes = processes if processes is not None else min(MAX_PROCESSES, os.cpu_count() or 1)
         self._local = threading.local()
+        self._lock = threading.Lock()
+        self._pool: DecoderPool | None = None
+        self._stop: Any = None
 
     @property
     def version(self) -> str:
@@ -154,30 +204,31 @@ class Recogniser:
     def _decoder(self) -> Any:
         decoder = getattr(self._local, "decoder", None)
         if decoder is None:
-            pocketsphinx: Any = require("pocketsphinx", "speech")
-            # No flat-lexicon second pass and no lattice best path, fewer active HMMs: about 3x faster with the
-            # same word accuracy on synthetic speech (benchmarks/speech.py), past 5x real time on a busy core.
-            decoder = self._local.decoder = pocketsphinx.Decoder(
-                samprate=RATE, loglevel="FATAL", fwdflat=False, bestpath=False, maxhmmpf=3000, pl_window=5
-            )
+            require("pocketsphinx", "speech")
+            decoder = self._local.decoder = new_decoder(self.settings.decoder)
         return decoder
 
+    def _workers(self) -> DecoderPool | None:
+        if self.processes <= 1:
+            return None
+        with self._lock:
+            if self._pool is None:
+                require("pocketsphinx", "speech")
+                self._pool = DecoderPool(self.processes, self.settings.decoder)
+                self._stop = weakref.finalize(self, self._pool.close)
+            return self._pool
+
+    def close(self) -> None:
+        """Stop the worker processes (a later transcription starts them again)."""
+        with self._lock:
+            if self._stop is not None:
+                self._stop()
+            self._pool, self._stop = None, None
+
     def words(self, samples: np.ndarray, offset_s: float = 0.0) -> list[SpokenWord]:
-        """Words of one stretch of ``int16[N]`` 16 kHz audio; times are ``offset_s`` + their place in it."""
-        decoder = self._decoder()
-        decoder.start_utt()
-        decoder.process_raw(np.ascontiguousarray(samples, np.int16).tobytes(), False, True)
-        decoder.end_utt()
-        rate = 100.0  # PocketSphinx counts 10 ms frames
-        found = []
-        for seg in decoder.seg():
-            word = seg.word.split("(")[0].lower()  # "read(2)" is the dictionary's second pronunciation
-            if word in _FILLERS or not word:
-                continue
-            confidence = float(min(1.0, max(0.0, np.exp(seg.prob / 1e4)))) if seg.prob else 1.0
-            found.append(SpokenWord(word, offset_s + seg.start_frame / rate, offset_s + (seg.end_frame + 1) / rate,
-                                    confidence))  # fmt: skip
-        return found
+        """Words of one stretch of ``int16[N]`` 16 kHz audio, decoded in this thread; times are ``offset_s`` + their
+        place in it."""
+        return _spoken(decode(self._decoder(), samples), offset_s)
 
     def transcribe(self, path: str | os.PathLike[str]) -> Transcript:
         """The words spoken in a file's audio track (none when it has no audio).
@@ -186,15 +237,40 @@ class Recogniser:
             MediaError: the file cannot be opened at all (a damaged audio stream is a ``note`` instead).
         """
         samples, has_audio, note = decode_audio(path, self.settings.max_seconds)
-        words: list[SpokenWord] = []
-        for start, end in loud_stretches(samples, self.settings):
-            words.extend(self.words(samples[start:end], start / RATE))
-        return Transcript(tuple(words), len(samples) / RATE, has_audio, note)
+        return Transcript(tuple(self.transcribe_samples(samples)), len(samples) / RATE, has_audio, note)
+
+    def transcribe_samples(self, samples: np.ndarray) -> list[SpokenWord]:
+        """Words in ``int16[N]`` 16 kHz audio: its loud stretches, cut into pieces, decoded by the workers."""
+        spans = pieces(samples, loud_stretches(samples, self.settings))
+        pool = self._workers() if spans else None
+        found: list[list[Found]] | None = None
+        if pool is not None:
+            try:
+                found = pool.decode_all(samples, spans)
+            except BrokenProcessPool:  # a worker died (killed, out of memory): decode here instead
+                self.close()
+        if found is None:
+            decoder = self._decoder()
+            found = [decode(decoder, samples[a:b]) for a, b in spans]
+        return [word for (start, _), heard in zip(spans, found, strict=True) for word in _spoken(heard, start / RATE)]
+
+
+def _spoken(found: list[Found], offset_s: float) -> list[SpokenWord]:
+    """Decoder output as words with times from ``offset_s``; fillers and silences dropped."""
+    rate = 100.0  # PocketSphinx counts 10 ms frames
+    words = []
+    for text, first, last, prob in found:
+        word = text.split("(")[0].lower()  # "read(2)" is the dictionary's second pronunciation
+        if word in _FILLERS or not word:
+            continue
+        confidence = float(min(1.0, max(0.0, np.exp(prob / 1e4)))) if prob else 1.0
+        words.append(SpokenWord(word, offset_s + first / rate, offset_s + (last + 1) / rate, confidence))
+    return words
 
 
 def transcribe(path: str | os.PathLike[str], settings: SpeechSettings = SpeechSettings()) -> Transcript:
-    """:meth:`Recogniser.transcribe` with a fresh recogniser (tests, one-off use)."""
-    return Recogniser(settings).transcribe(path)
+    """:meth:`Recogniser.transcribe` with a fresh recogniser decoding in this thread (tests, one-off use)."""
+    return Recogniser(settings, processes=1).transcribe(path)
 
 
 __all__ = ["MediaError", "Recogniser", "SpeechSettings", "SpokenWord", "Transcript", "decode_audio", "transcribe"]
