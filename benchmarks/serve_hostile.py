@@ -212,8 +212,8 @@ def _abandoning(port: int, stop: threading.Event, sent: list[int]) -> None:
 
 # label → server settings: the default, and the server as it was before (the baseline)
 CANCELLATION: dict[str, dict[str, object]] = {
-    "cancellation on": {},
-    "cancellation off": {"cancel_on_disconnect": False, "query_timeout_s": None},
+    "cancel on": {},
+    "cancel off": {"cancel_on_disconnect": False, "query_timeout_s": None},
 }
 
 
@@ -240,7 +240,7 @@ def abandon_rows(
             during = cpu_seconds(server.pid) - before
             time.sleep(DRAIN_S)
             after = cpu_seconds(server.pid) - before - during
-            row(f"  + abandoning adversary ({label})", latencies or [float("nan")], elapsed)
+            row(f"  + abandoning client ({label})", latencies or [float("nan")], elapsed)
             print(f"    server CPU s: {quiet:.1f} alone, {during:.1f} beside the adversary ({sent[0]} queries "
                   f"abandoned after {ABANDON_AFTER_S * 1000:.0f} ms, {sent[0] / elapsed:.0f}/s), {after:.1f} in the "
                   f"{DRAIN_S:g} s after it")
