@@ -370,12 +370,15 @@ def rss_rows(root: Path, sizes: list[int], workers: int, batch: int) -> None:
           f"{verdict}); of which the extra vectors held by the flat index: {vectors_mb:.0f} MB")  # fmt: skip
 
 
-def ledger_rows(folder: Path, workers: int, baseline: Path | None, with_cnn: bool = True) -> None:
+def ledger_rows(
+    folder: Path, workers: int, baseline: Path | None, with_cnn: bool = True, backfill_first: bool = False
+) -> None:
     """Issue 23's rows: back-fill against indexing minus the CNN, and the ledger's cost against code without it."""
     common: dict[str, Any] = {"row": "colour", "folder": folder, "workers": workers}
     full = run_row("colour from scratch", mode="full", **common) if with_cnn else None
+    first = run_row("back-fill colour (indexed)", mode="backfill", **common) if backfill_first else None
     stub = run_row("colour, CNN stubbed (no CNN)", mode="stub", **common)
-    backfill = run_row("back-fill colour (indexed)", mode="backfill", **common)
+    backfill = first or run_row("back-fill colour (indexed)", mode="backfill", **common)
     ratio = backfill["seconds"] / stub["seconds"]
     cnn = f"with the CNN {full['seconds']:.2f} s" if full else "row with the CNN not run (--no-cnn-row)"
     print(
@@ -423,6 +426,7 @@ def main() -> None:
     parser.add_argument("--thumbnails", action="store_true", help="issue 20's rows: thumbnails off vs on (Lite0)")
     parser.add_argument("--small", action="store_true", help="small real photos (160-320 px COCO crops) instead")
     parser.add_argument("--no-cnn-row", action="store_true", help="with --ledger: skip 'colour from scratch'")
+    parser.add_argument("--backfill-first", action="store_true", help="with --ledger: back-fill row before the stub")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -439,7 +443,7 @@ def main() -> None:
             print_ratios(model, measure_model(folder, model, args.workers, args.batch))
         if args.ledger:
             print("ledger (efficientnet-lite0, --descriptors cnn,colour):")
-            ledger_rows(folder, args.workers, args.baseline_src, with_cnn=not args.no_cnn_row)
+            ledger_rows(folder, args.workers, args.baseline_src, not args.no_cnn_row, args.backfill_first)
         if args.thumbnails:
             print("thumbnails (efficientnet-lite0, backend auto, default pipeline; goal: on within 10 % of off):")
             thumbnail_rows(folder, args.workers)
