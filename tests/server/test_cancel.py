@@ -39,7 +39,7 @@ def _slow_top(work: list[int], seconds: float = WORK_S) -> Callable[..., object]
 
 def _get(base: str, query: str, timeout: float = 30) -> tuple[int, float]:
     url = urlparse(base)
-    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=timeout)
+    connection = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=timeout)
     started = time.perf_counter()
     try:
         connection.request("GET", f"/api/search?k=3&q={quote(query)}")
