@@ -109,3 +109,28 @@ def test_searchable_words_split_runs_read_without_spaces() -> None:
     assert searchable("OMNIHOTELS").lower().split() == ["omnihotels", "omni", "hotels"]
     assert searchable("HR37C you'll") == "HR 37 C youll"  # folded as queries are (letters/digits apart)
     assert searchable("STOP") == "STOP" and searchable("Bülowstraße") == "Bülowstraße"  # short / not English
+
+
+def test_first_look_boxes_that_read_as_nothing_stop_there() -> None:
+    """Foliage and fences make detector boxes; unless one of the largest reads as a word, no enlarged look runs."""
+    image = Image.new("RGB", (640, 480), (210, 225, 240))
+    ImageDraw.Draw(image).text((100, 200), "EXIT ONLY", fill=(0, 0, 0), font=_font(48))
+    engine = OcrEngine()
+    engine._load()
+    detector = engine._engine.text_det
+    looks: list[tuple[int, ...]] = []
+
+    def counted(bgr: np.ndarray) -> Any:
+        looks.append(bgr.shape)
+        return detector(bgr)
+
+    engine._engine.text_det = counted
+    engine._engine.text_rec = lambda crops, _: ([("~.", 0.95)] * len(crops), 0.0)  # boxes that read as nothing
+    result = engine.read(image)
+    assert result.gated and result.lines == () and len(looks) == 1
+    looks.clear()
+    reads_all = OcrEngine(OcrSettings(first_read=False))
+    reads_all._load()
+    reads_all._engine.text_det = counted
+    reads_all.read(image)
+    assert len(looks) == 2  # without the word test the enlarged look runs
