@@ -2,14 +2,17 @@
 
 Every detector runs on whole source files; each annotated part (a clip or a stretch of one) is scored on its own
 frames: cuts within 2 frames, gradual transitions by overlap (TRECVID's rule). Detections are mapped to source
-frame numbers through their presentation times, so a detector fed fewer frames (the product skips frames no other
-frame references) is scored on the same frame numbers. Thresholds are chosen on the validation half; the figures
-are the test half's. PySceneDetect runs as a user runs it (``scenedetect.detect(path, AdaptiveDetector())``,
-OpenCV decoding every frame at full size); TransNetV2 is fed every frame at 48x27 as its authors do.
+frame numbers through their presentation times, so a detector fed fewer frames (non-reference frames skipped, as
+the product does above 30 fps) is scored on the same frame numbers. The product's rows are the boundaries of the
+shots ``mmir shots`` reports (after its minimum-shot rule, as PySceneDetect's include its ``min_scene_len``).
+Thresholds are chosen on the validation half; the figures are the test half's. PySceneDetect runs as a user runs
+it (``scenedetect.detect(path, AdaptiveDetector())``, OpenCV decoding every frame at full size); TransNetV2 is fed
+every frame at 48x27 as its authors do.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -23,7 +26,15 @@ import numpy as np
 from mmir.evaluate.shot_boundaries import BoundaryScores, score_transitions
 from mmir.indexing.video import VideoIndexOptions
 from mmir.media.shot_detectors import SceneDetectDetector, SceneDetectKind, TransNetV2Detector
-from mmir.media.shots import ChunkedDetector, FastDetector, ShotDetector, Transition, TransitionKind
+from mmir.media.shots import (
+    ChunkedDetector,
+    FastDetector,
+    Shot,
+    ShotDetector,
+    Transition,
+    TransitionKind,
+    shots_from_transitions,
+)
 from mmir.media.video import DecodeOptions, VideoReader
 
 ANNOTATIONS = Path(__file__).with_name("shot_annotations.json")
@@ -143,9 +154,14 @@ def score_parts(parts: list[Part], found: dict[str, list[Transition]]) -> Bounda
 
 
 def run_product(detector: ShotDetector, sources: dict[str, Source], every_frame: bool = False,
-                nonref: bool = False) -> dict[str, list[Transition]]:  # fmt: skip
+                nonref: bool = False, raw: bool = False) -> dict[str, list[Transition]]:  # fmt: skip
     """The detector over each source in the product's detection windows (fed what ``mmir shots`` decodes, or
-    every frame, or the frames left when non-reference ones are skipped)."""
+    every frame, or the frames left when non-reference ones are skipped).
+
+    Scored as ``mmir shots`` reports them: the boundaries of its shots, after the minimum-shot rule
+    (:func:`~mmir.media.shots.shots_from_transitions`; PySceneDetect's rows likewise include its own
+    ``min_scene_len``); ``raw`` scores the detector's transitions before that rule.
+    """
     options = VideoIndexOptions()
     out = {}
     for path, src in sources.items():
@@ -155,8 +171,22 @@ def run_product(detector: ShotDetector, sources: dict[str, Source], every_frame:
         chunked = ChunkedDetector(detector, options.chunk_frames, options.context)
         for small, t in zip(frames, times, strict=True):
             chunked.push(small, float(t))
-        out[path] = to_frames(chunked.finish(), times, src.numbered)
+        found = chunked.finish()
+        if not raw:
+            found = boundaries(shots_from_transitions(found, times, min_shot_s=options.min_shot_s, max_shot_s=0))
+        out[path] = to_frames(found, times, src.numbered)
     return out
+
+
+def boundaries(shots: list[Shot]) -> list[Transition]:
+    """The transitions between consecutive shots (a gradual one spans the frames in neither shot)."""
+    found = []
+    for before, after in itertools.pairwise(shots):
+        if after.opened_by is TransitionKind.CUT:
+            found.append(Transition(before.last, after.first, TransitionKind.CUT))
+        elif after.opened_by is TransitionKind.GRADUAL:
+            found.append(Transition(before.last + 1, after.first - 1, TransitionKind.GRADUAL))
+    return found
 
 
 def run_scenedetect(kind: str, sources: dict[str, Source]) -> dict[str, list[Transition]]:
@@ -231,6 +261,7 @@ def main(speed: bool, transnet: bool) -> None:
     duration = sum(float(src.times[-1]) for src in sources.values())
     runs = {
         "mmir-fast, defaults (as `mmir shots` decodes)": lambda: run_product(FastDetector(), sources),
+        "mmir-fast defaults, transitions before min-shot": lambda: run_product(FastDetector(), sources, raw=True),
         "mmir-fast, chosen on validation": lambda: run_product(fast, sources),
         "mmir-fast chosen, every frame decoded": lambda: run_product(fast, sources, every_frame=True),
         "mmir-fast chosen, non-ref frames skipped (old)": lambda: run_product(fast, sources, nonref=True),
