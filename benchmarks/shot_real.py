@@ -26,8 +26,8 @@ import numpy as np
 from mmir.evaluate.shot_boundaries import BoundaryScores, score_transitions
 from mmir.indexing.video import VideoIndexOptions
 from mmir.media.shot_detectors import SceneDetectDetector, SceneDetectKind, TransNetV2Detector
+from mmir.media.shot_windows import ChunkedDetector
 from mmir.media.shots import (
-    ChunkedDetector,
     FastDetector,
     Shot,
     ShotDetector,

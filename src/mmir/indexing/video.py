@@ -44,8 +44,8 @@ from mmir.index.frames import SegmentExtras
 from mmir.indexing.thumbnails import Pictures, frame_pictures
 from mmir.media import ImageLimits, UnreadableMediaError
 from mmir.media.shot_detectors import make_detector
+from mmir.media.shot_windows import ChunkedDetector
 from mmir.media.shots import (
-    ChunkedDetector,
     KeyframeStrategy,
     Shot,
     ShotDetector,
