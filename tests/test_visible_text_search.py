@@ -284,7 +284,6 @@ def test_a_copy_indexed_later_shows_the_same_text(tmp_path: Path, reuse_lite0) -
     assert names == {"photo_a.jpg", "copy.jpg"}
 
 
-
 def test_text_producers_leave_the_saved_vectors_current(signs: Collection) -> None:
     """Text and ledger rows written after the vectors were saved must not mark them stale (every reader would
     then re-derive the whole vector index from stored descriptors)."""
