@@ -7,8 +7,9 @@ them), computes only the missing channels, and stores them a batch at a time. Th
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -122,11 +123,21 @@ def _computed(
     pool: ThreadPoolExecutor, items: Sequence[Backfill], extractors: Mapping[str, ChannelExtractor], side: int,
     options: IndexOptions,
 ) -> Iterator[tuple[Backfill, dict[str, np.ndarray] | IndexProblem]]:  # fmt: skip
-    """Each item with its missing channels (or the problem that stopped it), in order, a bounded window ahead."""
+    """Each item with its missing channels (or the problem that stopped it), in order, a bounded window ahead.
+
+    The window slides: the next file is submitted before the caller gets this one, so the workers keep decoding
+    while the caller writes to the catalog (chunks waited for whole left them idle at every chunk's end).
+    """
     window = 4 * max(1, options.workers)
-    for start in range(0, len(items), window):
-        chunk = items[start : start + window]
-        yield from zip(chunk, pool.map(lambda item: _one(item, extractors, side, options), chunk), strict=True)
+    todo = iter(items)
+    running: deque[tuple[Backfill, Future[dict[str, np.ndarray] | IndexProblem]]] = deque()
+    while True:
+        while len(running) < window and (item := next(todo, None)) is not None:
+            running.append((item, pool.submit(_one, item, extractors, side, options)))
+        if not running:
+            return
+        done, future = running.popleft()
+        yield done, future.result()
 
 
 def _one(
