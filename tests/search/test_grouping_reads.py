@@ -156,3 +156,20 @@ def test_light_reads(crowded: SegmentStore) -> None:
     none_ids, none_raw = file_segments(catalog, 10_000)
     assert none_ids == [] and none_raw.shape == (0, 0)
     assert media_of(catalog, [ids[0], 10_000, ids[1], ids[0]]) == {ids[0]: clip.id, ids[1]: clip.id}
+
+
+def test_similar_to_a_video_asks_the_index_for_few_neighbours(
+    crowded: SegmentStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index is asked for 2 x the grouping's 2k plus the video's own shots, once (before: 4 x (2k + 25) + 25,
+    its shots counted twice); a flat index's top-k heap grows with k."""
+    asked: list[int] = []
+    original = SegmentStore.search
+
+    def spy(self: SegmentStore, descriptors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        asked.append(k)
+        return original(self, descriptors, k)
+
+    monkeypatch.setattr(SegmentStore, "search", spy)
+    hits = search(_engine(crowded), ItemQuery("/d/clip.mp4"), 5)
+    assert len(hits) == 5 and asked == [2 * 2 * 5 + SHOTS]
