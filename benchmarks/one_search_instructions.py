@@ -7,8 +7,9 @@ over 20 is that query's instructions (imports and opening the collection cancel 
 commit's worktree are those of ``one_search_latency.py --parts 4`` (run it first; FAISS on 1 thread as there).
 
 Results on the development machine (10,000 photos + 25 videos x 40 shots, k = 10), millions of instructions per
-query, old / new: similar to a photo 8.10 / 7.66, similar to a 40-shot video 8.38 / 8.38 (the old path returned no
-hit for it), example vector 7.93 / 7.44 (one of two vectors per repetition, halved). The flat FAISS scan is ~6.4 M.
+query, old / new (new/old): similar to a photo 8.02 / 7.27 (0.91), similar to a 40-shot video 8.67 / 8.67 (1.00;
+the old path returned no hit for it: its 21 neighbours were the video's own shots), example vector 7.75 / 7.42
+(0.96). The flat FAISS scan is ~6.4 M of each. Repeated runs differ by ~0.05 M.
 
 Run:  python benchmarks/one_search_instructions.py [--work /tmp/mmir-one-search] [--old f0da858]   (~10 min)
 """

@@ -44,9 +44,9 @@ Results on the development machine (2 cores shared by several jobs, load 15-19; 
    of the same call on this machine: differences under ~2x are load, not code. An idle run (``--parts 4``) gave CPU
    ms old / new: similar file 3.9 / 4.3, example 3.7 / 3.9; since then grouping builds catalog rows only for the k
    units kept, a file query is one catalog read and FAISS is asked for fewer neighbours. Instructions per query
-   (valgrind callgrind, load-independent; the same calls as here, 20 runs minus 0): similar to a photo 8.10 M old /
-   7.66 M new, to a 40-shot video 8.38 M / 8.38 M (the old path returned no hit for it: its 21 neighbours were the
-   video's own shots), example 7.93 M / 7.44 M; the flat scan itself is ~6.4 M of each.
+   (``benchmarks/one_search_instructions.py``, callgrind, load-independent): similar to a photo 8.02 M old / 7.27 M
+   new, to a 40-shot video 8.67 M / 8.67 M (the old path returned no hit for it: its 21 neighbours were the
+   video's own shots), example 7.75 M / 7.42 M; the flat scan itself is ~6.4 M of each.
 
 Run:  python benchmarks/one_search_latency.py [--quick] [--work /tmp/mmir-one-search] [--old f0da858]
 """

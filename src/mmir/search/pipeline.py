@@ -168,7 +168,7 @@ def plan(engine: SearchEngine, query: Query, per: Per = Per.FILE) -> Planned:
         source = VectorSource(store, item.query_vector(), f"similar to {item.label()}", item.segment_ids)
         # The source already leaves the item's segments out: the grouping needs only the file (per file), and not
         # the segments too, which would also widen its depth by the 40 shots of a video a second time.
-        return Planned(source, Kind.EXAMPLE, _exclusions(item, per)[0])
+        return Planned(source, Kind.EXAMPLE, frozenset({item.media.id}) if per is Per.FILE else frozenset())
     if isinstance(query, FeedbackQuery):
         return _feedback(engine, query)
     if isinstance(query, ChannelQuery):
