@@ -96,6 +96,13 @@ def test_jpeg_draft_mode_keeps_shorter_side_at_least_min_side(
         assert min(im.size) >= min_side
 
 
+def test_a_photo_decoded_for_the_model_is_never_enlarged_by_its_resize(photo: Image.Image) -> None:
+    # 427 px tall: the 4/8 scale (214 px) is 96 % of Lite0's 224-px side. Enlarging it cost keyword mAP (issue 18).
+    jpeg = encode(photo.resize((640, 427)), "JPEG", quality=90)
+    im = image_module.decode_for_model(jpeg, "coco.jpg", 224)
+    assert min(im.size) >= 224
+
+
 def test_min_side_does_not_resize_other_formats(photo: Image.Image) -> None:
     assert decode_image(encode(photo, "PNG"), "cat.png", min_side=50).size == (451, 300)
 
