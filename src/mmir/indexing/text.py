@@ -10,8 +10,9 @@ existed, or with another engine version); only those are processed:
   titles and captions is legible there), speech from the audio track, each word given to the shot it falls in.
 
 Files are processed by a few worker threads (ONNX Runtime releases the GIL; PocketSphinx does not, so speech
-is decoded in worker processes, :mod:`mmir.media.speech_pool`) and written a batch per transaction. A file whose audio is damaged keeps its visual index and its speech up to the damage;
-the run reports one line for it. Nothing here can lose the vision index: failures are reported, never raised.
+is decoded in worker processes, :mod:`mmir.media.speech_pool`) and written a batch per transaction. A file whose
+audio is damaged keeps its visual index and its speech up to the damage; the run reports one line for it.
+Nothing here can lose the vision index: failures are reported, never raised.
 """
 
 from __future__ import annotations
