@@ -645,7 +645,8 @@ class Collection:
         pca = "none" if fit is None else fit.setting + (f", fitted on {fit.fitted_on} vectors" if fit.fitted_on >= 0
                                                           else "")  # fmt: skip
         catalog = self.store.catalog  # every producer, those not run yet too, then what the saved indexes match
-        producers = tuple(f"{c.producer}: {c}" for c in [*ledger.coverage(catalog), *ledger.not_run(catalog)])
+        ran = ledger.coverage(catalog)
+        producers = tuple(f"{c.producer}: {c}" for c in [*ran, *ledger.not_run(catalog, ran)])
         producers += tuple(f"{a.name}: {a.setting}" for a in ledger.artifacts(catalog))
         producers += visible_text.summary(self.store.catalog)  # how many files show text / have speech
         return CollectionInfo(

@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -195,31 +195,38 @@ def coverage(catalog: Catalog) -> list[Coverage]:
     ones (of the files of the kind they apply to: ``shots`` of the videos). Artifacts are not producers of a file's
     output: :func:`artifacts` lists them."""
     db = catalog.connection
-    total = int(db.execute("SELECT COUNT(*) FROM media").fetchone()[0])
+    of_kind = _files_of_kind(catalog)
     wide = db.execute("SELECT name, setting FROM producers WHERE name NOT LIKE ? ORDER BY name", (ARTIFACT + "%",))
-    found = [Coverage(str(name), str(setting), total, total) for name, setting in wide]
+    found = [Coverage(str(name), str(setting), of_kind(None), of_kind(None)) for name, setting in wide]
     per_file = ",".join("?" * len(_PER_CONTENT_EXCLUDED))  # settings of their own per file: counted as one
     rows = db.execute(
         f"SELECT producer, CASE WHEN producer IN ({per_file}) THEN ? ELSE setting END AS s, "
         "COUNT(*) FROM ledger GROUP BY producer, s ORDER BY producer, s",
         (*_PER_CONTENT_EXCLUDED, PER_FILE_SETTING),
-    ).fetchall()
-    kinds = {str(k): int(n) for k, n in db.execute("SELECT kind, COUNT(*) FROM media GROUP BY kind")}
-    for name, setting, files in rows:
-        kind = KNOWN_FILE_PRODUCERS.get(str(name))
-        found.append(Coverage(str(name), str(setting), int(files), kinds.get(kind, 0) if kind else total))
+    )
+    found += [Coverage(str(name), str(setting), int(files), of_kind(KNOWN_FILE_PRODUCERS.get(str(name))))
+              for name, setting, files in rows]  # fmt: skip
     return found
 
 
-def not_run(catalog: Catalog) -> list[Coverage]:
-    """The known producers (:data:`KNOWN_FILE_PRODUCERS`, encoder, PCA) with no record yet: coverage 0."""
-    ran = {c.producer for c in coverage(catalog)}
-    db = catalog.connection
-    total = int(db.execute("SELECT COUNT(*) FROM media").fetchone()[0])
-    kinds = {str(k): int(n) for k, n in db.execute("SELECT kind, COUNT(*) FROM media GROUP BY kind")}
-    names: list[tuple[str, str | None]] = [(n, None) for n in KNOWN_COLLECTION_PRODUCERS]
-    names += list(KNOWN_FILE_PRODUCERS.items())
-    return [Coverage(name, "none", 0, kinds.get(kind, 0) if kind else total) for name, kind in names if name not in ran]
+def not_run(catalog: Catalog, ran: Sequence[Coverage] | None = None) -> list[Coverage]:
+    """The known producers (:data:`KNOWN_FILE_PRODUCERS`, encoder, PCA) with no record yet: coverage 0.
+
+    Args:
+        catalog: The collection's catalog.
+        ran: :func:`coverage` of it, when the caller has it already (else it is read here).
+    """
+    names = {c.producer for c in (coverage(catalog) if ran is None else ran)}
+    of_kind = _files_of_kind(catalog)
+    known: list[tuple[str, str | None]] = [(n, None) for n in KNOWN_COLLECTION_PRODUCERS]
+    known += list(KNOWN_FILE_PRODUCERS.items())
+    return [Coverage(name, "none", 0, of_kind(kind)) for name, kind in known if name not in names]
+
+
+def _files_of_kind(catalog: Catalog) -> Callable[[str | None], int]:
+    """Counts the catalog's files once; the returned function gives those of a media kind (``None``: all)."""
+    counts = {str(k): int(n) for k, n in catalog.connection.execute("SELECT kind, COUNT(*) FROM media GROUP BY kind")}
+    return lambda kind: counts.get(kind, 0) if kind else sum(counts.values())
 
 
 # -- collection-wide derived artifacts (vector index, concept columns, channel indexes) -------------------------
@@ -267,9 +274,9 @@ def record_artifact(catalog: Catalog, name: str, setting: str, detail: Mapping[s
 def artifacts(catalog: Catalog) -> list[Producer]:
     """The recorded artifacts (vector index, concept columns, channel indexes), by name."""
     rows = catalog.connection.execute(
-        "SELECT name FROM producers WHERE name LIKE ? ORDER BY name", (ARTIFACT + "%",)
-    ).fetchall()
-    return [found for (name,) in rows if (found := producer(catalog, str(name))) is not None]
+        "SELECT name, setting, detail FROM producers WHERE name LIKE ? ORDER BY name", (ARTIFACT + "%",)
+    )
+    return [Producer(str(name), str(setting), json.loads(detail)) for name, setting, detail in rows]
 
 
 @dataclass(frozen=True)
