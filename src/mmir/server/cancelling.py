@@ -10,6 +10,7 @@ budget is answered 503 with a one-line JSON ``detail`` ("narrow it") instead of 
 
 from __future__ import annotations
 
+import asyncio
 import math
 from typing import Any
 
@@ -80,20 +81,22 @@ class CancelMiddleware:
             if not self.watch_disconnect:
                 await self.app(scope, receive, send)
                 return
-            watch, failed = _Watch(receive, cancel), None
+            watch = _Watch(receive, cancel)
+            # A bare asyncio task, not an anyio task group: the group's scope bookkeeping and task naming cost the
+            # server ~0.2 ms a request (4 % of a keyword query's CPU); uvicorn and the test client run asyncio.
+            pump = asyncio.ensure_future(watch.pump())
+            pump.add_done_callback(_consume)
             try:
-                async with anyio.create_task_group() as tasks:
-                    tasks.start_soon(watch.pump)
-                    try:
-                        await self.app(scope, watch.receive, send)
-                    except Exception as exc:  # raised as itself below, not wrapped in the task group's ExceptionGroup
-                        failed = exc
-                    finally:
-                        tasks.cancel_scope.cancel()
+                await self.app(scope, watch.receive, send)
             finally:
+                pump.cancel()
                 watch.close()
-            if failed is not None:
-                raise failed
+
+
+def _consume(task: asyncio.Future[None]) -> None:
+    """Retrieve a finished pump's error (a receive that failed after the response), so asyncio does not log it."""
+    if not task.cancelled():
+        task.exception()
 
 
 async def _stopped(_request: Request, exc: Exception) -> JSONResponse:
