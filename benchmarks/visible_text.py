@@ -21,16 +21,20 @@ Rows (every row tried is printed):
              of tesseract (Debian 5.x, ``--psm 11``), on the real halves and the synthetic set (--skip-engines: no)
 Word recall = annotated words found / annotated words; precision = read words that are annotated / read words
 (words: case-folded, accents stripped, apostrophes dropped, split on non-alphanumerics, 2+ characters).
-Throughput: the first N COCO photos by path indexed by `Collection.index` + `produce_text` with OCR off, on (the
-chosen setting), on (the old default), off again; photos/s, how many were gated, OCR ms per photo.
+Throughput: the first N COCO photos by path (an ordinary mix, some with text) and the first N without annotated
+text, each indexed by `Collection.index` + `produce_text` with OCR off, on (the chosen setting), on (the old
+default), two bounds for any cheaper text-presence gate (every photo rejected by the pixel gate; a perfect gate
+that knows the annotated text photos), off again; photos/s, how many were gated, OCR ms per photo.
+Cheap gates themselves are measured by visible_text_gate.py.
 
 Usage: python benchmarks/visible_text.py [--quick] [--skip-engines] [--no-gate-row] [--distractors 60]
-       [--throughput 120]
+       [--throughput 120] [--photos mix|plain|both] [--throughput-only]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import re
 import shutil
@@ -300,45 +304,62 @@ def _split_of(name: str) -> int:
     return names.index(name) % 2
 
 
-def throughput(count: int, setting: Setting, folder: Path, no_gate: bool, baseline: Setting = GRID[0]) -> None:
+def throughput(count: int, setting: Setting, folder: Path, no_gate: bool, plain: bool = False,
+               baseline: Setting = GRID[0]) -> None:  # fmt: skip
     """``Collection.index`` photos/s with OCR off and on, same photos, same run (OCR off measured before and after).
 
     The photos are the first ``count`` COCO-mini photos by path (an ordinary mix: people, animals, food, streets;
-    the count with hand-annotated text is printed). ``baseline`` (the settings before the two looks) gets a row;
-    ``no_gate`` adds one without the detector's first look.
+    the count with hand-annotated text is printed), or with ``plain`` the first ``count`` without annotated text.
+    Besides the chosen setting: ``baseline`` (the settings before the two looks), with ``no_gate`` one without the
+    detector's first look, and two bounds for ANY cheaper gate (visible_text_gate.py tries real ones): every photo
+    rejected by the pixel gate (what re-reading and decoding costs) and a perfect gate that knows which photos
+    have annotated text (the full OCR on those only, the pixel gate's cost on the rest).
     """
     from mmir.api import Collection
     from mmir.indexing.pipeline import IndexOptions
-    from mmir.indexing.text import TextOptions
+    from mmir.indexing.text import TextOptions, produce_text
+    from visible_text_gate import PerfectGate
 
-    photos = folder / "tp"
+    photos = folder / ("tp_plain" if plain else "tp")
     photos.mkdir()
-    chosen = sorted(COCO.rglob("*.jpg"))[:count]
+    everything = sorted(COCO.rglob("*.jpg"))
+    chosen = [p for p in everything if not plain or str(p.relative_to(COCO)) not in ANNOTATIONS][:count]
     for p in chosen:
         shutil.copy(p, photos / p.name)
-    annotated = sum(str(p.relative_to(COCO)) in ANNOTATIONS for p in chosen)
-    rows: list[tuple[str, TextOptions | None]] = [("OCR off", None)]
-    rows.append(("OCR on", TextOptions(speech=False, ocr_settings=ocr_settings(setting))))
+    texts = [photos / p.name for p in chosen if str(p.relative_to(COCO)) in ANNOTATIONS]
+    rows: list[tuple[str, Setting | None]] = [("OCR off", None), ("OCR on", setting)]
     if baseline != setting:
-        rows.append(("OCR on, baseline", TextOptions(speech=False, ocr_settings=ocr_settings(baseline))))
+        rows.append(("OCR on, baseline", baseline))
     if no_gate:
-        ungated = (*(kv for kv in setting if kv[0] != "first_side"), ("first_side", 100_000))
-        rows.append(("OCR on, no first look", TextOptions(speech=False, ocr_settings=ocr_settings(ungated))))
-    rows.append(("OCR off again", None))
+        rows.append(
+            ("OCR on, no first look", (*(kv for kv in setting if kv[0] != "first_side"), ("first_side", 100_000)))
+        )
+    rows += [
+        ("bound: all gated", (*setting, ("min_presence", 2.0))),
+        ("bound: perfect gate", setting),
+        ("OCR off again", None),
+    ]
     rates: dict[str, float] = {}
     notes: dict[str, str] = {}
-    for name, text in rows:
-        with Collection.open(folder / f"tp_{len(rates)}", create=True) as coll:
+    load = os.getloadavg()[0]
+    for name, row in rows:
+        with Collection.open(folder / f"tp_{plain}_{len(rates)}", create=True) as coll:
             coll.encoder.encode_batch  # noqa: B018  (the model loads outside the clock)
             started = time.perf_counter()
             coll.index([photos], IndexOptions(progress=False))
             vision = time.perf_counter() - started
-            if text is not None:
-                report = coll.produce_text(text)  # what Collection.index(..., text=text) runs after the vision pass
+            if row is not None and name == "bound: perfect gate":
+                engine = PerfectGate(ocr_settings(row), texts, IndexOptions().limits)
+                report = produce_text(coll.store.catalog, engine, None, IndexOptions().limits, TextOptions().workers)
+            elif row is not None:
+                report = coll.produce_text(TextOptions(speech=False, ocr_settings=ocr_settings(row)))
+            if row is not None:
                 notes[name] = f"{report.ocr_skipped} of {report.ocr_files} photos gated (no full OCR)"
-            rates[name] = count / (time.perf_counter() - started)
-            notes.setdefault(name, f"vision pass {vision / count * 1000:.0f} ms/photo")
-    print(f"throughput: the first {count} COCO-mini photos by path ({annotated} with hand-annotated text)")
+            rates[name] = len(chosen) / (time.perf_counter() - started)
+            notes.setdefault(name, f"vision pass {vision / len(chosen) * 1000:.0f} ms/photo")
+    which = "without annotated text" if plain else "by path"
+    print(f"throughput: the first {len(chosen)} COCO-mini photos {which} ({len(texts)} with hand-annotated text); "
+          f"load average {load:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")  # fmt: skip
     off = (rates["OCR off"] + rates["OCR off again"]) / 2
     for name, rate in rates.items():
         extra = (
@@ -356,18 +377,26 @@ def main() -> None:
     parser.add_argument("--throughput", type=int, default=120)
     parser.add_argument("--skip-engines", action="store_true", help="no word recall rows (engines alone)")
     parser.add_argument("--no-gate-row", action="store_true", help="throughput: also OCR without the first look")
+    parser.add_argument(
+        "--photos",
+        choices=("mix", "plain", "both"),
+        default="both",
+        help="throughput on the first COCO photos (mix), on those without annotated text, or both",
+    )
+    parser.add_argument("--throughput-only", action="store_true", help="no R@1 rows (throughput of the default)")
     args = parser.parse_args()
     if not COCO.exists():
         sys.exit(f"{COCO} not found: this benchmark needs the COCO photos of ../shared/data")
-    import os
-
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     grid = QUICK_GRID if args.quick else GRID
     with tempfile.TemporaryDirectory() as folder:
-        best = retrieval_rows(grid, 20 if args.quick else args.distractors, Path(folder))
-        if not args.skip_engines:
+        best = (
+            () if args.throughput_only else retrieval_rows(grid, 20 if args.quick else args.distractors, Path(folder))
+        )
+        if not args.skip_engines and not args.throughput_only:
             engine_rows(_sets(args.quick), list(dict.fromkeys((grid[0], best))))
-        throughput(40 if args.quick else args.throughput, best, Path(folder), no_gate=args.no_gate_row)
+        for plain in {"mix": (False,), "plain": (True,), "both": (False, True)}[args.photos]:
+            throughput(40 if args.quick else args.throughput, best, Path(folder), args.no_gate_row, plain)
 
 
 def _sets(quick: bool) -> dict[str, tuple[list[Image.Image], list[set[str]]]]:
