@@ -55,8 +55,9 @@ PHOTOS = sorted(glob.glob("/work/shared/data/coco-mini/val2017/*.jpg"))
 TRANSITIONS = [("cut", 0), ("cut", 0), ("cut", 0), ("dissolve", 8), ("dissolve", 16), ("dissolve", 24),
                ("fade", 12), ("fade", 20)]  # fmt: skip
 ALL_FRAMES = DecodeOptions(skip_nonref_above_fps=math.inf)  # every frame: sources, and the decoding before
-PRODUCT = VideoIndexOptions().decoding  # what indexing and `mmir shots` decode (every frame up to 30 fps)
+PRODUCT = VideoIndexOptions().decoding  # what indexing decodes (every frame up to 30 fps)
 NONREF = DecodeOptions(skip_nonref_above_fps=0.0)  # non-reference frames skipped at any rate (the old default)
+SHOTS = VideoIndexOptions().decode_options(images=False)  # `mmir shots`: non-reference frames only near likely cuts
 
 
 @dataclass(frozen=True)
@@ -280,12 +281,13 @@ def main() -> None:
     parser.add_argument("--speed-repeats", type=int, default=2, help="runs of each speed row (the machine is shared)")
     parser.add_argument("--real", action="store_true", help="real footage annotated by eye (shot_annotations.json)")
     parser.add_argument("--no-speed", action="store_true", help="with --real: skip the 720p speed rows")
+    parser.add_argument("--decoding-grid", action="store_true", help="with --real: only the decoder rows")
     parser.add_argument("--detection-only", action="store_true", help="skip the speed and keyframe rows")
     args = parser.parse_args()
     if args.real:
         import shot_real
 
-        shot_real.main(speed=not args.no_speed, transnet=not args.no_transnet)
+        shot_real.main(speed=not args.no_speed, transnet=not args.no_transnet, decoding_only=args.decoding_grid)
         return
     segments = 6 if args.quick else args.segments
     print(f"load average {os.getloadavg()}, {os.cpu_count()} CPUs; sources: {len(CLIPS)} clips, {len(PHOTOS)} photos")
@@ -320,14 +322,16 @@ def main() -> None:
 
 
 def _nonref_rows(detectors: list[ShotDetector], tests: list[tuple[str, Footage]]) -> None:
-    """Detection when frames no other frame references are not decoded (``skip_frame = NONREF``)."""
-    test = [(*decode_small(p, NONREF), f.truth) for p, f in tests]
-    frames = sum(len(v[0]) for v in test)
-    print(f"\nsame test videos, non-reference frames not decoded: {frames} frames decoded "
-          f"(cuts placed at the first decoded frame of the new shot)")  # fmt: skip
-    for detector in detectors:
-        scores, seconds = run_detector(detector, test)
-        print_row(f"{detector.name} (NONREF skipped)", scores, seconds, frames)
+    """Detection when frames no other frame references are not decoded (``skip_frame = NONREF``), and when they
+    are decoded only near likely cuts with the loop filter off (what ``mmir shots`` decodes)."""
+    for label, decoding in (("NONREF skipped", NONREF), ("as `mmir shots` decodes", SHOTS)):
+        test = [(*decode_small(p, decoding), f.truth) for p, f in tests]
+        frames = sum(len(v[0]) for v in test)
+        print(f"\nsame test videos, {label}: {frames} frames decoded "
+              f"(cuts placed at the first decoded frame of the new shot)")  # fmt: skip
+        for detector in detectors if decoding is NONREF else detectors[:1]:
+            scores, seconds = run_detector(detector, test)
+            print_row(f"{detector.name} ({label})", scores, seconds, frames)
 
 
 SPEED_ROWS = {

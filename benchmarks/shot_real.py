@@ -25,6 +25,7 @@ import numpy as np
 
 from mmir.evaluate.shot_boundaries import BoundaryScores, score_transitions
 from mmir.indexing.video import VideoIndexOptions
+from mmir.media.packet_skip import NearCuts
 from mmir.media.shot_detectors import SceneDetectDetector, SceneDetectKind, TransNetV2Detector
 from mmir.media.shot_windows import ChunkedDetector
 from mmir.media.shots import (
@@ -40,7 +41,8 @@ from mmir.media.video import DecodeOptions, VideoReader
 ANNOTATIONS = Path(__file__).with_name("shot_annotations.json")
 SITE = Path(np.__file__).parents[1]
 EVERY_FRAME = DecodeOptions(analysis_fps=1000.0, image_fps=0.0, skip_nonref_above_fps=math.inf)
-NONREF = replace(VideoIndexOptions().decode_options(images=False), skip_nonref_above_fps=0.0)  # the old default
+EVERY_UP_TO_30 = VideoIndexOptions(shots_near_cuts=None).decode_options(images=False)  # `mmir shots` before
+NONREF = replace(EVERY_UP_TO_30, skip_nonref_above_fps=0.0)  # the default before that
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,8 @@ class Source:
     product_times: np.ndarray
     nonref_frames: np.ndarray  # non-reference frames skipped (the default before every frame was decoded)
     nonref_times: np.ndarray
+    before_frames: np.ndarray  # every frame up to 30 fps (`mmir shots` before non-reference frames near cuts)
+    before_times: np.ndarray
     numbered: np.ndarray  # the time of each annotated frame number
 
 
@@ -118,9 +122,12 @@ def decode(path: str) -> Source:
         product = list(reader.frames())
     with VideoReader(path, NONREF) as reader:
         nonref = list(reader.frames())
+    with VideoReader(path, EVERY_UP_TO_30) as reader:
+        before = list(reader.frames())
     return Source(path, np.stack([f.small for f in every]), np.array([f.time_s for f in every]),
                   np.stack([f.small for f in product]), np.array([f.time_s for f in product]),
                   np.stack([f.small for f in nonref]), np.array([f.time_s for f in nonref]),
+                  np.stack([f.small for f in before]), np.array([f.time_s for f in before]),
                   annotated_times(path))  # fmt: skip
 
 
@@ -153,10 +160,10 @@ def score_parts(parts: list[Part], found: dict[str, list[Transition]]) -> Bounda
     return total
 
 
-def run_product(detector: ShotDetector, sources: dict[str, Source], every_frame: bool = False,
-                nonref: bool = False, raw: bool = False) -> dict[str, list[Transition]]:  # fmt: skip
+def run_product(detector: ShotDetector, sources: dict[str, Source], every_frame: bool = False, nonref: bool = False,
+                raw: bool = False, before: bool = False) -> dict[str, list[Transition]]:  # fmt: skip
     """The detector over each source in the product's detection windows (fed what ``mmir shots`` decodes, or
-    every frame, or the frames left when non-reference ones are skipped).
+    every frame, or the frames left when non-reference ones are skipped, or every frame up to 30 fps).
 
     Scored as ``mmir shots`` reports them: the boundaries of its shots, after the minimum-shot rule
     (:func:`~mmir.media.shots.shots_from_transitions`; PySceneDetect's rows likewise include its own
@@ -168,6 +175,8 @@ def run_product(detector: ShotDetector, sources: dict[str, Source], every_frame:
         frames, times = (src.frames, src.times) if every_frame else (src.product_frames, src.product_times)
         if nonref:
             frames, times = src.nonref_frames, src.nonref_times
+        if before:
+            frames, times = src.before_frames, src.before_times
         chunked = ChunkedDetector(detector, options.chunk_frames, options.context)
         for small, t in zip(frames, times, strict=True):
             chunked.push(small, float(t))
@@ -247,7 +256,41 @@ def tune_histogram(val: list[Part], sources: dict[str, Source]) -> SceneDetectDe
     return best
 
 
-def main(speed: bool, transnet: bool) -> None:
+def decoding_rows() -> dict[str, DecodeOptions]:
+    """Decoder settings for `mmir shots` tried on the validation half: where non-reference frames are decoded
+    (all, none, or within ``window`` frames of a likely cut by the packets' slice types and sizes) and whether the
+    loop filter runs."""
+    every = VideoIndexOptions().decoding
+    rows = {"every frame": every, "non-ref skipped": replace(every, skip_nonref_above_fps=0.0),
+            "every frame, no loop filter": replace(every, skip_loop_filter=True)}  # fmt: skip
+    for window in (2, 4, 7, 10):
+        for spike in (1.5, 2.0, 3.0, math.inf):
+            near = NearCuts(window, spike)
+            rows[f"near cuts: window {window}, spike {spike}"] = replace(every, nonref_near_cuts=near)
+    for window in (4, 7):
+        rows[f"near cuts: window {window}, spike 2.0, no loop filter"] = replace(
+            every, nonref_near_cuts=NearCuts(window, 2.0), skip_loop_filter=True
+        )
+    return rows
+
+
+def tune_decoding(val: list[Part], sources: dict[str, Source]) -> None:
+    """The default detector on the validation half, fed what each decoder setting gives (with the share of frames)."""
+    print("validation half: decoder settings for `mmir shots` (mmir-fast defaults; frames decoded / every frame)")
+    files = {p.path for p in val}
+    for label, decoding in decoding_rows().items():
+        swapped, kept, total = {}, 0, 0
+        decoding = replace(decoding, analysis_fps=VideoIndexOptions().analysis_fps, image_fps=0.0)
+        for path in files:
+            with VideoReader(path, decoding) as reader:
+                frames = list(reader.frames())
+            swapped[path] = replace(sources[path], product_frames=np.stack([f.small for f in frames]),
+                                    product_times=np.array([f.time_s for f in frames]))  # fmt: skip
+            kept, total = kept + len(frames), total + len(sources[path].times)
+        row(label, score_parts(val, run_product(FastDetector(), swapped)), f" | {kept / total:.2f} of frames")
+
+
+def main(speed: bool, transnet: bool, decoding_only: bool = False) -> None:
     """Validation tuning, then the test half's rows, then the speed of ``mmir shots`` on 720p H.264."""
     parts = load_parts()
     started = time.perf_counter()
@@ -256,12 +299,17 @@ def main(speed: bool, transnet: bool) -> None:
     test = [p for p in parts if p.split == "test"]
     count = {name: sum(len(p.truth) for p in half) for name, half in (("validation", val), ("test", test))}
     print(f"real footage: {len(sources)} files decoded in {time.perf_counter() - started:.0f} s; {count}")
+    tune_decoding(val, sources)
+    if decoding_only:
+        return
     fast = tune_fast(val, sources)
     histogram = tune_histogram(val, sources)
     duration = sum(float(src.times[-1]) for src in sources.values())
     runs = {
         "mmir-fast, defaults (as `mmir shots` decodes)": lambda: run_product(FastDetector(), sources),
         "mmir-fast defaults, transitions before min-shot": lambda: run_product(FastDetector(), sources, raw=True),
+        "mmir-fast defaults, every frame <= 30 fps (before)": lambda: run_product(FastDetector(), sources, before=True),
+        "mmir-fast defaults, non-ref frames skipped": lambda: run_product(FastDetector(), sources, nonref=True),
         "mmir-fast, chosen on validation": lambda: run_product(fast, sources),
         "mmir-fast chosen, every frame decoded": lambda: run_product(fast, sources, every_frame=True),
         "mmir-fast chosen, non-ref frames skipped (old)": lambda: run_product(fast, sources, nonref=True),

@@ -49,11 +49,13 @@ def upscaled(path: str, size: tuple[int, int] = (1280, 720), seconds: float = SE
 
 
 def settings() -> dict[str, VideoIndexOptions]:
-    """The default beside the old default (non-reference frames skipped at any rate)."""
+    """The default beside the defaults before: every frame (up to 30 fps), and non-reference frames skipped."""
     default = VideoIndexOptions()
+    every = replace(default, shots_near_cuts=None)
     return {
-        "default (every frame <= 30 fps)": default,
-        "non-ref frames skipped (old)": replace(default, decoding=replace(default.decoding, skip_nonref_above_fps=0.0)),
+        "default (non-ref near cuts)": default,
+        "every frame <= 30 fps (before)": every,
+        "non-ref frames skipped (older)": replace(every, decoding=replace(every.decoding, skip_nonref_above_fps=0.0)),
     }
 
 

@@ -101,3 +101,21 @@ def test_a_cut_three_times_its_moving_neighbours_is_found() -> None:
     score = np.full(40, 0.05, np.float32)
     score[0], score[20], score[30] = 0.0, 0.18, 0.15
     assert np.flatnonzero(FastDetector().cut_mask(score)).tolist() == [20]
+
+
+def test_a_pair_two_frames_apart_is_measured_against_its_own_gap() -> None:
+    # `mmir shots` decodes every frame only near likely cuts: elsewhere consecutive analysed frames are two apart
+    # and move twice as far. A 2-apart pair next to 1-apart neighbours (0.17 over 0.05) is motion, not a cut;
+    # a real cut there (0.5) still is, and a 1-apart cut amid 2-apart neighbours is measured against half of them.
+    score = np.full(40, 0.05, np.float32)
+    gaps = np.ones(40, np.float32)
+    score[0], score[12], score[30], gaps[12], gaps[30] = 0.0, 0.17, 0.5, 2.0, 2.0
+    assert np.flatnonzero(FastDetector().cut_mask(score, gaps)).tolist() == [30]
+    halves = np.full(40, 2.0, np.float32)
+    score = np.full(40, 0.1, np.float32)
+    score[0], score[20], halves[20] = 0.0, 0.17, 1.0
+    assert np.flatnonzero(FastDetector().cut_mask(score, halves)).tolist() == [20]
+    frames = np.zeros((40, 27, 48, 3), np.uint8)  # detect() takes the gaps from the frame times
+    frames[20:] = 200
+    times = np.concatenate([np.arange(20), np.arange(21, 41)]) / 25.0
+    assert [t.end for t in FastDetector().detect(frames, times)] == [20]

@@ -47,12 +47,35 @@ def test_nonreference_frames_are_skipped_with_their_true_times(tmp_path: Path) -
     assert len(found.shots) == 2 and found.shots[1].start_s == pytest.approx(CUT_FRAME / 25, abs=1 / 25)
 
 
-def test_shots_see_every_frame_at_25_fps(tmp_path: Path) -> None:
-    # With non-reference frames skipped the detector compared frames two apart: twice the motion between them,
-    # and a tenth of the cuts of a real music video no longer stood out (benchmarks/shot_detection.py --real).
+def _x264(path: Path, frames: list[np.ndarray], params: str) -> None:
+    """x264 ``veryfast`` (B-frames) with extra ``x264-params`` (e.g. no I-frame at scene cuts)."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt, stream.options = "yuv420p", {"preset": "veryfast", "x264-params": params}
+        for i, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts = i
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+
+
+@pytest.mark.parametrize("params", ["scenecut=40", "scenecut=0"])  # the cut opens on an I-frame / a large P-frame
+def test_shots_decode_every_frame_near_the_cut_and_skip_far_from_it(tmp_path: Path, params: str) -> None:
+    # Non-reference frames skipped everywhere at 25 fps doubled the motion between compared frames and cost a
+    # tenth of the real cuts; decoding them all cost twice the CPU. `mmir shots` decodes them only near a packet
+    # that looks like a cut (an I-slice, or a reference picture far larger than usual).
     path = tmp_path / "bframes.mp4"
-    write_video(path, _textured(25), 25, preset="veryfast")
-    assert len(detect_shots(str(path), FastDetector(), VideoIndexOptions()).frame_times) == 80
+    _x264(path, _textured(25), params)
+    found = detect_shots(str(path), FastDetector(), VideoIndexOptions())
+    frames = np.rint(found.frame_times * 25).astype(int).tolist()
+    assert set(range(CUT_FRAME - 4, CUT_FRAME + 5)) <= set(frames)  # every frame within the window
+    assert len(frames) < 0.8 * 80  # about every other frame elsewhere
+    assert [shot.start_s for shot in found.shots] == [0.0, pytest.approx(CUT_FRAME / 25, abs=1e-6)]
+    # Indexing still decodes every frame at 25 fps (its keyframe pictures do not change).
+    assert len(_times(path, VideoIndexOptions().decode_options())[0]) == 80
     assert VideoIndexOptions().decode_options().skip_nonref_above_fps == 30.0  # 50/60 fps still skip them
 
 

@@ -19,6 +19,9 @@ from typing import Protocol
 
 import numpy as np
 
+from mmir.media.keyframes import KeyframeStrategy as KeyframeStrategy  # re-exported: shots' public names
+from mmir.media.keyframes import is_uniform as is_uniform
+from mmir.media.keyframes import select_keyframes as select_keyframes
 from mmir.media.shot_signals import (
     brightness_ramp,
     cut_scores,
@@ -34,13 +37,6 @@ class TransitionKind(str, enum.Enum):
 
     CUT = "cut"
     GRADUAL = "gradual"
-
-
-class KeyframeStrategy(str, enum.Enum):
-    """How keyframes are chosen among a shot's candidate frames."""
-
-    MIDDLE = "middle"  # the candidate nearest the middle of the shot (or of each part)
-    MEAN = "mean"  # the candidate nearest the mean feature of the shot (or of each part), as vitrivr does
 
 
 @dataclass(frozen=True)
@@ -136,7 +132,8 @@ class FastDetector:
         if len(frames) < 2:
             return []
         score, grey = cut_scores(frames)
-        cuts = [i for i in np.flatnonzero(self.cut_mask(score)).tolist() if not _flash(grey, i, self.flash)]
+        mask = self.cut_mask(score, _gaps(times))
+        cuts = [i for i in np.flatnonzero(mask).tolist() if not _flash(grey, i, self.flash)]
         period = float(np.median(np.diff(times))) if len(times) > 1 else 0.04
         card = max(2, round(self.card_s / max(period, 1e-3)))
         runs = dark_runs(grey)
@@ -151,9 +148,14 @@ class FastDetector:
             key=lambda t: (t.start, t.end),
         )
 
-    def cut_mask(self, score: np.ndarray) -> np.ndarray:
-        """``bool[N]``: frame ``i`` opens a new shot (a cut between ``i - 1`` and ``i``)."""
-        level = local_level(score, self.radius)
+    def cut_mask(self, score: np.ndarray, gaps: np.ndarray | None = None) -> np.ndarray:
+        """``bool[N]``: frame ``i`` opens a new shot (a cut between ``i - 1`` and ``i``, ``gaps[i]`` frames apart).
+
+        Each neighbour's score is scaled to the frame's own gap: frames two apart move about twice as far (where
+        non-reference frames were skipped); with every frame decoded all gaps are 1.
+        """
+        gaps = np.ones(len(score), np.float32) if gaps is None else gaps
+        level = local_level((score / gaps).astype(np.float32), self.radius) * gaps
         stands_out = ((score >= self.cut_floor) & (score >= self.cut_ratio * level)) | (
             (score >= self.strong_cut) & (score >= self.strong_ratio * level)
         )
@@ -197,6 +199,15 @@ class FastDetector:
             if span is not None and span[1] > span[0]:
                 found.append(Transition(span[0], span[1], TransitionKind.GRADUAL))
         return found
+
+
+def _gaps(times: np.ndarray) -> np.ndarray:
+    """``float32[N]``: frame periods from frame ``i - 1`` to ``i`` (1 at 0; 2 where one frame was not decoded)."""
+    steps = np.diff(times)
+    if len(steps) == 0:
+        return np.ones(len(times), np.float32)
+    one = max(float(np.percentile(steps, 10)), 1e-6)  # one period, even where most pairs are two apart
+    return np.concatenate([[1.0], np.maximum(np.round(steps / one), 1.0)]).astype(np.float32)
 
 
 def _flash(grey: np.ndarray, cut: int, span: int) -> bool:
@@ -353,52 +364,3 @@ def _split(shot: Shot, times: np.ndarray, max_shot_s: float) -> list[Shot]:
         end_s = shot.end_s if k + 1 == len(firsts) else float(times[last + 1])
         result.append(Shot(first, last, start_s, end_s, shot.opened_by if k == 0 else None))
     return result
-
-
-def select_keyframes(
-    features: np.ndarray, times: np.ndarray, count: int = 1, strategy: KeyframeStrategy = KeyframeStrategy.MEAN
-) -> list[int]:
-    """Indices of up to ``count`` keyframes among a shot's candidate frames, in time order.
-
-    The shot is cut into ``count`` equal parts in time; each part contributes the candidate nearest its middle
-    (``MIDDLE``) or nearest its mean feature (``MEAN``, representative when the camera moves).
-
-    Args:
-        features: ``float32[n, F]`` one feature row per candidate (e.g. descriptors or tiny images).
-        times: ``float64[n]`` candidate times, ascending.
-        count: Keyframes wanted (1–3 in practice); fewer if there are fewer candidates.
-        strategy: How each part's keyframe is chosen.
-    """
-    n = len(times)
-    if n == 0:
-        return []
-    count = max(1, min(count, n))
-    edges = np.linspace(float(times[0]), float(times[-1]) + 1e-9, count + 1)
-    chosen: list[int] = []
-    for k in range(count):
-        members = np.flatnonzero((times >= edges[k]) & (times < edges[k + 1]))
-        if len(members) == 0:
-            continue
-        if strategy is KeyframeStrategy.MIDDLE:
-            middle = 0.5 * (edges[k] + edges[k + 1])
-            pick = members[int(np.argmin(np.abs(times[members] - middle)))]
-        else:
-            part = features[members].astype(np.float32)
-            centre = part.mean(axis=0)
-            pick = members[int(np.argmin(((part - centre) ** 2).sum(axis=1)))]
-        chosen.append(int(pick))
-    return sorted(set(chosen))
-
-
-def is_uniform(image: np.ndarray, max_std: float = 8.0) -> bool:
-    """Whether a frame is blank: black, white or one flat colour (luma standard deviation ≤ ``max_std``).
-
-    Such keyframes say nothing about their video; near-duplicate detection down-weights them so that two
-    videos that both open on black are not called duplicates.
-
-    Args:
-        image: ``uint8[H, W, 3]`` RGB.
-        max_std: Largest standard deviation of the grey level (0–255) of a uniform frame.
-    """
-    grey = image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    return float(grey.std()) <= max_std

@@ -80,3 +80,18 @@ def frame_rotation(frame: Any, default: int) -> int:
         return normalise_rotation(float(frame.rotation))
     except (AttributeError, TypeError, ValueError):
         return default
+
+
+def declared_duration(container: Any, stream: Any) -> float:
+    """The video stream's declared duration in seconds (the container's if the stream has none; 0 if unknown)."""
+    if stream.duration is not None and stream.time_base is not None:
+        return max(float(stream.duration * stream.time_base), 0.0)
+    if container.duration is not None:
+        return max(container.duration / 1_000_000, 0.0)  # AV_TIME_BASE
+    return 0.0
+
+
+def ffmpeg_reason(exc: BaseException) -> str:
+    """A one-line reason from an FFmpeg (PyAV) error."""
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return str(text).split(";")[0].strip()
