@@ -10,12 +10,14 @@ Example:
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from mmir.collection.info import CollectionInfo, collection_info
+from mmir.collection.opening import backend_for, check_options, manifest_projection, saved_encoder
+from mmir.collection.shortcuts import SearchShortcuts
 from mmir.concepts import ConceptVocabulary, QueryMapping, QueryMode
 from mmir.errors import CollectionError
 from mmir.executors import parse_executor
@@ -25,7 +27,6 @@ from mmir.index.visible_text import TextField
 from mmir.indexing.pipeline import Indexer, IndexOptions, IndexProblem, IndexReport
 from mmir.indexing.text import TextOptions
 from mmir.indexing.types import ChannelSink
-from mmir.media import read_file
 from mmir.search.cancel import Cancelled, CancelReason, acquire_lock, cancel_scope, checkpoint
 from mmir.search.engine import SearchEngine
 from mmir.search.filters import SearchFilter
@@ -61,8 +62,6 @@ from mmir.types import (
 )
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from mmir.collection.learning import PcaFit
     from mmir.concepts.word_models import WordModel
     from mmir.index.channels import CatalogChannelSink
@@ -74,7 +73,6 @@ if TYPE_CHECKING:
     from mmir.learn.robust_heads import RobustConfig
     from mmir.learn.weak_labels import WeakExample, WeakTraining
     from mmir.models.encoder import Encoder
-    from mmir.search.temporal import TemporalHit
 
 __all__ = [  # what the faces (CLI, server) and library users import from here; the rest of mmir is behind it
     "DEFAULT_COLLECTION",
@@ -125,32 +123,7 @@ __all__ = [  # what the faces (CLI, server) and library users import from here; 
 ]  # fmt: skip
 
 
-@dataclass(frozen=True)
-class CollectionInfo:
-    """What a collection holds (``mmir info``)."""
-
-    directory: str
-    model: str
-    fingerprint: str
-    dim: int
-    metric: str
-    index_type: str
-    media: int
-    segments: int
-    vectors: int
-    concepts: int
-    bytes_indexed: int
-    bytes_on_disk: int
-    store: str = "faiss"
-    index_memory_bytes: int = 0
-    expected_recall: float = 1.0
-    last_tuning: str = ""
-    pca: str = "none"
-    producers: tuple[str, ...] = ()
-    failed: int = 0
-
-
-class Collection:
+class Collection(SearchShortcuts):
     """An indexed collection on disk: catalog, vectors, manifest, and the model that built them.
 
     Use :meth:`open`; the encoder is built only when something needs it (indexing new files,
@@ -197,13 +170,13 @@ class Collection:
                     f"{directory} was built with model {manifest.model!r}, not {model!r}; "
                     "use another --collection to index with a different model"
                 )
-            _check_options(directory, manifest, model_options or {})
+            check_options(directory, manifest, model_options or {})
             if encoder is not None and encoder.fingerprint != manifest.fingerprint:
                 raise CollectionError(
                     f"{directory} was built by {manifest.fingerprint}, not by the given encoder ({encoder.fingerprint})"
                 )
-            store = SegmentStore(directory, manifest, _projection(directory, manifest))
-            collection = cls(directory, store, _backend_for(store, backend))
+            store = SegmentStore(directory, manifest, manifest_projection(directory, manifest))
+            collection = cls(directory, store, backend_for(store, backend))
             collection._encoder = encoder
             return collection
         if not create:
@@ -221,7 +194,7 @@ class Collection:
         except OSError as exc:
             raise CollectionError(f"{directory}: cannot create the collection ({exc.strerror})") from exc
         if encoder is not None:
-            model, options = _saved_encoder(directory, encoder), {}
+            model, options = saved_encoder(directory, encoder), {}
         else:
             encoder = load_encoder(model, backend=backend, **options)
         manifest = Manifest(
@@ -342,12 +315,6 @@ class Collection:
         ocr, speech = ledger.OCR in ran, ledger.SPEECH in ran
         return TextOptions(ocr=ocr, speech=speech) if ocr or speech else None
 
-    def search_fields(
-        self, text: str, fields: Sequence[TextField], k: int = DEFAULT_K, per_shot: bool = False
-    ) -> list[Hit]:
-        """Files (or shots) whose visible text / speech holds ``text``: ``search(FieldQuery(text, fields), k, per)``."""
-        return list(self.search(FieldQuery(text, tuple(fields)), k, Per.SHOT if per_shot else Per.FILE))
-
     def sync_metadata_text(self) -> None:
         """Store the searchable text of new or changed files (names, EXIF/XMP/IPTC, sidecars) in FTS5."""
         from mmir.index.metadata_text import sync_metadata
@@ -394,13 +361,6 @@ class Collection:
         from mmir.collection.duplicates import near_duplicates
 
         return near_duplicates(self.store, threshold, spatial=spatial, loose=loose)
-
-    def retrieval_run(self, queries: dict[str, Path], depth: int = 1000) -> dict[str, list[tuple[str, float]]]:
-        """Query by example for each ``query id → image file``; the run ranks indexed files by path."""
-        return {
-            query_id: [(hit.media.path, hit.score) for hit in self.search(_example(path), k=depth)]
-            for query_id, path in queries.items()
-        }
 
     def user_concepts(self) -> ConceptHeads | None:
         """The concepts learned for this collection with :meth:`learn_concepts`, if any."""
@@ -513,23 +473,6 @@ class Collection:
 
         return search(self.engine, query, k, per, spatial, filter)
 
-    def search_text(self, text: str, k: int = DEFAULT_K, mode: QueryMode = QueryMode.AND) -> list[Hit]:
-        """Keyword search through concepts (``search(TextQuery(text, mode), k)``)."""
-        return list(self.search(TextQuery(text, mode), k))
-
-    def search_image(
-        self, path: str | os.PathLike[str], k: int = DEFAULT_K, spatial: SpatialConfig | None = None
-    ) -> list[Hit]:
-        """Query by example with an image file, indexed or not (``search(ExampleQuery(...), k, spatial=...)``)."""
-        return list(self.search(_example(path), k, spatial=spatial))
-
-    def search_then(
-        self, first: TextQuery | ExampleQuery, second: TextQuery | ExampleQuery, within_s: float = 30.0,
-        k: int = DEFAULT_K,
-    ) -> list[TemporalHit]:
-        """Temporal query: a shot matching ``first`` followed by one matching ``second`` within ``within_s``."""
-        return list(self.search(TemporalQuery(first, second, within_s), k).pairs)
-
     def channel_extractors(self, names: Sequence[str], roots: Sequence[str | os.PathLike[str]] = ()) -> list:
         """Engineered descriptor extractors; see :func:`mmir.collection.channels.channel_extractors`."""
         from mmir.collection.channels import channel_extractors
@@ -551,44 +494,6 @@ class Collection:
         from mmir.index.channels import CatalogChannelSink
 
         return CatalogChannelSink(self.store.catalog)
-
-    def search_image_descriptor(
-        self, path: str | os.PathLike[str], k: int = DEFAULT_K, descriptor: str = "cnn",
-        weights: Mapping[str, float] | None = None, fusion: str = "late",
-    ) -> list[Hit]:  # fmt: skip
-        """Query by example in one descriptor channel or fused (``search(ChannelQuery(...), k)``)."""
-        return list(self.search(ChannelQuery(_example(path), descriptor, dict(weights or {}), Fusion(fusion)), k))
-
-    def search_image_bytes(self, data: bytes, name: str, k: int = DEFAULT_K) -> list[Hit]:
-        """Query by example with an uploaded image's bytes (``search(ExampleQuery(data, name), k)``)."""
-        return list(self.search(ExampleQuery(data, name), k))
-
-    def search_descriptor(
-        self, descriptor: np.ndarray, k: int = DEFAULT_K, why: str = "similar to the query"
-    ) -> list[Hit]:
-        """Query by a raw descriptor ``float32[D]`` the caller encoded (``search(VectorQuery(...), k)``)."""
-        return list(self.search(VectorQuery(descriptor, why), k))
-
-    def feedback(
-        self, positives: Sequence[int | str | os.PathLike[str] | ItemQuery],
-        negatives: Sequence[int | str | os.PathLike[str] | ItemQuery] = (),
-        k: int = DEFAULT_K, method: FeedbackMethod | str = "classifier", query: np.ndarray | None = None,
-    ) -> list[Hit]:  # fmt: skip
-        """Re-rank the collection from items marked relevant or not (``search(FeedbackQuery(...), k)``).
-
-        Items are media ids, paths of indexed files, or :class:`ItemQuery` (a file or one shot).
-
-        Raises:
-            QueryError: if no item is marked relevant, or an item is not in the collection.
-        """
-        marks = FeedbackQuery(tuple(map(_item, positives)), tuple(map(_item, negatives)), FeedbackMethod(method), query)
-        return list(self.search(marks, k))
-
-    def similar(
-        self, path: str | os.PathLike[str] | ItemQuery, k: int = DEFAULT_K, per: Per | str = Per.FILE
-    ) -> list[Hit]:
-        """Items similar to an indexed file or shot, itself excluded (``search(ItemQuery(...), k, per)``)."""
-        return list(self.search(path if isinstance(path, ItemQuery) else ItemQuery(os.fspath(path)), k, per))
 
     def use_text_model(self, spec: str) -> None:
         """Map query words to concepts with ``spec`` from now on: ``minilm`` (default), ``glove`` or ``w2v:DIR``.
@@ -635,78 +540,7 @@ class Collection:
 
     def info(self) -> CollectionInfo:
         """Counts, model, sizes, and the producers of derived data with their coverage (the ledger)."""
-        from mmir.collection.learning import recorded_pca
-        from mmir.index import ledger, visible_text
-
-        media, segments = self.store.catalog.counts()
-        manifest = self.manifest
-        vectors = self.store.describe_vectors()
-        fit = recorded_pca(self)
-        pca = "none" if fit is None else fit.setting + (f", fitted on {fit.fitted_on} vectors" if fit.fitted_on >= 0
-                                                          else "")  # fmt: skip
-        catalog = self.store.catalog  # every producer, those not run yet too, then what the saved indexes match
-        ran = ledger.coverage(catalog)
-        producers = tuple(f"{c.producer}: {c}" for c in [*ran, *ledger.not_run(catalog, ran)])
-        producers += tuple(f"{a.name}: {a.setting}" for a in ledger.artifacts(catalog))
-        producers += visible_text.summary(self.store.catalog)  # how many files show text / have speech
-        return CollectionInfo(
-            directory=str(self.directory), model=manifest.model, fingerprint=manifest.fingerprint,
-            dim=manifest.dim, metric=manifest.metric, index_type=vectors.index_type, media=media,
-            segments=segments, vectors=len(self.store.vectors), concepts=len(manifest.concept_names),
-            bytes_indexed=self.store.catalog.bytes_indexed(), bytes_on_disk=sum(self.store.sizes().values()),
-            store=vectors.store, index_memory_bytes=vectors.memory_bytes, expected_recall=vectors.expected_recall,
-            last_tuning=vectors.last_tuning, pca=pca, producers=producers, failed=ledger.failure_count(catalog),
-        )  # fmt: skip
-
-
-_OPTION_DEFAULTS = {"pooling": "gem", "multiscale": "false"}  # what a manifest without the option was built with
-
-
-def _check_options(directory: Path, manifest: Manifest, given: Mapping[str, str]) -> None:
-    """Refuse encoder options (pooling, multiscale, weights) that differ from the ones the collection was built with.
-
-    Raises:
-        CollectionError: naming what the collection uses.
-    """
-
-    def norm(key: str, value: str | None) -> str | None:
-        if value is None:
-            return None
-        text = str(value).strip().lower()
-        return str(text in ("1", "true", "yes")).lower() if key == "multiscale" else text
-
-    built = _built_options(manifest)
-    used = {key: manifest.model_options.get(key, built.get(key)) for key in given}
-    differing = [key for key, value in given.items() if norm(key, value) != norm(key, used[key])]
-    if differing:
-        asked = ", ".join(f"{key}={given[key]}" for key in differing)
-        uses = ", ".join(f"{key}={used[key]}" for key in differing)
-        raise CollectionError(
-            f"{directory} was built with {uses} (model {manifest.model}), not {asked}: its vectors would not "
-            "compare; leave the option out, or index into another --collection"
-        )
-
-
-def _built_options(manifest: Manifest) -> dict[str, str]:
-    """Pooling and multiscale as the fingerprint records them (``<weights>/<pooling>[@scales][+head@…]``).
-
-    Options a manifest does not list (a model directory's, or the defaults) are read back from there.
-    """
-    options = dict(_OPTION_DEFAULTS)
-    _, slash, tail = manifest.fingerprint.rpartition("/")
-    if slash:
-        pooling, at, _ = tail.split("+", 1)[0].partition("@")
-        options.update(pooling=pooling, multiscale=str(bool(at)).lower())
-    return options
-
-
-def _backend_for(store: SegmentStore, backend: str) -> str:
-    """``auto`` on a collection of int8 vectors means ``onnx-int8`` (its queries must be int8 too)."""
-    if backend != "auto":
-        return backend
-    from mmir.index import ledger
-
-    return "onnx-int8" if ledger.recorded_precision(store.catalog) == ledger.INT8 else backend
+        return collection_info(self)
 
 
 def detect_shots(
@@ -739,36 +573,3 @@ def check_store(store: str) -> None:
     from mmir.index.reachable import check_reachable
 
     check_reachable(store)
-
-
-def _example(path: str | os.PathLike[str]) -> ExampleQuery:
-    """An image file as a query by example (read through media/)."""
-    return ExampleQuery(read_file(path), os.fspath(path))
-
-
-def _item(item: int | str | os.PathLike[str] | ItemQuery) -> ItemQuery:
-    """A media id, a path or an :class:`ItemQuery` as an :class:`ItemQuery`."""
-    if isinstance(item, ItemQuery):
-        return item
-    if isinstance(item, (str, os.PathLike)):
-        return ItemQuery(os.fspath(item))
-    return ItemQuery(media_id=int(item))
-
-
-def _saved_encoder(directory: Path, encoder: Encoder) -> str:
-    """Save ``encoder``'s spec as a model directory inside the collection; returns its path (the manifest's model)."""
-    from mmir.models.model_dir import save_model_dir
-
-    spec = getattr(encoder, "spec", None)
-    if spec is None:
-        raise CollectionError("this encoder has no spec to save (built from the ONNX cache); pass a model name")
-    return str(save_model_dir(directory / "encoder", spec))
-
-
-def _projection(directory: Path, manifest: Manifest) -> Callable[[np.ndarray], np.ndarray] | None:
-    """The PCA-whitening recorded in the manifest, as a function on raw descriptors."""
-    if manifest.pca is None:
-        return None
-    from mmir.models.pca import PCAWhitening
-
-    return PCAWhitening.load(directory / manifest.pca).transform
