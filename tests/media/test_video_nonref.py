@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +75,10 @@ def test_shots_decode_every_frame_near_the_cut_and_skip_far_from_it(tmp_path: Pa
     assert set(range(CUT_FRAME - 4, CUT_FRAME + 5)) <= set(frames)  # every frame within the window
     assert len(frames) < 0.8 * 80  # about every other frame elsewhere
     assert [shot.start_s for shot in found.shots] == [0.0, pytest.approx(CUT_FRAME / 25, abs=1e-6)]
+    skipped = min(set(range(80)) - set(frames))
+    shots = VideoIndexOptions().decode_options(images=False)
+    with VideoReader(path, shots) as reader, VideoReader(path, replace(shots, nonref_near_cuts=None)) as every:
+        assert np.array_equal(reader.frame_at(skipped / 25, 32), every.frame_at(skipped / 25, 32))  # seeks see all
     # Indexing still decodes every frame at 25 fps (its keyframe pictures do not change).
     assert len(_times(path, VideoIndexOptions().decode_options())[0]) == 80
     assert VideoIndexOptions().decode_options().skip_nonref_above_fps == 30.0  # 50/60 fps still skip them

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 _SLICE_TYPES = {0: "P", 1: "B", 2: "I", 3: "P", 4: "I"}  # slice_type % 5 (SP decodes like P, SI like I)
+_LOOKAHEAD = 64  # packets held at most (a stream whose reference pictures stop coming is judged as it stands)
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,8 @@ class NearCutFilter:
         spike = len(usual) >= 3 and size >= self.near.spike * statistics.median(usual)
         if slice_type == "I" or spike:
             self.cuts.append(pts)
+        while self.cuts and self.cuts[0] < pts - 8 * self.reach:  # bounded on streams without non-reference frames
+            self.cuts.popleft()
         usual.append(size)
         self._latest = max(self._latest, pts)
 
@@ -158,7 +161,7 @@ class NearCutFilter:
             if kind is not None and not kind.reference:
                 # Reference pictures arrive ahead of the ones shown before them (pyramids reorder a few more):
                 # wait until one well past the window has come, so a likely cut inside it is known.
-                if not final and self._latest < packet.pts + 2 * self.reach:
+                if not final and self._latest < packet.pts + 2 * self.reach and len(waiting) < _LOOKAHEAD:
                     return
                 if not self._near_cut(packet.pts):
                     self.skipped += 1

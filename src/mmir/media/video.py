@@ -312,7 +312,7 @@ class VideoReader:
             and stream.time_base is not None else None  # fmt: skip
         period = 1.0 / self.info.fps
         previous = -math.inf
-        for frame in self._decoded():
+        for frame in self._decoded(near_cuts=self.options.nonref_near_cuts):
             raw = float(frame.pts * frame.time_base) if frame.pts is not None and frame.time_base else None
             if origin is None:
                 origin = raw if raw is not None else 0.0
@@ -328,8 +328,9 @@ class VideoReader:
             yield frame, time_s
         self._check_complete()
 
-    def _decoded(self) -> Iterator[Any]:
-        """Frames of the video stream; corrupt packets are skipped, many in a row end decoding (partial)."""
+    def _decoded(self, near_cuts: NearCuts | None = None) -> Iterator[Any]:
+        """Frames of the video stream (non-reference ones only ``near_cuts`` if given; never for a seek); corrupt
+        packets are skipped, many in a row end decoding (partial)."""
         av = _av()
         stream = self._container.streams.video[0]
         stream.thread_type = "AUTO"  # frame + slice threads: the decode is the costliest step at 720p
@@ -341,7 +342,7 @@ class VideoReader:
             stream.codec_context.options = {"skip_loop_filter": "all"}  # read when the decoder opens (first packet)
         in_a_row = 0
         packets = self._container.demux(stream)
-        near = None if skip_all else near_cut_filter(stream, self.options.nonref_near_cuts, self.info.fps)
+        near = None if skip_all else near_cut_filter(stream, near_cuts, self.info.fps)
         packets = near.packets(packets) if near is not None else packets
         while True:
             try:

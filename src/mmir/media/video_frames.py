@@ -1,5 +1,7 @@
 """Decoded PyAV frames → small upright RGB arrays: one scaler per output size, display rotation applied.
 
+Also the reader's small helpers: rotation from the display matrix, the declared duration, FFmpeg error reasons.
+
 FFmpeg's libswscale scales and converts in one step. A fresh scaling context costs far more than the scaling
 itself at a small output (measured on 720p H.264 with ``AREA``: 1.3 ms per frame through ``frame.to_ndarray``,
 which builds a new context for every frame, against 0.22 ms when one context is kept), so
