@@ -94,12 +94,12 @@ class TextModelProcess:
                     raise ModelError(f"the text-model process stopped ({exc})") from exc
         raise AssertionError("unreachable")
 
-    def close(self) -> None:
-        """Stop the child (a later :meth:`encode` starts a new one)."""
+    def close(self, wait: bool = False) -> None:
+        """Stop the child (a later :meth:`encode` starts a new one); ``wait``: until it has exited."""
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool.shutdown(wait=wait, cancel_futures=True)
 
 
 def _result(future: Future[np.ndarray]) -> np.ndarray:
@@ -127,6 +127,17 @@ def isolate_text_model(start: bool = True) -> TextModelProcess:
     if start:
         _ISOLATED.start()
     return _ISOLATED
+
+
+def release_text_model() -> None:
+    """Stop the shared child of :func:`isolate_text_model` and wait for it (a server shutting down).
+
+    A server stopped by a signal exits by that signal after its shutdown (uvicorn re-raises it), so no ``atexit``
+    hook runs: a child left running then left its queues' semaphores to the resource tracker, which warned of
+    "leaked semaphore objects" at every stop. A later query starts a new child.
+    """
+    if _ISOLATED is not None:
+        _ISOLATED.close(wait=True)
 
 
 def bundled_text_model() -> Any:

@@ -8,6 +8,8 @@ runs, and files are served only by catalog id, only if unchanged — a path from
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
@@ -124,7 +126,13 @@ def create_app(settings: ServerSettings) -> Any:
     service = CollectionService(settings)
     kept = QueryImages(settings.collection / QUERIES_FOLDER)  # ?image=HASH links work after a reload
     job = IndexJob(settings.collection, settings.roots)
-    app = FastAPI(title="mmir", version="0.2.0", docs_url=None, redoc_url=None)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        service.close()  # the text-model child joined: nothing left for the resource tracker to warn about
+
+    app = FastAPI(title="mmir", version="0.2.0", docs_url=None, redoc_url=None, lifespan=lifespan)
     _install_error_handlers(app)
     bearer = [Security(HTTPBearer(auto_error=False, description="The server's --token"))]  # documents the scheme
     k_param = Query(PAGE_SIZE, ge=1, le=settings.max_k)

@@ -74,6 +74,17 @@ class CollectionService:
         self._trimmed = 0.0
         self._count_lock = threading.Lock()
 
+    def close(self) -> None:
+        """Release what the server holds (at shutdown): the open collection's files and the text-model child."""
+        with self._lock:
+            collection, self._collection = self._collection, None
+        if collection is not None:
+            collection.close()
+        if self.settings.text_model_process:
+            from mmir.concepts.text_process import release_text_model
+
+            release_text_model()
+
     @contextmanager
     def use(self) -> Iterator[Collection]:
         """The open collection, for a short catalog/index read (one thread at a time).
