@@ -204,9 +204,9 @@ class Collection(SearchShortcuts):
         manifest.save(directory / SegmentStore.MANIFEST)
         collection = cls(directory, SegmentStore(directory, manifest), backend)
         collection._encoder = encoder
-        from mmir.index import ledger  # the precision is the collection's from the start (int8 or float)
+        from mmir.index import encoder_record  # the precision is the collection's from the start (int8 or float)
 
-        ledger.record_encoder(collection.store.catalog, encoder.fingerprint, backend, encoder.input_side)
+        encoder_record.record_encoder(collection.store.catalog, encoder.fingerprint, backend, encoder.input_side)
         return collection
 
     def __enter__(self) -> Collection:
@@ -272,9 +272,9 @@ class Collection(SearchShortcuts):
         ``executor``: ``None``/``local`` in this process, ``ray`` a local Ray cluster, ``ray://host:port`` a Ray
         cluster (see :mod:`mmir.executors.ray_executor`; the files must be readable by its workers).
         """
-        from mmir.index import ledger
+        from mmir.index import encoder_record
 
-        ledger.check_encoder(self.store.catalog, str(self.directory), self.manifest.fingerprint, self.backend)
+        encoder_record.check_encoder(self.store.catalog, str(self.directory), self.manifest.fingerprint, self.backend)
         self.store.lock_for_writing()
         indexer = Indexer(self.store, lambda: self.encoder, options or IndexOptions(), channel_sink=channel_sink)
         if executor not in (None, "local"):
@@ -285,7 +285,7 @@ class Collection(SearchShortcuts):
         flushed_at = self.store.catalog.generation  # the vectors were saved for this generation
         if self._encoder is not None:  # the encoder ran (or was given): record its setting and decode side
             encoder = self._encoder
-            ledger.record_encoder(self.store.catalog, encoder.fingerprint, self.backend, encoder.input_side)
+            encoder_record.record_encoder(self.store.catalog, encoder.fingerprint, self.backend, encoder.input_side)
         from mmir.indexing.video_concepts import registered, update_scores
 
         if registered(self.directory):  # the new shots' sequence-concept scores, so that search needs no torch

@@ -64,9 +64,9 @@ def backend_for(store: SegmentStore, backend: str) -> str:
     """``auto`` on a collection of int8 vectors means ``onnx-int8`` (its queries must be int8 too)."""
     if backend != "auto":
         return backend
-    from mmir.index import ledger
+    from mmir.index import encoder_record
 
-    return "onnx-int8" if ledger.recorded_precision(store.catalog) == ledger.INT8 else backend
+    return "onnx-int8" if encoder_record.recorded_precision(store.catalog) == encoder_record.INT8 else backend
 
 
 def saved_encoder(directory: Path, encoder: Encoder) -> str:

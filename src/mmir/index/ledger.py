@@ -334,64 +334,6 @@ def failure_count(catalog: Catalog) -> int:
     return failures.count(catalog)
 
 
-# -- the encoder: fingerprint plus precision ---------------------------------------------------------------------
-
-INT8 = "int8"
-
-
-def encoder_setting(fingerprint: str, backend: str) -> str:
-    """The encoder producer's setting: the fingerprint, marked ``+int8`` for int8-quantised vectors.
-
-    int8 vectors are 0.82-0.90 cosine to the float ones of the same model: another fingerprint, never mixed.
-    """
-    return f"{fingerprint}+{INT8}" if backend == "onnx-int8" else fingerprint
-
-
-def recorded_precision(catalog: Catalog) -> str | None:
-    """``int8`` or ``float`` as recorded by the encoder producer; ``None`` when no encoder ran yet.
-
-    A collection indexed before the ledger existed (files but no record) holds float vectors: int8 was never the
-    default.
-    """
-    found = producer(catalog, ENCODER)
-    if found is not None:
-        return INT8 if found.setting.endswith(f"+{INT8}") else "float"
-    has_files = catalog.connection.execute("SELECT 1 FROM media LIMIT 1").fetchone() is not None
-    return "float" if has_files else None
-
-
-def check_encoder(catalog: Catalog, where: str, fingerprint: str, backend: str) -> None:
-    """Refuse to index with ``backend`` into a collection whose vectors have the other precision.
-
-    Raises:
-        CollectionError: an ``onnx-int8`` run on a float collection, or a float run on an int8 one.
-    """
-    from mmir.errors import CollectionError
-
-    precision = recorded_precision(catalog)
-    wanted = INT8 if backend == "onnx-int8" else "float"
-    if precision is None or backend == "auto" or precision == wanted:
-        return
-    if wanted == INT8:
-        raise CollectionError(
-            f"{where} holds float vectors ({fingerprint}); --backend onnx-int8 makes int8-quantised ones (cosine "
-            "0.82-0.90 to float) that would not compare with them: index into another --collection, or use "
-            "--backend onnx or torch"
-        )
-    raise CollectionError(
-        f"{where} holds int8-quantised vectors ({fingerprint}+{INT8}); --backend {backend} makes float ones that "
-        "would not compare with them: use --backend onnx-int8 (or auto), or another --collection"
-    )
-
-
-def record_encoder(catalog: Catalog, fingerprint: str, backend: str, input_side: int) -> None:
-    """Record the encoder that ran (its setting and the decode side channels are computed at)."""
-    setting = encoder_setting(fingerprint, backend)
-    found = producer(catalog, ENCODER)
-    if found is None or found.setting != setting or found.detail.get("input_side") != input_side:
-        record_producer(catalog, Producer(ENCODER, setting, {"input_side": int(input_side)}))
-
-
 def with_other_setting(catalog: Catalog, name: str, setting: str) -> set[int]:
     """Files whose ``name`` producer ran with another setting than ``setting`` (files without a row are left out)."""
     rows = catalog.connection.execute(
