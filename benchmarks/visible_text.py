@@ -21,10 +21,10 @@ Rows (every row tried is printed):
              of tesseract (Debian 5.x, ``--psm 11``), on the real halves and the synthetic set (--skip-engines: no)
 Word recall = annotated words found / annotated words; precision = read words that are annotated / read words
 (words: case-folded, accents stripped, apostrophes dropped, split on non-alphanumerics, 2+ characters).
-Throughput: the first N COCO photos by path (an ordinary mix, some with text) and the first N without annotated
-text, each indexed by `Collection.index` + `produce_text` with OCR off, on (the chosen setting), on (the old
-default), two bounds for any cheaper text-presence gate (every photo rejected by the pixel gate; a perfect gate
-that knows the annotated text photos), off again; photos/s, how many were gated, OCR ms per photo.
+Throughput (visible_text_throughput.py): the first N COCO photos by path (an ordinary mix, some with text) and the
+first N without annotated text, each indexed by `Collection.index` + `produce_text` with OCR off, on (the chosen
+setting), on (the old default), two bounds for any cheaper text-presence gate (every photo rejected by the pixel
+gate; a perfect gate that knows the annotated text photos); photos/s and CPU ms, how many were gated, the ratio.
 Cheap gates themselves are measured by visible_text_gate.py.
 
 Usage: python benchmarks/visible_text.py [--quick] [--skip-engines] [--no-gate-row] [--distractors 60]
@@ -304,72 +304,6 @@ def _split_of(name: str) -> int:
     return names.index(name) % 2
 
 
-def throughput(count: int, setting: Setting, folder: Path, no_gate: bool, plain: bool = False,
-               baseline: Setting = GRID[0]) -> None:  # fmt: skip
-    """``Collection.index`` photos/s with OCR off and on, same photos, same run (OCR off measured before and after).
-
-    The photos are the first ``count`` COCO-mini photos by path (an ordinary mix: people, animals, food, streets;
-    the count with hand-annotated text is printed), or with ``plain`` the first ``count`` without annotated text.
-    Besides the chosen setting: ``baseline`` (the settings before the two looks), with ``no_gate`` one without the
-    detector's first look, and two bounds for ANY cheaper gate (visible_text_gate.py tries real ones): every photo
-    rejected by the pixel gate (what re-reading and decoding costs) and a perfect gate that knows which photos
-    have annotated text (the full OCR on those only, the pixel gate's cost on the rest).
-    """
-    from mmir.api import Collection
-    from mmir.indexing.pipeline import IndexOptions
-    from mmir.indexing.text import TextOptions, produce_text
-    from visible_text_gate import PerfectGate
-
-    photos = folder / ("tp_plain" if plain else "tp")
-    photos.mkdir()
-    everything = sorted(COCO.rglob("*.jpg"))
-    chosen = [p for p in everything if not plain or str(p.relative_to(COCO)) not in ANNOTATIONS][:count]
-    for p in chosen:
-        shutil.copy(p, photos / p.name)
-    texts = [photos / p.name for p in chosen if str(p.relative_to(COCO)) in ANNOTATIONS]
-    rows: list[tuple[str, Setting | None]] = [("OCR off", None), ("OCR on", setting)]
-    if baseline != setting:
-        rows.append(("OCR on, baseline", baseline))
-    if no_gate:
-        rows.append(
-            ("OCR on, no first look", (*(kv for kv in setting if kv[0] != "first_side"), ("first_side", 100_000)))
-        )
-    rows += [
-        ("bound: all gated", (*setting, ("min_presence", 2.0))),
-        ("bound: perfect gate", setting),
-        ("OCR off again", None),
-    ]
-    rates: dict[str, float] = {}
-    notes: dict[str, str] = {}
-    load = os.getloadavg()[0]
-    for name, row in rows:
-        with Collection.open(folder / f"tp_{plain}_{len(rates)}", create=True) as coll:
-            coll.encoder.encode_batch  # noqa: B018  (the model loads outside the clock)
-            started = time.perf_counter()
-            coll.index([photos], IndexOptions(progress=False))
-            vision = time.perf_counter() - started
-            if row is not None and name == "bound: perfect gate":
-                engine = PerfectGate(ocr_settings(row), texts, IndexOptions().limits)
-                report = produce_text(coll.store.catalog, engine, None, IndexOptions().limits, TextOptions().workers)
-            elif row is not None:
-                report = coll.produce_text(TextOptions(speech=False, ocr_settings=ocr_settings(row)))
-            if row is not None:
-                notes[name] = f"{report.ocr_skipped} of {report.ocr_files} photos gated (no full OCR)"
-            rates[name] = len(chosen) / (time.perf_counter() - started)
-            notes.setdefault(name, f"vision pass {vision / len(chosen) * 1000:.0f} ms/photo")
-    which = "without annotated text" if plain else "by path"
-    print(f"throughput: the first {len(chosen)} COCO-mini photos {which} ({len(texts)} with hand-annotated text); "
-          f"load average {load:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")  # fmt: skip
-    off = (rates["OCR off"] + rates["OCR off again"]) / 2
-    for name, rate in rates.items():
-        extra = (
-            ""
-            if "off" in name
-            else f"; ratio {rate / off:.2f} (goal ≥ 0.75), OCR {1000 * (1 / rate - 1 / off):.0f} ms/photo"
-        )
-        print(f"  indexing, {name:22s}: {rate:6.1f} photos/s  ({notes[name]}{extra})")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="two settings, fewer synthetic/distractor photos")
@@ -383,6 +317,7 @@ def main() -> None:
         default="both",
         help="throughput on the first COCO photos (mix), on those without annotated text, or both",
     )
+    parser.add_argument("--repeats", type=int, default=2, help="throughput: runs of every row (medians printed)")
     parser.add_argument("--throughput-only", action="store_true", help="no R@1 rows (throughput of the default)")
     args = parser.parse_args()
     if not COCO.exists():
@@ -395,8 +330,10 @@ def main() -> None:
         )
         if not args.skip_engines and not args.throughput_only:
             engine_rows(_sets(args.quick), list(dict.fromkeys((grid[0], best))))
+        from visible_text_throughput import throughput
+
         for plain in {"mix": (False,), "plain": (True,), "both": (False, True)}[args.photos]:
-            throughput(40 if args.quick else args.throughput, best, Path(folder), args.no_gate_row, plain)
+            throughput(40 if args.quick else args.throughput, best, Path(folder), args.no_gate_row, plain, args.repeats)
 
 
 def _sets(quick: bool) -> dict[str, tuple[list[Image.Image], list[set[str]]]]:

@@ -37,16 +37,11 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
 import visible_text as vt
-
-if TYPE_CHECKING:
-    from mmir.media import ImageLimits
-    from mmir.media.ocr import OcrResult, OcrSettings
 
 Score = Callable[[Image.Image], float]
 
@@ -183,36 +178,6 @@ def cnn_probe(images: list[Image.Image], labels: np.ndarray) -> tuple[np.ndarray
     started = time.perf_counter()
     model.decision_function(x)
     return scores, (time.perf_counter() - started) / len(images) * 1000  # the probe itself: one dot product
-
-
-class PerfectGate:
-    """An OCR engine behind a perfect, nearly free gate (a bound, for the throughput rows of visible_text.py): the
-    photos in ``texts`` get the product's full OCR, every other photo only the pixel gate (~1 ms).
-
-    Photos are recognised by their decoded pixels: the same decode the text producer runs on the same file.
-    """
-
-    def __init__(self, settings: OcrSettings, texts: list[Path], limits: ImageLimits) -> None:
-        from mmir.media import decode_image, read_file
-        from mmir.media.ocr import OcrEngine
-
-        self._engine = OcrEngine(settings)
-        self.settings, self.version = settings, self._engine.version
-        side = max(1, settings.det_side * 3 // 4)  # as mmir.indexing.text._images decodes a photo
-        self._texts = {
-            _key(decode_image(read_file(str(p), limits=limits), str(p), limits=limits, min_side=side)) for p in texts
-        }
-
-    def read(self, image: Image.Image) -> OcrResult:
-        from mmir.media.ocr import OcrResult, text_presence
-
-        if _key(image) in self._texts:
-            return self._engine.read(image)
-        return OcrResult((), text_presence(image), gated=True)
-
-
-def _key(image: Image.Image) -> bytes:
-    return str(image.size).encode() + np.asarray(image.convert("L"))[::7, ::7].tobytes()
 
 
 def main() -> None:
