@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -90,3 +90,13 @@ def test_high_frame_rates_skip_by_default(tmp_path: Path) -> None:
     times, problem = _times(path, DecodeOptions(analysis_fps=50))
     assert problem is None and len(times) < 80
     assert times == sorted(times) and times[-1] > 1.8
+
+
+def test_a_detector_that_needs_every_frame_gets_every_frame(tmp_path: Path) -> None:
+    @dataclass(frozen=True)
+    class EveryFrame(FastDetector):
+        every_frame: bool = True  # as TransNetV2 says
+
+    path = tmp_path / "bframes.mp4"
+    write_video(path, _textured(25), 25, preset="veryfast")
+    assert len(detect_shots(str(path), EveryFrame(), VideoIndexOptions()).frame_times) == 80
