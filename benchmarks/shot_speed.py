@@ -4,7 +4,8 @@ The 720p clip is the first minute of the given video upscaled with PyAV and enco
 on, as in ordinary H.264 files). Each row is the product's own path (:func:`mmir.indexing.video.detect_shots`,
 what ``mmir shots`` calls) followed by decoding alone with the same decoder settings (the reader's 48x27 frames,
 nothing else); each as a multiple of real time (wall clock) and as CPU seconds per second of video (all threads;
-less sensitive to other processes than wall time). The 1-minute load average is printed beside each row because
+less sensitive to other processes than wall time). After each round, the ``mmir shots`` command itself runs as a
+subprocess on the clip (interpreter start-up and imports included). The 1-minute load average is printed beside each row because
 the machine is shared: on a loaded machine wall time is mostly the run queue.
 
 Run alone: ``.venv/bin/python benchmarks/shot_speed.py [--clip /tmp/real_720p.mp4] [--repeats 2]`` (the clip is
@@ -14,7 +15,10 @@ built once and kept when ``--clip`` names a missing file).
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -66,8 +70,11 @@ def timed(run: Callable[[], T]) -> tuple[float, float, T]:
     return time.perf_counter() - started, time.process_time() - cpu, result
 
 
-def speed_rows(source: str, detector: ShotDetector, repeats: int = 2, clip: str | None = None) -> None:
-    """Print ``mmir shots`` and decode-only speed on a 720p H.264 version of ``source`` (built into ``clip``)."""
+def speed_rows(
+    source: str, detector: ShotDetector, repeats: int = 2, clip: str | None = None, command: str | None = None
+) -> None:
+    """Print ``mmir shots`` and decode-only speed on a 720p H.264 version of ``source`` (built into ``clip``), and
+    with ``command`` (the detector's CLI name) the time of the ``mmir shots`` command itself."""
     with tempfile.TemporaryDirectory() as tmp:
         clip = clip or str(Path(tmp) / "real_720p.mp4")
         if not os.path.exists(clip):
@@ -88,6 +95,19 @@ def speed_rows(source: str, detector: ShotDetector, repeats: int = 2, clip: str 
                 print(f"  [{repeat + 1}] {name:32s} mmir shots {duration / wall:5.1f}x CPU {cpu / duration:.3f} "
                       f"({len(found.shots)} shots) | decoding alone {duration / d_wall:5.1f}x CPU "
                       f"{d_cpu / duration:.3f} ({count} frames) | load {load:.1f}")  # fmt: skip
+            if command is not None:
+                command_row(clip, command, duration, repeat)
+
+
+def command_row(clip: str, detector: str, duration: float, repeat: int) -> None:
+    """The ``mmir shots`` command itself, interpreter start-up and imports included (a subprocess)."""
+    command = [sys.executable, "-m", "mmir", "shots", clip, "--detector", detector, "--json"]
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    shots = len(json.loads(done.stdout)["shots"]) if done.returncode == 0 else f"exit {done.returncode}"
+    print(f"  [{repeat + 1}] the `mmir shots` command            {duration / wall:5.1f}x ({wall:.2f} s, interpreter "
+          f"start included; {shots} shots)")  # fmt: skip
 
 
 def decode_only(clip: str, decoding: DecodeOptions) -> int:
@@ -102,7 +122,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="runs of each row (the machine is shared)")
     parser.add_argument("--detector", default="fast", help="detector name as `mmir shots --detector` takes it")
     args = parser.parse_args()
-    speed_rows(str(SOURCE), make_detector(args.detector), args.repeats, args.clip)
+    speed_rows(str(SOURCE), make_detector(args.detector), args.repeats, args.clip, command=args.detector)
 
 
 if __name__ == "__main__":
