@@ -100,6 +100,21 @@ def test_words_are_embedded_in_one_batch_and_mappings_cached(imagenet_names) -> 
     assert vocab.map_query(query) == first and encoder.calls == calls  # cached: no model call at all
 
 
+def test_at_most_eight_unplaced_words_a_query_go_to_the_text_model(imagenet_names) -> None:
+    encoder = _CountingEncoder()
+    vocab = _vocab_with(imagenet_names, encoder)
+    vocab.map_query("warmup")
+    sent = len(encoder.texts)
+    made_up = _made_up(20, seed=3)
+    mapping = vocab.map_query("dog " + " ".join(made_up))
+    cap = vocabulary_module.MAX_MODEL_WORDS
+    assert [t.term for t in mapping.terms if t.source is MatchSource.EMBEDDING] == made_up[:cap]
+    assert next(t for t in mapping.terms if t.term == "dog").matched  # words lemmas place are not capped
+    assert [t.term for t in mapping.terms if not t.matched] == made_up[cap:]  # they still match file text
+    assert not set(made_up[cap:]) & set(encoder.texts[sent:])  # never sent to the model
+    assert any(f"at most {cap} words" in note and f"{len(made_up) - cap} word(s)" in note for note in mapping.notes)
+
+
 def test_the_text_model_budget_bounds_a_query(imagenet_names, monkeypatch: pytest.MonkeyPatch) -> None:
     encoder = _CountingEncoder(delay_s=0.3)
     vocab = _vocab_with(imagenet_names, encoder)

@@ -39,6 +39,11 @@ MAPPING_CACHE = 1024  # mapped queries remembered per vocabulary (a server answe
 # words: a longer text has its whole-sentence term for context, and pairs doubled its text-model cost.
 PAIR_MAX_WORDS = 8
 PREFETCH_CHUNK = 16  # texts per text-model pass; the budget is checked between passes
+# Words no lemma places go to the text model for the first MAX_MODEL_WORDS of a query only (in query order; the rest
+# match file text). A query of more is a pasted paragraph or made-up words: 32 of them cost a server ~130 ms of
+# text-model CPU and ~20 ms of mapping each, and one client sending them back to back took 25-45 % of the other
+# clients' keyword throughput on two cores. Ordinary queries hold a word or two the lemmas miss ("selfie").
+MAX_MODEL_WORDS = 8
 
 
 def _display_name(lemmas: str) -> str:
@@ -137,8 +142,11 @@ class ConceptVocabulary:
         if isinstance(cached, QueryMapping):
             return replace(cached, text=text)
         self._query.deadline = time.monotonic() + TEXT_MODEL_BUDGET_S
-        self._query.skipped = 0
+        self._query.skipped = self._query.model_words = self._query.capped = 0
         terms = self._map_tokens(tokens)
+        if self._query.capped:
+            notes.append(f"{self._query.capped} word(s) only matched file text: the text model maps at most "
+                         f"{MAX_MODEL_WORDS} words a query that no lemma places")  # fmt: skip
         if self._query.skipped:
             notes.append(f"{self._query.skipped} word(s) only matched file text: the text model's time for one "
                          f"query ({TEXT_MODEL_BUDGET_S:g} s) was spent")  # fmt: skip
@@ -170,7 +178,7 @@ class ConceptVocabulary:
             i += 1
             if word in STOP_WORDS:
                 continue
-            term = self._refined(self._map_phrase(word)) or self._map_by_embedding(word)
+            term = self._refined(self._map_phrase(word)) or self._map_unplaced(word)
             pair = self._embedded_pair(term, tokens, i) if pairs else None
             if pair is not None:
                 term, i = pair, i + 1
@@ -199,6 +207,7 @@ class ConceptVocabulary:
                     and getattr(self._map_phrase(w), "source", None) is MatchSource.HYPERNYM}  # fmt: skip
         joined = [f"{a} {b}" for a, b in itertools.pairwise(tokens) if a in unplaced | hypernym
                   and b not in STOP_WORDS] if pairs else []  # fmt: skip
+        unplaced = set([w for w in dict.fromkeys(tokens) if w in unplaced][:MAX_MODEL_WORDS])  # as _map_unplaced
         words = [w for w in dict.fromkeys(tokens) if w in unplaced | hypernym]  # query order: the first come first
         phrases = list(dict.fromkeys([*words, *joined]))
         index = self._embedding_index()
@@ -305,6 +314,15 @@ class ConceptVocabulary:
                 weights[concept.index] = concept
         concepts = tuple(sorted(weights.values(), key=lambda c: (-c.weight, c.index)))
         return replace(term, concepts=concepts, similarity=near.similarity)
+
+    def _map_unplaced(self, word: str) -> TermMapping:
+        """A word no lemma places: its nearest classes by the text model, for a query's first
+        :data:`MAX_MODEL_WORDS` such words (later ones are counted for the note and match file text only)."""
+        if getattr(self._query, "model_words", 0) >= MAX_MODEL_WORDS:
+            self._query.capped = getattr(self._query, "capped", 0) + 1
+            return TermMapping(word, None, ())
+        self._query.model_words = getattr(self._query, "model_words", 0) + 1
+        return self._map_by_embedding(word)
 
     def _map_by_embedding(self, word: str) -> TermMapping:
         """Nearest class names by text-model similarity: always some concepts, unless the model is unavailable.
