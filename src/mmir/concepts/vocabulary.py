@@ -39,10 +39,8 @@ MAPPING_CACHE = 1024  # mapped queries remembered per vocabulary (a server answe
 # words: a longer text has its whole-sentence term for context, and pairs doubled its text-model cost.
 PAIR_MAX_WORDS = 8
 PREFETCH_CHUNK = 16  # texts per text-model pass; the budget is checked between passes
-# Words no lemma places go to the text model for the first MAX_MODEL_WORDS of a query only (in query order; the rest
-# match file text). A query of more is a pasted paragraph or made-up words: 32 of them cost a server ~130 ms of
-# text-model CPU and ~20 ms of mapping each, and one client sending them back to back took 25-45 % of the other
-# clients' keyword throughput on two cores. Ordinary queries hold a word or two the lemmas miss ("selfie").
+# Words no lemma places go to the text model for a query's first MAX_MODEL_WORDS only (the rest match file text): more
+# is a pasted paragraph or made-up words (32 cost a server ~280 ms a query, 8 ~180 ms); "selfie" is one or two.
 MAX_MODEL_WORDS = 8
 
 
