@@ -5,8 +5,8 @@ on, as in ordinary H.264 files). Each row is the product's own path (:func:`mmir
 what ``mmir shots`` calls) followed by decoding alone with the same decoder settings (the reader's 48x27 frames,
 nothing else); each as a multiple of real time (wall clock) and as CPU seconds per second of video (all threads;
 less sensitive to other processes than wall time). After each round, the ``mmir shots`` command itself runs as a
-subprocess on the clip (interpreter start-up and imports included). The 1-minute load average is printed beside each row because
-the machine is shared: on a loaded machine wall time is mostly the run queue.
+subprocess on the clip (interpreter start-up and imports included). The 1-minute load average is printed beside
+each row because the machine is shared: on a loaded machine wall time is mostly the run queue.
 
 Run alone: ``.venv/bin/python benchmarks/shot_speed.py [--clip /tmp/real_720p.mp4] [--repeats 2]`` (the clip is
 built once and kept when ``--clip`` names a missing file).
