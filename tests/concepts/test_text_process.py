@@ -65,3 +65,20 @@ def test_the_child_exits_when_its_parent_dies() -> None:
     if not gone:
         os.kill(child, 9)
     assert gone, "the text-model child outlived its parent"
+
+
+def test_closing_with_wait_stops_a_running_job_instead_of_waiting_for_it() -> None:
+    """A server stopping while the child still loads (a fresh install exports the ONNX file first) must not hang."""
+    import time
+
+    process = TextModelProcess()
+    pool = process._executor()
+    busy = pool.submit(time.sleep, 60)  # stands in for a long first load
+    deadline = time.monotonic() + 60
+    while not busy.running() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    children = list(pool._processes)
+    started = time.monotonic()
+    process.close(wait=True)
+    assert time.monotonic() - started < 10
+    assert all(_gone(pid) for pid in children)

@@ -95,11 +95,23 @@ class TextModelProcess:
         raise AssertionError("unreachable")
 
     def close(self, wait: bool = False) -> None:
-        """Stop the child (a later :meth:`encode` starts a new one); ``wait``: until it has exited."""
+        """Stop the child (a later :meth:`encode` starts a new one); ``wait``: until it has exited.
+
+        With ``wait`` the child is terminated rather than waited for: its job may be the model's first load, which
+        exports the ONNX file (tens of seconds on a fresh install), and a server being stopped must not hang on it.
+        """
         with self._lock:
             pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=wait, cancel_futures=True)
+        if pool is None:
+            return
+        # ProcessPoolExecutor has no public way to stop a running job before Python 3.14's terminate_workers(), and
+        # shutdown() forgets its processes: take them first.
+        children = list((getattr(pool, "_processes", None) or {}).values()) if wait else []
+        for child in children:
+            child.terminate()
+        pool.shutdown(wait=wait, cancel_futures=True)  # with wait: joins its manager thread, which frees the queues
+        for child in children:
+            child.join(timeout=5)
 
 
 def _result(future: Future[np.ndarray]) -> np.ndarray:
