@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mmir.indexing import video as video_indexing
+from mmir.indexing import video_candidates as candidates_module
 from mmir.indexing.video import VideoIndexOptions
 from mmir.media.shots import Transition, TransitionKind
 
 
-def _candidates(count: int, period_s: float) -> video_indexing._Candidates:
+def _candidates(count: int, period_s: float) -> candidates_module.Candidates:
     rng = np.random.default_rng(0)
-    cand = video_indexing._Candidates()
+    cand = candidates_module.Candidates()
     for i in range(count):
         cand.times.append(i * period_s)
         cand.descriptors.append(rng.normal(size=8).astype(np.float32))
@@ -31,17 +31,17 @@ def _prune_in_windows(monkeypatch: pytest.MonkeyPatch, whole: bool) -> tuple[lis
     cuts += [Transition(f, f + 12, TransitionKind.GRADUAL) for f in range(5000, len(times), 4000)]
     cuts.sort(key=lambda t: t.start)
     firsts: list[int] = []
-    first_candidate_at = video_indexing._first_candidate_at
+    first_candidate_at = candidates_module._first_candidate_at
 
-    def recording(c: video_indexing._Candidates, start_s: float) -> int:
+    def recording(c: candidates_module.Candidates, start_s: float) -> int:
         firsts.append(0 if whole else first_candidate_at(c, start_s))
         return firsts[-1]
 
-    monkeypatch.setattr(video_indexing, "_first_candidate_at", recording)
+    monkeypatch.setattr(candidates_module, "_first_candidate_at", recording)
     options = VideoIndexOptions()
     for end in range(1500, len(times) + 1500, 1500):  # the detector's windows, as analysis closes them
         found = [t for t in cuts if t.end < end - options.context]
-        video_indexing._prune_closed_shots(found, times[:end], cand, options)
+        candidates_module.prune_closed_shots(found, times[:end], cand, options)
     return [c is not None for c in cand.concepts], firsts
 
 
