@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -11,8 +12,11 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-# One ONNX export cache per test session (subprocesses inherit it), never the user's own cache.
-os.environ.setdefault("MMIR_CACHE_DIR", tempfile.mkdtemp(prefix="mmir-test-cache-"))
+# One ONNX export cache per test session (subprocesses inherit it), never the user's own cache; removed when the
+# session ends (each kept ~350 MB of exports: hundreds of partial runs had filled the disk).
+if "MMIR_CACHE_DIR" not in os.environ:
+    os.environ["MMIR_CACHE_DIR"] = tempfile.mkdtemp(prefix="mmir-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["MMIR_CACHE_DIR"], ignore_errors=True)
 
 SAMPLE_PHOTOS = ("chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg", "motorcycle_left.png", "horse.png")
 
