@@ -200,13 +200,13 @@ class ConceptVocabulary:
         """
         if not self._use_embeddings or not self._column_of_class:
             return
-        unplaced = {w for w in tokens if w not in STOP_WORDS and self._map_phrase(w) is None}
-        hypernym = {w for w in tokens if w not in STOP_WORDS and w not in unplaced and self._refine_hypernyms
-                    and getattr(self._map_phrase(w), "source", None) is MatchSource.HYPERNYM}  # fmt: skip
+        placed = {w: self._map_phrase(w) for w in dict.fromkeys(tokens) if w not in STOP_WORDS}  # query order
+        unplaced = set([w for w, found in placed.items() if found is None][:MAX_MODEL_WORDS])  # as _map_unplaced
+        hypernym = {w for w, found in placed.items() if self._refine_hypernyms
+                    and getattr(found, "source", None) is MatchSource.HYPERNYM}  # fmt: skip
         joined = [f"{a} {b}" for a, b in itertools.pairwise(tokens) if a in unplaced | hypernym
                   and b not in STOP_WORDS] if pairs else []  # fmt: skip
-        unplaced = set([w for w in dict.fromkeys(tokens) if w in unplaced][:MAX_MODEL_WORDS])  # as _map_unplaced
-        words = [w for w in dict.fromkeys(tokens) if w in unplaced | hypernym]  # query order: the first come first
+        words = [w for w in placed if w in unplaced | hypernym]  # query order: the first come first
         phrases = list(dict.fromkeys([*words, *joined]))
         index = self._embedding_index()
         if index is None or not phrases:
